@@ -1,0 +1,56 @@
+"""minifm: a from-scratch deep-learning engine on NumPy (CuPy on GPUs, Numba kernels).
+
+The API follows PyTorch's: `import minifm as torch` style code runs after changing imports.
+"""
+from . import backend
+from .backend import (
+    bool_ as bool, device, float16, float32, float64, int8, int16, int32, int64, uint8,
+    get_default_dtype, set_default_dtype, promote_types, Generator, manual_seed,
+    get_rng_state, set_rng_state, default_generator,
+)
+from .tensor import Tensor, _bind_methods
+from .autograd import no_grad, enable_grad, set_grad_enabled, is_grad_enabled
+from . import autograd
+
+_bind_methods()
+
+from .creation import (  # noqa: E402  (the op library needs Tensor's methods bound first)
+    tensor, as_tensor, from_numpy, zeros, ones, empty, full, arange, linspace, eye,
+    zeros_like, ones_like, empty_like, full_like, rand_like, randn_like, randint_like,
+)
+from .ops.random import rand, randn, randint, randperm, multinomial  # noqa: E402
+from .ops.elementwise import (  # noqa: E402
+    add, sub, mul, div, pow, neg, abs, exp, log, log1p, sqrt, rsqrt, sin, cos, square,
+    clamp, maximum, minimum, where, masked_fill, eq, ne, lt, le, gt, ge, isnan, isinf,
+    isfinite, logical_and, logical_or, logical_not, equal, allclose, sign, floor, ceil, round,
+    reciprocal,
+)
+from .ops.elementwise import clamp as clip  # noqa: E402
+from .ops.activation import sigmoid, tanh, relu, softmax, log_softmax  # noqa: E402
+from .ops.reduce import (  # noqa: E402
+    sum, mean, var, std, max, min, amax, amin, logsumexp, prod, cumsum, norm, argmax, argmin,
+    all, any,
+)
+from .ops.shape import (  # noqa: E402
+    reshape, permute, transpose, unsqueeze, squeeze, flatten, unflatten, cat, concat, stack,
+    split, chunk, unbind, narrow, repeat, flip, roll, tril, triu, broadcast_to,
+)
+from .ops.index import gather, scatter_add, index_select, sort, topk, argsort  # noqa: E402
+from .ops.linalg import matmul  # noqa: E402
+
+# PyTorch's dtype aliases
+float = float32
+double = float64
+half = float16
+int = int32
+long = int64
+short = int16
+
+__version__ = "0.1.0"
+
+
+def mm(input, mat2):
+    return matmul(input, mat2)
+
+
+bmm = mm

@@ -1,0 +1,343 @@
+"""Reverse-mode automatic differentiation: Function, grad mode and the backward engine.
+
+An op is a `Function` subclass with a `forward` and a `backward` on raw xp arrays. Calling
+`MyOp.apply(*tensors, **attrs)` runs forward and, when grad mode is on and some input
+requires grad, records a `Node` (the op's context: what it saved, and which nodes made its
+inputs). The Tensor it returns keeps that node as `grad_fn`; together the nodes form the
+graph that `backward` walks in reverse.
+
+The engine (`run_backward`) is iterative, so a 10,000-op chain does not hit Python's
+recursion limit. It counts each node's consumers first, then hands a node to its backward
+only when every consumer has delivered its gradient (HIPS autograd's child counting), so a
+node reused many times runs once with the sum of its gradients. Broadcasting is undone in
+one place, `unbroadcast`, for every op.
+"""
+from __future__ import annotations
+
+import functools
+import threading
+
+from .backend import array_module
+
+# ----------------------------------------------------------------------------- grad mode
+_grad_mode = threading.local()
+
+
+def is_grad_enabled() -> bool:
+    return getattr(_grad_mode, "enabled", True)
+
+
+def _set_grad_enabled(mode: bool):
+    _grad_mode.enabled = bool(mode)
+
+
+class _GradModeContext:
+    """Base of no_grad / enable_grad: a context manager that is also a decorator."""
+
+    mode = True
+
+    def __enter__(self):
+        self.prev = is_grad_enabled()
+        _set_grad_enabled(self.mode)
+
+    def __exit__(self, *exc):
+        _set_grad_enabled(self.prev)
+
+    def __call__(self, func):
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            with self.__class__():
+                return func(*args, **kwargs)
+        return wrapper
+
+
+class no_grad(_GradModeContext):
+    """Ops run inside record no graph (inference, optimizer updates, init)."""
+    mode = False
+
+
+class enable_grad(_GradModeContext):
+    """Re-enable recording inside a no_grad region."""
+    mode = True
+
+
+class set_grad_enabled(_GradModeContext):
+    """set_grad_enabled(False) switches recording off now; as a context manager it restores
+    the previous mode on exit (torch.set_grad_enabled semantics)."""
+
+    def __init__(self, mode: bool):
+        self.prev = is_grad_enabled()
+        self.mode = bool(mode)
+        _set_grad_enabled(self.mode)
+
+    def __enter__(self):
+        pass
+
+
+# ----------------------------------------------------------------------------- graph nodes
+class Node:
+    """The context of one recorded op, and its place in the graph.
+
+    Ops store what their backward needs with `save_for_backward` (read back as `ctx.saved`)
+    or as plain attributes. `parents[i]` is where the gradient of input i goes: the Node that
+    produced it, the leaf Tensor itself (its gradient is accumulated into `.grad`), or None
+    when input i needs no gradient.
+    """
+
+    __slots__ = ("fn", "device", "saved", "parents", "input_meta", "needs_input_grad",
+                 "hooks", "retained", "freed", "__dict__", "__weakref__")
+
+    def __init__(self, fn, device):
+        self.fn = fn
+        self.device = device
+        self.saved = ()
+        self.parents = ()
+        self.input_meta = ()
+        self.needs_input_grad = ()
+        self.hooks = None      # hooks registered on the (non-leaf) output tensor
+        self.retained = None   # weakref to the output tensor when it called retain_grad()
+        self.freed = False
+
+    @property
+    def xp(self):
+        return array_module(self.device)
+
+    def save_for_backward(self, *arrays):
+        self.saved = arrays
+
+    def name(self) -> str:
+        return f"{self.fn.__name__}Backward"
+
+    def __repr__(self):
+        return f"<{self.name()}>"
+
+    def release(self):
+        """Drop everything saved for backward: the arrays can be freed now."""
+        self.saved = None
+        self.__dict__.clear()
+        self.freed = True
+
+
+class Function:
+    """Base class of every differentiable op. Subclasses define two static methods:
+
+    forward(ctx, *arrays, **attrs) -> array     (raw xp arrays in, one array out)
+    backward(ctx, grad) -> grad or tuple of grads, one per positional input (None allowed)
+    """
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx, grad):
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *inputs, **attrs):
+        from .tensor import Tensor
+
+        arrays = []
+        device = None
+        any_grad = False
+        for t in inputs:
+            if t is None:
+                arrays.append(None)
+                continue
+            if type(t) is not Tensor and not isinstance(t, Tensor):
+                raise TypeError(f"{cls.__name__}: expected Tensor inputs, got {type(t).__name__}")
+            if device is None:
+                device = t.device
+            elif t.device != device:
+                raise RuntimeError(
+                    f"{cls.__name__}: expected all tensors on the same device, got "
+                    + ", ".join(str(x.device) for x in inputs if x is not None))
+            arrays.append(t._data)
+            any_grad = any_grad or t.requires_grad
+
+        record = any_grad and is_grad_enabled()
+        ctx = Node(cls, device)
+        if record:
+            ctx.needs_input_grad = tuple(t is not None and t.requires_grad for t in inputs)
+        else:
+            ctx.needs_input_grad = (False,) * len(inputs)
+        out = cls.forward(ctx, *arrays, **attrs)
+        if not record:
+            return Tensor._make(out, device)
+        ctx.parents = tuple(
+            (t.grad_fn if t.grad_fn is not None else t) if need else None
+            for t, need in zip(inputs, ctx.needs_input_grad))
+        ctx.input_meta = tuple(None if a is None else (a.shape, a.dtype) for a in arrays)
+        return Tensor._make(out, device, requires_grad=True, grad_fn=ctx)
+
+
+# ----------------------------------------------------------------------------- the engine
+def unbroadcast(grad, shape):
+    """Sum `grad` down to `shape`, undoing NumPy broadcasting (the one place this is done)."""
+    if grad.shape == shape:
+        return grad
+    lead = grad.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1)
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    return grad.reshape(shape)
+
+
+def _count_consumers(roots):
+    """For each node reachable from roots, how many edges point at it (iterative DFS)."""
+    consumers = {}
+    stack = list(roots)
+    seen = set(roots)
+    while stack:
+        node = stack.pop()
+        for parent in node.parents:
+            if isinstance(parent, Node):
+                consumers[parent] = consumers.get(parent, 0) + 1
+                if parent not in seen:
+                    seen.add(parent)
+                    stack.append(parent)
+    return consumers
+
+
+def _apply_hooks(hooks, grad, device):
+    from .tensor import Tensor
+    for hook in hooks:
+        result = hook(Tensor._make(grad, device))
+        if result is not None:
+            grad = result._data
+    return grad
+
+
+def run_backward(tensors, grads, retain_graph=False, inputs=None):
+    """Backpropagate `grads` (raw arrays) from `tensors`.
+
+    With inputs=None, gradients of leaves are accumulated into their `.grad`. With a list
+    of inputs (autograd.grad), their gradients are returned instead and no `.grad` changes.
+    """
+    from .tensor import Tensor
+
+    node_grads = {}   # node -> gradient of its output, summed over consumers so far
+    leaf_grads = {}   # id(leaf) -> [leaf, summed gradient]
+    for t, g in zip(tensors, grads):
+        if t.grad_fn is None:  # backward() on a leaf: its gradient is the seed itself
+            leaf_grads.setdefault(id(t), [t, None])
+            _accumulate(leaf_grads[id(t)], g)
+        else:
+            node_grads[t.grad_fn] = node_grads[t.grad_fn] + g if t.grad_fn in node_grads else g
+
+    wanted_nodes = {}
+    if inputs is not None:
+        wanted_nodes = {t.grad_fn: None for t in inputs if t.grad_fn is not None}
+
+    roots = list(node_grads)
+    consumers = _count_consumers(roots)
+    ready = [n for n in roots if consumers.get(n, 0) == 0]
+    while ready:
+        node = ready.pop()
+        grad = node_grads.pop(node)
+        if node.freed:
+            raise RuntimeError(
+                f"Trying to backward through the graph a second time ({node.name()} has "
+                "already freed its saved arrays). Specify retain_graph=True on the first "
+                "backward() if you need to backward through the graph again.")
+        if node.hooks:
+            grad = _apply_hooks(node.hooks, grad, node.device)
+        if node.retained is not None and node.retained() is not None and inputs is None:
+            owner = node.retained()
+            owner.grad = Tensor._make(grad if owner.grad is None else owner.grad._data + grad,
+                                      node.device)
+        if node in wanted_nodes:
+            wanted_nodes[node] = grad
+
+        input_grads = node.fn.backward(node, grad)
+        if not isinstance(input_grads, tuple):
+            input_grads = (input_grads,)
+        if len(input_grads) != len(node.parents):
+            raise RuntimeError(f"{node.name()} returned {len(input_grads)} gradients for "
+                               f"{len(node.parents)} inputs")
+        for parent, g, meta in zip(node.parents, input_grads, node.input_meta):
+            if parent is None or g is None:
+                continue
+            shape, dtype = meta
+            g = unbroadcast(g, shape)
+            if g.dtype != dtype:
+                g = g.astype(dtype)
+            if isinstance(parent, Node):
+                node_grads[parent] = node_grads[parent] + g if parent in node_grads else g
+                consumers[parent] -= 1
+                if consumers[parent] == 0:
+                    ready.append(parent)
+            else:
+                _accumulate(leaf_grads.setdefault(id(parent), [parent, None]), g)
+        if not retain_graph:
+            node.release()
+
+    if inputs is not None:
+        result = []
+        for t in inputs:
+            g = wanted_nodes.get(t.grad_fn) if t.grad_fn is not None else (
+                leaf_grads[id(t)][1] if id(t) in leaf_grads else None)
+            result.append(None if g is None else Tensor._make(g, t.device))
+        return result
+
+    # An op may hand one array to several inputs (Add does): each .grad gets its own.
+    handed_out = {id(s) for s in grads}
+    for leaf, g in leaf_grads.values():
+        if leaf._hooks:
+            g = _apply_hooks(leaf._hooks, g, leaf.device)
+        if leaf.grad is None:
+            if id(g) in handed_out or not g.flags.c_contiguous:  # shared or a broadcast view
+                g = g.copy()
+            handed_out.add(id(g))
+            leaf.grad = Tensor._make(g, leaf.device)
+        else:
+            leaf.grad._data = leaf.grad._data + g
+    return None
+
+
+def _accumulate(entry, g):
+    entry[1] = g if entry[1] is None else entry[1] + g
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=False, allow_unused=False):
+    """Gradients of outputs with respect to inputs, returned rather than stored in .grad
+    (torch.autograd.grad; higher-order gradients via create_graph are not supported)."""
+    from .tensor import Tensor
+
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    single = isinstance(inputs, Tensor)
+    inputs = [inputs] if single else list(inputs)
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    elif isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs]
+    for t in inputs:
+        if not t.requires_grad:
+            raise RuntimeError("autograd.grad: one of the inputs does not require grad")
+    seeds = [_seed_for(o, g, "autograd.grad") for o, g in zip(outputs, grad_outputs)]
+    result = run_backward(outputs, seeds, retain_graph=retain_graph, inputs=inputs)
+    if not allow_unused and any(r is None for r in result):
+        raise RuntimeError("autograd.grad: one of the inputs was not used to compute the "
+                           "outputs; pass allow_unused=True if this is intended")
+    return tuple(result)
+
+
+def _seed_for(output, gradient, op):
+    """The gradient that starts backward at `output`: ones for a scalar, else as given."""
+    if not output.requires_grad:
+        raise RuntimeError(f"{op}: element 0 of tensors does not require grad and does not "
+                           "have a grad_fn")
+    if gradient is None:
+        if output._data.size != 1:
+            raise RuntimeError(f"{op}: grad can be implicitly created only for scalar outputs, "
+                               f"got shape {tuple(output.shape)}")
+        return array_module(output.device).ones(output._data.shape, dtype=output._data.dtype)
+    if tuple(gradient.shape) != tuple(output.shape):
+        raise RuntimeError(f"{op}: gradient has shape {tuple(gradient.shape)} but the output "
+                           f"has shape {tuple(output.shape)}")
+    return gradient._data.astype(output._data.dtype, copy=False)
+
+
+__all__ = ["Function", "Node", "no_grad", "enable_grad", "set_grad_enabled",
+           "is_grad_enabled", "grad", "run_backward", "unbroadcast"]

@@ -1,0 +1,213 @@
+"""Activations and softmax, each one fused op with an analytic backward (no chain of small
+ops, no temporaries kept beyond what backward needs)."""
+from __future__ import annotations
+
+import math
+
+
+from ..autograd import Function
+from .elementwise import floating
+from .reduce import normalize_dims
+from .special import erf
+
+
+def _sigmoid(xp, x):
+    """1 / (1 + e^-x) without overflow: uses e^-|x| on both sides of 0."""
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+class Sigmoid(Function):
+    @staticmethod
+    def forward(ctx, x):
+        y = _sigmoid(ctx.xp, x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved
+        return g * y * (1 - y)
+
+
+class Tanh(Function):
+    @staticmethod
+    def forward(ctx, x):
+        y = ctx.xp.tanh(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved
+        return g * (1 - y * y)
+
+
+class ReLU(Function):
+    @staticmethod
+    def forward(ctx, x):
+        y = ctx.xp.maximum(x, 0)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved
+        return g * (y > 0)
+
+
+class LeakyReLU(Function):
+    @staticmethod
+    def forward(ctx, x, *, negative_slope):
+        ctx.save_for_backward(x)
+        ctx.slope = negative_slope
+        return ctx.xp.where(x > 0, x, x * negative_slope)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved
+        return ctx.xp.where(x > 0, g, g * ctx.slope)
+
+
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_INV_SQRT_2 = 1.0 / math.sqrt(2.0)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+class GELU(Function):
+    """x * Phi(x), exactly (erf) or with the tanh approximation (GPT-2's 'gelu_new')."""
+
+    @staticmethod
+    def forward(ctx, x, *, approximate):
+        xp = ctx.xp
+        ctx.save_for_backward(x)
+        ctx.approximate = approximate
+        if approximate == "tanh":
+            return 0.5 * x * (1 + xp.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x ** 3)))
+        return 0.5 * x * (1 + erf(xp, x * _INV_SQRT_2))
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = ctx.xp
+        (x,) = ctx.saved
+        if ctx.approximate == "tanh":
+            t = xp.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x ** 3))
+            dinner = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
+            return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * dinner)
+        cdf = 0.5 * (1 + erf(xp, x * _INV_SQRT_2))
+        pdf = xp.exp(-0.5 * x * x) * _INV_SQRT_2PI
+        return g * (cdf + x * pdf)
+
+
+class SiLU(Function):
+    @staticmethod
+    def forward(ctx, x):
+        s = _sigmoid(ctx.xp, x)
+        ctx.save_for_backward(x, s)
+        return x * s
+
+    @staticmethod
+    def backward(ctx, g):
+        x, s = ctx.saved
+        return g * s * (1 + x * (1 - s))
+
+
+class Softplus(Function):
+    """log(1 + e^(beta x)) / beta, and x itself where beta x > threshold (PyTorch's rule)."""
+
+    @staticmethod
+    def forward(ctx, x, *, beta, threshold):
+        xp = ctx.xp
+        ctx.save_for_backward(x)
+        ctx.beta, ctx.threshold = beta, threshold
+        bx = x * beta
+        return xp.where(bx > threshold, x, xp.logaddexp(0, bx) / beta).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved
+        bx = x * ctx.beta
+        return ctx.xp.where(bx > ctx.threshold, g, g * _sigmoid(ctx.xp, bx))
+
+
+class Softmax(Function):
+    @staticmethod
+    def forward(ctx, x, *, axis):
+        xp = ctx.xp
+        m = x.max(axis=axis, keepdims=True)
+        e = xp.exp(x - xp.where(xp.isfinite(m), m, 0))
+        y = e / e.sum(axis=axis, keepdims=True)
+        ctx.axis = axis
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved
+        return y * (g - (g * y).sum(axis=ctx.axis, keepdims=True))
+
+
+class LogSoftmax(Function):
+    @staticmethod
+    def forward(ctx, x, *, axis):
+        xp = ctx.xp
+        m = x.max(axis=axis, keepdims=True)
+        shifted = x - xp.where(xp.isfinite(m), m, 0)
+        y = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+        ctx.axis = axis
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved
+        return g - ctx.xp.exp(y) * g.sum(axis=ctx.axis, keepdims=True)
+
+
+# ----------------------------------------------------------------------------- public API
+def sigmoid(input):
+    return Sigmoid.apply(floating(input))
+
+
+def tanh(input):
+    return Tanh.apply(floating(input))
+
+
+def relu(input, inplace=False):
+    return ReLU.apply(input)
+
+
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    return LeakyReLU.apply(input, negative_slope=negative_slope)
+
+
+def gelu(input, approximate="none"):
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return GELU.apply(input, approximate=approximate)
+
+
+def silu(input, inplace=False):
+    return SiLU.apply(input)
+
+
+def softplus(input, beta=1.0, threshold=20.0):
+    return Softplus.apply(input, beta=beta, threshold=threshold)
+
+
+def _softmax_axis(op, input, dim):
+    if dim is None:
+        raise TypeError(f"{op}: the 'dim' argument is required")
+    return normalize_dims(op, dim, input.ndim)[0] if input.ndim else 0
+
+
+def softmax(input, dim=None, dtype=None):
+    input = floating(input if dtype is None else input.to(dtype))
+    return Softmax.apply(input, axis=_softmax_axis("softmax", input, dim))
+
+
+def log_softmax(input, dim=None, dtype=None):
+    input = floating(input if dtype is None else input.to(dtype))
+    return LogSoftmax.apply(input, axis=_softmax_axis("log_softmax", input, dim))
+
+

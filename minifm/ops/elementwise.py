@@ -1,0 +1,546 @@
+"""Elementwise ops: arithmetic, unary math, clamping, selection, casts, comparisons, and the
+in-place updates used by initializers and optimizers.
+
+Binary ops broadcast like NumPy; the engine's `unbroadcast` sums each gradient back to its
+input's shape, so no op here deals with broadcasting in backward. Python scalars never
+promote a tensor: float32 * 2.0 stays float32, and int64 * 0.5 becomes the default float
+dtype, as in PyTorch.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .. import backend
+from ..autograd import Function, is_grad_enabled
+from ..tensor import Tensor
+
+
+# ----------------------------------------------------------------------------- operands
+def as_tensor_like(value, like: Tensor) -> Tensor:
+    """A constant Tensor on like's device for a Python scalar, array or list operand."""
+    if isinstance(value, Tensor):
+        return value
+    xp = backend.array_module(like.device)
+    if isinstance(value, (bool, np.bool_)):
+        dtype = like.dtype
+    elif isinstance(value, numbers.Integral):
+        dtype = like.dtype if like.dtype != backend.bool_ else backend.int64
+    elif isinstance(value, numbers.Real):
+        dtype = like.dtype if like.dtype.kind == "f" else backend.get_default_dtype()
+    else:
+        array = xp.asarray(value)
+        dtype = backend.promote_types(array.dtype, like.dtype)
+    return Tensor._make(xp.asarray(value, dtype=dtype), like.device)
+
+
+def binary_operands(a, b):
+    """Two Tensors of one dtype (PyTorch's promotion) from tensors and/or scalars."""
+    if not isinstance(a, Tensor):
+        if not isinstance(b, Tensor):
+            raise TypeError(f"expected at least one Tensor operand, got {type(a).__name__} "
+                            f"and {type(b).__name__}")
+        a = as_tensor_like(a, b)
+    elif not isinstance(b, Tensor):
+        b = as_tensor_like(b, a)
+    if a.dtype != b.dtype:
+        dtype = backend.promote_types(a.dtype, b.dtype)
+        a, b = to_dtype(a, dtype), to_dtype(b, dtype)
+    return a, b
+
+
+def floating(x: Tensor) -> Tensor:
+    """Integer inputs of float-valued ops (exp, log, ...) become the default float dtype."""
+    return x if x.dtype.kind == "f" else to_dtype(x, backend.get_default_dtype())
+
+
+def check_broadcast(op, a: Tensor, b: Tensor):
+    try:
+        np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise ValueError(f"{op}: shapes {tuple(a.shape)} and {tuple(b.shape)} are not "
+                         "broadcastable") from None
+
+
+# ----------------------------------------------------------------------------- arithmetic
+class Add(Function):
+    @staticmethod
+    def forward(ctx, x, y):
+        return x + y
+
+    @staticmethod
+    def backward(ctx, g):
+        return g, g
+
+
+class Sub(Function):
+    @staticmethod
+    def forward(ctx, x, y):
+        return x - y
+
+    @staticmethod
+    def backward(ctx, g):
+        return g, (-g if ctx.needs_input_grad[1] else None)
+
+
+class Mul(Function):
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        return x * y
+
+    @staticmethod
+    def backward(ctx, g):
+        x, y = ctx.saved
+        return (g * y if ctx.needs_input_grad[0] else None,
+                g * x if ctx.needs_input_grad[1] else None)
+
+
+class Div(Function):
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        return x / y
+
+    @staticmethod
+    def backward(ctx, g):
+        x, y = ctx.saved
+        gx = g / y
+        return gx, (-gx * x / y if ctx.needs_input_grad[1] else None)
+
+
+class Pow(Function):
+    @staticmethod
+    def forward(ctx, x, y):
+        out = x ** y
+        ctx.save_for_backward(x, y, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, y, out = ctx.saved
+        xp = ctx.xp
+        gx = g * y * x ** (y - 1) if ctx.needs_input_grad[0] else None
+        gy = None
+        if ctx.needs_input_grad[1]:
+            # d(x^y)/dy = x^y log x; PyTorch takes it as 0 where x == 0 and y >= 0
+            log_x = xp.log(xp.where(x == 0, 1, x))
+            gy = g * out * log_x
+        return gx, gy
+
+
+def _binary(fn, name, a, b):
+    a, b = binary_operands(a, b)
+    if a.shape != b.shape:
+        check_broadcast(name, a, b)
+    return fn.apply(a, b)
+
+
+def add(input, other, alpha=1):
+    return _binary(Add, "add", input, other if alpha == 1 else mul(other, alpha))
+
+
+def sub(input, other, alpha=1):
+    return _binary(Sub, "sub", input, other if alpha == 1 else mul(other, alpha))
+
+
+def mul(input, other):
+    return _binary(Mul, "mul", input, other)
+
+
+def div(input, other, rounding_mode=None):
+    a, b = binary_operands(input, other)
+    if rounding_mode is not None:
+        if rounding_mode not in ("floor", "trunc"):
+            raise ValueError(f"div: rounding_mode must be None, 'floor' or 'trunc', got {rounding_mode!r}")
+        xp = backend.array_module(a.device)
+        rounded = (xp.floor if rounding_mode == "floor" else xp.trunc)(a._data / b._data)
+        return Tensor._make(rounded.astype(a.dtype, copy=False), a.device)
+    if a.dtype.kind != "f":  # true division of integers gives floats
+        a, b = floating(a), floating(b)
+    return _binary(Div, "div", a, b)
+
+
+def pow(input, exponent):
+    if isinstance(input, Tensor) and input.dtype.kind != "f" and isinstance(exponent, float):
+        input = floating(input)
+    return _binary(Pow, "pow", input, exponent)
+
+
+# ----------------------------------------------------------------------------- unary math
+def _unary(name, forward, derivative, saves="x"):
+    """Build a Function for y = f(x) with dy/dx computed from the saved x or y."""
+
+    def fwd(ctx, x):
+        y = forward(ctx.xp, x)
+        ctx.save_for_backward(x if saves == "x" else y)
+        return y
+
+    def bwd(ctx, g):
+        (saved,) = ctx.saved
+        return g * derivative(ctx.xp, saved)
+
+    fn = type(name, (Function,), {"forward": staticmethod(fwd), "backward": staticmethod(bwd),
+                                  "__doc__": f"Elementwise {name.lower()}."})
+    return fn
+
+
+Neg = type("Neg", (Function,), {"forward": staticmethod(lambda ctx, x: -x),
+                                 "backward": staticmethod(lambda ctx, g: -g)})
+Abs = _unary("Abs", lambda xp, x: xp.abs(x), lambda xp, x: xp.sign(x))
+Exp = _unary("Exp", lambda xp, x: xp.exp(x), lambda xp, y: y, saves="y")
+Log = _unary("Log", lambda xp, x: xp.log(x), lambda xp, x: 1 / x)
+Log1p = _unary("Log1p", lambda xp, x: xp.log1p(x), lambda xp, x: 1 / (1 + x))
+Sqrt = _unary("Sqrt", lambda xp, x: xp.sqrt(x), lambda xp, y: 0.5 / y, saves="y")
+Rsqrt = _unary("Rsqrt", lambda xp, x: 1 / xp.sqrt(x), lambda xp, y: -0.5 * y ** 3, saves="y")
+Sin = _unary("Sin", lambda xp, x: xp.sin(x), lambda xp, x: xp.cos(x))
+Cos = _unary("Cos", lambda xp, x: xp.cos(x), lambda xp, x: -xp.sin(x))
+Square = _unary("Square", lambda xp, x: x * x, lambda xp, x: 2 * x)
+Reciprocal = _unary("Reciprocal", lambda xp, x: 1 / x, lambda xp, y: -y * y, saves="y")
+
+
+def neg(input):
+    return Neg.apply(input)
+
+
+def abs(input):
+    return Abs.apply(input)
+
+
+def exp(input):
+    return Exp.apply(floating(input))
+
+
+def log(input):
+    return Log.apply(floating(input))
+
+
+def log1p(input):
+    return Log1p.apply(floating(input))
+
+
+def sqrt(input):
+    return Sqrt.apply(floating(input))
+
+
+def rsqrt(input):
+    return Rsqrt.apply(floating(input))
+
+
+def sin(input):
+    return Sin.apply(floating(input))
+
+
+def cos(input):
+    return Cos.apply(floating(input))
+
+
+def square(input):
+    return Square.apply(input)
+
+
+def reciprocal(input):
+    return Reciprocal.apply(floating(input))
+
+
+# ----------------------------------------------------------------------------- clamp, select
+class Clamp(Function):
+    @staticmethod
+    def forward(ctx, x, *, min, max):
+        ctx.save_for_backward(x)
+        ctx.min, ctx.max = min, max
+        return ctx.xp.clip(x, min, max).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved
+        inside = True
+        if ctx.min is not None:
+            inside = x >= ctx.min
+        if ctx.max is not None:
+            inside = inside & (x <= ctx.max)
+        return g * inside
+
+
+def clamp(input, min=None, max=None):
+    if min is None and max is None:
+        raise ValueError("clamp: at least one of 'min' or 'max' must not be None")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        out = input if min is None else maximum(input, min)
+        return out if max is None else minimum(out, max)
+    return Clamp.apply(input, min=min, max=max)
+
+
+class Maximum(Function):
+    """max(x, y); at ties the gradient is split evenly, as PyTorch does."""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        return ctx.xp.maximum(x, y)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, y = ctx.saved
+        share = (x > y) + 0.5 * (x == y)
+        return g * share, g * (1 - share)
+
+
+class Minimum(Function):
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        return ctx.xp.minimum(x, y)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, y = ctx.saved
+        share = (x < y) + 0.5 * (x == y)
+        return g * share, g * (1 - share)
+
+
+def maximum(input, other):
+    return _binary(Maximum, "maximum", input, other)
+
+
+def minimum(input, other):
+    return _binary(Minimum, "minimum", input, other)
+
+
+class Where(Function):
+    @staticmethod
+    def forward(ctx, cond, x, y):
+        ctx.save_for_backward(cond)
+        return ctx.xp.where(cond, x, y)
+
+    @staticmethod
+    def backward(ctx, g):
+        (cond,) = ctx.saved
+        zero = ctx.xp.zeros((), dtype=g.dtype)
+        return (None,
+                ctx.xp.where(cond, g, zero) if ctx.needs_input_grad[1] else None,
+                ctx.xp.where(cond, zero, g) if ctx.needs_input_grad[2] else None)
+
+
+def where(condition, input, other):
+    if not isinstance(condition, Tensor) or condition.dtype != backend.bool_:
+        raise TypeError(f"where: condition must be a bool Tensor, got "
+                        f"{getattr(condition, 'dtype', type(condition).__name__)}")
+    like = input if isinstance(input, Tensor) else other
+    input, other = binary_operands(as_tensor_like(input, like), as_tensor_like(other, like))
+    try:
+        np.broadcast_shapes(condition.shape, input.shape, other.shape)
+    except ValueError:
+        raise ValueError(f"where: shapes {tuple(condition.shape)}, {tuple(input.shape)} and "
+                         f"{tuple(other.shape)} are not broadcastable") from None
+    return Where.apply(condition, input, other)
+
+
+class MaskedFill(Function):
+    @staticmethod
+    def forward(ctx, x, mask, *, value):
+        ctx.save_for_backward(mask)
+        return ctx.xp.where(mask, ctx.xp.asarray(value, dtype=x.dtype), x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (mask,) = ctx.saved
+        return ctx.xp.where(mask, ctx.xp.zeros((), dtype=g.dtype), g), None
+
+
+def masked_fill(input, mask, value):
+    if not isinstance(mask, Tensor) or mask.dtype != backend.bool_:
+        raise TypeError(f"masked_fill: mask must be a bool Tensor, got "
+                        f"{getattr(mask, 'dtype', type(mask).__name__)}")
+    if np.broadcast_shapes(input.shape, mask.shape) != tuple(input.shape):
+        raise ValueError(f"masked_fill: mask of shape {tuple(mask.shape)} does not broadcast "
+                         f"to the input's shape {tuple(input.shape)}")
+    if isinstance(value, Tensor):
+        value = value.item()
+    return MaskedFill.apply(input, mask, value=value)
+
+
+class Sign(Function):
+    @staticmethod
+    def forward(ctx, x):
+        return ctx.xp.sign(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * 0
+
+
+def sign(input):
+    return Sign.apply(input)
+
+
+# ----------------------------------------------------------------------------- casts, moves
+class ToDtype(Function):
+    @staticmethod
+    def forward(ctx, x, *, dtype):
+        return x.astype(dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g  # the engine casts it back to the input's dtype
+
+
+class ToDevice(Function):
+    @staticmethod
+    def forward(ctx, x, *, device):
+        ctx.source = backend.device_of_array(x)
+        return backend.move_array(x, device)
+
+    @staticmethod
+    def backward(ctx, g):
+        return backend.move_array(g, ctx.source)
+
+
+class Clone(Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x.copy()
+
+    @staticmethod
+    def backward(ctx, g):
+        return g
+
+
+def to_dtype(input, dtype):
+    if input.dtype == dtype:
+        return input
+    if input.requires_grad and np.dtype(dtype).kind != "f":
+        return Tensor._make(input._data.astype(dtype), input.device)
+    return ToDtype.apply(input, dtype=dtype)
+
+
+def to_device(input, device):
+    if input.device == device:
+        return input
+    # A device move is recorded with the target device: build the output by hand.
+    out = ToDevice.apply(input, device=device)
+    out.device = device
+    return out
+
+
+def clone(input):
+    return Clone.apply(input)
+
+
+# ----------------------------------------------------------------------------- no-grad ops
+def _no_grad_op(ufunc_name, out_dtype=None):
+    """A comparison / logical / rounding op: computed on raw arrays, never recorded."""
+
+    def op(input, other=None):
+        xp = backend.array_module(input.device)
+        fn = getattr(xp, ufunc_name)
+        if other is None:
+            return Tensor._make(fn(input._data), input.device)
+        a, b = binary_operands(input, other)
+        if a.shape != b.shape:
+            check_broadcast(ufunc_name, a, b)
+        return Tensor._make(fn(a._data, b._data), a.device)
+
+    op.__name__ = ufunc_name
+    op.__doc__ = f"Elementwise {ufunc_name} (no gradient)."
+    return op
+
+
+eq = _no_grad_op("equal")
+ne = _no_grad_op("not_equal")
+lt = _no_grad_op("less")
+le = _no_grad_op("less_equal")
+gt = _no_grad_op("greater")
+ge = _no_grad_op("greater_equal")
+logical_and = _no_grad_op("logical_and")
+logical_or = _no_grad_op("logical_or")
+logical_xor = _no_grad_op("logical_xor")
+logical_not = _no_grad_op("logical_not")
+isnan = _no_grad_op("isnan")
+isinf = _no_grad_op("isinf")
+isfinite = _no_grad_op("isfinite")
+floor = _no_grad_op("floor")
+ceil = _no_grad_op("ceil")
+round = _no_grad_op("round")
+floor_divide = _no_grad_op("floor_divide")
+remainder = _no_grad_op("remainder")
+
+
+def equal(input, other) -> bool:
+    return input.shape == other.shape and bool((input._data == other._data).all())
+
+
+def allclose(input, other, rtol=1e-5, atol=1e-8, equal_nan=False) -> bool:
+    xp = backend.array_module(input.device)
+    return bool(xp.allclose(input._data, other._data, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+# ----------------------------------------------------------------------------- in-place
+def _check_inplace(t: Tensor, op: str):
+    if t.requires_grad and t.is_leaf and is_grad_enabled():
+        raise RuntimeError(f"{op}: a leaf Tensor that requires grad is being used in an "
+                           "in-place operation; wrap it in minifm.no_grad()")
+
+
+def rebase(t: Tensor, result: Tensor) -> Tensor:
+    """Make `t` hold `result` (an out-of-place result), graph included. This is how minifm
+    records in-place ops on tensors in a graph: arrays saved by earlier ops stay intact."""
+    t._data, t.grad_fn, t.requires_grad = result._data, result.grad_fn, result.requires_grad
+    return t
+
+
+def _inplace(op_name, out_of_place):
+    def method(self, *args, **kwargs):
+        _check_inplace(self, op_name)
+        result = out_of_place(self, *args, **kwargs)
+        if result.grad_fn is not None:
+            return rebase(self, result)
+        self._data[...] = result._data
+        return self
+
+    method.__name__ = op_name
+    method.__doc__ = f"In-place {op_name[:-1]}."
+    return method
+
+
+add_ = _inplace("add_", add)
+sub_ = _inplace("sub_", sub)
+mul_ = _inplace("mul_", mul)
+div_ = _inplace("div_", div)
+clamp_ = _inplace("clamp_", clamp)
+masked_fill_ = _inplace("masked_fill_", masked_fill)
+
+
+def copy_(self, src):
+    _check_inplace(self, "copy_")
+    src = src if isinstance(src, Tensor) else Tensor(np.asarray(src))
+    src = to_dtype(to_device(src, self.device), self.dtype)
+    if src.requires_grad and is_grad_enabled():
+        return rebase(self, clone(src.expand(*self.shape)))
+    self._data[...] = src._data
+    return self
+
+
+def fill_(self, value):
+    _check_inplace(self, "fill_")
+    self._data[...] = value.item() if isinstance(value, Tensor) else value
+    return self
+
+
+def zero_(self):
+    return fill_(self, 0)
+
+
+def normal_(self, mean=0.0, std=1.0, generator=None):
+    from .random import randn_array
+    _check_inplace(self, "normal_")
+    self._data[...] = randn_array(self.shape, self.dtype, self.device, generator) * std + mean
+    return self
+
+
+def uniform_(self, a=0.0, b=1.0, generator=None):
+    from .random import rand_array
+    _check_inplace(self, "uniform_")
+    self._data[...] = rand_array(self.shape, self.dtype, self.device, generator) * (b - a) + a
+    return self

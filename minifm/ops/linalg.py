@@ -1,0 +1,85 @@
+"""Matrix products: matmul (PyTorch's 1-D, 2-D and batched-broadcast rules) and linear,
+fused as one op because it is the most frequent op in every model."""
+from __future__ import annotations
+
+from ..autograd import Function
+from .elementwise import binary_operands
+
+
+class MatMul(Function):
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        return x @ y
+
+    @staticmethod
+    def backward(ctx, g):
+        x, y = ctx.saved
+        xp = ctx.xp
+        # Treat a 1-D x as a row (1, n) and a 1-D y as a column (n, 1), then undo it.
+        x2 = x[None, :] if x.ndim == 1 else x
+        y2 = y[:, None] if y.ndim == 1 else y
+        g2 = g
+        if x.ndim == 1:
+            g2 = xp.expand_dims(g2, -2)
+        if y.ndim == 1:
+            g2 = xp.expand_dims(g2, -1)
+        gx = gy = None
+        if ctx.needs_input_grad[0]:
+            gx = g2 @ xp.swapaxes(y2, -1, -2)
+            if x.ndim == 1:
+                gx = gx[..., 0, :]
+        if ctx.needs_input_grad[1]:
+            gy = xp.swapaxes(x2, -1, -2) @ g2
+            if y.ndim == 1:
+                gy = gy[..., 0]
+        return gx, gy   # batch dimensions are summed by the engine's unbroadcast
+
+
+def matmul(input, other):
+    input, other = binary_operands(input, other)
+    if input.ndim == 0 or other.ndim == 0:
+        raise ValueError(f"matmul: both arguments need at least 1 dimension, got shapes "
+                         f"{tuple(input.shape)} and {tuple(other.shape)}")
+    inner_x = input.shape[-1]
+    inner_y = other.shape[-2] if other.ndim > 1 else other.shape[0]
+    if inner_x != inner_y:
+        raise ValueError(f"matmul: shapes {tuple(input.shape)} and {tuple(other.shape)} cannot "
+                         f"be multiplied ({inner_x} != {inner_y})")
+    return MatMul.apply(input, other)
+
+
+class Linear(Function):
+    """y = x @ W.T + b for x of shape (..., in), W (out, in), b (out,)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        ctx.save_for_backward(x, weight)
+        out = x @ weight.T
+        if bias is not None:
+            out += bias
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, weight = ctx.saved
+        gx = g @ weight if ctx.needs_input_grad[0] else None
+        gw = gb = None
+        if ctx.needs_input_grad[1]:
+            g2 = g.reshape(-1, g.shape[-1])
+            gw = g2.T @ x.reshape(-1, x.shape[-1])
+        if ctx.needs_input_grad[2]:
+            gb = g.reshape(-1, g.shape[-1]).sum(axis=0)
+        return gx, gw, gb
+
+
+def linear(input, weight, bias=None):
+    if weight.ndim != 2 or input.ndim == 0 or input.shape[-1] != weight.shape[1]:
+        raise ValueError(f"linear: input of shape {tuple(input.shape)} does not match weight of "
+                         f"shape {tuple(weight.shape)} (expected input (..., {weight.shape[-1]}))")
+    if bias is not None and tuple(bias.shape) != (weight.shape[0],):
+        raise ValueError(f"linear: bias of shape {tuple(bias.shape)} does not match weight of "
+                         f"shape {tuple(weight.shape)}")
+    if input.dtype != weight.dtype:
+        raise TypeError(f"linear: input dtype {input.dtype} and weight dtype {weight.dtype} differ")
+    return Linear.apply(input, weight, bias)

@@ -1,0 +1,380 @@
+"""Shape ops: views and rearrangements (reshape, permute, expand, ...), joining and splitting
+(cat, stack, split, chunk), padding, repeat, flip, roll, tril/triu.
+
+Each backward is the inverse rearrangement of the gradient. Expand needs none of its own:
+its gradient is summed back to the input's shape by the engine's `unbroadcast`.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backend
+from ..autograd import Function
+from .reduce import normalize_dims
+
+
+def _sizes(args):
+    """Accept both f(2, 3) and f((2, 3)) as PyTorch does."""
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        return tuple(args[0])
+    return tuple(args)
+
+
+def _axis(op, dim, ndim):
+    return normalize_dims(op, dim, ndim)[0] if ndim else 0
+
+
+class Reshape(Function):
+    @staticmethod
+    def forward(ctx, x, *, shape):
+        ctx.shape = x.shape
+        return x.reshape(shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.reshape(ctx.shape)
+
+
+def reshape(input, *shape):
+    shape = _sizes(shape)
+    try:
+        target = _infer_shape(shape, input.numel())
+    except ValueError as err:
+        raise RuntimeError(f"reshape: shape {list(shape)} is invalid for input of shape "
+                           f"{tuple(input.shape)} ({input.numel()} elements): {err}") from None
+    if target == input.shape:
+        return input
+    return Reshape.apply(input, shape=target)
+
+
+def _infer_shape(shape, numel):
+    if shape.count(-1) > 1:
+        raise ValueError("only one dimension can be inferred")
+    known = int(np.prod([s for s in shape if s != -1]))
+    if -1 in shape:
+        if known == 0 or numel % known:
+            raise ValueError("the inferred dimension does not divide the size")
+        shape = tuple(numel // known if s == -1 else s for s in shape)
+    elif known != numel:
+        raise ValueError("sizes do not match")
+    return tuple(int(s) for s in shape)
+
+
+view = reshape
+
+
+class Permute(Function):
+    @staticmethod
+    def forward(ctx, x, *, dims):
+        ctx.inverse = tuple(np.argsort(dims))
+        return x.transpose(dims)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.transpose(ctx.inverse)
+
+
+def permute(input, *dims):
+    dims = _sizes(dims)
+    if len(dims) != input.ndim or sorted(d % max(input.ndim, 1) for d in dims) != list(range(input.ndim)):
+        raise ValueError(f"permute: dims {dims} are not a permutation of the {input.ndim} "
+                         f"dimensions of a tensor of shape {tuple(input.shape)}")
+    return Permute.apply(input, dims=tuple(d % input.ndim for d in dims))
+
+
+def transpose(input, dim0, dim1):
+    if input.ndim < 2 and dim0 in (0, -1) and dim1 in (0, -1):
+        return input
+    a, b = _axis("transpose", dim0, input.ndim), _axis("transpose", dim1, input.ndim)
+    dims = list(range(input.ndim))
+    dims[a], dims[b] = dims[b], dims[a]
+    return Permute.apply(input, dims=tuple(dims))
+
+
+def t(input):
+    if input.ndim > 2:
+        raise ValueError(f"t() expects a tensor with <= 2 dimensions, got shape {tuple(input.shape)}")
+    return transpose(input, 0, 1) if input.ndim == 2 else input
+
+
+def unsqueeze(input, dim):
+    if not -input.ndim - 1 <= dim <= input.ndim:
+        raise IndexError(f"unsqueeze: dim {dim} is out of range for a tensor of {input.ndim} dimensions")
+    dim = dim % (input.ndim + 1)
+    return reshape(input, input.shape[:dim] + (1,) + input.shape[dim:])
+
+
+def squeeze(input, dim=None):
+    if dim is None:
+        return reshape(input, tuple(s for s in input.shape if s != 1))
+    dims = normalize_dims("squeeze", dim, input.ndim)
+    return reshape(input, tuple(s for i, s in enumerate(input.shape) if not (i in dims and s == 1)))
+
+
+def flatten(input, start_dim=0, end_dim=-1):
+    if input.ndim == 0:
+        return reshape(input, 1)
+    start, end = _axis("flatten", start_dim, input.ndim), _axis("flatten", end_dim, input.ndim)
+    shape = input.shape[:start] + (-1,) + input.shape[end + 1:]
+    return reshape(input, shape)
+
+
+def unflatten(input, dim, sizes):
+    dim = _axis("unflatten", dim, input.ndim)
+    return reshape(input, input.shape[:dim] + tuple(sizes) + input.shape[dim + 1:])
+
+
+class Expand(Function):
+    @staticmethod
+    def forward(ctx, x, *, shape):
+        return ctx.xp.broadcast_to(x, shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g  # unbroadcast (in the engine) sums it back to the input's shape
+
+
+def expand(input, *sizes):
+    sizes = _sizes(sizes)
+    lead = len(sizes) - input.ndim
+    if lead < 0:
+        raise ValueError(f"expand: the number of sizes ({len(sizes)}) must be at least the "
+                         f"number of dimensions ({input.ndim})")
+    shape = tuple(input.shape[i - lead] if s == -1 else s for i, s in enumerate(sizes))
+    try:
+        if np.broadcast_shapes(input.shape, shape) != shape:
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"expand: cannot expand shape {tuple(input.shape)} to {sizes}") from None
+    return input if shape == input.shape else Expand.apply(input, shape=shape)
+
+
+def broadcast_to(input, shape):
+    return expand(input, *shape)
+
+
+class Contiguous(Function):
+    @staticmethod
+    def forward(ctx, x):
+        return ctx.xp.ascontiguousarray(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g
+
+
+def contiguous(input):
+    return input if input._data.flags.c_contiguous else Contiguous.apply(input)
+
+
+class Cat(Function):
+    @staticmethod
+    def forward(ctx, *xs, axis):
+        ctx.axis = axis
+        ctx.bounds = np.cumsum([x.shape[axis] for x in xs])[:-1]
+        return ctx.xp.concatenate(xs, axis=axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        return tuple(ctx.xp.split(g, ctx.bounds, axis=ctx.axis))
+
+
+def _check_same(op, tensors):
+    if len(tensors) == 0:
+        raise ValueError(f"{op}: expected a non-empty sequence of tensors")
+    first = tensors[0]
+    for t in tensors[1:]:
+        if t.device != first.device:
+            raise RuntimeError(f"{op}: expected all tensors on the same device, got "
+                               f"{first.device} and {t.device}")
+
+
+def cat(tensors, dim=0):
+    tensors = list(tensors)
+    _check_same("cat", tensors)
+    dtype = tensors[0].dtype
+    for t in tensors[1:]:
+        dtype = backend.promote_types(dtype, t.dtype)
+    tensors = [t.to(dtype) for t in tensors]
+    axis = _axis("cat", dim, tensors[0].ndim)
+    ref = tensors[0].shape
+    for t in tensors[1:]:
+        if t.ndim != len(ref) or any(a != b for i, (a, b) in enumerate(zip(t.shape, ref)) if i != axis):
+            raise ValueError(f"cat: sizes of tensors must match except in dimension {dim}, "
+                             f"got {tuple(ref)} and {tuple(t.shape)}")
+    return Cat.apply(*tensors, axis=axis)
+
+
+concat = concatenate = cat
+
+
+class Stack(Function):
+    @staticmethod
+    def forward(ctx, *xs, axis):
+        ctx.axis, ctx.n = axis, len(xs)
+        return ctx.xp.stack(xs, axis=axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        return tuple(ctx.xp.moveaxis(g, ctx.axis, 0))
+
+
+def stack(tensors, dim=0):
+    tensors = list(tensors)
+    _check_same("stack", tensors)
+    shape = tensors[0].shape
+    for t in tensors[1:]:
+        if t.shape != shape:
+            raise ValueError(f"stack expects each tensor to be equal size, but got {tuple(shape)} "
+                             f"and {tuple(t.shape)}")
+    dtype = tensors[0].dtype
+    for t in tensors[1:]:
+        dtype = backend.promote_types(dtype, t.dtype)
+    axis = dim % (len(shape) + 1)
+    return Stack.apply(*[t.to(dtype) for t in tensors], axis=axis)
+
+
+def narrow(input, dim, start, length):
+    axis = _axis("narrow", dim, input.ndim)
+    key = (slice(None),) * axis + (slice(start, start + length),)
+    return input[key]
+
+
+def split(input, split_size_or_sections, dim=0):
+    axis = _axis("split", dim, input.ndim)
+    size = input.shape[axis]
+    if isinstance(split_size_or_sections, int):
+        step = split_size_or_sections
+        if step <= 0:
+            raise ValueError(f"split: split_size must be positive, got {step}")
+        lengths = [min(step, size - s) for s in range(0, size, step)] or [0]
+    else:
+        lengths = list(split_size_or_sections)
+        if sum(lengths) != size:
+            raise ValueError(f"split: sections {lengths} do not sum to the size {size} of dim {dim}")
+    starts = np.cumsum([0] + lengths[:-1])
+    return tuple(narrow(input, axis, int(s), n) for s, n in zip(starts, lengths))
+
+
+def chunk(input, chunks, dim=0):
+    axis = _axis("chunk", dim, input.ndim)
+    step = -(-input.shape[axis] // chunks)
+    return split(input, max(step, 1), axis)
+
+
+def unbind(input, dim=0):
+    axis = _axis("unbind", dim, input.ndim)
+    key = (slice(None),) * axis
+    return tuple(input[key + (i,)] for i in range(input.shape[axis]))
+
+
+class Pad(Function):
+    @staticmethod
+    def forward(ctx, x, *, widths, value):
+        ctx.key = tuple(slice(lo, x.shape[i] + lo) for i, (lo, hi) in enumerate(widths))
+        return ctx.xp.pad(x, widths, mode="constant", constant_values=value)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g[ctx.key]
+
+
+def pad(input, pad, mode="constant", value=0.0):
+    """F.pad: `pad` lists (left, right) for the last dim, then the one before, ...
+    Only constant padding is implemented; negative widths crop."""
+    if mode != "constant":
+        raise NotImplementedError(f"pad: mode {mode!r} is not implemented (only 'constant')")
+    if len(pad) % 2 or len(pad) // 2 > input.ndim:
+        raise ValueError(f"pad: padding of length {len(pad)} is invalid for a tensor of "
+                         f"{input.ndim} dimensions")
+    widths = [(0, 0)] * input.ndim
+    for i in range(len(pad) // 2):
+        widths[input.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
+    crop = tuple(slice(max(-lo, 0), s - max(-hi, 0)) for (lo, hi), s in zip(widths, input.shape))
+    if any(lo < 0 or hi < 0 for lo, hi in widths):
+        input = input[crop]
+        widths = [(max(lo, 0), max(hi, 0)) for lo, hi in widths]
+    return Pad.apply(input, widths=tuple(widths), value=value)
+
+
+class Repeat(Function):
+    @staticmethod
+    def forward(ctx, x, *, reps):
+        ctx.reps, ctx.shape = reps, x.shape
+        return ctx.xp.tile(x, reps)
+
+    @staticmethod
+    def backward(ctx, g):
+        # view g as (r0, s0, r1, s1, ...) and sum over the repeat axes
+        shape = [n for pair in zip(ctx.reps, ctx.shape) for n in pair]
+        return g.reshape(shape).sum(axis=tuple(range(0, len(shape), 2)))
+
+
+def repeat(input, *sizes):
+    sizes = _sizes(sizes)
+    if len(sizes) < input.ndim:
+        raise ValueError(f"repeat: number of repeat dims ({len(sizes)}) can not be smaller than "
+                         f"the number of tensor dims ({input.ndim})")
+    x = reshape(input, (1,) * (len(sizes) - input.ndim) + tuple(input.shape))
+    return Repeat.apply(x, reps=tuple(sizes))
+
+
+class Flip(Function):
+    @staticmethod
+    def forward(ctx, x, *, axes):
+        ctx.axes = axes
+        return ctx.xp.flip(x, axes)
+
+    @staticmethod
+    def backward(ctx, g):
+        return ctx.xp.flip(g, ctx.axes)
+
+
+def flip(input, dims):
+    return Flip.apply(input, axes=normalize_dims("flip", dims, input.ndim))
+
+
+class Roll(Function):
+    @staticmethod
+    def forward(ctx, x, *, shifts, axes):
+        ctx.shifts, ctx.axes = shifts, axes
+        return ctx.xp.roll(x, shifts, axes)
+
+    @staticmethod
+    def backward(ctx, g):
+        neg = tuple(-s for s in ctx.shifts) if isinstance(ctx.shifts, tuple) else -ctx.shifts
+        return ctx.xp.roll(g, neg, ctx.axes)
+
+
+def roll(input, shifts, dims=None):
+    if dims is None:
+        flat = Roll.apply(flatten(input), shifts=shifts, axes=0)
+        return reshape(flat, input.shape)
+    shifts = tuple(shifts) if isinstance(shifts, (tuple, list)) else (shifts,)
+    dims = tuple(dims) if isinstance(dims, (tuple, list)) else (dims,)
+    axes = tuple(_axis("roll", d, input.ndim) for d in dims)
+    return Roll.apply(input, shifts=shifts, axes=axes)
+
+
+class Triangle(Function):
+    @staticmethod
+    def forward(ctx, x, *, diagonal, upper):
+        ctx.diagonal, ctx.upper = diagonal, upper
+        return (ctx.xp.triu if upper else ctx.xp.tril)(x, diagonal)
+
+    @staticmethod
+    def backward(ctx, g):
+        return (ctx.xp.triu if ctx.upper else ctx.xp.tril)(g, ctx.diagonal)
+
+
+def tril(input, diagonal=0):
+    if input.ndim < 2:
+        raise ValueError(f"tril: expected a tensor of at least 2 dimensions, got shape {tuple(input.shape)}")
+    return Triangle.apply(input, diagonal=diagonal, upper=False)
+
+
+def triu(input, diagonal=0):
+    if input.ndim < 2:
+        raise ValueError(f"triu: expected a tensor of at least 2 dimensions, got shape {tuple(input.shape)}")
+    return Triangle.apply(input, diagonal=diagonal, upper=True)
+
