@@ -37,6 +37,7 @@ from .ops.shape import (  # noqa: E402
 )
 from .ops.index import gather, scatter_add, index_select, sort, topk, argsort  # noqa: E402
 from .ops.linalg import matmul  # noqa: E402
+from .serialization import save, load  # noqa: E402
 
 # PyTorch's dtype aliases
 float = float32

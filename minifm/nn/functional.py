@@ -1,0 +1,10 @@
+"""The public functional API, PyTorch's `torch.nn.functional`: one import line per op
+module, so a reader sees where each function is implemented."""
+from ..ops.activation import (  # noqa: F401
+    gelu, leaky_relu, log_softmax, relu, sigmoid, silu, softmax, softplus, tanh,
+)
+from ..ops.index import one_hot  # noqa: F401
+from ..ops.linalg import linear  # noqa: F401
+from ..ops.random import dropout  # noqa: F401
+from ..ops.shape import pad  # noqa: F401
+# Further op modules add their import line below, one per module.
