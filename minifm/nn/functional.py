@@ -8,3 +8,7 @@ from ..ops.linalg import linear  # noqa: F401
 from ..ops.random import dropout  # noqa: F401
 from ..ops.shape import pad  # noqa: F401
 # Further op modules add their import line below, one per module.
+from ..ops.conv import conv2d, conv_transpose2d  # noqa: F401
+from ..ops.pooling import (  # noqa: F401
+    adaptive_avg_pool2d, avg_pool2d, interpolate, max_pool2d,
+)
