@@ -353,7 +353,11 @@ def masked_fill(input, mask, value):
     if not isinstance(mask, Tensor) or mask.dtype != backend.bool_:
         raise TypeError(f"masked_fill: mask must be a bool Tensor, got "
                         f"{getattr(mask, 'dtype', type(mask).__name__)}")
-    if np.broadcast_shapes(input.shape, mask.shape) != tuple(input.shape):
+    try:
+        fits = np.broadcast_shapes(input.shape, mask.shape) == tuple(input.shape)
+    except ValueError:
+        fits = False
+    if not fits:
         raise ValueError(f"masked_fill: mask of shape {tuple(mask.shape)} does not broadcast "
                          f"to the input's shape {tuple(input.shape)}")
     if isinstance(value, Tensor):

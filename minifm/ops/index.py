@@ -150,8 +150,9 @@ class ScatterAdd(Function):
     def forward(ctx, x, index, src, *, axis):
         ctx.key = _along_axis_key(ctx.xp, index, axis)
         ctx.src_shape = src.shape
+        ctx.used = tuple(slice(0, n) for n in index.shape)  # the part of src that is added
         out = x.copy()
-        ctx.xp.add.at(out, ctx.key, src[tuple(slice(0, n) for n in index.shape)])
+        ctx.xp.add.at(out, ctx.key, src[ctx.used])
         return out
 
     @staticmethod
@@ -159,7 +160,7 @@ class ScatterAdd(Function):
         gsrc = None
         if ctx.needs_input_grad[2]:
             gsrc = ctx.xp.zeros(ctx.src_shape, dtype=g.dtype)
-            gsrc[tuple(slice(0, n) for n in ctx.key[0].shape)] = g[ctx.key]
+            gsrc[ctx.used] = g[ctx.key]
         return g, None, gsrc
 
 

@@ -2,6 +2,8 @@
 fused as one op because it is the most frequent op in every model."""
 from __future__ import annotations
 
+import numpy as np
+
 from ..autograd import Function
 from .elementwise import binary_operands
 
@@ -20,10 +22,10 @@ class MatMul(Function):
         x2 = x[None, :] if x.ndim == 1 else x
         y2 = y[:, None] if y.ndim == 1 else y
         g2 = g
-        if x.ndim == 1:
-            g2 = xp.expand_dims(g2, -2)
         if y.ndim == 1:
-            g2 = xp.expand_dims(g2, -1)
+            g2 = g2[..., None]
+        if x.ndim == 1:
+            g2 = g2[..., None, :]
         gx = gy = None
         if ctx.needs_input_grad[0]:
             gx = g2 @ xp.swapaxes(y2, -1, -2)
@@ -46,6 +48,12 @@ def matmul(input, other):
     if inner_x != inner_y:
         raise ValueError(f"matmul: shapes {tuple(input.shape)} and {tuple(other.shape)} cannot "
                          f"be multiplied ({inner_x} != {inner_y})")
+    if input.ndim > 2 or other.ndim > 2:
+        try:
+            np.broadcast_shapes(input.shape[:-2], other.shape[:-2])
+        except ValueError:
+            raise ValueError(f"matmul: the batch dimensions of shapes {tuple(input.shape)} and "
+                             f"{tuple(other.shape)} are not broadcastable") from None
     return MatMul.apply(input, other)
 
 

@@ -75,7 +75,7 @@ class Var(Function):
     def forward(ctx, x, *, axes, keepdim, correction):
         ctx.axes, ctx.keepdim, ctx.shape = axes, keepdim, x.shape
         count = int(np.prod([x.shape[a] for a in axes]))
-        ctx.denominator = max(count - correction, 0)
+        ctx.denominator = builtins.max(count - correction, 0)
         centered = x - x.mean(axis=axes, keepdims=True, dtype=_accumulator(x.dtype)).astype(x.dtype)
         ctx.save_for_backward(centered)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -186,15 +186,19 @@ def mean(input, dim=None, keepdim=False, *, dtype=None):
     return Mean.apply(input, axes=normalize_dims("mean", dim, input.ndim), keepdim=keepdim)
 
 
-def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+def _var(op, input, dim, unbiased, keepdim, correction):
     if correction is None:
         correction = 1 if unbiased is None or unbiased else 0
-    return Var.apply(input, axes=normalize_dims("var", dim, input.ndim), keepdim=keepdim,
+    return Var.apply(input, axes=normalize_dims(op, dim, input.ndim), keepdim=keepdim,
                      correction=correction)
 
 
+def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return _var("var", input, dim, unbiased, keepdim, correction)
+
+
 def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
-    return var(input, dim, unbiased, keepdim, correction=correction).sqrt()
+    return _var("std", input, dim, unbiased, keepdim, correction).sqrt()
 
 
 def logsumexp(input, dim, keepdim=False):

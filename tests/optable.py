@@ -1,0 +1,569 @@
+"""The op table: one entry per op, driving the forward, backward, finite-difference and error
+tests in test_ops.py.
+
+An entry names the op, a minifm callable and a torch callable with the same signature, a
+sample generator, the dtypes to test, whether the op is differentiable, and inputs that must
+fail. Samples are written with NumPy arrays; the tests turn every array (also inside lists and
+index tuples) into a minifm Tensor or a torch tensor, floating ones requiring grad.
+"""
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as TF
+
+import minifm
+import minifm.nn.functional as F
+
+F32, F64, I64 = np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int64)
+FLOATS = (F32, F64)
+
+
+class Sample:
+    """Positional and keyword arguments of one call. fd=False skips the finite-difference
+    check (a kink or a tie sits at the sample)."""
+
+    def __init__(self, *args, fd=True, **kwargs):
+        self.args, self.kwargs, self.fd = args, kwargs, fd
+
+    def __repr__(self):
+        def short(a):
+            return f"array{a.shape}" if isinstance(a, np.ndarray) else repr(a)
+        return f"Sample({', '.join(map(short, self.args))}, {self.kwargs})"
+
+
+@dataclass
+class ErrorCase:
+    """op(*args, **kwargs) must raise `exc` with a message matching the regex `match`."""
+    args: tuple
+    kwargs: dict
+    exc: type
+    match: str
+
+
+class Make:
+    """Random sample arrays of the dtype under test (seeded per test)."""
+
+    def __init__(self, dtype, seed=0):
+        self.dtype = np.dtype(dtype)
+        self.rng = np.random.default_rng(seed)
+
+    def __call__(self, *shape, low=-2.0, high=2.0, away=0.0):
+        """Values in [low, high), pushed at least `away` from 0 (to stay off kinks)."""
+        if self.dtype.kind in "iu":
+            return self.rng.integers(int(low), int(high) + 1, shape).astype(self.dtype)
+        x = self.rng.uniform(low, high, shape)
+        if away:
+            x = np.where(np.abs(x) < away, np.copysign(away, x) + x, x)
+        return x.astype(self.dtype)
+
+    def distinct(self, *shape):
+        """A permutation of evenly spaced values: no ties anywhere."""
+        n = int(np.prod(shape))
+        if self.dtype.kind in "iu":
+            return (self.rng.permutation(n) - n // 2).reshape(shape).astype(self.dtype)
+        return (self.rng.permutation(n) * (4.0 / max(n, 1)) - 2.0).reshape(shape).astype(self.dtype)
+
+    def index(self, *shape, high):
+        return self.rng.integers(0, high, shape).astype(np.int64)
+
+    def mask(self, *shape):
+        return self.rng.random(shape) < 0.5
+
+
+@dataclass
+class OpInfo:
+    name: str
+    op: Callable
+    ref: Callable
+    samples: Callable              # samples(make) -> iterable of Sample
+    dtypes: tuple = FLOATS
+    differentiable: bool = True
+    errors: Callable | None = None  # errors(make) -> iterable of ErrorCase
+    fd: bool = True                 # run the float64 finite-difference check
+    tags: tuple = field(default=())
+
+
+OPS: list[OpInfo] = []
+
+
+def add_op(name, op, ref=None, samples=None, **kw):
+    OPS.append(OpInfo(name, op, op if ref is None else ref, samples, **kw))
+
+
+# ----------------------------------------------------------------------------- helpers
+def shapes_msg(*shapes):
+    """A regex matching the shapes in an error message, in order."""
+    return ".*".join(r"\(" + ", ".join(map(str, s)) + ("," if len(s) == 1 else "") + r"\)"
+                     for s in shapes)
+
+
+def binary_samples(low=-2.0, high=2.0, away=0.0, scalar=2.5, right_low=None):
+    right_low = low if right_low is None else right_low
+
+    def samples(make):
+        m = lambda *s, lo=low: make(*s, low=lo, high=high, away=away)  # noqa: E731
+        yield Sample(m(3, 4), m(3, 4, lo=right_low))
+        yield Sample(m(3, 1, 4), m(5, 4, lo=right_low))                   # broadcast both ways
+        yield Sample(m(4, 3).T, m(3, 4, lo=right_low))                    # non-contiguous
+        yield Sample(m(2, 3), np.array(m(1, lo=right_low)[0]))            # 0-d tensor operand
+        if make.dtype.kind == "f":
+            yield Sample(m(2, 3), scalar)                                  # Python scalar right
+            yield Sample(scalar, m(2, 3, lo=right_low))                    # reflected form
+        yield Sample(m(2, 3), 2)                                           # Python int
+    return samples
+
+
+def binary_errors(name):
+    def errors(make):
+        yield ErrorCase((make(3, 4), make(5,)), {}, ValueError,
+                        f"{name}.*{shapes_msg((3, 4), (5,))}.*broadcast")
+    return errors
+
+
+ARITH = [("add", operator.add, {}), ("sub", operator.sub, {}), ("mul", operator.mul, {}),
+         ("truediv", operator.truediv, dict(away=0.5)),
+         ("pow", operator.pow, dict(low=0.5, right_low=-1.0))]
+for _name, _fn, _kw in ARITH:
+    _err = {"truediv": "div"}.get(_name, _name)
+    add_op(f"__{_name}__", _fn, samples=binary_samples(**_kw),
+           dtypes=FLOATS + ((I64,) if _name in ("add", "sub", "mul") else ()),
+           errors=binary_errors(_err))
+
+add_op("add_alpha", lambda a, b: minifm.add(a, b, alpha=2), lambda a, b: torch.add(a, b, alpha=2),
+       samples=lambda make: [Sample(make(3, 4), make(4))])
+add_op("sub_alpha", lambda a, b: minifm.sub(a, b, alpha=0.5),
+       lambda a, b: torch.sub(a, b, alpha=0.5), samples=lambda make: [Sample(make(3, 4), make(4))])
+add_op("div_int_tensors", operator.truediv, dtypes=(I64,), differentiable=False,
+       samples=lambda make: [Sample(make(3, 4, low=-5, high=5), make(3, 4, low=1, high=5))])
+add_op("pow_scalar_exponents", operator.pow,
+       samples=lambda make: [Sample(make(3, 4, low=0.5), e) for e in (2, 3, 0.5, -1, -1.5)]
+       + [Sample(make(3, 4), 2), Sample(2.0, make(3, 4))])
+
+
+def unary(name, fn, ref, low=-2.0, high=2.0, away=0.0, **kw):
+    add_op(name, fn, ref, samples=lambda make: [
+        Sample(make(3, 4, low=low, high=high, away=away)),
+        Sample(make(2, 3, 2, low=low, high=high, away=away).transpose(2, 0, 1)),
+        Sample(np.array(make(1, low=low, high=high, away=away)[0]))], **kw)
+
+
+unary("neg", operator.neg, None, dtypes=FLOATS + (I64,))
+unary("abs", minifm.abs, torch.abs, away=0.1, dtypes=FLOATS + (I64,))
+unary("exp", minifm.exp, torch.exp)
+unary("log", minifm.log, torch.log, low=0.1)
+unary("log1p", minifm.log1p, torch.log1p, low=-0.5)
+unary("sqrt", minifm.sqrt, torch.sqrt, low=0.1)
+unary("rsqrt", minifm.rsqrt, torch.rsqrt, low=0.1)
+unary("sin", minifm.sin, torch.sin)
+unary("cos", minifm.cos, torch.cos)
+unary("tanh", minifm.tanh, torch.tanh)
+unary("sigmoid", minifm.sigmoid, torch.sigmoid, low=-10, high=10)
+unary("relu", F.relu, TF.relu, away=0.1)
+unary("leaky_relu", lambda x: F.leaky_relu(x, 0.2), lambda x: TF.leaky_relu(x, 0.2), away=0.1)
+unary("gelu", F.gelu, TF.gelu, low=-5, high=5)
+unary("gelu_tanh", lambda x: F.gelu(x, approximate="tanh"),
+      lambda x: TF.gelu(x, approximate="tanh"), low=-5, high=5)
+unary("silu", F.silu, TF.silu, low=-5, high=5)
+unary("softplus", F.softplus, TF.softplus, low=-5, high=5)
+unary("softplus_beta", lambda x: F.softplus(x, beta=2.0, threshold=3.0),
+      lambda x: TF.softplus(x, beta=2.0, threshold=3.0), low=-5, high=5, away=0.1)
+unary("square", minifm.square, torch.square)
+unary("reciprocal", minifm.reciprocal, torch.reciprocal, away=0.3)
+unary("float_of_int", minifm.exp, torch.exp, low=-3, high=3, dtypes=(I64,), differentiable=False)
+
+
+def _errors_type(name, fn_args):
+    def errors(make):
+        yield ErrorCase(fn_args(make), {}, TypeError, name)
+    return errors
+
+
+add_op("clamp", lambda x, lo, hi: minifm.clamp(x, lo, hi), lambda x, lo, hi: torch.clamp(x, lo, hi),
+       samples=lambda make: [
+           Sample(make(3, 4) + np.asarray(0.05, make.dtype) * ((make(3, 4) > 0) * 2 - 1), -1.0, 1.0, fd=False),
+           Sample(np.linspace(-2, 2, 12).reshape(3, 4).astype(make.dtype) + 0.13, -0.5, None),
+           Sample(np.linspace(-2, 2, 12).reshape(3, 4).astype(make.dtype) + 0.13, None, 0.5),
+           Sample(make(3, 4), make(4, low=-2, high=-0.5), make(3, 1, low=0.5, high=2))],
+       errors=lambda make: [ErrorCase((make(3),  None, None), {}, ValueError, "clamp.*min.*max")])
+add_op("clamp_int", lambda x: minifm.clamp(x, -1, 2), lambda x: torch.clamp(x, -1, 2),
+       samples=lambda make: [Sample(make(3, 4, low=-4, high=4))], dtypes=(I64,),
+       differentiable=False)
+
+
+def _minmax_samples(make):
+    yield Sample(make(3, 4), make(3, 4))
+    yield Sample(make(3, 1), make(1, 4))
+    a = make(2, 3)
+    yield Sample(a, a.copy(), fd=False)      # ties: the gradient is split evenly
+    yield Sample(make(2, 3), 0.5, fd=False)
+
+
+add_op("maximum", minifm.maximum, torch.maximum,
+       samples=lambda make: [s for s in _minmax_samples(make) if not isinstance(s.args[1], float)],
+       errors=binary_errors("maximum"))
+add_op("minimum", minifm.minimum, torch.minimum,
+       samples=lambda make: [s for s in _minmax_samples(make) if not isinstance(s.args[1], float)],
+       errors=binary_errors("minimum"))
+add_op("where", minifm.where, torch.where,
+       samples=lambda make: [Sample(make.mask(3, 4), make(3, 4), make(3, 4)),
+                             Sample(make.mask(3, 1), make(1, 4), make(3, 4)),
+                             Sample(make.mask(3, 4), make(3, 4), 0.5)],
+       errors=lambda make: [
+           ErrorCase((make(3, 4), make(3, 4), make(3, 4)), {}, TypeError, "where.*bool"),
+           ErrorCase((make.mask(3, 4), make(3, 4), make(5, 4)), {}, ValueError,
+                     "where.*" + shapes_msg((3, 4), (3, 4), (5, 4)))])
+add_op("masked_fill", lambda x, m, v: x.masked_fill(m, v), lambda x, m, v: x.masked_fill(m, v),
+       samples=lambda make: [Sample(make(3, 4), make.mask(3, 4), -1.5),
+                             Sample(make(3, 4), make.mask(4), float("-inf")),
+                             Sample(make(2, 3, 4), make.mask(3, 1), 0.0)],
+       errors=lambda make: [
+           ErrorCase((make(3, 4), make.mask(5, 4), 0.0), {}, ValueError,
+                     "masked_fill.*" + shapes_msg((5, 4), (3, 4))),
+           ErrorCase((make(3, 4), make(3, 4), 0.0), {}, TypeError, "masked_fill.*bool")])
+
+
+# ----------------------------------------------------------------------------- matmul
+def _matmul_samples(make):
+    for a, b in [((3, 4), (4, 5)), ((4,), (4,)), ((4,), (4, 5)), ((3, 4), (4,)),
+                 ((2, 3, 4), (4, 5)), ((2, 1, 3, 4), (5, 4, 2)), ((4,), (2, 4, 3)),
+                 ((2, 3, 4), (4,)), ((3, 4), (2, 4, 2))]:
+        yield Sample(make(*a), make(*b))
+    yield Sample(make(4, 3).T, make(5, 4).T)  # non-contiguous
+
+
+def _matmul_errors(make):
+    yield ErrorCase((make(3, 4), make(5, 6)), {}, ValueError, "matmul.*" + shapes_msg((3, 4), (5, 6)))
+    yield ErrorCase((make(3, 4), np.array(make(1)[0])), {}, ValueError, "matmul.*at least 1")
+    yield ErrorCase((make(2, 3, 4), make(5, 4, 2)), {}, ValueError, "matmul.*" + shapes_msg((2, 3, 4), (5, 4, 2)))
+
+
+add_op("matmul", minifm.matmul, torch.matmul, samples=_matmul_samples, errors=_matmul_errors)
+add_op("__matmul__", operator.matmul, samples=_matmul_samples, errors=_matmul_errors)
+
+
+# ----------------------------------------------------------------------------- reductions
+def _reduce_samples(dims=(None, 0, -1, (0, 2), (2, 0)), keepdim=(False, True)):
+    def samples(make):
+        x = make.distinct(2, 3, 4)
+        yield Sample(x)
+        for dim in dims[1:]:
+            for kd in keepdim:
+                yield Sample(x, dim, keepdim=kd)
+        yield Sample(make.distinct(3, 4).T, 1)          # non-contiguous
+        yield Sample(np.array(make(1)[0]))               # 0-d
+    return samples
+
+
+def _dim_error(name, fn_kwargs=None):
+    def errors(make):
+        yield ErrorCase((make(2, 3), 2), dict(fn_kwargs or {}), IndexError,
+                        f"{name}.*dimension 2.*out of range.*2 dimensions")
+    return errors
+
+
+add_op("sum", lambda x, *a, **k: x.sum(*a, **k), samples=_reduce_samples(),
+       dtypes=FLOATS + (I64,), errors=_dim_error("sum"))
+add_op("mean", lambda x, *a, **k: x.mean(*a, **k), samples=_reduce_samples(), errors=_dim_error("mean"))
+_VAR_KW = ({}, {"correction": 0}, {"correction": 2}, {"unbiased": False})
+
+
+def _var_samples(make):
+    x = make.distinct(2, 3, 4)
+    for dim in (None, 1, (0, 2)):
+        for kw in _VAR_KW:
+            if dim is None:
+                yield Sample(x, **kw)
+            else:
+                yield Sample(x, dim, keepdim=dim == 1, **kw)
+    yield Sample(make.distinct(3, 4).T, 0)
+
+
+add_op("var", lambda x, *a, **k: x.var(*a, **k), samples=_var_samples, errors=_dim_error("var"))
+add_op("std", lambda x, *a, **k: x.std(*a, **k), samples=_var_samples, errors=_dim_error("std"))
+
+
+def _extreme_samples(make):
+    x = make.distinct(2, 3, 4)
+    yield Sample(x)
+    for dim in (0, 1, -1):
+        yield Sample(x, dim)
+        yield Sample(x, dim, keepdim=True)
+    yield Sample(make.distinct(3, 4).T, 1)
+
+
+def _extreme_errors(name):
+    def errors(make):
+        yield ErrorCase((make(2, 3), 3), {}, IndexError, f"{name}.*dimension 3.*out of range")
+        yield ErrorCase((make(0, 3),), {}, RuntimeError, f"{name}.*non-empty")
+    return errors
+
+
+add_op("max", minifm.max, torch.max, samples=_extreme_samples, dtypes=FLOATS + (I64,),
+       errors=_extreme_errors("max"))
+add_op("min", minifm.min, torch.min, samples=_extreme_samples, dtypes=FLOATS + (I64,),
+       errors=_extreme_errors("min"))
+add_op("max_binary", minifm.max, torch.max, samples=lambda make: [Sample(make(3, 4), make(4))])
+
+
+def _amax_samples(make):
+    x = make.distinct(2, 3, 4)
+    yield Sample(x)
+    yield Sample(x, 1)
+    yield Sample(x, (0, 2), keepdim=True)
+    yield Sample(x, -1, keepdim=False)
+    ties = np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]], dtype=make.dtype)
+    yield Sample(ties, 1, fd=False)   # ties share the gradient evenly
+
+
+add_op("amax", minifm.amax, torch.amax, samples=_amax_samples, errors=_dim_error("amax"))
+add_op("amin", minifm.amin, torch.amin, samples=lambda make: [
+    Sample(-s.args[0], *s.args[1:], fd=s.fd, **s.kwargs) for s in _amax_samples(make)],
+    errors=_dim_error("amin"))
+add_op("logsumexp", minifm.logsumexp, torch.logsumexp, samples=lambda make: [
+    Sample(make(2, 3, 4), 1), Sample(make(2, 3, 4), (0, 2), keepdim=True),
+    Sample(make(2, 3, 4) * 1e4, -1), Sample(make(4, 3).T, 0)],
+    errors=_dim_error("logsumexp"))
+
+
+def _prod_samples(make):
+    yield Sample(make(2, 3, low=0.5))
+    yield Sample(make(2, 3, 4), 1)
+    yield Sample(make(2, 3, 4), -1, keepdim=True)
+    with_zero = make(3, 4)
+    with_zero[1, 2] = 0.0
+    yield Sample(with_zero, 1)
+    yield Sample(with_zero)
+
+
+add_op("prod", minifm.prod, torch.prod, samples=_prod_samples, errors=_dim_error("prod"))
+
+
+def _softmax_samples(make):
+    for dim in (0, 1, -1):
+        yield Sample(make(2, 3, 4), dim)
+    yield Sample(make(3, 4) * 1e4, -1)
+    yield Sample(make(4, 3).T, 1)
+    yield Sample(np.array([[0.0, float("-inf"), 1.0]], dtype=make.dtype), 1)
+
+
+for _name, _ours, _theirs in [("softmax", F.softmax, TF.softmax),
+                              ("log_softmax", F.log_softmax, TF.log_softmax)]:
+    add_op(_name, _ours, _theirs, samples=_softmax_samples, errors=_dim_error(_name))
+add_op("cumsum", minifm.cumsum, torch.cumsum, dtypes=FLOATS + (I64,),
+       samples=lambda make: [Sample(make(3, 4), 1), Sample(make(2, 3, 4), 0), Sample(make(4, 3).T, -1)],
+       errors=_dim_error("cumsum"))
+
+
+# ----------------------------------------------------------------------------- shape ops
+def method(name):
+    return lambda x, *a, **k: getattr(x, name)(*a, **k)
+
+
+def shape_op(name, samples, errors=None, fn=None, **kw):
+    add_op(name, fn or method(name), samples=samples, errors=errors,
+           dtypes=kw.pop("dtypes", FLOATS + (I64,)), **kw)
+
+
+shape_op("reshape", lambda make: [Sample(make(2, 3, 4), 6, 4), Sample(make(2, 3, 4), (4, -1)),
+                                  Sample(make(4, 3).T, 12), Sample(make(2, 3), 2, 3)],
+         lambda make: [ErrorCase((make(2, 3), 4, 2), {}, RuntimeError,
+                                 r"reshape.*\[4, 2\].*" + shapes_msg((2, 3)))])
+shape_op("view", lambda make: [Sample(make(2, 3, 4), -1), Sample(make(6,), 1, 2, 3)])
+shape_op("permute", lambda make: [Sample(make(2, 3, 4), 2, 0, 1), Sample(make(2, 3, 4), (1, 0, 2)),
+                                  Sample(make(2, 3, 4), -1, 0, 1)],
+         lambda make: [ErrorCase((make(2, 3), 0, 0), {}, ValueError, "permute.*" + shapes_msg((2, 3)))])
+shape_op("transpose", lambda make: [Sample(make(2, 3, 4), 0, 2), Sample(make(2, 3), -1, -2)],
+         lambda make: [ErrorCase((make(2, 3), 0, 2), {}, IndexError, "transpose.*out of range")])
+shape_op("T", lambda make: [Sample(make(2, 3)), Sample(make(4, 3).T)], fn=lambda x: x.T)
+shape_op("unsqueeze", lambda make: [Sample(make(2, 3), d) for d in (0, 1, 2, -1, -3)],
+         lambda make: [ErrorCase((make(2, 3), 3), {}, IndexError, "unsqueeze.*out of range")])
+shape_op("squeeze", lambda make: [Sample(make(2, 1, 3, 1)), Sample(make(2, 1, 3, 1), 1),
+                                  Sample(make(2, 1, 3, 1), 0), Sample(make(1, 1), -1)])
+shape_op("expand", lambda make: [Sample(make(3, 1), 3, 4), Sample(make(3, 1), 2, -1, 5),
+                                 Sample(make(1,), (2, 3))],
+         lambda make: [ErrorCase((make(3, 2), 3, 4), {}, ValueError, "expand.*" + shapes_msg((3, 2)))])
+shape_op("flatten", lambda make: [Sample(make(2, 3, 4)), Sample(make(2, 3, 4), 1),
+                                  Sample(make(2, 3, 4, 5), 1, 2), Sample(make(4, 3).T)])
+shape_op("contiguous", lambda make: [Sample(make(4, 3).T), Sample(make(3, 4))])
+
+
+def _getitem_samples(make):
+    x = make(4, 5, 3)
+    keys = [1, -1, slice(1, 3), (slice(None), 2), (Ellipsis, 1), (None, 1, slice(None, None, 2)),
+            (slice(None), None, -2, slice(0, 2)),
+            np.array([0, 2, 2, 3]),                               # repeats: gradients add up
+            (np.array([1, 0, 1]), slice(None), np.array([2, 0, 1])),
+            (slice(1, None), np.array([[0, 1], [4, 4]])),
+            make.mask(4, 5), (make.mask(4), 0), (Ellipsis, None)]
+    for key in keys:
+        yield Sample(x, key)
+    yield Sample(make(5, 4).T, (slice(None), np.array([1, 1, 3])))
+
+
+def _getitem_errors(make):
+    yield ErrorCase((make(2, 3), (0, 5)), {}, IndexError, "getitem.*" + shapes_msg((2, 3)))
+    yield ErrorCase((make(2, 3), (0, 0, 0)), {}, IndexError, "getitem.*" + shapes_msg((2, 3)))
+    yield ErrorCase((make(2, 3), make(2)), {}, IndexError, "indices must be.*int.*bool.*float")
+
+
+add_op("getitem", operator.getitem, samples=_getitem_samples, errors=_getitem_errors,
+       dtypes=FLOATS + (I64,))
+
+
+def setitem(x, value, key):
+    """x with x[key] = value, computed on a clone (PyTorch forbids writing into a leaf)."""
+    y = x.clone()
+    y[key] = value
+    return y
+
+
+def _setitem_samples(make):
+    yield Sample(make(4, 5), make(5), 1)
+    yield Sample(make(4, 5), make(2, 1), (slice(1, 3), slice(None, 1)))
+    yield Sample(make(4, 5), 0.5, (Ellipsis, 2))
+    yield Sample(make(4, 5), make(3, 5), np.array([0, 2, 3]))
+    yield Sample(make(4, 5), make(1), make.mask(4, 5))
+
+
+def _setitem_errors(make):
+    yield ErrorCase((make(4, 5), make(3), 1), {}, IndexError, "setitem.*" + shapes_msg((3,), (4, 5)))
+
+
+add_op("setitem", setitem, samples=_setitem_samples, errors=_setitem_errors)
+
+
+def _index_errors(name, extra):
+    def errors(make):
+        yield ErrorCase((make(3, 4), 1, make.index(3, 2, high=9)) + extra(make), {}, IndexError,
+                        f"{name}.*out of range.*size 4")
+        yield ErrorCase((make(3, 4), 1, make(3, 2)) + extra(make), {}, TypeError,
+                        f"{name}.*index.*integer")
+    return errors
+
+
+add_op("gather", minifm.gather, torch.gather, dtypes=FLOATS + (I64,),
+       samples=lambda make: [Sample(make(3, 4), 1, make.index(3, 6, high=4)),
+                             Sample(make(3, 4), 0, make.index(2, 4, high=3)),
+                             Sample(make(2, 3, 4), -1, make.index(2, 3, 2, high=4))],
+       errors=_index_errors("gather", lambda make: ()))
+add_op("scatter_add", minifm.scatter_add, torch.scatter_add,
+       samples=lambda make: [Sample(make(3, 4), 1, make.index(3, 6, high=4), make(3, 6)),
+                             Sample(make(3, 4), 0, make.index(2, 4, high=3), make(2, 4))],
+       errors=_index_errors("scatter_add", lambda make: (make(3, 2),)))
+add_op("index_select", minifm.index_select, torch.index_select, dtypes=FLOATS + (I64,),
+       samples=lambda make: [Sample(make(3, 4), 1, np.array([0, 3, 3, 1])),
+                             Sample(make(3, 4), 0, np.array([2])),
+                             Sample(make(3, 4), -1, np.array(1))],
+       errors=lambda make: [
+           ErrorCase((make(3, 4), 1, np.array([0, 5])), {}, IndexError, "index_select.*out of range"),
+           ErrorCase((make(3, 4), 1, np.array([[0, 1]])), {}, TypeError, "index_select.*1-D")])
+
+
+def _cat_errors(name):
+    def errors(make):
+        yield ErrorCase(([make(2, 3), make(3, 3)], 1), {}, ValueError,
+                        f"{name}.*" + shapes_msg((2, 3), (3, 3)))
+        yield ErrorCase(([],), {}, ValueError, f"{name}.*non-empty")
+    return errors
+
+
+add_op("cat", minifm.cat, torch.cat, dtypes=FLOATS + (I64,),
+       samples=lambda make: [Sample([make(2, 3), make(4, 3)]), Sample([make(2, 3), make(2, 1), make(2, 2)], 1),
+                             Sample([make(2, 3)], -1), Sample([make(3, 2).T, make(2, 3)], 0)],
+       errors=_cat_errors("cat"))
+add_op("stack", minifm.stack, torch.stack, dtypes=FLOATS + (I64,),
+       samples=lambda make: [Sample([make(2, 3), make(2, 3)]), Sample([make(2, 3), make(2, 3), make(2, 3)], -1),
+                             Sample([make(2, 3)], 1)],
+       errors=lambda make: [ErrorCase(([make(2, 3), make(3, 3)],), {}, ValueError,
+                                      "stack.*" + shapes_msg((2, 3), (3, 3)))])
+shape_op("split", lambda make: [Sample(make(5, 3), 2), Sample(make(5, 3), [1, 4]),
+                                Sample(make(2, 6), 3, dim=1), Sample(make(2, 6), [2, 2, 2], -1)],
+         lambda make: [ErrorCase((make(5, 3), [1, 2]), {}, ValueError, "split.*sum.*5")])
+shape_op("chunk", lambda make: [Sample(make(5, 3), 2), Sample(make(2, 6), 3, 1), Sample(make(4, 2), 4)])
+
+
+def _pad_samples(make):
+    yield Sample(make(2, 3), (1, 2))
+    yield Sample(make(2, 3, 4), (1, 1, 0, 2), value=0.5)
+    yield Sample(make(2, 3, 4), (0, 0, 1, 0, 2, 1))
+    yield Sample(make(3, 5), (-1, 2, 1, -1))  # negative widths crop
+
+
+add_op("pad", F.pad, TF.pad, samples=_pad_samples, errors=lambda make: [
+    ErrorCase((make(2, 3), (1, 2, 3)), {}, ValueError, "pad.*length 3.*2 dimensions")])
+shape_op("tril", lambda make: [Sample(make(4, 5)), Sample(make(2, 4, 3), 1), Sample(make(4, 4), -1)],
+         lambda make: [ErrorCase((make(3),), {}, ValueError, "tril.*" + shapes_msg((3,)))])
+shape_op("triu", lambda make: [Sample(make(4, 5)), Sample(make(2, 4, 3), -1), Sample(make(4, 4), 2)],
+         lambda make: [ErrorCase((make(3),), {}, ValueError, "triu.*" + shapes_msg((3,)))])
+shape_op("repeat", lambda make: [Sample(make(2, 3), 2, 1), Sample(make(2, 3), (1, 2, 2)),
+                                 Sample(make(3,), 2, 2)],
+         lambda make: [ErrorCase((make(2, 3), 2), {}, ValueError, "repeat.*repeat dims")])
+shape_op("flip", lambda make: [Sample(make(2, 3, 4), 0), Sample(make(2, 3, 4), (0, 2)), Sample(make(3, 4), [-1])])
+shape_op("roll", lambda make: [Sample(make(3, 4), 1), Sample(make(3, 4), -2, 1),
+                               Sample(make(2, 3, 4), (1, 2), (0, 2))])
+
+
+# ----------------------------------------------------------------------------- no gradient
+def _cmp_samples(make):
+    a = make(3, 4)
+    b = a.copy()
+    b[0] += 1
+    yield Sample(a, b)
+    yield Sample(make(3, 1), make(4))
+    yield Sample(a, 0.5 if make.dtype.kind == "f" else 1)
+    yield Sample(make(3, 4), a[0, 0].item())
+
+
+for _name in ("eq", "ne", "lt", "le", "gt", "ge"):
+    add_op(_name, getattr(operator, _name), samples=_cmp_samples, differentiable=False,
+           dtypes=FLOATS + (I64,), errors=binary_errors({"eq": "equal", "ne": "not_equal",
+                                                         "lt": "less", "le": "less_equal",
+                                                         "gt": "greater", "ge": "greater_equal"}[_name]))
+add_op("eq_method", lambda a, b: a.eq(b), samples=_cmp_samples, differentiable=False)
+add_op("ne_method", lambda a, b: a.ne(b), samples=_cmp_samples, differentiable=False)
+for _name in ("argmax", "argmin"):
+    add_op(_name, getattr(minifm, _name), getattr(torch, _name), differentiable=False,
+           dtypes=FLOATS + (I64,),
+           samples=lambda make: [Sample(make.distinct(3, 4)), Sample(make.distinct(3, 4), 1),
+                                 Sample(make.distinct(2, 3, 4), 0, keepdim=True)],
+           errors=lambda make, n=_name: [ErrorCase((make(2, 3), 2), {}, IndexError, f"{n}.*out of range")])
+
+
+def _special_values(make):
+    x = make(3, 4)
+    x[0, 1], x[1, 2], x[2, 0] = np.nan, np.inf, -np.inf
+    yield Sample(x)
+
+
+for _name in ("isnan", "isinf", "isfinite"):
+    add_op(_name, getattr(minifm, _name), getattr(torch, _name), samples=_special_values,
+           differentiable=False)
+for _name in ("all", "any"):
+    add_op(_name, getattr(minifm, _name), getattr(torch, _name), differentiable=False,
+           samples=lambda make: [Sample(make.mask(3, 4)), Sample(make.mask(3, 4), 1),
+                                 Sample(make.mask(3, 4), 0, keepdim=True), Sample(make(3, 4) > 0, -1)],
+           dtypes=(F32,))
+
+
+def _sort_samples(make):
+    yield Sample(make.distinct(3, 5))
+    yield Sample(make.distinct(3, 5), 0)
+    yield Sample(make.distinct(3, 5), descending=True)
+    yield Sample(make.distinct(2, 3, 4), 1, descending=True)
+
+
+add_op("sort", minifm.sort, torch.sort, samples=_sort_samples, dtypes=FLOATS + (I64,))
+add_op("topk", minifm.topk, torch.topk, dtypes=FLOATS + (I64,),
+       samples=lambda make: [Sample(make.distinct(3, 5), 2), Sample(make.distinct(3, 5), 3, 0),
+                             Sample(make.distinct(3, 5), 2, largest=False),
+                             Sample(make.distinct(2, 3, 4), 4, -1)],
+       errors=lambda make: [ErrorCase((make(3, 5), 6), {}, ValueError, "topk.*k \\(6\\).*size 5")])
+add_op("one_hot", F.one_hot, TF.one_hot, differentiable=False, dtypes=(I64,),
+       samples=lambda make: [Sample(make.index(5, high=4)), Sample(make.index(2, 3, high=3), 5)],
+       errors=lambda make: [ErrorCase((make.index(3, high=4) + 4, 4), {}, ValueError, "one_hot.*\\[0, 4\\)"),
+                            ErrorCase((np.ones(3, np.float32),), {}, TypeError, "one_hot.*index tensors")])
