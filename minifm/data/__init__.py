@@ -1,0 +1,16 @@
+"""Data: datasets, the DataLoader, tokenizers, text corpora and the digits images."""
+
+from .bpe import ByteLevelBPETokenizer, pretokenize
+from .char_tokenizer import CharTokenizer
+from .corpora import default_corpus, load_text, train_val_test_split
+from .dataloader import DataLoader, default_collate, random_blocks
+from .dataset import Dataset, Subset, TensorDataset, random_split
+from .digits import load_digits, upsample
+from .tokenizers import load_tokenizer
+
+__all__ = [
+    "ByteLevelBPETokenizer", "CharTokenizer", "DataLoader", "Dataset", "Subset",
+    "TensorDataset", "default_collate", "default_corpus", "load_digits", "load_text",
+    "load_tokenizer", "pretokenize", "random_blocks", "random_split",
+    "train_val_test_split", "upsample",
+]

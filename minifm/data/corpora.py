@@ -1,0 +1,68 @@
+"""Text corpora for language models, and nanoGPT's contiguous train/val split.
+
+``default_corpus`` needs no download: every Python installation with its sources
+carries megabytes of real, varied text, the standard library. Which files it picks
+depends only on the Python version, so a run is reproducible on any machine with the
+same Python.
+"""
+
+import os
+import sysconfig
+
+
+def load_text(path, encoding="utf-8"):
+    """The contents of the text file at ``path``."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"load_text: no text file at {os.path.abspath(path)!r}")
+    with open(path, encoding=encoding) as f:
+        return f.read()
+
+
+def default_corpus(max_bytes=1_000_000):
+    """Up to ``max_bytes`` UTF-8 bytes of Python source from the standard library.
+
+    The top-level ``.py`` files of the standard library, in sorted order, each after a
+    ``# file: name.py`` line, are taken whole while they fit; the next file is cut at the
+    last line that fits.
+    """
+    if max_bytes <= 0:
+        raise ValueError(f"default_corpus: max_bytes must be positive, got {max_bytes}")
+    stdlib = sysconfig.get_paths()["stdlib"]
+    names = []
+    if os.path.isdir(stdlib):
+        names = sorted(n for n in os.listdir(stdlib) if n.endswith(".py"))
+    if not names:
+        raise FileNotFoundError(
+            f"default_corpus: no Python standard library sources (.py files) in {stdlib!r}; "
+            "this Python ships without them. Use load_text(path) on a text file instead."
+        )
+    pieces, size = [], 0
+    for name in names:
+        with open(os.path.join(stdlib, name), encoding="utf-8", errors="replace") as f:
+            lines = [f"# file: {name}\n"] + f.readlines()
+        if not lines[-1].endswith("\n"):
+            lines[-1] += "\n"
+        for line in lines:
+            n = len(line.encode("utf-8"))
+            if size + n > max_bytes:
+                return "".join(pieces)
+            pieces.append(line)
+            size += n
+    return "".join(pieces)
+
+
+def train_val_test_split(tokens, val_frac=0.1, test_frac=0.0):
+    """Contiguous (train, val, test) slices of ``tokens``, in that order, as in nanoGPT.
+
+    Slicing keeps neighbouring text together, so no validation block overlaps a training
+    block. With the defaults, train is the first 90% and val the last 10%; test is empty.
+    """
+    if not (0 <= val_frac <= 1 and 0 <= test_frac <= 1 and val_frac + test_frac <= 1):
+        raise ValueError(
+            f"train_val_test_split: need 0 <= val_frac, test_frac and val_frac + test_frac "
+            f"<= 1, got val_frac={val_frac}, test_frac={test_frac}"
+        )
+    n = len(tokens)
+    train_end = int(n * (1 - val_frac - test_frac))
+    val_end = int(n * (1 - test_frac))
+    return tokens[:train_end], tokens[train_end:val_end], tokens[val_end:]
