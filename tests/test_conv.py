@@ -1,0 +1,382 @@
+"""Convolutions, pooling and nearest upsampling against PyTorch: outputs and the gradients of
+input, weight and bias over many geometries (stride, padding incl. 'same', dilation, groups
+incl. depthwise, output_padding, odd sizes, 1x1 kernels), in float32 with PyTorch's
+tolerances and in float64 tightly; the errors bad arguments raise; and the modules' state_dict
+keys, default init, reprs and outputs with weights copied from PyTorch."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import minifm  # noqa: E402
+import minifm.nn.functional as F  # noqa: E402
+from minifm.nn.conv import Conv2d, ConvTranspose2d  # noqa: E402
+from minifm.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d, Upsample  # noqa: E402
+from conftest import assert_close, to_numpy  # noqa: E402
+
+TF = torch.nn.functional
+DTYPES = [pytest.param(np.float32, id="f32"), pytest.param(np.float64, id="f64")]
+TIGHT = {np.float64: dict(rtol=1e-10, atol=1e-12), np.float32: {}}  # {}: PyTorch's defaults
+
+
+def compare(ours_fn, torch_fn, arrays, dtype, device="cpu", **kwargs):
+    """Run both functions on the same arrays (None stays None), backpropagate the same random
+    output gradient, and compare the output and every input's gradient."""
+    rng = np.random.default_rng(0)
+    arrays = [None if a is None else a.astype(dtype) for a in arrays]
+    ours = [None if a is None else minifm.tensor(a, device=device, requires_grad=True)
+            for a in arrays]
+    theirs = [None if a is None else torch.tensor(a, requires_grad=True) for a in arrays]
+    y, ty = ours_fn(*ours, **kwargs), torch_fn(*theirs, **kwargs)
+    assert_close(y, ty, **TIGHT[dtype])
+    g = rng.standard_normal(tuple(ty.shape)).astype(dtype)
+    y.backward(minifm.tensor(g, device=device))
+    ty.backward(torch.tensor(g))
+    for a, ta in zip(ours, theirs):
+        if a is not None:
+            assert a.grad.shape == a.shape and a.grad.dtype == a.dtype
+            assert_close(a.grad, ta.grad, **TIGHT[dtype])
+
+
+def randn(*shape):
+    return np.random.default_rng(sum(shape) * 7919 + len(shape)).standard_normal(shape)
+
+
+# ----------------------------------------------------------------------------- conv2d
+# (N, C, H, W), (O, kh, kw), kwargs
+CONV_CASES = {
+    "plain3x3": ((2, 3, 6, 7), (4, 3, 3), {}),
+    "stride2_pad1": ((2, 3, 8, 9), (5, 3, 3), dict(stride=2, padding=1)),
+    "k4s2p1_dcgan": ((3, 4, 8, 8), (6, 4, 4), dict(stride=2, padding=1)),
+    "rect_kernel_mixed": ((2, 2, 7, 9), (3, 2, 4), dict(stride=(2, 1), padding=(1, 2))),
+    "dilation": ((1, 2, 9, 8), (3, 3, 2), dict(dilation=(2, 3), padding=1)),
+    "same_odd": ((2, 3, 5, 6), (4, 3, 3), dict(padding="same")),
+    "same_even_dilated": ((1, 2, 6, 5), (3, 4, 2), dict(padding="same", dilation=(1, 2))),
+    "valid": ((2, 2, 5, 5), (2, 2, 2), dict(padding="valid")),
+    "groups2": ((2, 4, 6, 6), (6, 3, 3), dict(groups=2, padding=1)),
+    "depthwise": ((2, 4, 7, 6), (4, 3, 3), dict(groups=4, stride=2, padding=1)),
+    "depthwise_multiplier": ((1, 3, 5, 5), (6, 3, 3), dict(groups=3)),
+    "1x1": ((3, 5, 4, 3), (2, 1, 1), {}),
+    "1x1_stride": ((2, 3, 5, 5), (4, 1, 1), dict(stride=2)),
+    "kernel_is_input": ((2, 3, 4, 4), (2, 4, 4), {}),
+    "batch1_big_stride": ((1, 2, 11, 10), (3, 3, 3), dict(stride=(3, 4), padding=(2, 0))),
+}
+
+
+def _conv_arrays(case, groups_key="groups"):
+    x_shape, (o, kh, kw), kwargs = CONV_CASES[case]
+    groups = kwargs.get(groups_key, 1)
+    return randn(*x_shape), randn(o, x_shape[1] // groups, kh, kw), randn(o), kwargs
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", list(CONV_CASES))
+def test_conv2d_matches_torch(case, dtype):
+    x, w, b, kwargs = _conv_arrays(case)
+    compare(F.conv2d, TF.conv2d, [x, w, b], dtype, **kwargs)
+
+
+def test_conv2d_without_bias_and_partial_grads():
+    x, w, _, kwargs = _conv_arrays("stride2_pad1")
+    compare(F.conv2d, TF.conv2d, [x, w, None], np.float64, **kwargs)
+    # only the input needs a gradient: the weight is a constant
+    wx = minifm.tensor(w)
+    X = minifm.tensor(x, requires_grad=True)
+    F.conv2d(X, wx, **kwargs).sum().backward()
+    tx = torch.tensor(x, requires_grad=True)
+    TF.conv2d(tx, torch.tensor(w), **kwargs).sum().backward()
+    assert_close(X.grad, tx.grad)
+    # only the weight needs one
+    W = minifm.tensor(w, requires_grad=True)
+    F.conv2d(minifm.tensor(x), W, **kwargs).sum().backward()
+    tw = torch.tensor(w, requires_grad=True)
+    TF.conv2d(torch.tensor(x), tw, **kwargs).sum().backward()
+    assert_close(W.grad, tw.grad)
+
+
+def test_conv2d_unbatched_and_non_contiguous_input():
+    x, w, b, kwargs = _conv_arrays("groups2")
+    compare(F.conv2d, TF.conv2d, [x[0], w, b], np.float64, **kwargs)
+    # a transposed (non-contiguous) input: the windows view follows its strides
+    X = minifm.tensor(x, requires_grad=True)
+    tx = torch.tensor(x, requires_grad=True)
+    y = F.conv2d(X.transpose(2, 3), minifm.tensor(w), **kwargs)
+    ty = TF.conv2d(tx.transpose(2, 3), torch.tensor(w), **kwargs)
+    assert_close(y, ty)
+    (y * y).sum().backward()
+    (ty * ty).sum().backward()
+    assert_close(X.grad, tx.grad)
+
+
+def test_conv2d_no_graph_under_no_grad():
+    x, w, b, kwargs = _conv_arrays("plain3x3")
+    with minifm.no_grad():
+        y = F.conv2d(minifm.tensor(x, requires_grad=True), minifm.tensor(w, requires_grad=True))
+    assert y.grad_fn is None and not y.requires_grad
+
+
+def test_conv2d_device(device):
+    x, w, b, kwargs = _conv_arrays("depthwise")
+    compare(F.conv2d, TF.conv2d, [x, w, b], np.float32, device=device, **kwargs)
+
+
+# ----------------------------------------------------------------------------- conv_transpose2d
+# (N, C_in, H, W), (C_out, kh, kw), kwargs
+CONVT_CASES = {
+    "plain3x3": ((2, 3, 4, 5), (4, 3, 3), {}),
+    "k4s2p1_dcgan": ((3, 6, 4, 4), (4, 4, 4), dict(stride=2, padding=1)),
+    "k4s1p0_from_1x1": ((2, 5, 1, 1), (3, 4, 4), dict(stride=1, padding=0)),
+    "output_padding": ((2, 3, 4, 5), (2, 3, 3), dict(stride=2, padding=1, output_padding=1)),
+    "rect_all": ((1, 2, 5, 4), (3, 3, 4), dict(stride=(2, 3), padding=(1, 2),
+                                                output_padding=(1, 2))),
+    "dilation": ((2, 2, 4, 4), (3, 3, 2), dict(dilation=(2, 1), padding=1)),
+    "output_padding_below_dilation": ((1, 2, 4, 4), (2, 3, 3),
+                                      dict(dilation=2, output_padding=1)),
+    "groups2": ((2, 4, 3, 4), (6, 3, 3), dict(groups=2, stride=2)),
+    "depthwise": ((2, 3, 4, 4), (3, 3, 3), dict(groups=3, padding=1)),
+    "1x1": ((2, 4, 3, 3), (2, 1, 1), {}),
+}
+
+
+def _convt_arrays(case):
+    x_shape, (o, kh, kw), kwargs = CONVT_CASES[case]
+    groups = kwargs.get("groups", 1)
+    return randn(*x_shape), randn(x_shape[1], o // groups, kh, kw), randn(o), kwargs
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", list(CONVT_CASES))
+def test_conv_transpose2d_matches_torch(case, dtype):
+    x, w, b, kwargs = _convt_arrays(case)
+    compare(F.conv_transpose2d, TF.conv_transpose2d, [x, w, b], dtype, **kwargs)
+
+
+def test_conv_transpose2d_without_bias_unbatched():
+    x, w, _, kwargs = _convt_arrays("output_padding")
+    compare(F.conv_transpose2d, TF.conv_transpose2d, [x, w, None], np.float64, **kwargs)
+    compare(F.conv_transpose2d, TF.conv_transpose2d, [x[0], w, None], np.float64, **kwargs)
+
+
+def test_conv_transpose2d_is_the_adjoint_of_conv2d():
+    """<conv(x, w), y> == <x, conv_transpose(y, w)>: the identity the implementation rests on."""
+    x, w = randn(2, 4, 7, 7), randn(6, 2, 3, 3)
+    y = randn(2, 6, 4, 4)
+    kwargs = dict(stride=2, padding=1, groups=2)
+    cx = F.conv2d(minifm.tensor(x), minifm.tensor(w), **kwargs)
+    ty = F.conv_transpose2d(minifm.tensor(y), minifm.tensor(w), **kwargs)
+    assert np.isclose((to_numpy(cx) * y).sum(), (x * to_numpy(ty)).sum(), rtol=1e-12)
+
+
+# ----------------------------------------------------------------------------- pooling
+# (N, C, H, W), kwargs
+MAX_CASES = {
+    "k2": ((2, 3, 6, 6), dict(kernel_size=2)),
+    "k3s2p1_ceil": ((2, 2, 7, 8), dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)),
+    "k3s2_floor_odd": ((1, 2, 7, 9), dict(kernel_size=3, stride=2)),
+    "overlapping_s1": ((2, 2, 5, 6), dict(kernel_size=3, stride=1, padding=1)),
+    "rect_dilated_ceil": ((2, 2, 8, 9), dict(kernel_size=(2, 3), stride=(2, 1), dilation=2,
+                                              ceil_mode=True)),
+    "ceil_drops_window_in_padding": ((1, 1, 5, 5), dict(kernel_size=2, stride=2, padding=1,
+                                                        ceil_mode=True)),
+}
+AVG_CASES = {
+    "k2": ((2, 3, 6, 6), dict(kernel_size=2)),
+    "k3s2p1_ceil": ((2, 2, 7, 8), dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)),
+    "k3s2p1_ceil_no_pad_count": ((2, 2, 7, 8), dict(kernel_size=3, stride=2, padding=1,
+                                                    ceil_mode=True, count_include_pad=False)),
+    "overlapping_pad": ((1, 2, 5, 6), dict(kernel_size=(3, 2), stride=1, padding=(1, 1))),
+    "divisor_override": ((2, 1, 6, 7), dict(kernel_size=3, stride=2, padding=1,
+                                            divisor_override=4)),
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", list(MAX_CASES))
+def test_max_pool2d_matches_torch(case, dtype):
+    shape, kwargs = MAX_CASES[case]
+    compare(F.max_pool2d, TF.max_pool2d, [randn(*shape)], dtype, **kwargs)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", list(AVG_CASES))
+def test_avg_pool2d_matches_torch(case, dtype):
+    shape, kwargs = AVG_CASES[case]
+    compare(F.avg_pool2d, TF.avg_pool2d, [randn(*shape)], dtype, **kwargs)
+
+
+def test_max_pool2d_ties_send_the_gradient_to_the_first_maximum():
+    x = np.array([[[[1.0, 3.0, 3.0, 0.0],
+                    [3.0, 2.0, 3.0, 3.0],
+                    [5.0, 5.0, 1.0, 1.0],
+                    [5.0, 5.0, 1.0, 1.0]]]])
+    compare(F.max_pool2d, TF.max_pool2d, [x], np.float64, kernel_size=2, stride=1)
+    X = minifm.tensor(x, requires_grad=True)
+    F.max_pool2d(X, 2).sum().backward()
+    expected = np.zeros_like(x)
+    expected[0, 0, [0, 0, 2, 2], [1, 2, 0, 2]] = 1
+    np.testing.assert_array_equal(to_numpy(X.grad), expected)
+
+
+def test_max_pool2d_nan_is_the_maximum():
+    x = randn(1, 1, 4, 4)
+    x[0, 0, 1, 1] = np.nan
+    y = to_numpy(F.max_pool2d(minifm.tensor(x), 2))
+    assert np.isnan(y[0, 0, 0, 0]) and np.isfinite(y[0, 0, 1:, 1:]).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape,size", [
+    ((2, 3, 6, 8), (3, 4)),      # divisible
+    ((2, 2, 7, 10), (3, 4)),     # overlapping, unequal windows
+    ((1, 2, 5, 5), 1),           # global average
+    ((2, 2, 5, 7), (None, 3)),   # None keeps the height
+    ((1, 1, 3, 4), (5, 6)),      # larger than the input
+])
+def test_adaptive_avg_pool2d_matches_torch(shape, size, dtype):
+    compare(F.adaptive_avg_pool2d, TF.adaptive_avg_pool2d, [randn(*shape)], dtype,
+            output_size=size)
+
+
+@pytest.mark.parametrize("mode", ["nearest", "nearest-exact"])
+@pytest.mark.parametrize("kwargs", [
+    dict(scale_factor=2), dict(scale_factor=(3, 1.5)), dict(scale_factor=(2.05, 1.7)),
+    dict(size=(11, 4)), dict(size=7), dict(size=(3, 2)),
+], ids=lambda kw: str(kw))
+def test_interpolate_matches_torch(kwargs, mode):
+    compare(F.interpolate, TF.interpolate, [randn(2, 3, 5, 7)], np.float64, mode=mode, **kwargs)
+    compare(F.interpolate, TF.interpolate, [randn(1, 2, 4, 3)], np.float32, mode=mode, **kwargs)
+
+
+# ----------------------------------------------------------------------------- errors
+def t(*shape):
+    return minifm.zeros(*shape)
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda: F.conv2d(t(2, 3, 5), t(4, 3, 3, 3)[0]), "conv2d: expected a 4-D weight"),
+    (lambda: F.conv2d(t(2, 5), t(4, 3, 3, 3)), r"conv2d: expected a 3-D .* got shape \(2, 5\)"),
+    (lambda: F.conv2d(t(2, 4, 5, 5), t(4, 3, 3, 3)),
+     r"conv2d: input of shape \(2, 4, 5, 5\) has 4 channels, but weight of shape "
+     r"\(4, 3, 3, 3\) with groups=1 expects 3"),
+    (lambda: F.conv2d(t(2, 3, 5, 5), t(4, 1, 3, 3), groups=3),
+     r"output channels \(4\) must both be divisible by groups=3"),
+    (lambda: F.conv2d(t(2, 3, 5, 5), t(4, 3, 3, 3), groups=0), "groups must be a positive"),
+    (lambda: F.conv2d(t(1, 3, 2, 5), t(4, 3, 3, 3)),
+     r"conv2d: kernel of shape \(3, 3\) .* spans 3 along H, more than the padded input"),
+    (lambda: F.conv2d(t(1, 3, 4, 4), t(4, 3, 3, 3), dilation=2),
+     "spans 5 along H"),
+    (lambda: F.conv2d(t(1, 3, 5, 5), t(4, 3, 3, 3), stride=2, padding="same"),
+     "padding='same' is not supported for strided"),
+    (lambda: F.conv2d(t(1, 3, 5, 5), t(4, 3, 3, 3), padding="full"), "padding must be"),
+    (lambda: F.conv2d(t(1, 3, 5, 5), t(4, 3, 3, 3), stride=0), "stride must be >= 1"),
+    (lambda: F.conv2d(t(1, 3, 5, 5), t(4, 3, 3, 3), t(3)), r"bias of shape \(3,\)"),
+    (lambda: F.conv2d(t(1, 3, 5, 5), t(4, 3, 3, 3).double()), "must have the same dtype"),
+    (lambda: F.conv_transpose2d(t(1, 3, 5, 5), t(4, 2, 3, 3)),
+     r"conv_transpose2d: input of shape \(1, 3, 5, 5\) has 3 channels, but weight .* expects 4"),
+    (lambda: F.conv_transpose2d(t(1, 3, 5, 5), t(3, 2, 3, 3), groups=2),
+     "must both be divisible by groups=2"),
+    (lambda: F.conv_transpose2d(t(1, 3, 5, 5), t(3, 2, 3, 3), stride=2, output_padding=2),
+     "output_padding .* must be smaller than either stride"),
+    (lambda: F.conv_transpose2d(t(1, 3, 1, 1), t(3, 2, 1, 1), padding=1), "empty output"),
+    (lambda: F.max_pool2d(t(1, 1, 5, 5), 2, padding=2), "at most half of the effective kernel"),
+    (lambda: F.max_pool2d(t(1, 1, 2, 2), 3), r"input of shape \(1, 1, 2, 2\) is too small"),
+    (lambda: F.max_pool2d(minifm.zeros(1, 1, 4, 4, dtype=minifm.int64), 2),
+     "expected a floating point input"),
+    (lambda: F.max_pool2d(t(4, 4), 2), "max_pool2d: expected a 3-D"),
+    (lambda: F.avg_pool2d(t(1, 1, 4, 4), 2, divisor_override=0), "divisor_override"),
+    (lambda: F.adaptive_avg_pool2d(t(1, 1, 4, 4), (0, 2)), "positive ints"),
+    (lambda: F.interpolate(t(1, 1, 4, 4)), "exactly one of size and scale_factor"),
+    (lambda: F.interpolate(t(1, 4, 4), scale_factor=2), "expected a 4-D"),
+    (lambda: F.interpolate(t(1, 1, 4, 4), scale_factor=2, mode="bilinear"), "not implemented"),
+    (lambda: Conv2d(3, 4, 3, groups=2), r"in_channels \(3\) must be divisible by groups"),
+    (lambda: Conv2d(4, 3, 3, groups=2), r"out_channels \(3\) must be divisible by groups"),
+    (lambda: Conv2d(4, 4, 3, stride=2, padding="same"), "not supported for strided"),
+    (lambda: ConvTranspose2d(2, 2, 3, stride=2)(t(1, 2, 3, 3), output_size=(9, 9)),
+     "valid sizes .* range from 7 to 8"),
+])
+def test_errors(call, match):
+    with pytest.raises((ValueError, TypeError, NotImplementedError), match=match):
+        call()
+
+
+# ----------------------------------------------------------------------------- modules
+def _copy_params(ours, theirs):
+    with torch.no_grad():
+        for name, p in ours.named_parameters():
+            getattr(theirs, name).copy_(torch.from_numpy(to_numpy(p)))
+
+
+@pytest.mark.parametrize("ours_cls,torch_cls,args,kwargs,x_shape", [
+    (Conv2d, torch.nn.Conv2d, (4, 6, 3), dict(stride=2, padding=1, groups=2), (2, 4, 7, 7)),
+    (Conv2d, torch.nn.Conv2d, (3, 5, (2, 3)), dict(padding="same", bias=False), (1, 3, 5, 6)),
+    (ConvTranspose2d, torch.nn.ConvTranspose2d, (6, 4, 4), dict(stride=2, padding=1),
+     (2, 6, 4, 4)),
+    (ConvTranspose2d, torch.nn.ConvTranspose2d, (4, 2, 3),
+     dict(stride=2, output_padding=1, groups=2, dilation=1, bias=False), (1, 4, 3, 3)),
+])
+def test_conv_modules_match_torch(ours_cls, torch_cls, args, kwargs, x_shape):
+    ours, theirs = ours_cls(*args, **kwargs), torch_cls(*args, **kwargs)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    for name, p in theirs.named_parameters():
+        assert tuple(getattr(ours, name).shape) == tuple(p.shape)
+        assert isinstance(getattr(ours, name), minifm.nn.parameter.Parameter)
+    assert repr(ours) == repr(theirs)
+    _copy_params(ours, theirs)
+    x = randn(*x_shape).astype(np.float32)
+    y, ty = ours(minifm.tensor(x)), theirs(torch.tensor(x))
+    assert_close(y, ty)
+    y.sum().backward()
+    ty.sum().backward()
+    for name, p in theirs.named_parameters():
+        assert_close(getattr(ours, name).grad, p.grad)
+
+
+def test_conv_transpose_module_output_size():
+    ours, theirs = ConvTranspose2d(3, 2, 3, stride=2), torch.nn.ConvTranspose2d(3, 2, 3, stride=2)
+    _copy_params(ours, theirs)
+    x = randn(1, 3, 4, 4).astype(np.float32)
+    y = ours(minifm.tensor(x), output_size=(10, 9))
+    assert_close(y, theirs(torch.tensor(x), output_size=(10, 9)))
+    assert tuple(y.shape) == (1, 2, 10, 9)
+
+
+@pytest.mark.parametrize("module,fan_in", [
+    (lambda: Conv2d(16, 32, 3), 16 * 9),
+    (lambda: Conv2d(16, 32, (3, 5), groups=4), 4 * 15),
+    (lambda: ConvTranspose2d(32, 16, 4), 16 * 16),   # PyTorch's fan_in: weight.shape[1] * k*k
+])
+def test_conv_default_init(module, fan_in):
+    """weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (kaiming_uniform_(a=sqrt(5)))."""
+    minifm.manual_seed(0)
+    layer = module()
+    bound = 1 / math.sqrt(fan_in)
+    w, b = to_numpy(layer.weight), to_numpy(layer.bias)
+    assert w.dtype == np.float32 and b.dtype == np.float32
+    assert np.abs(w).max() <= bound and np.abs(b).max() <= bound
+    assert abs(w.mean()) < 0.05 * bound
+    assert abs(w.std() - bound / math.sqrt(3)) < 0.05 * bound
+    assert np.abs(w).max() > 0.95 * bound   # the whole range is used
+    minifm.manual_seed(0)
+    np.testing.assert_array_equal(to_numpy(module().weight), w)
+
+
+@pytest.mark.parametrize("ours,theirs", [
+    (MaxPool2d(3, 2, 1, ceil_mode=True), torch.nn.MaxPool2d(3, 2, 1, ceil_mode=True)),
+    (MaxPool2d(2), torch.nn.MaxPool2d(2)),
+    (AvgPool2d(3, 2, 1, count_include_pad=False), torch.nn.AvgPool2d(3, 2, 1,
+                                                                     count_include_pad=False)),
+    (AdaptiveAvgPool2d((2, 3)), torch.nn.AdaptiveAvgPool2d((2, 3))),
+    (AdaptiveAvgPool2d(1), torch.nn.AdaptiveAvgPool2d(1)),
+    (Upsample(scale_factor=2), torch.nn.Upsample(scale_factor=2)),
+    (Upsample(size=(5, 9), mode="nearest-exact"), torch.nn.Upsample(size=(5, 9),
+                                                                     mode="nearest-exact")),
+], ids=lambda m: repr(m))
+def test_pooling_modules_match_torch(ours, theirs):
+    assert repr(ours) == repr(theirs)
+    assert list(ours.state_dict()) == []
+    x = randn(2, 3, 7, 6).astype(np.float32)
+    assert_close(ours(minifm.tensor(x)), theirs(torch.tensor(x)))
