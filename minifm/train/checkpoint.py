@@ -1,0 +1,58 @@
+"""Training checkpoints: everything needed to resume a run exactly, in one safetensors file.
+
+A checkpoint is a nested dict saved with `minifm.save` (tensors in the safetensors buffer,
+the rest as JSON in its metadata; never pickle):
+
+    {"format": "minifm.checkpoint/1",
+     "config":     the task and trainer settings that rebuild the run,
+     "modules":    {name: state_dict},        "optimizers": {name: state_dict},
+     "schedulers": {name: state_dict},        "trainer":    {"step", "best", ...},
+     "data":       the batch source's position (generator states),
+     "rng":        the default CPU generator's state (dropout, init, sampling)}
+
+`minifm.load` validates the whole file before returning anything, so a truncated or damaged
+checkpoint is refused whole and nothing is half-loaded into the model.
+"""
+from __future__ import annotations
+
+import os
+
+from .. import backend
+from ..serialization import load, save
+
+FORMAT = "minifm.checkpoint/1"
+
+
+def save_checkpoint(path, *, config, modules, optimizers, schedulers, trainer, data):
+    """Write a checkpoint atomically (minifm.save writes a temporary file, then renames)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    save({
+        "format": FORMAT,
+        "config": config,
+        "modules": {name: m.state_dict() for name, m in modules.items()},
+        "optimizers": {name: o.state_dict() for name, o in optimizers.items()},
+        "schedulers": {name: s.state_dict() for name, s in schedulers.items()},
+        "trainer": trainer,
+        "data": data,
+        "rng": backend.get_rng_state(),
+    }, path)
+
+
+def read_checkpoint(path) -> dict:
+    """Load and check a checkpoint file; raises ValueError if it is not one."""
+    ckpt = load(path)
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise ValueError(f"{path}: not a minifm training checkpoint (expected format {FORMAT!r})")
+    return ckpt
+
+
+def restore(ckpt, *, modules, optimizers, schedulers):
+    """Load a checkpoint's states into live objects; the RNG state last, so nothing that
+    runs while restoring can advance it."""
+    for name, module in modules.items():
+        module.load_state_dict(ckpt["modules"][name])
+    for name, opt in optimizers.items():
+        opt.load_state_dict(ckpt["optimizers"][name])
+    for name, sched in schedulers.items():
+        sched.load_state_dict(ckpt["schedulers"][name])
+    backend.set_rng_state(ckpt["rng"])

@@ -1,0 +1,5 @@
+"""Training tasks: each builds its data, model and optimizers from a JSON-able config and
+answers the Trainer's questions (see minifm/train/trainer.py)."""
+from .gpt import GPTTask  # noqa: F401
+
+TASKS = {"gpt": GPTTask}

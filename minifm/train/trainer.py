@@ -1,0 +1,200 @@
+"""The training loop: steps, evaluation, early stopping, checkpoints, resume, Ctrl-C.
+
+The Trainer knows nothing about what it trains. A *task* (see tasks/) owns the models,
+optimizers and data, and answers four questions:
+
+    task.optimizers                 {name: Optimizer}, stepped in this order every step
+    task.loss(name, batch)          -> (loss Tensor, {metric: float}) for optimizer `name`
+    task.evaluate(split)            -> {metric: float} on "val" or "test", without gradients
+    task.next_batch()               the next training batch (task.data_state() says where)
+
+plus `task.modules` ({name: Module}), `task.config` (JSON-able, rebuilds the task) and
+`task.sample()` (a text or a file path to show progress). One general loop then serves a
+language model (one optimizer) and a GAN (discriminator, then generator) alike.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+
+from ..autograd import no_grad
+from ..nn.utils import clip_grad_norm_
+from ..optim.lr_scheduler import LambdaLR
+from .checkpoint import read_checkpoint, restore, save_checkpoint
+from .metrics import MetricsLog, plot_losses
+from .progress import Progress
+from .schedule import WarmupCosine
+
+
+@dataclass
+class TrainConfig:
+    max_steps: int = 2000
+    eval_interval: int = 250
+    log_interval: int = 10
+    warmup_steps: int = 100
+    lr_decay_steps: int | None = None      # default: max_steps
+    min_lr_ratio: float = 0.1              # final lr = min_lr_ratio * lr
+    grad_clip: float | None = 1.0          # max global gradient norm per optimizer
+    early_stopping_patience: int | None = None   # evaluations without improvement
+    early_stopping_metric: str = "loss"    # a key of task.evaluate("val"); lower is better
+    nan_policy: str = "stop"               # "stop" the run, or "skip" the step
+    out_dir: str = "runs/run"
+    checkpoint_name: str = "checkpoint.safetensors"
+    extras: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.nan_policy not in ("stop", "skip"):
+            raise ValueError(f"TrainConfig: nan_policy must be 'stop' or 'skip', got {self.nan_policy!r}")
+        if self.max_steps < 0 or self.eval_interval <= 0:
+            raise ValueError("TrainConfig: max_steps must be >= 0 and eval_interval > 0")
+
+
+class NonFiniteLoss(RuntimeError):
+    pass
+
+
+class Trainer:
+    def __init__(self, task, config: TrainConfig, log=print):
+        self.task, self.config, self.log = task, config, log
+        decay = config.lr_decay_steps or config.max_steps
+        self.schedule = WarmupCosine(config.warmup_steps, max(decay, config.warmup_steps),
+                                     config.min_lr_ratio)
+        self.schedulers = {name: LambdaLR(opt, self.schedule)
+                           for name, opt in task.optimizers.items()}
+        self.step = 0
+        self.best = math.inf
+        self.evals_without_improvement = 0
+        self.skipped_steps = 0
+
+    # ------------------------------------------------------------------ checkpoints
+    @property
+    def checkpoint_path(self):
+        return os.path.join(self.config.out_dir, self.config.checkpoint_name)
+
+    def save(self, path=None):
+        save_checkpoint(
+            path or self.checkpoint_path,
+            config={"task": self.task.config, "trainer": asdict(self.config)},
+            modules=self.task.modules, optimizers=self.task.optimizers,
+            schedulers=self.schedulers,
+            trainer={"step": self.step, "best": self.best, "skipped_steps": self.skipped_steps,
+                     "evals_without_improvement": self.evals_without_improvement},
+            data=self.task.data_state())
+
+    def resume(self, path=None):
+        """Continue from a checkpoint: the next step is exactly the one a run that never
+        stopped would have taken (same weights, optimizer moments, lr, batches, RNG)."""
+        ckpt = read_checkpoint(path or self.checkpoint_path)
+        restore(ckpt, modules=self.task.modules, optimizers=self.task.optimizers,
+                schedulers=self.schedulers)
+        self.task.load_data_state(ckpt["data"])
+        state = ckpt["trainer"]
+        self.step, self.best = state["step"], state["best"]
+        self.skipped_steps = state["skipped_steps"]
+        self.evals_without_improvement = state["evals_without_improvement"]
+        return self
+
+    # ------------------------------------------------------------------ one step
+    def train_step(self):
+        """One step of every optimizer; returns the train metrics (or None if skipped)."""
+        batch = self.task.next_batch()
+        metrics = {}
+        for name, opt in self.task.optimizers.items():
+            opt.zero_grad(set_to_none=True)
+            loss, values = self.task.loss(name, batch)
+            loss_value = float(loss.item())
+            if not math.isfinite(loss_value):
+                return self._non_finite(f"{name} loss is {loss_value}")
+            loss.backward()
+            if self.config.grad_clip:
+                params = [p for group in opt.param_groups for p in group["params"]]
+                norm = float(clip_grad_norm_(params, self.config.grad_clip).item())
+                if not math.isfinite(norm):
+                    return self._non_finite(f"{name} gradient norm is {norm}")
+                values[f"{name}_grad_norm" if len(self.task.optimizers) > 1 else "grad_norm"] = norm
+            opt.step()
+            metrics.update(values)
+        for sched in self.schedulers.values():
+            sched.step()
+        return metrics
+
+    def _non_finite(self, what):
+        if self.config.nan_policy == "stop":
+            raise NonFiniteLoss(f"step {self.step}: {what}; stopping (use nan_policy='skip' "
+                                "to skip such steps instead)")
+        self.skipped_steps += 1
+        self.log(f"step {self.step}: {what}; step skipped ({self.skipped_steps} so far)")
+        for sched in self.schedulers.values():
+            sched.step()
+        return None
+
+    # ------------------------------------------------------------------ evaluation
+    def evaluate(self, split="val"):
+        with no_grad():
+            return self.task.evaluate(split)
+
+    def _evaluate_and_checkpoint(self, metrics_log, progress):
+        values = self.evaluate("val")
+        metrics_log.log(self.step, "val", values)
+        progress.write(f"step {self.step}: " + ", ".join(f"val {k} {v:.4f}" for k, v in values.items()))
+        score = values.get(self.config.early_stopping_metric, math.nan)
+        if score < self.best:
+            self.best = score
+            self.evals_without_improvement = 0
+            if self.step > 0:
+                self.save(os.path.join(self.config.out_dir, "best.safetensors"))
+        else:
+            self.evals_without_improvement += 1
+        self.save()
+        patience = self.config.early_stopping_patience
+        return patience is not None and self.evals_without_improvement >= patience
+
+    # ------------------------------------------------------------------ the loop
+    def fit(self):
+        cfg = self.config
+        os.makedirs(cfg.out_dir, exist_ok=True)
+        metrics_log = MetricsLog(cfg.out_dir, append=self.step > 0)
+        progress = Progress(cfg.max_steps, start=self.step, log_every=cfg.log_interval)
+        outcome = "finished"
+        t0 = time.perf_counter()
+        try:
+            if self.step == 0 and self._evaluate_and_checkpoint(metrics_log, progress):
+                outcome = "early-stopped"
+            while outcome == "finished" and self.step < cfg.max_steps:
+                metrics = self.train_step()
+                self.step += 1
+                if metrics is not None:
+                    lr = next(iter(self.schedulers.values())).get_last_lr()[0]
+                    if self.step % cfg.log_interval == 0:
+                        metrics_log.log(self.step, "train", {**metrics, "lr": lr})
+                    progress.update(self.step, " ".join(
+                        f"{k} {v:.4f}" for k, v in metrics.items() if "norm" not in k))
+                if self.step % cfg.eval_interval == 0 or self.step == cfg.max_steps:
+                    if self._evaluate_and_checkpoint(metrics_log, progress):
+                        progress.write(f"early stopping: no improvement of val "
+                                       f"{cfg.early_stopping_metric} in "
+                                       f"{cfg.early_stopping_patience} evaluations")
+                        outcome = "early-stopped"
+        except KeyboardInterrupt:
+            self.save()
+            progress.write(f"interrupted at step {self.step}: checkpoint saved to "
+                           f"{self.checkpoint_path}; rerun with --resume to continue")
+            outcome = "interrupted"
+        except NonFiniteLoss as err:
+            progress.write(str(err))
+            outcome = "stopped-non-finite"
+        finally:
+            progress.close()
+            metrics_log.close()
+        summary = {"outcome": outcome, "steps": self.step, "best_val": self.best,
+                   "skipped_steps": self.skipped_steps,
+                   "wall_seconds": round(time.perf_counter() - t0, 2)}
+        if outcome in ("finished", "early-stopped"):
+            summary["test"] = self.evaluate("test")
+            summary["loss_plot"] = plot_losses(cfg.out_dir, title=self.task.config.get("name"))
+        with open(os.path.join(cfg.out_dir, "summary.json"), "w") as f:
+            json.dump(summary, f, indent=2)
+        return summary
