@@ -12,3 +12,5 @@ from ..ops.conv import conv2d, conv_transpose2d  # noqa: F401
 from ..ops.pooling import (  # noqa: F401
     adaptive_avg_pool2d, avg_pool2d, interpolate, max_pool2d,
 )
+from ..ops.embedding import embedding  # noqa: F401
+from ..ops.norm import batch_norm, layer_norm  # noqa: F401

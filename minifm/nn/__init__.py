@@ -1,0 +1,22 @@
+"""minifm.nn: modules, layers, initializers and the functional API (PyTorch's torch.nn)."""
+from . import functional, init  # noqa: F401
+from .parameter import Parameter  # noqa: F401
+from .module import Module  # noqa: F401
+from .containers import ModuleDict, ModuleList, Sequential  # noqa: F401
+from .linear import Identity, Linear  # noqa: F401
+from .flatten import Flatten, Unflatten  # noqa: F401
+from .embedding import Embedding  # noqa: F401
+from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm  # noqa: F401
+from .dropout import Dropout  # noqa: F401
+from .activation import (  # noqa: F401
+    GELU, LeakyReLU, LogSoftmax, ReLU, SiLU, Sigmoid, Softmax, Softplus, Tanh,
+)
+from .attention import MultiheadAttention  # noqa: F401
+from .transformer import (  # noqa: F401
+    TransformerDecoder, TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer,
+)
+# Loss modules (the loss/optim helper's files): `from .loss import ...` and `from . import utils`.
+
+# Conv and pooling modules (the conv helper's files): `from .conv import ...`, `from .pooling import ...`.
+from .conv import Conv2d, ConvTranspose2d  # noqa: F401
+from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d, Upsample  # noqa: F401

@@ -1,0 +1,179 @@
+"""Normalization ops, layer_norm and batch_norm: each one fused Function with a closed-form
+backward.
+
+Both standardize x over some axes, xhat = (x - mean) * rstd with rstd = 1 / sqrt(var + eps)
+(the biased variance), then scale and shift: y = xhat * weight + bias. As a chain of small
+ops that is about ten graph nodes, each holding a temporary; fused, forward keeps only xhat
+and rstd, and backward is the closed form (means over the normalized axes)
+
+    dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)),   dxhat = dy * weight
+
+which is the chain rule through mean and var worked out once on paper: the two subtracted
+terms are the gradient flowing through the mean and through the variance. float16 inputs
+are computed in float32.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd import Function
+
+
+def _work_dtype(x):
+    return np.float32 if x.dtype == np.float16 else x.dtype
+
+
+def _standardize(xp, x, axes, eps):
+    """(xhat, rstd, mean, biased var) of x over axes; the statistics keep their axes."""
+    mean = x.mean(axis=axes, keepdims=True)
+    xhat = x - mean
+    var = (xhat * xhat).mean(axis=axes, keepdims=True)
+    rstd = 1.0 / xp.sqrt(var + eps)
+    xhat *= rstd
+    return xhat, rstd, mean, var
+
+
+def _standardize_backward(gxhat, xhat, rstd, axes):
+    """dL/dx from dL/dxhat when mean and var were computed from x itself."""
+    mean_g = gxhat.mean(axis=axes, keepdims=True)
+    mean_gx = (gxhat * xhat).mean(axis=axes, keepdims=True)
+    return rstd * (gxhat - mean_g - xhat * mean_gx)
+
+
+class LayerNorm(Function):
+    """Standardize over the last `ndim` axes; weight and bias have those axes' shape."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, *, ndim, eps):
+        work = _work_dtype(x)
+        axes = tuple(range(x.ndim - ndim, x.ndim))
+        xhat, rstd, _, _ = _standardize(ctx.xp, x.astype(work, copy=False), axes, eps)
+        ctx.axes = axes
+        ctx.save_for_backward(xhat, rstd, weight)
+        out = xhat * weight if weight is not None else xhat.copy()
+        if bias is not None:
+            out += bias
+        return out.astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        xhat, rstd, weight = ctx.saved
+        g = g.astype(xhat.dtype, copy=False)
+        lead = tuple(range(g.ndim - len(ctx.axes)))
+        gx = gw = gb = None
+        if ctx.needs_input_grad[0]:
+            gxhat = g * weight if weight is not None else g
+            gx = _standardize_backward(gxhat, xhat, rstd, ctx.axes)
+        if ctx.needs_input_grad[1]:
+            gw = (g * xhat).sum(axis=lead)
+        if ctx.needs_input_grad[2]:
+            gb = g.sum(axis=lead)
+        return gx, gw, gb
+
+
+class BatchNorm(Function):
+    """Standardize each channel (axis 1) over the batch and spatial axes.
+
+    In training the statistics are the batch's own, so they depend on x (full backward),
+    and the running estimates are updated in place: running = (1 - momentum) * running +
+    momentum * batch, using the unbiased variance as PyTorch does. In eval the running
+    estimates are constants and the op is an affine map of x.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, *, running_mean, running_var, training, momentum, eps):
+        xp = ctx.xp
+        work = _work_dtype(x)
+        xw = x.astype(work, copy=False)
+        axes = (0,) + tuple(range(2, x.ndim))
+        channel_shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+        if training:
+            xhat, rstd, mean, var = _standardize(xp, xw, axes, eps)
+            if running_mean is not None:
+                count = x.size // x.shape[1]
+                running_mean *= 1 - momentum
+                running_mean += momentum * mean.reshape(-1)
+                running_var *= 1 - momentum
+                running_var += momentum * var.reshape(-1) * (count / (count - 1))
+        else:
+            rstd = (1.0 / xp.sqrt(running_var.astype(work) + eps)).reshape(channel_shape)
+            xhat = (xw - running_mean.astype(work).reshape(channel_shape)) * rstd
+        ctx.axes, ctx.training, ctx.channel_shape = axes, training, channel_shape
+        ctx.save_for_backward(xhat, rstd, weight)
+        out = xhat * weight.reshape(channel_shape) if weight is not None else xhat.copy()
+        if bias is not None:
+            out += bias.reshape(channel_shape)
+        return out.astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        xhat, rstd, weight = ctx.saved
+        g = g.astype(xhat.dtype, copy=False)
+        gx = gw = gb = None
+        if ctx.needs_input_grad[0]:
+            gxhat = g * weight.reshape(ctx.channel_shape) if weight is not None else g
+            gx = (_standardize_backward(gxhat, xhat, rstd, ctx.axes) if ctx.training
+                  else gxhat * rstd)
+        if ctx.needs_input_grad[1]:
+            gw = (g * xhat).sum(axis=ctx.axes)
+        if ctx.needs_input_grad[2]:
+            gb = g.sum(axis=ctx.axes)
+        return gx, gw, gb
+
+
+# ----------------------------------------------------------------------------- public API
+def _check_param(op, name, param, shape, input):
+    if param is None:
+        return
+    if tuple(param.shape) != shape:
+        raise ValueError(f"{op}: {name} of shape {tuple(param.shape)} does not match the "
+                         f"expected shape {shape} for input of shape {tuple(input.shape)}")
+    if param.dtype != input.dtype:
+        raise TypeError(f"{op}: {name} dtype {param.dtype} differs from the input dtype "
+                        f"{input.dtype}")
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Normalize over the trailing dimensions given by normalized_shape."""
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if input.dtype.kind != "f":
+        raise TypeError(f"layer_norm: expected a floating input, got {input.dtype}")
+    if not shape or input.ndim < len(shape) or tuple(input.shape[input.ndim - len(shape):]) != shape:
+        raise ValueError(f"layer_norm: expected input with shape (*, {', '.join(map(str, shape))}) "
+                         f"but got input of shape {tuple(input.shape)}")
+    _check_param("layer_norm", "weight", weight, shape, input)
+    _check_param("layer_norm", "bias", bias, shape, input)
+    return LayerNorm.apply(input, weight, bias, ndim=len(shape), eps=eps)
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-5):
+    """Normalize each channel of an (N, C, *) input. With training=True the batch
+    statistics are used and running_mean/var (when given) are updated in place; with
+    training=False the running estimates are used."""
+    if input.ndim < 2:
+        raise ValueError(f"batch_norm: expected an input of shape (N, C, *), got "
+                         f"{tuple(input.shape)}")
+    if input.dtype.kind != "f":
+        raise TypeError(f"batch_norm: expected a floating input, got {input.dtype}")
+    channels = (input.shape[1],)
+    for name, param in (("running_mean", running_mean), ("running_var", running_var),
+                        ("weight", weight), ("bias", bias)):
+        if param is not None and tuple(param.shape) != channels:
+            raise ValueError(f"batch_norm: {name} of shape {tuple(param.shape)} does not match "
+                             f"the {channels[0]} channels of input of shape {tuple(input.shape)}")
+    _check_param("batch_norm", "weight", weight, channels, input)
+    _check_param("batch_norm", "bias", bias, channels, input)
+    if (running_mean is None) != (running_var is None):
+        raise ValueError("batch_norm: running_mean and running_var must be given together")
+    if training and input.numel() // channels[0] <= 1:
+        raise ValueError(f"Expected more than 1 value per channel when training, got input "
+                         f"size {tuple(input.shape)}")
+    if not training and running_mean is None:
+        raise ValueError("batch_norm: running_mean and running_var are needed when "
+                         "training=False")
+    return BatchNorm.apply(
+        input, weight, bias,
+        running_mean=None if running_mean is None else running_mean._data,
+        running_var=None if running_var is None else running_var._data,
+        training=training, momentum=momentum, eps=eps)
