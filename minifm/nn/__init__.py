@@ -16,6 +16,10 @@ from .transformer import (  # noqa: F401
     TransformerDecoder, TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer,
 )
 # Loss modules (the loss/optim helper's files): `from .loss import ...` and `from . import utils`.
+from .loss import (  # noqa: F401
+    BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, KLDivLoss, L1Loss, MSELoss, NLLLoss, SmoothL1Loss,
+)
+from . import utils  # noqa: F401
 
 # Conv and pooling modules (the conv helper's files): `from .conv import ...`, `from .pooling import ...`.
 from .conv import Conv2d, ConvTranspose2d  # noqa: F401

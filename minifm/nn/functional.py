@@ -8,6 +8,10 @@ from ..ops.linalg import linear  # noqa: F401
 from ..ops.random import dropout  # noqa: F401
 from ..ops.shape import pad  # noqa: F401
 # Further op modules add their import line below, one per module.
+from ..ops.loss import (  # noqa: F401
+    binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, kl_div, l1_loss,
+    mse_loss, nll_loss, smooth_l1_loss,
+)
 from ..ops.conv import conv2d, conv_transpose2d  # noqa: F401
 from ..ops.pooling import (  # noqa: F401
     adaptive_avg_pool2d, avg_pool2d, interpolate, max_pool2d,

@@ -1,0 +1,530 @@
+"""Loss functions, as in torch.nn.functional: cross_entropy, nll_loss, mse_loss, l1_loss,
+smooth_l1_loss, binary_cross_entropy, binary_cross_entropy_with_logits and kl_div.
+
+The losses that classifiers train on are fused ops with an analytic backward.
+`cross_entropy` computes log_softmax and the loss in one op, and its gradient is
+"softmax minus target" (scaled by the class weights): no chain of small ops, no
+probability tensor kept besides the log-probabilities, and logits of +-1e4 give finite
+values and gradients. The regression losses are a few lines of elementwise ops, whose
+chain rule lives in those ops.
+
+Every loss takes `reduction`: 'none' (one loss per element), 'sum', or 'mean'. For
+class-index targets 'mean' divides by the total weight of the targets that are not
+ignored (PyTorch's rule), so a weighted loss is a weighted average.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from .. import backend
+from ..autograd import Function
+from ..tensor import Tensor
+from .elementwise import abs, log, square, where
+
+_REDUCTIONS = ("none", "mean", "sum")
+
+
+# ----------------------------------------------------------------------------- checks
+def _check_reduction(op, reduction, allowed=_REDUCTIONS):
+    if reduction not in allowed:
+        raise ValueError(f"{op}: reduction must be one of {', '.join(map(repr, allowed))}, "
+                         f"got {reduction!r}")
+
+
+def _check_floating(op, name, t):
+    if not isinstance(t, Tensor):
+        raise TypeError(f"{op}: {name} must be a Tensor, got {type(t).__name__}")
+    if t.dtype.kind != "f":
+        raise TypeError(f"{op}: {name} must be a floating-point Tensor, got "
+                        f"{backend.dtype_name(t.dtype)}")
+
+
+def _check_same_shape(op, input, target):
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(f"{op}: target of shape {tuple(target.shape)} must have the same shape "
+                         f"as the input of shape {tuple(input.shape)}")
+
+
+def _as_weight(op, name, weight, input):
+    """An optional weight Tensor in the input's dtype (PyTorch requires equal dtypes;
+    minifm casts instead, so a default float32 weight works with float64 inputs)."""
+    if weight is None:
+        return None
+    _check_floating(op, name, weight)
+    try:
+        np.broadcast_shapes(tuple(weight.shape), tuple(input.shape))
+    except ValueError:
+        raise ValueError(f"{op}: {name} of shape {tuple(weight.shape)} does not broadcast to the "
+                         f"input of shape {tuple(input.shape)}") from None
+    return weight.to(input.dtype)
+
+
+def _reduce(loss, reduction):
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    return loss
+
+
+def _regression_operands(op, input, target, reduction):
+    """Checks shared by mse/l1/smooth_l1: float input, broadcastable target (PyTorch warns
+    when the shapes differ, since broadcasting is then rarely what was meant)."""
+    _check_reduction(op, reduction)
+    _check_floating(op, "input", input)
+    if not isinstance(target, Tensor):
+        raise TypeError(f"{op}: target must be a Tensor, got {type(target).__name__}")
+    if tuple(target.shape) != tuple(input.shape):
+        try:
+            np.broadcast_shapes(tuple(input.shape), tuple(target.shape))
+        except ValueError:
+            raise ValueError(f"{op}: target of shape {tuple(target.shape)} does not broadcast "
+                             f"to the input of shape {tuple(input.shape)}") from None
+        warnings.warn(f"{op}: using a target size {tuple(target.shape)} that is different from "
+                      f"the input size {tuple(input.shape)}; they will be broadcast, which is "
+                      "likely not what you want. Give them the same size.", stacklevel=3)
+
+
+# ----------------------------------------------------------------------------- class losses
+def _log_softmax_axis1(xp, x):
+    """log_softmax over axis 1 of (N, C, R), max-shifted so +-1e4 logits stay finite."""
+    logp = x - x.max(axis=1, keepdims=True)
+    lse = xp.log(xp.exp(logp).sum(axis=1, keepdims=True))
+    logp -= lse
+    return logp
+
+
+def _working_dtype(x):
+    """float16 logits are handled in float32 (exp and sums lose too much in half)."""
+    return np.float32 if x.dtype == np.float16 else x.dtype
+
+
+class _ClassTargets:
+    """Class-index targets (N, R) against scores (N, C, R): which are kept, where they point,
+    and the weight of each (zero where ignored). Shared by CrossEntropy and NLLLoss."""
+
+    def __init__(self, xp, y, weight, ignore_index, dtype):
+        n, r = y.shape
+        self.keep = y != ignore_index
+        self.safe_y = xp.where(self.keep, y, 0)
+        self.index = (xp.arange(n)[:, None], self.safe_y, xp.arange(r)[None, :])
+        if weight is None:
+            self.w_y = self.keep.astype(dtype)
+        else:
+            self.w_y = weight.astype(dtype, copy=False)[self.safe_y] * self.keep
+        self.total_weight = self.w_y.sum()
+
+
+def _reduce_class_loss(xp, loss, targets, reduction, out_shape, out_dtype):
+    if reduction == "none":
+        return loss.reshape(out_shape).astype(out_dtype, copy=False)
+    total = loss.sum()
+    if reduction == "mean":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            total = total / targets.total_weight  # nan when every target is ignored, as PyTorch
+    return xp.asarray(total, dtype=out_dtype)
+
+
+def _per_target_grad(xp, g, targets, reduction):
+    """The output gradient spread to one value per target, (N, R)."""
+    if reduction == "none":
+        return g.reshape(targets.keep.shape)
+    if reduction == "mean":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            g = xp.where(targets.total_weight > 0, g / targets.total_weight, 0)
+    return xp.broadcast_to(g, targets.keep.shape)
+
+
+class CrossEntropy(Function):
+    """Cross-entropy of logits x (N, C, R) with class indices y (N, R), fused with log_softmax.
+
+    With s = label_smoothing and w the class weights (ones when not given), each target
+    spreads its weight over the classes as a[c] = (1 - s) w[y] [c == y] + (s / C) w[c]
+    (a = 0 where y is ignored), and loss = -sum_c a[c] log p[c]. Since
+    d(-log p[c]) / dx[j] = p[j] - [c == j], the gradient is p * sum(a) - a: without weights
+    and smoothing, softmax minus the one-hot target.
+    """
+
+    @staticmethod
+    def forward(ctx, x, y, weight, *, ignore_index, reduction, label_smoothing):
+        xp = ctx.xp
+        n, c = x.shape[0], x.shape[1]
+        x3 = x.reshape(n, c, -1).astype(_working_dtype(x), copy=False)
+        y2 = y.reshape(n, -1)
+        logp = _log_softmax_axis1(xp, x3)
+        targets = _ClassTargets(xp, y2, weight, ignore_index, logp.dtype)
+        loss = logp[targets.index] * (-(1.0 - label_smoothing) * targets.w_y)
+        if label_smoothing:
+            scored = logp if weight is None else logp * weight.astype(logp.dtype)[None, :, None]
+            loss -= (label_smoothing / c) * scored.sum(axis=1) * targets.keep
+        ctx.save_for_backward(logp, weight)
+        ctx.targets, ctx.reduction, ctx.smoothing = targets, reduction, label_smoothing
+        ctx.shape, ctx.dtype = x.shape, x.dtype
+        return _reduce_class_loss(xp, loss, targets, reduction, y.shape, x.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = ctx.xp
+        logp, weight = ctx.saved
+        targets, s = ctx.targets, ctx.smoothing
+        c = logp.shape[1]
+        gn = _per_target_grad(xp, g, targets, ctx.reduction).astype(logp.dtype, copy=False)
+        gn_kept = gn * targets.keep
+        # sum_c a[c] = (1 - s) w[y] + (s / C) sum(w), for each kept target
+        weight_sum = c if weight is None else weight.sum()
+        total_a = (1.0 - s) * targets.w_y + (s / c) * weight_sum * targets.keep
+        grad = xp.exp(logp)
+        grad *= (gn * total_a)[:, None, :]
+        if s:
+            spread = (s / c) * gn_kept[:, None, :]
+            grad -= spread if weight is None else spread * weight.astype(logp.dtype)[None, :, None]
+        grad[targets.index] -= (1.0 - s) * gn * targets.w_y
+        return grad.reshape(ctx.shape).astype(ctx.dtype, copy=False), None, None
+
+
+class CrossEntropyProbs(Function):
+    """Cross-entropy of logits x (N, C, R) with class probabilities t (N, C, R):
+    loss = -sum_c w[c] t[c] log p[c], smoothed as t -> (1 - s) t + s / C. The gradient is
+    p * sum(a) - a with a = w t, as for class indices; t gets -w log p."""
+
+    @staticmethod
+    def forward(ctx, x, t, weight, *, reduction, label_smoothing):
+        xp = ctx.xp
+        n, c = x.shape[0], x.shape[1]
+        work = _working_dtype(x)
+        logp = _log_softmax_axis1(xp, x.reshape(n, c, -1).astype(work, copy=False))
+        a = t.reshape(n, c, -1).astype(work, copy=False)
+        if label_smoothing:
+            a = a * (1.0 - label_smoothing) + label_smoothing / c
+        w = None if weight is None else weight.astype(work)[None, :, None]
+        if w is not None:
+            a = a * w
+        loss = -(a * logp).sum(axis=1)
+        ctx.save_for_backward(logp, a, w)
+        ctx.reduction, ctx.smoothing = reduction, label_smoothing
+        ctx.shape, ctx.dtype, ctx.out_shape = x.shape, x.dtype, (n,) + x.shape[2:]
+        if reduction == "none":
+            return loss.reshape(ctx.out_shape).astype(x.dtype, copy=False)
+        total = loss.sum()
+        if reduction == "mean":
+            total = total / loss.size
+        return xp.asarray(total, dtype=x.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = ctx.xp
+        logp, a, w = ctx.saved
+        n, c = logp.shape[0], logp.shape[1]
+        if ctx.reduction == "none":
+            gn = g.reshape(n, 1, -1)
+        else:
+            gn = g / (n * logp.shape[2]) if ctx.reduction == "mean" else g
+        gx = gt = None
+        if ctx.needs_input_grad[0]:
+            gx = xp.exp(logp) * a.sum(axis=1, keepdims=True)
+            gx -= a
+            gx *= gn
+            gx = gx.reshape(ctx.shape).astype(ctx.dtype, copy=False)
+        if ctx.needs_input_grad[1]:
+            gt = logp * (-(1.0 - ctx.smoothing))
+            if w is not None:
+                gt *= w
+            gt = (gt * gn).reshape(ctx.shape)
+        return gx, gt, None
+
+
+class NLLLoss(Function):
+    """Negative log-likelihood of log-probabilities x (N, C, R) at class indices y (N, R):
+    loss = -w[y] x[y]; its gradient is -w[y] at the target class and 0 elsewhere."""
+
+    @staticmethod
+    def forward(ctx, x, y, weight, *, ignore_index, reduction):
+        xp = ctx.xp
+        n, c = x.shape[0], x.shape[1]
+        x3 = x.reshape(n, c, -1)
+        targets = _ClassTargets(xp, y.reshape(n, -1), weight, ignore_index, x.dtype)
+        loss = -x3[targets.index] * targets.w_y
+        ctx.targets, ctx.reduction, ctx.shape3, ctx.shape = targets, reduction, x3.shape, x.shape
+        return _reduce_class_loss(xp, loss, targets, reduction, y.shape, x.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = ctx.xp
+        targets = ctx.targets
+        gn = _per_target_grad(xp, g, targets, ctx.reduction)
+        grad = xp.zeros(ctx.shape3, dtype=g.dtype)
+        grad[targets.index] = -gn * targets.w_y
+        return grad.reshape(ctx.shape), None, None
+
+
+def _class_index_operands(op, input, target, weight, ignore_index):
+    """Check an input (N, C, d1, ...) or (C,) against integer targets (N, d1, ...) or ()
+    and return them batched (an unbatched (C,) input becomes (1, C)) and whether they were not."""
+    _check_floating(op, "input", input)
+    if input.ndim == 0:
+        raise ValueError(f"{op}: input must have at least 1 dimension (the classes), got a 0-d tensor")
+    c = input.shape[1] if input.ndim >= 2 else input.shape[0]
+    expected = (input.shape[0],) + tuple(input.shape[2:]) if input.ndim >= 2 else ()
+    if tuple(target.shape) != expected:
+        raise ValueError(f"{op}: expected target of shape {expected} for input of shape "
+                         f"{tuple(input.shape)}, got target of shape {tuple(target.shape)}")
+    if weight is not None:
+        _check_floating(op, "weight", weight)
+        if tuple(weight.shape) != (c,):
+            raise ValueError(f"{op}: weight of shape {tuple(weight.shape)} must have one entry "
+                             f"per class, ({c},), for input of shape {tuple(input.shape)}")
+    y = target._data
+    bad = ((y < 0) | (y >= c)) & (y != ignore_index)
+    if bad.any():
+        raise IndexError(f"{op}: target {int(y[bad].reshape(-1)[0])} is out of bounds for "
+                         f"{c} classes (input of shape {tuple(input.shape)})")
+    if input.ndim == 1:
+        return input.reshape(1, c), target.reshape(1), True
+    return input, target, False
+
+
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100,
+                  reduce=None, reduction="mean", label_smoothing=0.0):
+    """Cross-entropy between logits `input` and `target` (class indices or probabilities).
+
+    input: (N, C), (N, C, d1, ...) or unbatched (C,). target: integer class indices of shape
+    (N,), (N, d1, ...) or (), or float class probabilities of the input's shape. `weight`
+    (C,) rescales each class. size_average and reduce are PyTorch's deprecated arguments
+    and are not supported.
+    """
+    if size_average is not None or reduce is not None:
+        raise TypeError("cross_entropy: size_average and reduce are deprecated; use reduction")
+    _check_reduction("cross_entropy", reduction)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    _check_floating("cross_entropy", "input", input)
+    if not isinstance(target, Tensor):
+        raise TypeError(f"cross_entropy: target must be a Tensor, got {type(target).__name__}")
+    if target.dtype.kind == "f":
+        _check_same_shape("cross_entropy (class probabilities)", input, target)
+        if weight is not None and tuple(weight.shape) != (input.shape[1 if input.ndim > 1 else 0],):
+            raise ValueError(f"cross_entropy: weight of shape {tuple(weight.shape)} must have one "
+                             f"entry per class of the input of shape {tuple(input.shape)}")
+        unbatched = input.ndim == 1
+        if unbatched:
+            input, target = input.reshape(1, -1), target.reshape(1, -1)
+        out = CrossEntropyProbs.apply(input, target.to(input.dtype), weight,
+                                      reduction=reduction, label_smoothing=label_smoothing)
+        return out.reshape(()) if unbatched and reduction == "none" else out
+    if target.dtype.kind not in "iu":
+        raise TypeError(f"cross_entropy: target must hold class indices (an integer Tensor) or "
+                        f"class probabilities (a float Tensor), got {backend.dtype_name(target.dtype)}")
+    input, target, unbatched = _class_index_operands("cross_entropy", input, target, weight,
+                                                     ignore_index)
+    out = CrossEntropy.apply(input, target, weight, ignore_index=ignore_index,
+                             reduction=reduction, label_smoothing=label_smoothing)
+    return out.reshape(()) if unbatched and reduction == "none" else out
+
+
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+             reduction="mean"):
+    """Negative log-likelihood of log-probabilities `input` (N, C, ...) or (C,) at the class
+    indices `target`; cross_entropy is nll_loss(log_softmax(input))."""
+    if size_average is not None or reduce is not None:
+        raise TypeError("nll_loss: size_average and reduce are deprecated; use reduction")
+    _check_reduction("nll_loss", reduction)
+    _check_floating("nll_loss", "input", input)
+    if not isinstance(target, Tensor) or target.dtype.kind not in "iu":
+        raise TypeError(f"nll_loss: target must be an integer Tensor of class indices, got "
+                        f"{getattr(target, 'dtype', type(target).__name__)}")
+    input, target, unbatched = _class_index_operands("nll_loss", input, target, weight, ignore_index)
+    out = NLLLoss.apply(input, target, weight, ignore_index=ignore_index, reduction=reduction)
+    return out.reshape(()) if unbatched and reduction == "none" else out
+
+
+# ----------------------------------------------------------------------------- binary losses
+def _log_sigmoid(xp, x):
+    """log(sigmoid(x)) = min(x, 0) - log1p(e^-|x|), finite for any x."""
+    return xp.minimum(x, 0) - xp.log1p(xp.exp(-xp.abs(x)))
+
+
+class BinaryCrossEntropy(Function):
+    """-w (t log x + (1 - t) log(1 - x)) for probabilities x, each log clamped at -100 and
+    the gradient's denominator x (1 - x) at 1e-12, as PyTorch does, so x = 0 or 1 is finite."""
+
+    @staticmethod
+    def forward(ctx, x, t, weight):
+        xp = ctx.xp
+        with np.errstate(divide="ignore"):
+            log_x = xp.maximum(xp.log(x), -100)
+            log_1mx = xp.maximum(xp.log1p(-x), -100)
+        loss = -(t * log_x + (1 - t) * log_1mx)
+        if weight is not None:
+            loss *= weight
+        ctx.save_for_backward(x, t, weight)
+        return loss
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = ctx.xp
+        x, t, weight = ctx.saved
+        if weight is not None:
+            g = g * weight
+        gx = gt = None
+        if ctx.needs_input_grad[0]:
+            gx = g * (x - t) / xp.maximum((1 - x) * x, 1e-12)
+        if ctx.needs_input_grad[1]:
+            with np.errstate(divide="ignore"):
+                gt = g * (xp.log1p(-x) - xp.log(x))
+        return gx, gt, None
+
+
+class BinaryCrossEntropyWithLogits(Function):
+    """Binary cross-entropy of logits x: (1 - t) x - l log(sigmoid(x)), times w, where
+    l = 1 + (pos_weight - 1) t weighs the positive term. log(sigmoid) is computed stably,
+    so any logit is fine. d/dx = l sigmoid(x) - l + 1 - t (sigmoid(x) - t without pos_weight)."""
+
+    @staticmethod
+    def forward(ctx, x, t, weight, pos_weight):
+        xp = ctx.xp
+        log_sig = _log_sigmoid(xp, x)
+        if pos_weight is None:
+            loss = (1 - t) * x - log_sig
+        else:
+            loss = (1 - t) * x - (1 + (pos_weight - 1) * t) * log_sig
+        if weight is not None:
+            loss *= weight
+        ctx.save_for_backward(x, t, weight, pos_weight)
+        return loss
+
+    @staticmethod
+    def backward(ctx, g):
+        from .activation import _sigmoid
+        xp = ctx.xp
+        x, t, weight, pos_weight = ctx.saved
+        if weight is not None:
+            g = g * weight
+        gx = gt = None
+        if ctx.needs_input_grad[0]:
+            if pos_weight is None:
+                gx = g * (_sigmoid(xp, x) - t)
+            else:
+                lw = 1 + (pos_weight - 1) * t
+                gx = g * (lw * _sigmoid(xp, x) - lw + 1 - t)
+        if ctx.needs_input_grad[1]:
+            gt = -x if pos_weight is None else -x - (pos_weight - 1) * _log_sigmoid(xp, x)
+            gt = g * gt
+        return gx, gt, None, None
+
+
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,
+                         reduction="mean"):
+    """Binary cross-entropy of probabilities `input` (in [0, 1]) against `target` of the same
+    shape; `weight` broadcasts to the input."""
+    if size_average is not None or reduce is not None:
+        raise TypeError("binary_cross_entropy: size_average and reduce are deprecated; use reduction")
+    op = "binary_cross_entropy"
+    _check_reduction(op, reduction)
+    _check_floating(op, "input", input)
+    _check_floating(op, "target", target)
+    _check_same_shape(op, input, target)
+    if input.numel() and (float(input._data.min()) < 0 or float(input._data.max()) > 1):
+        raise ValueError(f"{op}: all elements of input should be between 0 and 1 (they are "
+                         "probabilities; for logits use binary_cross_entropy_with_logits)")
+    loss = BinaryCrossEntropy.apply(input, target.to(input.dtype), _as_weight(op, "weight", weight, input))
+    return _reduce(loss, reduction)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None,
+                                     reduce=None, reduction="mean", pos_weight=None):
+    """Sigmoid and binary cross-entropy in one stable op. `weight` broadcasts to the input;
+    `pos_weight` (usually (C,), broadcast over the last dimension) weighs positive targets."""
+    if size_average is not None or reduce is not None:
+        raise TypeError("binary_cross_entropy_with_logits: size_average and reduce are "
+                        "deprecated; use reduction")
+    op = "binary_cross_entropy_with_logits"
+    _check_reduction(op, reduction)
+    _check_floating(op, "input", input)
+    _check_floating(op, "target", target)
+    _check_same_shape(op, input, target)
+    loss = BinaryCrossEntropyWithLogits.apply(
+        input, target.to(input.dtype), _as_weight(op, "weight", weight, input),
+        _as_weight(op, "pos_weight", pos_weight, input))
+    return _reduce(loss, reduction)
+
+
+# ----------------------------------------------------------------------------- regression
+def _elementwise_weighted(op, loss, input, weight, reduction):
+    """Scale each element's loss by `weight` (the input's shape); 'mean' is then the
+    weighted average sum(w loss) / sum(w), as PyTorch 2.8+ defines it."""
+    if weight is None:
+        return _reduce(loss, reduction)
+    _check_floating(op, "weight", weight)
+    if tuple(weight.shape) != tuple(input.shape):
+        raise ValueError(f"{op}: weight of shape {tuple(weight.shape)} must have the input's "
+                         f"shape {tuple(input.shape)}")
+    weight = weight.to(input.dtype)
+    loss = loss * weight
+    return loss.sum() / weight.sum() if reduction == "mean" else _reduce(loss, reduction)
+
+
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    """Mean squared error (input - target)^2, optionally weighted per element."""
+    if size_average is not None or reduce is not None:
+        raise TypeError("mse_loss: size_average and reduce are deprecated; use reduction")
+    _regression_operands("mse_loss", input, target, reduction)
+    return _elementwise_weighted("mse_loss", square(input - target), input, weight, reduction)
+
+
+def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    """Mean absolute error |input - target| (its gradient at 0 is 0, as PyTorch's),
+    optionally weighted per element."""
+    if size_average is not None or reduce is not None:
+        raise TypeError("l1_loss: size_average and reduce are deprecated; use reduction")
+    _regression_operands("l1_loss", input, target, reduction)
+    return _elementwise_weighted("l1_loss", abs(input - target), input, weight, reduction)
+
+
+def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
+    """0.5 d^2 / beta where |d| < beta, |d| - 0.5 beta elsewhere (d = input - target):
+    quadratic near 0, linear in the tails. beta = 0 is the L1 loss."""
+    if size_average is not None or reduce is not None:
+        raise TypeError("smooth_l1_loss: size_average and reduce are deprecated; use reduction")
+    _regression_operands("smooth_l1_loss", input, target, reduction)
+    if beta < 0:
+        raise ValueError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
+    diff = input - target
+    if beta == 0:
+        return _reduce(abs(diff), reduction)
+    size = abs(diff)
+    loss = where(size < beta, square(diff) * (0.5 / beta), size - 0.5 * beta)
+    return _reduce(loss, reduction)
+
+
+def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
+    """KL(target || input-distribution) pointwise, for log-probabilities `input`:
+    target (log target - input), taken as 0 where target is 0; with log_target=True the
+    target is given as log-probabilities too. reduction='batchmean' (sum / batch size) is
+    the true KL divergence; 'mean' divides by every element, as PyTorch does (and warns)."""
+    if size_average is not None or reduce is not None:
+        raise TypeError("kl_div: size_average and reduce are deprecated; use reduction")
+    op = "kl_div"
+    _check_reduction(op, reduction, _REDUCTIONS + ("batchmean",))
+    _check_floating(op, "input", input)
+    _check_floating(op, "target", target)
+    if tuple(target.shape) != tuple(input.shape):
+        try:
+            np.broadcast_shapes(tuple(input.shape), tuple(target.shape))
+        except ValueError:
+            raise ValueError(f"{op}: target of shape {tuple(target.shape)} does not broadcast "
+                             f"to the input of shape {tuple(input.shape)}") from None
+    if reduction == "mean":
+        warnings.warn("kl_div: reduction='mean' divides the total loss by both the batch size "
+                      "and the support size; 'batchmean' divides only by the batch size and "
+                      "is the KL divergence's definition.", stacklevel=2)
+    if log_target:
+        loss = target.exp() * (target - input)
+    else:
+        # target * log(target) with 0 log 0 = 0 (xlogy), minus target * input
+        loss = target * log(where(target == 0, 1.0, target)) - target * input
+    if reduction == "batchmean":
+        total = loss.sum()
+        return total / input.shape[0] if input.ndim else total
+    return _reduce(loss, reduction)
