@@ -73,6 +73,7 @@ def _conv_arrays(case, groups_key="groups"):
     return randn(*x_shape), randn(o, x_shape[1] // groups, kh, kw), randn(o), kwargs
 
 
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")  # PyTorch's own
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", list(CONV_CASES))
 def test_conv2d_matches_torch(case, dtype):

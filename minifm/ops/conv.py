@@ -102,7 +102,7 @@ def col2im(cols, x_shape, stride, padding, dilation):
             rows = slice(a * dh, a * dh + sh * (ho - 1) + 1, sh)
             columns = slice(b * dw, b * dw + sw * (wo - 1) + 1, sw)
             gpad[:, :, rows, columns] += cols[:, :, a, b]
-    return gpad[:, :, top:top + h, left:left + w]
+    return xp.ascontiguousarray(gpad[:, :, top:top + h, left:left + w])
 
 
 def im2col(x, kernel, geom, out_hw):
