@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from .. import backend
 from ..tensor import Tensor
 
@@ -63,8 +65,9 @@ def clip_grads_with_norm_(parameters, max_norm, total_norm, foreach=None):
         return
     xp = backend.array_module(total_norm.device)
     coef = xp.minimum(max_norm / (total_norm._data + 1e-6), 1.0)
-    for g in grads:
-        g._data *= backend.move_array(coef, g.device).astype(g.dtype, copy=False)
+    with np.errstate(invalid="ignore"):  # a non-finite norm makes NaN gradients, as in PyTorch
+        for g in grads:
+            g._data *= backend.move_array(coef, g.device).astype(g.dtype, copy=False)
 
 
 def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False,
