@@ -15,12 +15,12 @@ from .attention import MultiheadAttention  # noqa: F401
 from .transformer import (  # noqa: F401
     TransformerDecoder, TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer,
 )
-# Loss modules (the loss/optim helper's files): `from .loss import ...` and `from . import utils`.
+# Losses, and nn.utils (gradient clipping).
 from .loss import (  # noqa: F401
     BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, KLDivLoss, L1Loss, MSELoss, NLLLoss, SmoothL1Loss,
 )
 from . import utils  # noqa: F401
 
-# Conv and pooling modules (the conv helper's files): `from .conv import ...`, `from .pooling import ...`.
+# Convolution and pooling.
 from .conv import Conv2d, ConvTranspose2d  # noqa: F401
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d, Upsample  # noqa: F401

@@ -104,9 +104,11 @@ class Module:
             if params is None:
                 raise AttributeError(f"cannot assign {'parameters' if isinstance(value, Parameter) else 'module'}"
                                      " before Module.__init__() call")
+            own = params if isinstance(value, Parameter) else modules
             self.__dict__.pop(name, None)
             for registry in registries:
-                registry.pop(name, None)
+                if registry is not own:  # replacing in `own` keeps the entry's position
+                    registry.pop(name, None)
             self._non_persistent_buffers.discard(name)
             if isinstance(value, Parameter):
                 self.register_parameter(name, value)
