@@ -245,6 +245,13 @@ def test_add_param_group_fills_defaults():
     assert group["betas"] == (0.9, 0.999) and group["decoupled_weight_decay"] is True
 
 
+def test_pytorch_implementation_switches_are_accepted():
+    p = [minifm.tensor(np.ones(2, np.float32), requires_grad=True)]
+    for opt in (optim.SGD(p, foreach=True, fused=None), optim.AdamW(p, foreach=False, fused=True),
+                optim.RMSprop(p, foreach=None)):
+        assert "foreach" not in opt.defaults and "fused" not in opt.defaults
+
+
 @pytest.mark.parametrize("call,exc,match", [
     (lambda p: optim.SGD([], lr=0.1), ValueError, "empty parameter list"),
     (lambda p: optim.SGD(p[0], lr=0.1), TypeError, "iterable of Tensors or dicts"),

@@ -10,7 +10,10 @@ buffers (momentum, Adam's moments, the step count).
 `_update`, the optimizer's rule for one parameter. Updates work on the raw arrays in place:
 they are not recorded by autograd, and a parameter keeps its array (views and tied weights
 see the change). Temporaries come from `_scratch`, work arrays reused across parameters and
-steps, so a step of a large model allocates nothing.
+steps, so once the state exists a step of a large model allocates nothing.
+
+Subclasses accept PyTorch's `foreach` argument (and `fused` where PyTorch has it) so ported
+code runs, and ignore it: minifm has one implementation of each rule.
 
 `state_dict()` has PyTorch's layout: {'state': {index: {name: value}}, 'param_groups':
 [{..., 'params': [index, ...]}]}, parameters numbered in group order. Values are Tensors and
