@@ -17,14 +17,21 @@ from __future__ import annotations
 import functools
 import threading
 
-from .backend import array_module
+import numpy as np
+
+from .backend import CPU, array_module
+
 
 # ----------------------------------------------------------------------------- grad mode
-_grad_mode = threading.local()
+class _GradMode(threading.local):
+    enabled = True  # the class attribute is each thread's starting value
+
+
+_grad_mode = _GradMode()
 
 
 def is_grad_enabled() -> bool:
-    return getattr(_grad_mode, "enabled", True)
+    return _grad_mode.enabled
 
 
 def _set_grad_enabled(mode: bool):
@@ -84,37 +91,36 @@ class Node:
     when input i needs no gradient.
     """
 
-    __slots__ = ("fn", "device", "saved", "parents", "input_meta", "needs_input_grad",
+    __slots__ = ("fn", "device", "xp", "needs_input_grad", "saved", "parents", "input_meta",
                  "hooks", "retained", "freed", "__dict__", "__weakref__")
 
-    def __init__(self, fn, device):
+    def __init__(self, fn, device, xp, needs_input_grad):
         self.fn = fn
         self.device = device
+        self.xp = xp            # numpy or cupy: the array module of the inputs
+        self.needs_input_grad = needs_input_grad
         self.saved = ()
         self.parents = ()
-        self.input_meta = ()
-        self.needs_input_grad = ()
-        self.hooks = None      # hooks registered on the (non-leaf) output tensor
-        self.retained = None   # weakref to the output tensor when it called retain_grad()
+        self.input_meta = ()    # (shape, dtype) of each input, to shape its gradient
+        self.hooks = None       # hooks registered on the (non-leaf) output tensor
+        self.retained = None    # weakref to the output tensor when it called retain_grad()
         self.freed = False
-
-    @property
-    def xp(self):
-        return array_module(self.device)
 
     def save_for_backward(self, *arrays):
         self.saved = arrays
 
     def name(self) -> str:
-        return f"{self.fn.__name__}Backward"
+        return f"{self.fn.__name__}Backward0"  # PyTorch's spelling: MulBackward0
 
     def __repr__(self):
         return f"<{self.name()}>"
 
     def release(self):
-        """Drop everything saved for backward: the arrays can be freed now."""
+        """Drop what backward needed (saved arrays, attributes, the edges to the inputs), so
+        the arrays and the rest of the graph can be freed while the output tensor lives on."""
         self.saved = None
         self.__dict__.clear()
+        self.parents = self.input_meta = ()
         self.freed = True
 
 
@@ -135,8 +141,9 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs, **attrs):
-        from .tensor import Tensor
-
+        """Run forward on the inputs' arrays; record a Node when a gradient is needed.
+        This is the hot path of every op, so it does one pass over the inputs and no more."""
+        Tensor = _Tensor or _tensor_type()
         arrays = []
         device = None
         any_grad = False
@@ -144,31 +151,40 @@ class Function:
             if t is None:
                 arrays.append(None)
                 continue
-            if type(t) is not Tensor and not isinstance(t, Tensor):
+            if not isinstance(t, Tensor):
                 raise TypeError(f"{cls.__name__}: expected Tensor inputs, got {type(t).__name__}")
             if device is None:
                 device = t.device
-            elif t.device != device:
+            elif t.device is not device and t.device != device:
                 raise RuntimeError(
                     f"{cls.__name__}: expected all tensors on the same device, got "
                     + ", ".join(str(x.device) for x in inputs if x is not None))
             arrays.append(t._data)
-            any_grad = any_grad or t.requires_grad
+            if t.requires_grad:
+                any_grad = True
 
-        record = any_grad and is_grad_enabled()
-        ctx = Node(cls, device)
-        if record:
-            ctx.needs_input_grad = tuple(t is not None and t.requires_grad for t in inputs)
-        else:
-            ctx.needs_input_grad = (False,) * len(inputs)
+        record = any_grad and _grad_mode.enabled
+        needs = [t is not None and t.requires_grad for t in inputs] if record else [False] * len(inputs)
+        ctx = Node(cls, device, np if device is CPU else array_module(device), tuple(needs))
         out = cls.forward(ctx, *arrays, **attrs)
+        if out.__class__ is not np.ndarray and isinstance(out, np.generic):
+            out = np.asarray(out)  # NumPy gives scalars for 0-d results; a Tensor holds arrays
         if not record:
             return Tensor._make(out, device)
-        ctx.parents = tuple(
-            (t.grad_fn if t.grad_fn is not None else t) if need else None
-            for t, need in zip(inputs, ctx.needs_input_grad))
-        ctx.input_meta = tuple(None if a is None else (a.shape, a.dtype) for a in arrays)
-        return Tensor._make(out, device, requires_grad=True, grad_fn=ctx)
+        ctx.parents = tuple([(t.grad_fn or t) if need else None for t, need in zip(inputs, needs)])
+        ctx.input_meta = tuple([(a.shape, a.dtype) if need else None for a, need in zip(arrays, needs)])
+        return Tensor._make(out, device, True, ctx)
+
+
+# Tensor (tensor.py) imports this module, so it is looked up here on first use.
+_Tensor = None
+
+
+def _tensor_type():
+    global _Tensor
+    from .tensor import Tensor
+    _Tensor = Tensor
+    return Tensor
 
 
 # ----------------------------------------------------------------------------- the engine
@@ -188,11 +204,10 @@ def _count_consumers(roots):
     """For each node reachable from roots, how many edges point at it (iterative DFS)."""
     consumers = {}
     stack = list(roots)
-    seen = set(roots)
+    seen = set(stack)
     while stack:
-        node = stack.pop()
-        for parent in node.parents:
-            if isinstance(parent, Node):
+        for parent in stack.pop().parents:
+            if parent.__class__ is Node:
                 consumers[parent] = consumers.get(parent, 0) + 1
                 if parent not in seen:
                     seen.add(parent)
@@ -201,12 +216,20 @@ def _count_consumers(roots):
 
 
 def _apply_hooks(hooks, grad, device):
-    from .tensor import Tensor
+    Tensor = _Tensor or _tensor_type()
     for hook in hooks:
         result = hook(Tensor._make(grad, device))
         if result is not None:
             grad = result._data
     return grad
+
+
+def _accumulate(leaf_grads, leaf, g):
+    entry = leaf_grads.get(id(leaf))
+    if entry is None:
+        leaf_grads[id(leaf)] = [leaf, g]
+    else:
+        entry[1] = entry[1] + g
 
 
 def run_backward(tensors, grads, retain_graph=False, inputs=None):
@@ -215,24 +238,19 @@ def run_backward(tensors, grads, retain_graph=False, inputs=None):
     With inputs=None, gradients of leaves are accumulated into their `.grad`. With a list
     of inputs (autograd.grad), their gradients are returned instead and no `.grad` changes.
     """
-    from .tensor import Tensor
-
-    node_grads = {}   # node -> gradient of its output, summed over consumers so far
+    Tensor = _Tensor or _tensor_type()
+    node_grads = {}   # node -> gradient of its output, summed over the consumers so far
     leaf_grads = {}   # id(leaf) -> [leaf, summed gradient]
     for t, g in zip(tensors, grads):
-        if t.grad_fn is None:  # backward() on a leaf: its gradient is the seed itself
-            leaf_grads.setdefault(id(t), [t, None])
-            _accumulate(leaf_grads[id(t)], g)
+        node = t.grad_fn
+        if node is None:  # backward() on a leaf: its gradient is the seed itself
+            _accumulate(leaf_grads, t, g)
         else:
-            node_grads[t.grad_fn] = node_grads[t.grad_fn] + g if t.grad_fn in node_grads else g
+            node_grads[node] = node_grads[node] + g if node in node_grads else g
+    wanted = None if inputs is None else {t.grad_fn: None for t in inputs if t.grad_fn is not None}
 
-    wanted_nodes = {}
-    if inputs is not None:
-        wanted_nodes = {t.grad_fn: None for t in inputs if t.grad_fn is not None}
-
-    roots = list(node_grads)
-    consumers = _count_consumers(roots)
-    ready = [n for n in roots if consumers.get(n, 0) == 0]
+    consumers = _count_consumers(node_grads)
+    ready = [n for n in node_grads if n not in consumers]
     while ready:
         node = ready.pop()
         grad = node_grads.pop(node)
@@ -243,15 +261,16 @@ def run_backward(tensors, grads, retain_graph=False, inputs=None):
                 "backward() if you need to backward through the graph again.")
         if node.hooks:
             grad = _apply_hooks(node.hooks, grad, node.device)
-        if node.retained is not None and node.retained() is not None and inputs is None:
+        if wanted is not None:
+            if node in wanted:
+                wanted[node] = grad
+        elif node.retained is not None and node.retained() is not None:
             owner = node.retained()
             owner.grad = Tensor._make(grad if owner.grad is None else owner.grad._data + grad,
                                       node.device)
-        if node in wanted_nodes:
-            wanted_nodes[node] = grad
 
         input_grads = node.fn.backward(node, grad)
-        if not isinstance(input_grads, tuple):
+        if input_grads.__class__ is not tuple:
             input_grads = (input_grads,)
         if len(input_grads) != len(node.parents):
             raise RuntimeError(f"{node.name()} returned {len(input_grads)} gradients for "
@@ -260,34 +279,39 @@ def run_backward(tensors, grads, retain_graph=False, inputs=None):
             if parent is None or g is None:
                 continue
             shape, dtype = meta
-            g = unbroadcast(g, shape)
+            if g.shape != shape:
+                g = unbroadcast(g, shape)
             if g.dtype != dtype:
                 g = g.astype(dtype)
-            if isinstance(parent, Node):
+            if parent.__class__ is Node:
                 node_grads[parent] = node_grads[parent] + g if parent in node_grads else g
                 consumers[parent] -= 1
                 if consumers[parent] == 0:
                     ready.append(parent)
             else:
-                _accumulate(leaf_grads.setdefault(id(parent), [parent, None]), g)
+                _accumulate(leaf_grads, parent, g)
         if not retain_graph:
             node.release()
 
     if inputs is not None:
         result = []
         for t in inputs:
-            g = wanted_nodes.get(t.grad_fn) if t.grad_fn is not None else (
-                leaf_grads[id(t)][1] if id(t) in leaf_grads else None)
-            result.append(None if g is None else Tensor._make(g, t.device))
+            if t.grad_fn is not None:
+                g = wanted.get(t.grad_fn)
+            else:
+                g = leaf_grads[id(t)][1] if id(t) in leaf_grads else None
+            result.append(None if g is None else Tensor._make(_as_array(g), t.device))
         return result
 
-    # An op may hand one array to several inputs (Add does): each .grad gets its own.
+    # A .grad owns its memory: views (broadcasts, reshapes) and arrays handed to several
+    # leaves (Add gives its gradient to both inputs) or passed in as seeds are copied.
     handed_out = {id(s) for s in grads}
     for leaf, g in leaf_grads.values():
         if leaf._hooks:
             g = _apply_hooks(leaf._hooks, g, leaf.device)
+        g = _as_array(g)
         if leaf.grad is None:
-            if id(g) in handed_out or not g.flags.c_contiguous:  # shared or a broadcast view
+            if id(g) in handed_out or not g.flags.owndata:
                 g = g.copy()
             handed_out.add(id(g))
             leaf.grad = Tensor._make(g, leaf.device)
@@ -296,8 +320,9 @@ def run_backward(tensors, grads, retain_graph=False, inputs=None):
     return None
 
 
-def _accumulate(entry, g):
-    entry[1] = g if entry[1] is None else entry[1] + g
+def _as_array(g):
+    """NumPy turns 0-d results into scalars; gradients stay arrays."""
+    return np.asarray(g) if isinstance(g, np.generic) else g
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=False, allow_unused=False):

@@ -96,10 +96,12 @@ CPU = device("cpu")
 
 
 def as_device(dev) -> device:
-    """Accepts None (the CPU), a string or a device."""
+    """Accepts None (the CPU), a string or a device. The CPU is always the one `CPU` object,
+    so the hot path can compare devices by identity."""
     if dev is None:
         return CPU
-    return dev if isinstance(dev, device) else device(dev)
+    dev = dev if isinstance(dev, device) else device(dev)
+    return CPU if dev.type == "cpu" else dev
 
 
 def cupy_module():

@@ -260,21 +260,10 @@ class Tensor:
 
     # ------------------------------------------------------------------ printing
     def __repr__(self):
-        array = backend.move_array(self._data, backend.CPU)
-        body = np.array2string(array, separator=", ", prefix="tensor(", threshold=1000,
-                               edgeitems=3, precision=4, floatmode="fixed"
-                               if array.dtype.kind == "f" and array.size and
-                               np.isfinite(array).all() and np.abs(array).max() < 1e8 else "maxprec")
-        extras = []
-        if self.device.type != "cpu":
-            extras.append(f"device='{self.device}'")
-        if self.dtype not in (backend.get_default_dtype(), backend.int64, backend.bool_):
-            extras.append(f"dtype={backend.dtype_name(self.dtype)}")
-        if self.grad_fn is not None:
-            extras.append(f"grad_fn={self.grad_fn!r}")
-        elif self.requires_grad:
-            extras.append("requires_grad=True")
-        return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+        from .printing import tensor_repr
+        return tensor_repr(np.asarray(backend.move_array(self._data, backend.CPU)), self.device,
+                           backend.dtype_name(self.dtype), backend.get_default_dtype(),
+                           self.grad_fn, self.requires_grad)
 
     __str__ = __repr__
 
@@ -354,6 +343,7 @@ def _bind_methods():
         "normal_": ew.normal_, "uniform_": ew.uniform_,
         "add_": ew.add_, "sub_": ew.sub_, "mul_": ew.mul_, "div_": ew.div_,
         "clamp_": ew.clamp_, "masked_fill_": ew.masked_fill_,
+        "__iadd__": ew.add_, "__isub__": ew.sub_, "__imul__": ew.mul_, "__itruediv__": ew.div_,
     }
     for name, fn in methods.items():
         setattr(Tensor, name, fn)

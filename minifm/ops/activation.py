@@ -131,12 +131,15 @@ class Softplus(Function):
 
 
 class Softmax(Function):
+    """exp(x - max) / sum(exp(x - max)), computed in one buffer. A row of -inf gives nan,
+    as in PyTorch."""
+
     @staticmethod
     def forward(ctx, x, *, axis):
         xp = ctx.xp
-        m = x.max(axis=axis, keepdims=True)
-        e = xp.exp(x - xp.where(xp.isfinite(m), m, 0))
-        y = e / e.sum(axis=axis, keepdims=True)
+        y = x - x.max(axis=axis, keepdims=True)
+        xp.exp(y, out=y)
+        y /= y.sum(axis=axis, keepdims=True)
         ctx.axis = axis
         ctx.save_for_backward(y)
         return y
@@ -144,16 +147,17 @@ class Softmax(Function):
     @staticmethod
     def backward(ctx, g):
         (y,) = ctx.saved
-        return y * (g - (g * y).sum(axis=ctx.axis, keepdims=True))
+        gx = g * y
+        gx -= y * gx.sum(axis=ctx.axis, keepdims=True)
+        return gx
 
 
 class LogSoftmax(Function):
     @staticmethod
     def forward(ctx, x, *, axis):
         xp = ctx.xp
-        m = x.max(axis=axis, keepdims=True)
-        shifted = x - xp.where(xp.isfinite(m), m, 0)
-        y = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+        y = x - x.max(axis=axis, keepdims=True)
+        y -= xp.log(xp.exp(y).sum(axis=axis, keepdims=True))
         ctx.axis = axis
         ctx.save_for_backward(y)
         return y

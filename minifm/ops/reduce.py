@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import namedtuple
 
 import builtins
+import math
 
 import numpy as np
 
@@ -24,6 +25,8 @@ def normalize_dims(op, dim, ndim):
     """dim (None, int or sequence) as a sorted tuple of non-negative axes."""
     if dim is None:
         return tuple(range(ndim))
+    if dim.__class__ is int and 0 <= dim < ndim:
+        return (dim,)
     dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
     out = []
     for d in dims:
@@ -36,9 +39,9 @@ def normalize_dims(op, dim, ndim):
 
 
 def expand_reduced(xp, g, axes, keepdim, shape):
-    """Broadcast the gradient of a reduction back over the axes it reduced."""
+    """Broadcast the gradient of a reduction back over the axes it reduced (a view)."""
     if not keepdim and axes:
-        g = xp.expand_dims(g, axes)
+        g = g.reshape(tuple(1 if i in axes else n for i, n in enumerate(shape)))
     return xp.broadcast_to(g, shape)
 
 
@@ -46,12 +49,18 @@ def _accumulator(dtype):
     return np.float32 if dtype == np.float16 else None
 
 
+def _reduce(method, dtype, axes, keepdim):
+    """x.sum or x.mean over axes; float16 is accumulated in float32, returned in float16."""
+    if dtype == np.float16:
+        return method(axis=axes, keepdims=keepdim, dtype=np.float32).astype(np.float16)
+    return method(axis=axes, keepdims=keepdim)
+
+
 class Sum(Function):
     @staticmethod
     def forward(ctx, x, *, axes, keepdim):
         ctx.axes, ctx.keepdim, ctx.shape = axes, keepdim, x.shape
-        out = x.sum(axis=axes, keepdims=keepdim, dtype=_accumulator(x.dtype))
-        return out.astype(x.dtype, copy=False) if x.dtype.kind == "f" else out
+        return _reduce(x.sum, x.dtype, axes, keepdim)
 
     @staticmethod
     def backward(ctx, g):
@@ -62,8 +71,8 @@ class Mean(Function):
     @staticmethod
     def forward(ctx, x, *, axes, keepdim):
         ctx.axes, ctx.keepdim, ctx.shape = axes, keepdim, x.shape
-        ctx.count = int(np.prod([x.shape[a] for a in axes]))
-        return x.mean(axis=axes, keepdims=keepdim, dtype=_accumulator(x.dtype)).astype(x.dtype, copy=False)
+        ctx.count = math.prod([x.shape[a] for a in axes])
+        return _reduce(x.mean, x.dtype, axes, keepdim)
 
     @staticmethod
     def backward(ctx, g):
@@ -74,7 +83,7 @@ class Var(Function):
     @staticmethod
     def forward(ctx, x, *, axes, keepdim, correction):
         ctx.axes, ctx.keepdim, ctx.shape = axes, keepdim, x.shape
-        count = int(np.prod([x.shape[a] for a in axes]))
+        count = math.prod([x.shape[a] for a in axes])
         ctx.denominator = builtins.max(count - correction, 0)
         centered = x - x.mean(axis=axes, keepdims=True, dtype=_accumulator(x.dtype)).astype(x.dtype)
         ctx.save_for_backward(centered)

@@ -6,6 +6,8 @@ its gradient is summed back to the input's shape by the engine's `unbroadcast`.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import backend
@@ -48,16 +50,19 @@ def reshape(input, *shape):
 
 
 def _infer_shape(shape, numel):
-    if shape.count(-1) > 1:
-        raise ValueError("only one dimension can be inferred")
-    known = int(np.prod([s for s in shape if s != -1]))
+    shape = tuple([int(s) for s in shape])
+    if min(shape, default=0) < -1:
+        raise ValueError("sizes must be non-negative (or -1, once)")
     if -1 in shape:
+        if shape.count(-1) > 1:
+            raise ValueError("only one dimension can be inferred")
+        known = -math.prod(shape)
         if known == 0 or numel % known:
             raise ValueError("the inferred dimension does not divide the size")
-        shape = tuple(numel // known if s == -1 else s for s in shape)
-    elif known != numel:
+        return tuple([numel // known if s == -1 else s for s in shape])
+    if math.prod(shape) != numel:
         raise ValueError("sizes do not match")
-    return tuple(int(s) for s in shape)
+    return shape
 
 
 view = reshape
