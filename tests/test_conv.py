@@ -67,9 +67,9 @@ CONV_CASES = {
 }
 
 
-def _conv_arrays(case, groups_key="groups"):
+def _conv_arrays(case):
     x_shape, (o, kh, kw), kwargs = CONV_CASES[case]
-    groups = kwargs.get(groups_key, 1)
+    groups = kwargs.get("groups", 1)
     return randn(*x_shape), randn(o, x_shape[1] // groups, kh, kw), randn(o), kwargs
 
 
@@ -114,7 +114,7 @@ def test_conv2d_unbatched_and_non_contiguous_input():
 
 
 def test_conv2d_no_graph_under_no_grad():
-    x, w, b, kwargs = _conv_arrays("plain3x3")
+    x, w, _, _ = _conv_arrays("plain3x3")
     with minifm.no_grad():
         y = F.conv2d(minifm.tensor(x, requires_grad=True), minifm.tensor(w, requires_grad=True))
     assert y.grad_fn is None and not y.requires_grad

@@ -16,8 +16,8 @@ im2col: the sliding windows of the padded input are a strided view (no copy) of 
 the weight (O, C/G, kh, kw) as (G, O/G, C/G*kh*kw), so the convolution of a whole batch is
 one (batched over groups) matrix product. col2im, the adjoint, adds the column gradient back
 into the input: one strided slice per kernel offset (kh*kw adds, each over the whole batch).
-Only the input is saved for backward; the columns are rebuilt there (they are kh*kw times
-larger than the input).
+Backward keeps the input and the weight, never the columns: it rebuilds them when the
+weight's gradient needs them (they are up to kh*kw times larger than the input).
 """
 from __future__ import annotations
 

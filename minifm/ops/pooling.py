@@ -117,7 +117,6 @@ def _divisor_1d(size, k, s, p, n, count_include_pad):
 class AvgPool2d(Function):
     @staticmethod
     def forward(ctx, x, *, kernel, stride, pads, divisor):
-        n, c = x.shape[:2]
         out_hw = divisor.shape
         view = windows(pad_array(x, pads), kernel, stride, (1, 1), out_hw)
         ctx.x_shape, ctx.kernel, ctx.stride, ctx.pads, ctx.divisor = (
