@@ -33,6 +33,11 @@ def _check_reduction(op, reduction, allowed=_REDUCTIONS):
                          f"got {reduction!r}")
 
 
+def _no_legacy_arguments(op, size_average, reduce):
+    if size_average is not None or reduce is not None:
+        raise TypeError(f"{op}: size_average and reduce are deprecated; use reduction")
+
+
 def _check_floating(op, name, t):
     if not isinstance(t, Tensor):
         raise TypeError(f"{op}: {name} must be a Tensor, got {type(t).__name__}")
@@ -264,7 +269,8 @@ def _class_index_operands(op, input, target, weight, ignore_index):
     and return them batched (an unbatched (C,) input becomes (1, C)) and whether they were not."""
     _check_floating(op, "input", input)
     if input.ndim == 0:
-        raise ValueError(f"{op}: input must have at least 1 dimension (the classes), got a 0-d tensor")
+        raise ValueError(f"{op}: input must have at least 1 dimension (the classes), got a "
+                         "0-d tensor")
     c = input.shape[1] if input.ndim >= 2 else input.shape[0]
     expected = (input.shape[0],) + tuple(input.shape[2:]) if input.ndim >= 2 else ()
     if tuple(target.shape) != expected:
@@ -294,8 +300,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     (C,) rescales each class. size_average and reduce are PyTorch's deprecated arguments
     and are not supported.
     """
-    if size_average is not None or reduce is not None:
-        raise TypeError("cross_entropy: size_average and reduce are deprecated; use reduction")
+    _no_legacy_arguments("cross_entropy", size_average, reduce)
     _check_reduction("cross_entropy", reduction)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
@@ -303,19 +308,11 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     if not isinstance(target, Tensor):
         raise TypeError(f"cross_entropy: target must be a Tensor, got {type(target).__name__}")
     if target.dtype.kind == "f":
-        _check_same_shape("cross_entropy (class probabilities)", input, target)
-        if weight is not None and tuple(weight.shape) != (input.shape[1 if input.ndim > 1 else 0],):
-            raise ValueError(f"cross_entropy: weight of shape {tuple(weight.shape)} must have one "
-                             f"entry per class of the input of shape {tuple(input.shape)}")
-        unbatched = input.ndim == 1
-        if unbatched:
-            input, target = input.reshape(1, -1), target.reshape(1, -1)
-        out = CrossEntropyProbs.apply(input, target.to(input.dtype), weight,
-                                      reduction=reduction, label_smoothing=label_smoothing)
-        return out.reshape(()) if unbatched and reduction == "none" else out
+        return _cross_entropy_probabilities(input, target, weight, reduction, label_smoothing)
     if target.dtype.kind not in "iu":
         raise TypeError(f"cross_entropy: target must hold class indices (an integer Tensor) or "
-                        f"class probabilities (a float Tensor), got {backend.dtype_name(target.dtype)}")
+                        "class probabilities (a float Tensor), got "
+                        f"{backend.dtype_name(target.dtype)}")
     input, target, unbatched = _class_index_operands("cross_entropy", input, target, weight,
                                                      ignore_index)
     out = CrossEntropy.apply(input, target, weight, ignore_index=ignore_index,
@@ -323,18 +320,34 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     return out.reshape(()) if unbatched and reduction == "none" else out
 
 
+def _cross_entropy_probabilities(input, target, weight, reduction, label_smoothing):
+    op = "cross_entropy (class probabilities)"
+    _check_same_shape(op, input, target)
+    if weight is not None:
+        _check_floating(op, "weight", weight)
+        if tuple(weight.shape) != (input.shape[1 if input.ndim > 1 else 0],):
+            raise ValueError(f"{op}: weight of shape {tuple(weight.shape)} must have one entry "
+                             f"per class of the input of shape {tuple(input.shape)}")
+    unbatched = input.ndim == 1
+    if unbatched:
+        input, target = input.reshape(1, -1), target.reshape(1, -1)
+    out = CrossEntropyProbs.apply(input, target.to(input.dtype), weight, reduction=reduction,
+                                  label_smoothing=label_smoothing)
+    return out.reshape(()) if unbatched and reduction == "none" else out
+
+
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
              reduction="mean"):
     """Negative log-likelihood of log-probabilities `input` (N, C, ...) or (C,) at the class
     indices `target`; cross_entropy is nll_loss(log_softmax(input))."""
-    if size_average is not None or reduce is not None:
-        raise TypeError("nll_loss: size_average and reduce are deprecated; use reduction")
+    _no_legacy_arguments("nll_loss", size_average, reduce)
     _check_reduction("nll_loss", reduction)
     _check_floating("nll_loss", "input", input)
     if not isinstance(target, Tensor) or target.dtype.kind not in "iu":
         raise TypeError(f"nll_loss: target must be an integer Tensor of class indices, got "
                         f"{getattr(target, 'dtype', type(target).__name__)}")
-    input, target, unbatched = _class_index_operands("nll_loss", input, target, weight, ignore_index)
+    input, target, unbatched = _class_index_operands("nll_loss", input, target, weight,
+                                                     ignore_index)
     out = NLLLoss.apply(input, target, weight, ignore_index=ignore_index, reduction=reduction)
     return out.reshape(()) if unbatched and reduction == "none" else out
 
@@ -418,8 +431,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
                          reduction="mean"):
     """Binary cross-entropy of probabilities `input` (in [0, 1]) against `target` of the same
     shape; `weight` broadcasts to the input."""
-    if size_average is not None or reduce is not None:
-        raise TypeError("binary_cross_entropy: size_average and reduce are deprecated; use reduction")
+    _no_legacy_arguments("binary_cross_entropy", size_average, reduce)
     op = "binary_cross_entropy"
     _check_reduction(op, reduction)
     _check_floating(op, "input", input)
@@ -428,7 +440,8 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     if input.numel() and (float(input._data.min()) < 0 or float(input._data.max()) > 1):
         raise ValueError(f"{op}: all elements of input should be between 0 and 1 (they are "
                          "probabilities; for logits use binary_cross_entropy_with_logits)")
-    loss = BinaryCrossEntropy.apply(input, target.to(input.dtype), _as_weight(op, "weight", weight, input))
+    loss = BinaryCrossEntropy.apply(input, target.to(input.dtype),
+                                    _as_weight(op, "weight", weight, input))
     return _reduce(loss, reduction)
 
 
@@ -436,9 +449,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
                                      reduce=None, reduction="mean", pos_weight=None):
     """Sigmoid and binary cross-entropy in one stable op. `weight` broadcasts to the input;
     `pos_weight` (usually (C,), broadcast over the last dimension) weighs positive targets."""
-    if size_average is not None or reduce is not None:
-        raise TypeError("binary_cross_entropy_with_logits: size_average and reduce are "
-                        "deprecated; use reduction")
+    _no_legacy_arguments("binary_cross_entropy_with_logits", size_average, reduce)
     op = "binary_cross_entropy_with_logits"
     _check_reduction(op, reduction)
     _check_floating(op, "input", input)
@@ -467,8 +478,7 @@ def _elementwise_weighted(op, loss, input, weight, reduction):
 
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     """Mean squared error (input - target)^2, optionally weighted per element."""
-    if size_average is not None or reduce is not None:
-        raise TypeError("mse_loss: size_average and reduce are deprecated; use reduction")
+    _no_legacy_arguments("mse_loss", size_average, reduce)
     _regression_operands("mse_loss", input, target, reduction)
     return _elementwise_weighted("mse_loss", square(input - target), input, weight, reduction)
 
@@ -476,8 +486,7 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     """Mean absolute error |input - target| (its gradient at 0 is 0, as PyTorch's),
     optionally weighted per element."""
-    if size_average is not None or reduce is not None:
-        raise TypeError("l1_loss: size_average and reduce are deprecated; use reduction")
+    _no_legacy_arguments("l1_loss", size_average, reduce)
     _regression_operands("l1_loss", input, target, reduction)
     return _elementwise_weighted("l1_loss", abs(input - target), input, weight, reduction)
 
@@ -485,8 +494,7 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", wei
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
     """0.5 d^2 / beta where |d| < beta, |d| - 0.5 beta elsewhere (d = input - target):
     quadratic near 0, linear in the tails. beta = 0 is the L1 loss."""
-    if size_average is not None or reduce is not None:
-        raise TypeError("smooth_l1_loss: size_average and reduce are deprecated; use reduction")
+    _no_legacy_arguments("smooth_l1_loss", size_average, reduce)
     _regression_operands("smooth_l1_loss", input, target, reduction)
     if beta < 0:
         raise ValueError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
@@ -503,8 +511,7 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
     target (log target - input), taken as 0 where target is 0; with log_target=True the
     target is given as log-probabilities too. reduction='batchmean' (sum / batch size) is
     the true KL divergence; 'mean' divides by every element, as PyTorch does (and warns)."""
-    if size_average is not None or reduce is not None:
-        raise TypeError("kl_div: size_average and reduce are deprecated; use reduction")
+    _no_legacy_arguments("kl_div", size_average, reduce)
     op = "kl_div"
     _check_reduction(op, reduction, _REDUCTIONS + ("batchmean",))
     _check_floating(op, "input", input)

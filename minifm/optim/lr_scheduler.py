@@ -202,8 +202,10 @@ class CosineAnnealingLR(LRScheduler):
                     * (1 + math.cos(self.last_epoch * math.pi / self.T_max)) / 2
                     for base_lr in self.base_lrs]
         if (self.last_epoch - 1 - self.T_max) % (2 * self.T_max) == 0:
-            return [group["lr"] + (base_lr - self.eta_min) * (1 - math.cos(math.pi / self.T_max)) / 2
-                    for base_lr, group in zip(self.base_lrs, self.optimizer.param_groups, strict=True)]
+            return [group["lr"]
+                    + (base_lr - self.eta_min) * (1 - math.cos(math.pi / self.T_max)) / 2
+                    for base_lr, group in zip(self.base_lrs, self.optimizer.param_groups,
+                                              strict=True)]
         return [(1 + math.cos(math.pi * self.last_epoch / self.T_max))
                 / (1 + math.cos(math.pi * (self.last_epoch - 1) / self.T_max))
                 * (group["lr"] - self.eta_min) + self.eta_min
@@ -299,7 +301,8 @@ class OneCycleLR(LRScheduler):
                 _phase(up_end, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
                 _phase(float(2 * pct_start * self.total_steps) - 2, "max_lr", "initial_lr",
                        "base_momentum", "max_momentum"),
-                _phase(self.total_steps - 1, "initial_lr", "min_lr", "max_momentum", "max_momentum"),
+                _phase(self.total_steps - 1, "initial_lr", "min_lr",
+                       "max_momentum", "max_momentum"),
             ]
         else:
             self._schedule_phases = [
@@ -376,7 +379,8 @@ class SequentialLR(LRScheduler):
             raise ValueError("SequentialLR expects at least one scheduler, but got no scheduler.")
         for i, scheduler in enumerate(schedulers):
             if not hasattr(scheduler, "optimizer"):
-                raise TypeError(f"SequentialLR at index {i} should have `optimizer` as its attribute.")
+                raise TypeError(f"SequentialLR at index {i} should have `optimizer` as its "
+                                "attribute.")
             if scheduler.optimizer is not optimizer:
                 raise ValueError(f"SequentialLR expects all schedulers to belong to the same "
                                  f"optimizer, but got scheduler {type(scheduler).__name__} at "

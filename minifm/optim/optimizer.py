@@ -136,7 +136,8 @@ class Optimizer:
 
     @staticmethod
     def _zeros_like(param: Tensor) -> Tensor:
-        return Tensor._make(backend.array_module(param.device).zeros_like(param._data), param.device)
+        xp = backend.array_module(param.device)
+        return Tensor._make(xp.zeros_like(param._data), param.device)
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict:
