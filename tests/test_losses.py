@@ -131,6 +131,16 @@ def test_cross_entropy_extreme_logits_are_finite_and_match(dtype, label_smoothin
         assert np.all(np.isfinite(xm.grad.numpy()))
 
 
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("targets", ["indices", "probabilities"])
+def test_cross_entropy_of_an_empty_batch(reduction, targets):
+    x = np.zeros((0, 4), np.float32)
+    y = np.zeros(0, np.int64) if targets == "indices" else np.zeros((0, 4), np.float32)
+    check(lambda x, y: F.cross_entropy(x, y, reduction=reduction),
+          lambda x, y: TF.cross_entropy(x, y, reduction=reduction), [x, y], np.float32,
+          grad_of=[0])
+
+
 def test_cross_entropy_gradient_is_softmax_minus_onehot():
     x = logits(np.random.default_rng(6), (4, 3), np.float64)
     y = np.array([0, 2, 1, 2])

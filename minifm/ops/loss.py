@@ -101,6 +101,12 @@ def _log_softmax_axis1(xp, x):
     return logp
 
 
+def _ncr(x):
+    """Batch, classes and the product of the remaining dims of an (N, C, d1, ...) array:
+    every class loss works on the (N, C, R) view."""
+    return x.shape[0], x.shape[1], int(np.prod(x.shape[2:], dtype=np.int64))
+
+
 def _working_dtype(x):
     """float16 logits are handled in float32 (exp and sums lose too much in half)."""
     return np.float32 if x.dtype == np.float16 else x.dtype
@@ -155,9 +161,9 @@ class CrossEntropy(Function):
     @staticmethod
     def forward(ctx, x, y, weight, *, ignore_index, reduction, label_smoothing):
         xp = ctx.xp
-        n, c = x.shape[0], x.shape[1]
-        x3 = x.reshape(n, c, -1).astype(_working_dtype(x), copy=False)
-        y2 = y.reshape(n, -1)
+        n, c, r = _ncr(x)
+        x3 = x.reshape(n, c, r).astype(_working_dtype(x), copy=False)
+        y2 = y.reshape(n, r)
         logp = _log_softmax_axis1(xp, x3)
         targets = _ClassTargets(xp, y2, weight, ignore_index, logp.dtype)
         loss = logp[targets.index] * (-(1.0 - label_smoothing) * targets.w_y)
@@ -197,10 +203,10 @@ class CrossEntropyProbs(Function):
     @staticmethod
     def forward(ctx, x, t, weight, *, reduction, label_smoothing):
         xp = ctx.xp
-        n, c = x.shape[0], x.shape[1]
+        n, c, r = _ncr(x)
         work = _working_dtype(x)
-        logp = _log_softmax_axis1(xp, x.reshape(n, c, -1).astype(work, copy=False))
-        a = t.reshape(n, c, -1).astype(work, copy=False)
+        logp = _log_softmax_axis1(xp, x.reshape(n, c, r).astype(work, copy=False))
+        a = t.reshape(n, c, r).astype(work, copy=False)
         if label_smoothing:
             a = a * (1.0 - label_smoothing) + label_smoothing / c
         w = None if weight is None else weight.astype(work)[None, :, None]
@@ -214,18 +220,19 @@ class CrossEntropyProbs(Function):
             return loss.reshape(ctx.out_shape).astype(x.dtype, copy=False)
         total = loss.sum()
         if reduction == "mean":
-            total = total / loss.size
+            with np.errstate(invalid="ignore"):
+                total = total / loss.size  # nan for an empty batch, as PyTorch
         return xp.asarray(total, dtype=x.dtype)
 
     @staticmethod
     def backward(ctx, g):
         xp = ctx.xp
         logp, a, w = ctx.saved
-        n, c = logp.shape[0], logp.shape[1]
+        n, _, r = logp.shape
         if ctx.reduction == "none":
-            gn = g.reshape(n, 1, -1)
-        else:
-            gn = g / (n * logp.shape[2]) if ctx.reduction == "mean" else g
+            gn = g.reshape(n, 1, r)
+        else:  # (max: an empty batch has an empty gradient anyway)
+            gn = g / max(n * r, 1) if ctx.reduction == "mean" else g
         gx = gt = None
         if ctx.needs_input_grad[0]:
             gx = xp.exp(logp) * a.sum(axis=1, keepdims=True)
@@ -247,9 +254,9 @@ class NLLLoss(Function):
     @staticmethod
     def forward(ctx, x, y, weight, *, ignore_index, reduction):
         xp = ctx.xp
-        n, c = x.shape[0], x.shape[1]
-        x3 = x.reshape(n, c, -1)
-        targets = _ClassTargets(xp, y.reshape(n, -1), weight, ignore_index, x.dtype)
+        n, c, r = _ncr(x)
+        x3 = x.reshape(n, c, r)
+        targets = _ClassTargets(xp, y.reshape(n, r), weight, ignore_index, x.dtype)
         loss = -x3[targets.index] * targets.w_y
         ctx.targets, ctx.reduction, ctx.shape3, ctx.shape = targets, reduction, x3.shape, x.shape
         return _reduce_class_loss(xp, loss, targets, reduction, y.shape, x.dtype)
