@@ -55,3 +55,7 @@ def mm(input, mat2):
 
 
 bmm = mm
+
+# The layers above the engine, so that `minifm.nn.functional.relu` works after a bare
+# `import minifm`, as `torch.nn.functional.relu` does after `import torch`.
+from . import nn, optim  # noqa: E402,F401

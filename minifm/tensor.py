@@ -96,7 +96,11 @@ class Tensor:
 
     @data.setter
     def data(self, value):
-        self._data = value._data if isinstance(value, Tensor) else value
+        """`p.data = other` swaps the array (and with it the device) under the same tensor."""
+        if isinstance(value, Tensor):
+            self._data, self.device = value._data, value.device
+        else:
+            self._data, self.device = value, backend.device_of_array(value)
 
     def is_floating_point(self):
         return self._data.dtype.kind == "f"
