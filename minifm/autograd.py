@@ -39,9 +39,16 @@ def _set_grad_enabled(mode: bool):
 
 
 class _GradModeContext:
-    """Base of no_grad / enable_grad: a context manager that is also a decorator."""
+    """Base of no_grad / enable_grad: a context manager that is also a decorator, written
+    `@no_grad()` or, as PyTorch allows too, `@no_grad`."""
 
     mode = True
+
+    def __new__(cls, *args):
+        self = super().__new__(cls)
+        if len(args) == 1 and callable(args[0]):  # the bare decorator: no_grad(func)
+            return self(args[0])
+        return self
 
     def __enter__(self):
         self.prev = is_grad_enabled()
@@ -51,10 +58,16 @@ class _GradModeContext:
         _set_grad_enabled(self.prev)
 
     def __call__(self, func):
+        mode = self.mode
+
         @functools.wraps(func)
         def wrapper(*args, **kwargs):
-            with self.__class__():
+            prev = is_grad_enabled()
+            _set_grad_enabled(mode)
+            try:
                 return func(*args, **kwargs)
+            finally:
+                _set_grad_enabled(prev)
         return wrapper
 
 
