@@ -1,0 +1,130 @@
+"""Property tests with drawn shapes and values, PyTorch as the oracle: broadcasting binary
+ops (contiguous or not), reductions over drawn dims, and softmax / log_softmax / logsumexp
+on extreme logits. Every gradient must have its input's shape and dtype."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+hypothesis = pytest.importorskip("hypothesis")
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+from hypothesis.extra import numpy as hnp  # noqa: E402
+
+import minifm  # noqa: E402
+from conftest import assert_close  # noqa: E402
+
+FAST = settings(max_examples=30, deadline=None)
+DTYPES = st.sampled_from([np.float32, np.float64])
+
+
+@st.composite
+def array(draw, shape, dtype, low=-10.0, high=10.0, away=0.0):
+    """A float array of `shape`, sometimes a non-contiguous (transposed) view."""
+    elements = st.floats(low, high, width=32, allow_nan=False, allow_infinity=False)
+    a = draw(hnp.arrays(dtype, shape, elements=elements))
+    if away:
+        a = np.where(np.abs(a) < away, np.copysign(away, a), a).astype(dtype)
+    if len(shape) >= 2 and draw(st.booleans()):
+        a = np.array(a.T).T   # same values, Fortran-ordered strides
+    return a
+
+
+def both(a, requires_grad=True):
+    """The same array as a minifm Tensor and a torch tensor (strides kept)."""
+    return (minifm.Tensor(np.array(a, order="K"), requires_grad=requires_grad),
+            torch.from_numpy(np.array(a, order="K")).requires_grad_(requires_grad))
+
+
+def check_grads(ours, theirs):
+    for o, t in zip(ours, theirs):
+        assert o.grad.shape == o.shape and o.grad.dtype == o.dtype
+        assert_close(o.grad, t.grad)
+
+
+BINARY = {
+    "add": lambda a, b: a + b,
+    "sub": lambda a, b: a - b,
+    "mul": lambda a, b: a * b,
+    "div": lambda a, b: a / b,
+    "maximum": lambda a, b: a.maximum(b),
+    "pow": lambda a, b: (a.abs() + 0.5) ** (b * 0.3),
+    "where": lambda a, b: a.where(a > b, b),
+}
+
+
+@FAST
+@given(data=st.data(), name=st.sampled_from(sorted(BINARY)), dtype=DTYPES,
+       shapes=hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=4, max_side=4))
+def test_binary_ops_broadcast_like_pytorch(data, name, dtype, shapes):
+    a = data.draw(array(shapes.input_shapes[0], dtype))
+    b = data.draw(array(shapes.input_shapes[1], dtype, away=0.5 if name == "div" else 0.0))
+    if name == "maximum":
+        b = np.where(a == b, b + 1, b).astype(dtype)   # no ties: the gradient is unambiguous
+    (x, tx), (y, ty) = both(a), both(b)
+    out, tout = BINARY[name](x, y), BINARY[name](tx, ty)
+    assert tuple(out.shape) == shapes.result_shape
+    assert_close(out, tout)
+    cot = np.random.default_rng(0).standard_normal(shapes.result_shape).astype(dtype)
+    out.backward(minifm.tensor(cot))
+    tout.backward(torch.from_numpy(cot))
+    check_grads([x, y], [tx, ty])
+
+
+@FAST
+@given(data=st.data(), dtype=DTYPES, scalar=st.floats(-3, 3).filter(lambda v: abs(v) > 0.1),
+       shape=hnp.array_shapes(min_dims=0, max_dims=3, max_side=4))
+def test_python_scalars_keep_the_tensor_dtype(data, dtype, scalar, shape):
+    a = data.draw(array(shape, dtype))
+    (x, tx) = both(a)
+    for op in (lambda t: t * scalar, lambda t: scalar - t, lambda t: t / scalar, lambda t: scalar / (t.abs() + 1)):
+        out, tout = op(x), op(tx)
+        assert out.dtype == dtype
+        assert_close(out, tout)
+
+
+REDUCTIONS = {
+    "sum": lambda t, dims, kd: t.sum(dims, keepdim=kd),
+    "mean": lambda t, dims, kd: t.mean(dims, keepdim=kd),
+    "amax": lambda t, dims, kd: t.amax(dims, keepdim=kd),
+    "var": lambda t, dims, kd: t.var(dims, keepdim=kd, correction=0),
+    "logsumexp": lambda t, dims, kd: t.logsumexp(dims, keepdim=kd),
+}
+
+
+@FAST
+@given(data=st.data(), name=st.sampled_from(sorted(REDUCTIONS)), dtype=DTYPES,
+       shape=hnp.array_shapes(min_dims=1, max_dims=4, max_side=4), keepdim=st.booleans())
+def test_reductions_over_drawn_dims(data, name, dtype, shape, keepdim):
+    dims = tuple(data.draw(st.lists(st.integers(-len(shape), len(shape) - 1), min_size=1,
+                                    max_size=len(shape), unique_by=lambda d: d % len(shape))))
+    a = data.draw(array(shape, dtype))
+    if name == "amax":   # distinct values: no ties to share the gradient
+        a = (np.argsort(np.argsort(a, axis=None)).reshape(shape) * 0.5).astype(dtype)
+    (x, tx) = both(a)
+    out, tout = REDUCTIONS[name](x, dims, keepdim), REDUCTIONS[name](tx, dims, keepdim)
+    assert tuple(out.shape) == tuple(tout.shape)
+    assert_close(out, tout)
+    cot = np.random.default_rng(1).standard_normal(tuple(tout.shape)).astype(dtype)
+    out.backward(minifm.tensor(cot))
+    tout.backward(torch.from_numpy(cot))
+    check_grads([x], [tx])
+
+
+@FAST
+@given(data=st.data(), dtype=DTYPES, name=st.sampled_from(["softmax", "log_softmax", "logsumexp"]),
+       shape=hnp.array_shapes(min_dims=1, max_dims=3, max_side=5))
+def test_softmax_family_on_extreme_logits(data, dtype, name, shape):
+    extreme = st.sampled_from([1e4, -1e4, 0.0]) | st.floats(-1e4, 1e4, width=32)
+    a = data.draw(hnp.arrays(dtype, shape, elements=extreme))
+    dim = data.draw(st.integers(-len(shape), len(shape) - 1))
+    (x, tx) = both(a)
+    out, tout = getattr(x, name)(dim), getattr(tx, name)(dim)
+    assert np.isfinite(out.detach().numpy()).all()
+    assert_close(out, tout)
+    cot = np.random.default_rng(2).standard_normal(tuple(tout.shape)).astype(dtype)
+    out.backward(minifm.tensor(cot))
+    tout.backward(torch.from_numpy(cot))
+    assert np.isfinite(x.grad.numpy()).all()
+    check_grads([x], [tx])
