@@ -7,7 +7,8 @@ plus backward; then a small MLP (784-256-10, batch 64) forward + backward.
 
 Both libraries run single-threaded (torch.set_num_threads(1); OpenBLAS/MKL/OMP thread
 variables set to 1 before NumPy loads), so the comparison is op for op, not thread for thread.
-Each figure is the median over repeats of the mean time of a timed loop.
+Each figure is the median over repeats of the mean time of a timed loop; minifm and PyTorch
+take turns within each repeat, so load on a shared machine hits both sides alike.
 
     python benchmarks/bench_ops.py [--repeats 7] [--out benchmarks/results/ops.json]
 """
@@ -35,21 +36,28 @@ import torch.nn.functional as TF  # noqa: E402
 torch.set_num_threads(1)
 
 
-def time_per_call(fn, repeats, budget=0.02):
-    """Median over `repeats` of the mean seconds per call, each timing loop ~`budget` s."""
+def _loops_for(fn, budget):
+    """How many calls of fn take about `budget` seconds."""
     fn()
     start, n = time.perf_counter(), 0
     while time.perf_counter() - start < budget / 4:
         fn()
         n += 1
-    loops = max(1, int(n * 4))
-    samples = []
+    return max(1, n * 4)
+
+
+def time_side_by_side(fns, repeats, budget=0.02):
+    """Median over `repeats` of the mean seconds per call of each function. The functions
+    take turns within each repeat, so a noisy moment on the machine hits both sides."""
+    loops = {name: _loops_for(fn, budget) for name, fn in fns.items()}
+    samples = {name: [] for name in fns}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(loops):
-            fn()
-        samples.append((time.perf_counter() - t0) / loops)
-    return statistics.median(samples)
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            for _ in range(loops[name]):
+                fn()
+            samples[name].append((time.perf_counter() - t0) / loops[name])
+    return {name: statistics.median(s) * 1e6 for name, s in samples.items()}
 
 
 OPS = {
@@ -78,7 +86,7 @@ def op_cases(repeats):
     for n in (16, 128):
         for name, op in OPS.items():
             for mode in ("no grad", "grad", "fwd+bwd"):
-                row = {"op": name, "shape": f"({n}, {n})", "mode": mode}
+                fns = {}
                 for lib in ("minifm", "torch"):
                     x, y = make_inputs(lib, n, requires_grad=mode != "no grad")
                     if mode == "fwd+bwd":
@@ -88,8 +96,9 @@ def op_cases(repeats):
                     else:
                         def fn(x=x, y=y, op=op):
                             op(x, y)
-                    row[lib] = time_per_call(fn, repeats) * 1e6
-                rows.append(row)
+                    fns[lib] = fn
+                rows.append({"op": name, "shape": f"({n}, {n})", "mode": mode,
+                             **time_side_by_side(fns, repeats)})
     return rows
 
 
@@ -99,8 +108,8 @@ def mlp_case(repeats):
     params = {k: (rng.standard_normal(s) * 0.05).astype(np.float32) for k, s in shapes.items()}
     x = rng.standard_normal((64, 784)).astype(np.float32)
     y = rng.integers(0, 10, (64, 1))
-    row = {"op": "MLP 784-256-10 fwd+bwd", "shape": "batch 64", "mode": "fwd+bwd"}
-    for lib, mod, fn_mod in (("minifm", minifm, F), ("torch", torch, TF)):
+    fns = {}
+    for lib, fn_mod in (("minifm", F), ("torch", TF)):
         p = {k: (minifm.Tensor(v.copy(), requires_grad=True) if lib == "minifm"
                  else torch.from_numpy(v.copy()).requires_grad_()) for k, v in params.items()}
         xs = minifm.Tensor(x) if lib == "minifm" else torch.from_numpy(x)
@@ -113,13 +122,14 @@ def mlp_case(repeats):
             logp = fn_mod.log_softmax(fn_mod.linear(h, p["w2"], p["b2"]), dim=-1)
             loss = -logp.gather(1, ys).mean()
             loss.backward()
-        row[lib] = time_per_call(step, repeats, budget=0.2) * 1e6
-    return row
+        fns[lib] = step
+    return {"op": "MLP 784-256-10 fwd+bwd", "shape": "batch 64", "mode": "fwd+bwd",
+            **time_side_by_side(fns, repeats, budget=0.2)}
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "ops.json"))
     args = parser.parse_args()
 

@@ -145,14 +145,17 @@ add_op("pow_scalar_exponents", operator.pow,
        + [Sample(make(3, 4), 2), Sample(2.0, make(3, 4))])
 
 
-def unary(name, fn, ref, low=-2.0, high=2.0, away=0.0, **kw):
+def unary(name, fn, ref, low=-2.0, high=2.0, away=0.0, op_name=None, **kw):
+    """An elementwise op of one tensor; a list in its place is refused with the op's name."""
     add_op(name, fn, ref, samples=lambda make: [
         Sample(make(3, 4, low=low, high=high, away=away)),
         Sample(make(2, 3, 2, low=low, high=high, away=away).transpose(2, 0, 1)),
-        Sample(np.array(make(1, low=low, high=high, away=away)[0]))], **kw)
+        Sample(np.array(make(1, low=low, high=high, away=away)[0]))],
+        errors=lambda make: [ErrorCase(([1.0, 2.0],), {}, TypeError,
+                                       f"(?i){op_name or name}.*expected Tensor.*list")], **kw)
 
 
-unary("neg", operator.neg, None, dtypes=FLOATS + (I64,))
+unary("neg", minifm.neg, torch.neg, dtypes=FLOATS + (I64,))
 unary("abs", minifm.abs, torch.abs, away=0.1, dtypes=FLOATS + (I64,))
 unary("exp", minifm.exp, torch.exp)
 unary("log", minifm.log, torch.log, low=0.1)
@@ -164,17 +167,20 @@ unary("cos", minifm.cos, torch.cos)
 unary("tanh", minifm.tanh, torch.tanh)
 unary("sigmoid", minifm.sigmoid, torch.sigmoid, low=-10, high=10)
 unary("relu", F.relu, TF.relu, away=0.1)
-unary("leaky_relu", lambda x: F.leaky_relu(x, 0.2), lambda x: TF.leaky_relu(x, 0.2), away=0.1)
+unary("leaky_relu", lambda x: F.leaky_relu(x, 0.2), lambda x: TF.leaky_relu(x, 0.2), away=0.1,
+      op_name="leakyrelu")
 unary("gelu", F.gelu, TF.gelu, low=-5, high=5)
 unary("gelu_tanh", lambda x: F.gelu(x, approximate="tanh"),
-      lambda x: TF.gelu(x, approximate="tanh"), low=-5, high=5)
+      lambda x: TF.gelu(x, approximate="tanh"), low=-5, high=5, op_name="gelu")
 unary("silu", F.silu, TF.silu, low=-5, high=5)
 unary("softplus", F.softplus, TF.softplus, low=-5, high=5)
 unary("softplus_beta", lambda x: F.softplus(x, beta=2.0, threshold=3.0),
-      lambda x: TF.softplus(x, beta=2.0, threshold=3.0), low=-5, high=5, away=0.1)
+      lambda x: TF.softplus(x, beta=2.0, threshold=3.0), low=-5, high=5, away=0.1,
+      op_name="softplus")
 unary("square", minifm.square, torch.square)
 unary("reciprocal", minifm.reciprocal, torch.reciprocal, away=0.3)
-unary("float_of_int", minifm.exp, torch.exp, low=-3, high=3, dtypes=(I64,), differentiable=False)
+unary("float_of_int", minifm.exp, torch.exp, low=-3, high=3, dtypes=(I64,), differentiable=False,
+      op_name="exp")
 
 
 def _errors_type(name, fn_args):

@@ -51,8 +51,11 @@ def binary_operands(a, b):
 
 
 def floating(x: Tensor) -> Tensor:
-    """Integer inputs of float-valued ops (exp, log, ...) become the default float dtype."""
-    return x if x.dtype.kind == "f" else to_dtype(x, backend.get_default_dtype())
+    """Integer inputs of float-valued ops (exp, log, ...) become the default float dtype.
+    Anything else passes through, for Function.apply to reject with the op's name."""
+    if isinstance(x, Tensor) and x.dtype.kind != "f":
+        return to_dtype(x, backend.get_default_dtype())
+    return x
 
 
 def check_broadcast(op, a: Tensor, b: Tensor):
@@ -131,8 +134,10 @@ class Pow(Function):
 
 
 def _binary(fn, name, a, b):
-    a, b = binary_operands(a, b)
-    if a.shape != b.shape:
+    # The common case, two plain tensors of one dtype, skips binary_operands.
+    if a.__class__ is not Tensor or b.__class__ is not Tensor or a._data.dtype != b._data.dtype:
+        a, b = binary_operands(a, b)
+    if a._data.shape != b._data.shape:
         check_broadcast(name, a, b)
     return fn.apply(a, b)
 
