@@ -278,8 +278,7 @@ class Module:
                 for param in module._parameters.values():
                     if param is None:
                         continue
-                    new = convert(param)
-                    param._data, param.device = new._data, new.device
+                    param.data = convert(param)
                     if param.grad is not None:
                         param.grad = convert(param.grad)
                 for name, buf in module._buffers.items():
