@@ -1,5 +1,7 @@
 """Training tasks: each builds its data, model and optimizers from a JSON-able config and
 answers the Trainer's questions (see minifm/train/trainer.py)."""
+from .bert import BERTTask  # noqa: F401
+from .dcgan import DCGANTask  # noqa: F401
 from .gpt import GPTTask  # noqa: F401
 
-TASKS = {"gpt": GPTTask}
+TASKS = {"gpt": GPTTask, "bert": BERTTask, "dcgan": DCGANTask}
