@@ -301,6 +301,19 @@ def test_tensor_tensor_promotion(a, b):
         assert same_dtype(ours, theirs), (a, b, ours.dtype, theirs.dtype)
 
 
+@pytest.mark.parametrize("a,b", [("float32", "float64"), ("int64", "float64"), ("float16", "float64"),
+                                 ("float32", "int64"), ("bool", "int32"), ("int32", "int64"),
+                                 ("uint8", "int8"), ("bool", "float64")])
+def test_zero_dim_tensors_promote_like_scalars(a, b):
+    vec, zero = np.ones(3, dtype=a), np.array(2, dtype=b)
+    for op in (lambda u, v: u + v, lambda u, v: v * u):
+        ours = op(minifm.tensor(vec), minifm.tensor(zero))
+        theirs = op(torch.tensor(vec), torch.tensor(zero))
+        assert same_dtype(ours, theirs), (a, b, ours.dtype, theirs.dtype)
+    both_zero = minifm.tensor(np.array(1, dtype=a)) + minifm.tensor(zero)
+    assert same_dtype(both_zero, torch.tensor(np.array(1, dtype=a)) + torch.tensor(zero))
+
+
 def test_int_true_division_and_float_ops_give_the_default_float():
     x = minifm.tensor([1, 2, 3])
     assert (x / 2).dtype == minifm.float32 and x.exp().dtype == minifm.float32

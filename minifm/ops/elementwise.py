@@ -45,9 +45,23 @@ def binary_operands(a, b):
     elif not isinstance(b, Tensor):
         b = as_tensor_like(b, a)
     if a.dtype != b.dtype:
-        dtype = backend.promote_types(a.dtype, b.dtype)
+        dtype = result_dtype(a, b)
         a, b = to_dtype(a, dtype), to_dtype(b, dtype)
     return a, b
+
+
+_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2}
+
+
+def result_dtype(a: Tensor, b: Tensor):
+    """PyTorch's promotion of two tensors: a 0-d tensor acts like a Python scalar, so it sets
+    the dtype only when its category (bool < integer < float) is higher than the other's
+    (float32 vector + float64 0-d -> float32; int64 vector + float64 0-d -> float64)."""
+    if (a.ndim == 0) != (b.ndim == 0):
+        dims, zero = (b, a) if a.ndim == 0 else (a, b)
+        if _CATEGORY[zero.dtype.kind] <= _CATEGORY[dims.dtype.kind]:
+            return dims.dtype
+    return backend.promote_types(a.dtype, b.dtype)
 
 
 def floating(x: Tensor) -> Tensor:
