@@ -217,6 +217,28 @@ class Tensor:
     def type_as(self, other):
         return self.to(other.dtype)
 
+    # ------------------------------------------------------------------ new tensors like this one
+    def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
+        """A new tensor with this one's dtype and device unless given (Tensor.new_tensor)."""
+        from .creation import tensor
+        return tensor(data, dtype=dtype or self.dtype, device=device or self.device,
+                      requires_grad=requires_grad)
+
+    def new_full(self, size, fill_value, dtype=None, device=None, requires_grad=False):
+        from .creation import full
+        return full(size, fill_value, dtype=dtype or self.dtype, device=device or self.device,
+                    requires_grad=requires_grad)
+
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
+        from .creation import _shape
+        return self.new_full(_shape(size), 0, dtype, device, requires_grad)
+
+    def new_ones(self, *size, dtype=None, device=None, requires_grad=False):
+        from .creation import _shape
+        return self.new_full(_shape(size), 1, dtype, device, requires_grad)
+
+    new_empty = new_zeros
+
     # ------------------------------------------------------------------ autograd
     def requires_grad_(self, requires_grad=True):
         if not self.is_leaf:

@@ -126,6 +126,17 @@ def test_conversions():
         w.numpy()
 
 
+def test_new_factories_take_dtype_and_device_from_the_tensor():
+    x = minifm.ones(2, dtype=minifm.float64)
+    tx = torch.ones(2, dtype=torch.float64)
+    assert_close(x.new_zeros(2, 3), tx.new_zeros(2, 3))
+    assert_close(x.new_ones((3,)), tx.new_ones((3,)))
+    assert_close(x.new_full((2,), 7), tx.new_full((2,), 7))
+    assert_close(x.new_tensor([1, 2]), tx.new_tensor([1, 2]))
+    assert x.new_empty(4).shape == (4,) and x.new_zeros(2, dtype=minifm.int64).dtype == minifm.int64
+    assert x.new_ones(2, requires_grad=True).requires_grad
+
+
 def test_detach_shares_memory_and_drops_the_graph():
     w = minifm.ones(3, requires_grad=True)
     y = w * 2
