@@ -1,0 +1,232 @@
+"""One GPT training step, minifm against PyTorch, on the CPU.
+
+A step is what nanoGPT's train.py does per iteration: forward with targets, backward,
+AdamW step, zero_grad(set_to_none=True). Two configurations: nanoGPT's small CPU config
+(shakespeare_char on a laptop: 4 layers, 4 heads, 128 wide, 64 tokens, batch 12) and a
+larger one (6 layers, 6 heads, 384 wide, 256 tokens, batch 8). Vocabulary 65, dropout 0.
+
+Method
+- Each framework runs in its own subprocess, one after the other, with the same thread
+  count set before NumPy / PyTorch load (OMP/OpenBLAS/MKL/Numba variables, threadpoolctl,
+  torch.set_num_threads): neither sees the other's memory or thread pools.
+- Time: the median over `repeats` steps after `warmup` steps (the first steps allocate
+  the optimizer state and warm caches). The ratio is minifm / PyTorch: below 1 is faster.
+- Memory: the resident set (RSS) high-water mark of the process during warm-up and timed
+  steps, read from /proc/self/status (VmHWM, reset through /proc/self/clear_refs once the
+  model and batch are built), and its growth over the RSS before the first step. RSS
+  counts every allocator (NumPy's and PyTorch's alike), which tracemalloc would not.
+
+Usage:
+  python benchmarks/bench_train_gpt.py [--quick] [--threads N] [--configs small,medium]
+  python benchmarks/bench_train_gpt.py --profile small   # cProfile of minifm's steps
+
+Writes benchmarks/results/train_gpt.json and prints a Markdown table.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results" / "train_gpt.json"
+
+CONFIGS = {
+    "small": dict(model=dict(n_layer=4, n_head=4, n_embd=128, block_size=64, vocab_size=65,
+                             dropout=0.0), batch_size=12),
+    "medium": dict(model=dict(n_layer=6, n_head=6, n_embd=384, block_size=256, vocab_size=65,
+                              dropout=0.0), batch_size=8),
+}
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                    "NUMBA_NUM_THREADS")
+
+
+# ----------------------------------------------------------------------------- memory
+def _status_kb(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} not found in /proc/self/status")
+
+
+def _reset_peak_rss():
+    """Start a new RSS high-water mark (Linux >= 4.0); False where the kernel refuses."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+# ----------------------------------------------------------------------------- one framework
+def build_minifm(config, batch_size, seed=0):
+    import minifm
+    from minifm.models import GPT, GPTConfig
+
+    minifm.manual_seed(seed)
+    model = GPT(GPTConfig(**config))
+    optimizer = model.configure_optimizers(weight_decay=0.1, learning_rate=6e-4,
+                                           betas=(0.9, 0.95))
+    gen = minifm.Generator().manual_seed(seed)
+    shape = (batch_size, config["block_size"])
+    x = minifm.randint(config["vocab_size"], size=shape, generator=gen)
+    y = minifm.randint(config["vocab_size"], size=shape, generator=gen)
+    return model, optimizer, x, y
+
+
+def build_torch(config, batch_size, seed=0):
+    import torch
+    sys.path.insert(0, str(ROOT / "tests"))
+    import torch_models
+
+    torch.manual_seed(seed)
+    model = torch_models.GPT(torch_models.GPTConfig(**config))
+    optimizer = model.configure_optimizers(weight_decay=0.1, learning_rate=6e-4,
+                                           betas=(0.9, 0.95))
+    shape = (batch_size, config["block_size"])
+    x = torch.randint(config["vocab_size"], shape)
+    y = torch.randint(config["vocab_size"], shape)
+    return model, optimizer, x, y
+
+
+def train_step(model, optimizer, x, y):
+    _, loss = model(x, y)
+    loss.backward()
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss
+
+
+def limit_threads(framework, threads):
+    if framework == "torch":
+        import torch
+        torch.set_num_threads(threads)
+    from threadpoolctl import threadpool_limits
+    threadpool_limits(threads)
+
+
+def run_worker(framework, name, threads, warmup, repeats):
+    """Time `repeats` steps of one framework on one config; print the result as JSON."""
+    limit_threads(framework, threads)
+    spec = CONFIGS[name]
+    build = build_minifm if framework == "minifm" else build_torch
+    model, optimizer, x, y = build(spec["model"], spec["batch_size"])
+    rss_before = _status_kb("VmRSS")
+    peak_reset = _reset_peak_rss()
+    for _ in range(warmup):
+        train_step(model, optimizer, x, y)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        loss = train_step(model, optimizer, x, y)
+        times.append(time.perf_counter() - start)
+    peak = _status_kb("VmHWM")
+    print(json.dumps({
+        "framework": framework, "config": name, "threads": threads,
+        "median_s": statistics.median(times), "min_s": min(times), "times_s": times,
+        "final_loss": float(loss.item()),
+        "rss_before_mb": rss_before / 1024, "peak_rss_mb": peak / 1024,
+        "train_rss_growth_mb": (peak - rss_before) / 1024,
+        "peak_is_training_only": peak_reset,
+    }))
+
+
+def spawn_worker(framework, name, threads, warmup, repeats):
+    env = dict(os.environ, **{var: str(threads) for var in THREAD_VARIABLES})
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    cmd = [sys.executable, __file__, "--worker", framework, "--configs", name,
+           "--threads", str(threads), "--warmup", str(warmup), "--repeats", str(repeats)]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{framework} worker on {name} failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# ----------------------------------------------------------------------------- profile
+def profile_minifm(name, threads, steps=5):
+    """cProfile minifm's training steps (after one warm-up step): where the time goes."""
+    import cProfile
+    import pstats
+
+    limit_threads("minifm", threads)
+    spec = CONFIGS[name]
+    model, optimizer, x, y = build_minifm(spec["model"], spec["batch_size"])
+    train_step(model, optimizer, x, y)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(steps):
+        train_step(model, optimizer, x, y)
+    profiler.disable()
+    stats = pstats.Stats(profiler).strip_dirs().sort_stats("tottime")
+    print(f"minifm, {name} config, {steps} steps, sorted by own time:")
+    stats.print_stats(25)
+
+
+# ----------------------------------------------------------------------------- report
+def markdown(rows):
+    lines = ["| config | minifm step (ms) | PyTorch step (ms) | ratio | minifm peak RSS (MB) "
+             "| PyTorch peak RSS (MB) | minifm RSS growth (MB) | PyTorch RSS growth (MB) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        m, t = r["minifm"], r["torch"]
+        lines.append(f"| {r['config']} | {1e3 * m['median_s']:.1f} | {1e3 * t['median_s']:.1f} "
+                     f"| {r['ratio']:.2f}x | {m['peak_rss_mb']:.0f} | {t['peak_rss_mb']:.0f} "
+                     f"| {m['train_rss_growth_mb']:.0f} | {t['train_rss_growth_mb']:.0f} |")
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="1 warm-up step, 3 timed steps")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(),
+                        help="threads for both frameworks (default: all cores)")
+    parser.add_argument("--configs", default="small,medium")
+    parser.add_argument("--warmup", type=int, default=None)
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--profile", metavar="CONFIG", help="cProfile minifm on one config")
+    parser.add_argument("--worker", choices=["minifm", "torch"], help=argparse.SUPPRESS)
+    parser.add_argument("--output", default=str(RESULTS))
+    args = parser.parse_args()
+    warmup = args.warmup if args.warmup is not None else (1 if args.quick else 3)
+    repeats = args.repeats if args.repeats is not None else (3 if args.quick else 10)
+
+    if args.worker:
+        return run_worker(args.worker, args.configs, args.threads, warmup, repeats)
+    if args.profile:
+        return profile_minifm(args.profile, args.threads)
+
+    rows = []
+    for name in args.configs.split(","):
+        result = {fw: spawn_worker(fw, name, args.threads, warmup, repeats)
+                  for fw in ("minifm", "torch")}
+        rows.append(dict(config=name, **CONFIGS[name], **result,
+                         ratio=result["minifm"]["median_s"] / result["torch"]["median_s"]))
+        print(f"{name}: minifm {1e3 * result['minifm']['median_s']:.1f} ms, torch "
+              f"{1e3 * result['torch']['median_s']:.1f} ms", file=sys.stderr)
+    import numpy
+    import torch
+    report = {
+        "benchmark": "GPT training step (forward, backward, AdamW step, zero_grad)",
+        "threads": args.threads, "warmup": warmup, "repeats": repeats,
+        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
+                    "python": platform.python_version(), "numpy": numpy.__version__,
+                    "torch": torch.__version__},
+        "rows": rows,
+    }
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(markdown(rows))
+    print(f"\nsaved {out}")
+
+
+if __name__ == "__main__":
+    main()
