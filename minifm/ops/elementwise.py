@@ -37,6 +37,8 @@ def as_tensor_like(value, like: Tensor) -> Tensor:
 
 def binary_operands(a, b):
     """Two Tensors of one dtype (PyTorch's promotion) from tensors and/or scalars."""
+    if a.__class__ is Tensor and b.__class__ is Tensor and a._data.dtype == b._data.dtype:
+        return a, b
     if not isinstance(a, Tensor):
         if not isinstance(b, Tensor):
             raise TypeError(f"expected at least one Tensor operand, got {type(a).__name__} "
@@ -148,9 +150,7 @@ class Pow(Function):
 
 
 def _binary(fn, name, a, b):
-    # The common case, two plain tensors of one dtype, skips binary_operands.
-    if a.__class__ is not Tensor or b.__class__ is not Tensor or a._data.dtype != b._data.dtype:
-        a, b = binary_operands(a, b)
+    a, b = binary_operands(a, b)
     if a._data.shape != b._data.shape:
         check_broadcast(name, a, b)
     return fn.apply(a, b)

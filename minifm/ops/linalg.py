@@ -40,20 +40,20 @@ class MatMul(Function):
 
 def matmul(input, other):
     input, other = binary_operands(input, other)
-    if input.ndim == 0 or other.ndim == 0:
+    xs, ys = input._data.shape, other._data.shape
+    if not xs or not ys:
         raise ValueError(f"matmul: both arguments need at least 1 dimension, got shapes "
-                         f"{tuple(input.shape)} and {tuple(other.shape)}")
-    inner_x = input.shape[-1]
-    inner_y = other.shape[-2] if other.ndim > 1 else other.shape[0]
-    if inner_x != inner_y:
-        raise ValueError(f"matmul: shapes {tuple(input.shape)} and {tuple(other.shape)} cannot "
-                         f"be multiplied ({inner_x} != {inner_y})")
-    if input.ndim > 2 or other.ndim > 2:
+                         f"{xs} and {ys}")
+    inner_y = ys[-2] if len(ys) > 1 else ys[0]
+    if xs[-1] != inner_y:
+        raise ValueError(f"matmul: shapes {xs} and {ys} cannot be multiplied "
+                         f"({xs[-1]} != {inner_y})")
+    if len(xs) > 2 or len(ys) > 2:
         try:
-            np.broadcast_shapes(input.shape[:-2], other.shape[:-2])
+            np.broadcast_shapes(xs[:-2], ys[:-2])
         except ValueError:
-            raise ValueError(f"matmul: the batch dimensions of shapes {tuple(input.shape)} and "
-                             f"{tuple(other.shape)} are not broadcastable") from None
+            raise ValueError(f"matmul: the batch dimensions of shapes {xs} and {ys} are not "
+                             "broadcastable") from None
     return MatMul.apply(input, other)
 
 

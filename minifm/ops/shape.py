@@ -6,8 +6,6 @@ its gradient is summed back to the input's shape by the engine's `unbroadcast`.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from .. import backend
@@ -39,30 +37,15 @@ class Reshape(Function):
 
 def reshape(input, *shape):
     shape = _sizes(shape)
+    if shape == input._data.shape:
+        return input
     try:
-        target = _infer_shape(shape, input.numel())
-    except ValueError as err:
+        if min(shape, default=0) < -1:  # NumPy would read any negative size as -1
+            raise ValueError("sizes must be non-negative, or -1 once")
+        return Reshape.apply(input, shape=shape)
+    except (ValueError, TypeError) as err:
         raise RuntimeError(f"reshape: shape {list(shape)} is invalid for input of shape "
                            f"{tuple(input.shape)} ({input.numel()} elements): {err}") from None
-    if target == input.shape:
-        return input
-    return Reshape.apply(input, shape=target)
-
-
-def _infer_shape(shape, numel):
-    shape = tuple([int(s) for s in shape])
-    if min(shape, default=0) < -1:
-        raise ValueError("sizes must be non-negative (or -1, once)")
-    if -1 in shape:
-        if shape.count(-1) > 1:
-            raise ValueError("only one dimension can be inferred")
-        known = -math.prod(shape)
-        if known == 0 or numel % known:
-            raise ValueError("the inferred dimension does not divide the size")
-        return tuple([numel // known if s == -1 else s for s in shape])
-    if math.prod(shape) != numel:
-        raise ValueError("sizes do not match")
-    return shape
 
 
 view = reshape
