@@ -265,3 +265,14 @@ def test_leaf_gradients_own_their_memory():
     assert not np.shares_memory(a.grad.numpy(), b.grad.numpy())
     a.grad.mul_(2.0)
     np.testing.assert_array_equal(b.grad.numpy(), [1.0, 1.0, 1.0])
+
+
+def test_backward_with_inputs_accumulates_only_into_them():
+    results = []
+    for lib in (minifm, torch):
+        a = lib.tensor([1.0, 2.0], requires_grad=True)
+        b = lib.tensor([3.0, 4.0], requires_grad=True)
+        (a * b).sum().backward(inputs=[a])
+        results.append((a.grad, b.grad))
+    assert results[0][1] is None and results[1][1] is None
+    assert_close(results[0][0], results[1][0])
