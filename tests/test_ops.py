@@ -194,3 +194,18 @@ def test_dropout_gradient_is_mask_times_scale(dtype):
 def test_dropout_rejects_bad_probability():
     with pytest.raises(ValueError, match="dropout.*between 0 and 1.*1.5"):
         F.dropout(minifm.ones(3), p=1.5)
+
+
+# ----------------------------------------------------------------------------- erf (exact GELU)
+def test_erf_against_the_standard_library():
+    import math
+    from minifm.ops.special import erf
+    x = np.concatenate([np.linspace(-7, 7, 20001), [0.0, 0.46875, -0.46875, 4.0, -4.0, 30.0, -30.0]])
+    exact = np.array([math.erf(v) for v in x])
+    np.testing.assert_allclose(erf(np, x), exact, rtol=1e-15, atol=1e-16)           # Cody
+    np.testing.assert_allclose(erf(np, x.astype(np.float32)), exact, rtol=0, atol=5e-7)
+    assert erf(np, x.astype(np.float32)).dtype == np.float32
+    assert erf(np, x.astype(np.float16)).dtype == np.float16
+    special = erf(np, np.array([np.inf, -np.inf, np.nan], np.float32))
+    np.testing.assert_array_equal(special[:2], [1.0, -1.0])
+    assert np.isnan(special[2])

@@ -75,28 +75,38 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
 class GELU(Function):
-    """x * Phi(x), exactly (erf) or with the tanh approximation (GPT-2's 'gelu_new')."""
+    """x * Phi(x), exactly (erf) or with the tanh approximation (GPT-2's 'gelu_new').
+
+    Forward saves Phi(x) (or the tanh) next to x, so backward does not evaluate erf again:
+    one more array kept, for the most expensive part of the op computed once."""
 
     @staticmethod
     def forward(ctx, x, *, approximate):
         xp = ctx.xp
-        ctx.save_for_backward(x)
         ctx.approximate = approximate
         if approximate == "tanh":
-            return 0.5 * x * (1 + xp.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x ** 3)))
-        return 0.5 * x * (1 + erf(xp, x * _INV_SQRT_2))
+            t = xp.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * (x * x * x)))
+            ctx.save_for_backward(x, t)
+            return 0.5 * x * (1 + t)
+        cdf = erf(xp, x * _INV_SQRT_2)
+        cdf += 1
+        cdf *= 0.5
+        ctx.save_for_backward(x, cdf)
+        return x * cdf
 
     @staticmethod
     def backward(ctx, g):
         xp = ctx.xp
-        (x,) = ctx.saved
+        x, saved = ctx.saved
         if ctx.approximate == "tanh":
-            t = xp.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x ** 3))
+            t = saved
             dinner = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
             return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * dinner)
-        cdf = 0.5 * (1 + erf(xp, x * _INV_SQRT_2))
-        pdf = xp.exp(-0.5 * x * x) * _INV_SQRT_2PI
-        return g * (cdf + x * pdf)
+        pdf = xp.exp(-0.5 * x * x)
+        pdf *= _INV_SQRT_2PI
+        pdf *= x
+        pdf += saved  # d/dx x Phi(x) = Phi(x) + x phi(x)
+        return g * pdf
 
 
 class SiLU(Function):

@@ -1,9 +1,13 @@
 """The error function, for exact GELU, without SciPy.
 
-NumPy has no erf. This is W. J. Cody's rational Chebyshev approximation ("Rational
-Chebyshev approximations for the error function", Math. Comp. 23, 1969), the one behind
-SciPy and Cephes: about 1e-16 relative error in float64, evaluated as whole-array
-polynomials (Horner's rule) in three regions of |x|.
+NumPy has no erf, so minifm evaluates one of two published approximations on whole arrays:
+- float64: W. J. Cody's rational Chebyshev approximation ("Rational Chebyshev
+  approximations for the error function", Math. Comp. 23, 1969), the one behind SciPy and
+  Cephes: about 1e-16 relative error, in three regions of |x|, each a ratio of polynomials;
+- float32 (and float16, computed in float32): the Chebyshev fit of erfc from Numerical
+  Recipes (2nd ed., section 6.2), fractional error below 1.2e-7, one polynomial and one
+  exp for every x. It is about four times faster than Cody's in float32, where Cody's
+  extra accuracy would be rounded away (measured max abs error 4e-7 against float64).
 """
 from __future__ import annotations
 
@@ -36,10 +40,31 @@ def _ratio(num_coeffs, den_coeffs, t, last):
     return (num + num_coeffs[last - 1]) / (den + den_coeffs[last - 1])
 
 
+_NR = (-1.26551223, 1.00002368, 0.37409196, 0.09678418, -0.18628806, 0.27886807,
+       -1.13520398, 1.48851587, -0.82215223, 0.17087277)
+
+
 def erf(xp, x):
     """erf(x) elementwise, in x's floating dtype (float16 is computed in float32)."""
-    dtype = x.dtype
-    work = x.astype(np.float64 if dtype == np.float64 else np.float32, copy=False)
+    if x.dtype == np.float64:
+        return _erf_cody(xp, x)
+    return _erf_float32(xp, x.astype(np.float32, copy=False)).astype(x.dtype, copy=False)
+
+
+def _erf_float32(xp, x):
+    z = xp.abs(x)
+    t = 1.0 / (1.0 + 0.5 * z)
+    poly = xp.full_like(t, _NR[-1])
+    for c in _NR[-2::-1]:  # Horner's rule, in place
+        poly *= t
+        poly += c
+    poly -= z * z
+    with np.errstate(under="ignore"):
+        erfc = t * xp.exp(poly)
+    return xp.copysign(1.0 - erfc, x)
+
+
+def _erf_cody(xp, work):
     y = xp.abs(work)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         small = work * _ratio(_A, _B, y * y, 4)                       # |x| <= 0.46875
@@ -47,5 +72,4 @@ def erf(xp, x):
         z = 1.0 / (y * y)
         tail = xp.exp(-y * y) * (_ONE_OVER_SQRT_PI - z * _ratio(_P, _Q, z, 5)) / y  # erfc
     erfc = xp.where(y <= 4.0, mid, tail)
-    out = xp.where(y <= 0.46875, small, xp.sign(work) * (1.0 - erfc))
-    return out.astype(dtype, copy=False)
+    return xp.where(y <= 0.46875, small, xp.sign(work) * (1.0 - erfc))
