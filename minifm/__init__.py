@@ -47,7 +47,13 @@ int = int32
 long = int64
 short = int16
 
+from math import inf, nan  # noqa: E402  (torch.inf, torch.nan)
+
 __version__ = "0.1.0"
+
+
+def is_tensor(obj) -> bool:
+    return isinstance(obj, Tensor)
 
 
 def mm(input, mat2):

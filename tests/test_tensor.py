@@ -106,6 +106,12 @@ def test_attributes():
     assert y.requires_grad and not y.is_leaf and w.is_leaf and y.grad_fn is not None
 
 
+def test_module_level_names_like_pytorch():
+    assert minifm.is_tensor(minifm.ones(1)) and not minifm.is_tensor(np.ones(1))
+    assert minifm.inf == torch.inf and np.isnan(minifm.nan)
+    assert minifm.float is minifm.float32 and minifm.long is minifm.int64 and minifm.half is minifm.float16
+
+
 def test_conversions():
     x = minifm.tensor([[1.5, 2.0], [3.0, 4.0]])
     assert isinstance(x.numpy(), np.ndarray) and x.tolist() == [[1.5, 2.0], [3.0, 4.0]]
