@@ -177,15 +177,19 @@ class Function:
                 any_grad = True
 
         record = any_grad and _grad_mode.enabled
-        needs = [t is not None and t.requires_grad for t in inputs] if record else [False] * len(inputs)
-        ctx = Node(cls, device, np if device is CPU else array_module(device), tuple(needs))
+        if record:
+            needs = tuple([t is not None and t.requires_grad for t in inputs])
+        else:
+            needs = (False,) * len(inputs)
+        ctx = Node(cls, device, np if device is CPU else array_module(device), needs)
         out = cls.forward(ctx, *arrays, **attrs)
         if out.__class__ is not np.ndarray and isinstance(out, np.generic):
             out = np.asarray(out)  # NumPy gives scalars for 0-d results; a Tensor holds arrays
         if not record:
             return Tensor._make(out, device)
         ctx.parents = tuple([(t.grad_fn or t) if need else None for t, need in zip(inputs, needs)])
-        ctx.input_meta = tuple([(a.shape, a.dtype) if need else None for a, need in zip(arrays, needs)])
+        ctx.input_meta = tuple([(a.shape, a.dtype) if need else None
+                                for a, need in zip(arrays, needs)])
         return Tensor._make(out, device, True, ctx)
 
 
