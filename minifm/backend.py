@@ -97,15 +97,16 @@ class device:
 
 
 CPU = device("cpu")
+_interned = {(CPU.type, CPU.index): CPU}
 
 
 def as_device(dev) -> device:
-    """Accepts None (the CPU), a string or a device. The CPU is always the one `CPU` object,
-    so the hot path can compare devices by identity."""
+    """Accepts None (the CPU), a string or a device, and returns the one shared object for
+    that device, so the hot path can compare devices by identity."""
     if dev is None:
         return CPU
     dev = dev if isinstance(dev, device) else device(dev)
-    return CPU if dev.type == "cpu" else dev
+    return _interned.setdefault((dev.type, dev.index), dev)
 
 
 def cupy_module():
@@ -128,7 +129,7 @@ def device_of_array(array) -> device:
     """The device an xp array lives on."""
     if isinstance(array, np.ndarray) or np.isscalar(array):
         return CPU
-    return device("cuda", array.device.id)
+    return as_device(device("cuda", array.device.id))
 
 
 def move_array(array, dev: device):
