@@ -47,8 +47,9 @@ def _loops_for(fn, budget):
 
 
 def time_side_by_side(fns, repeats, budget=0.02):
-    """Median over `repeats` of the mean seconds per call of each function. The functions
-    take turns within each repeat, so a noisy moment on the machine hits both sides."""
+    """Median (and minimum) over `repeats` of the mean microseconds per call of each
+    function. The functions take turns within each repeat, so a noisy moment on the
+    machine hits both sides."""
     loops = {name: _loops_for(fn, budget) for name, fn in fns.items()}
     samples = {name: [] for name in fns}
     for _ in range(repeats):
@@ -57,7 +58,9 @@ def time_side_by_side(fns, repeats, budget=0.02):
             for _ in range(loops[name]):
                 fn()
             samples[name].append((time.perf_counter() - t0) / loops[name])
-    return {name: statistics.median(s) * 1e6 for name, s in samples.items()}
+    result = {name: statistics.median(s) * 1e6 for name, s in samples.items()}
+    result.update({f"{name}_min": min(s) * 1e6 for name, s in samples.items()})
+    return result
 
 
 OPS = {
@@ -136,16 +139,18 @@ def main():
     rows = op_cases(args.repeats) + [mlp_case(args.repeats)]
     for row in rows:
         row["ratio"] = row["minifm"] / row["torch"]
-    print(f"{'op':<24}{'shape':<12}{'mode':<9}{'minifm us':>11}{'torch us':>10}{'ratio':>8}")
+        row["ratio_of_minima"] = row["minifm_min"] / row["torch_min"]
+    print(f"{'op':<24}{'shape':<12}{'mode':<9}{'minifm us':>11}{'torch us':>10}{'ratio':>8}"
+          f"{'min ratio':>11}")
     for r in rows:
         print(f"{r['op']:<24}{r['shape']:<12}{r['mode']:<9}{r['minifm']:>11.1f}{r['torch']:>10.1f}"
-              f"{r['ratio']:>8.2f}")
+              f"{r['ratio']:>8.2f}{r['ratio_of_minima']:>11.2f}")
     ratios = [r["ratio"] for r in rows]
     geo = float(np.exp(np.mean(np.log(ratios))))
     print(f"geometric mean ratio minifm/torch: {geo:.2f}  (threads: 1 for both)")
     result = {
-        "note": "microseconds per call, median over repeats; torch.set_num_threads(1) and "
-                "BLAS/OMP threads = 1 for NumPy",
+        "note": "microseconds per call: median (and *_min) over repeats, minifm and torch "
+                "interleaved; torch.set_num_threads(1) and BLAS/OMP threads = 1 for NumPy",
         "machine": platform.platform(), "python": platform.python_version(),
         "numpy": np.__version__, "torch": torch.__version__, "repeats": args.repeats,
         "geomean_ratio": geo, "rows": rows,
