@@ -128,3 +128,42 @@ def test_softmax_family_on_extreme_logits(data, dtype, name, shape):
     tout.backward(torch.from_numpy(cot))
     assert np.isfinite(x.grad.numpy()).all()
     check_grads([x], [tx])
+
+
+def _negative_step(key):
+    parts = key if isinstance(key, tuple) else (key,)
+    return any(isinstance(k, slice) and k.step is not None and k.step < 0 for k in parts)
+
+
+@FAST
+@given(data=st.data(), dtype=DTYPES, shape=hnp.array_shapes(min_dims=1, max_dims=4, max_side=4))
+def test_basic_indexing_reads_and_gradients(data, dtype, shape):
+    key = data.draw(hnp.basic_indices(shape, allow_newaxis=True).filter(lambda k: not _negative_step(k)))
+    a = data.draw(array(shape, dtype))
+    (x, tx) = both(a)
+    out, tout = x[key], tx[key]
+    assert tuple(out.shape) == tuple(tout.shape)
+    assert_close(out, tout)
+    cot = np.random.default_rng(3).standard_normal(tuple(tout.shape)).astype(dtype)
+    out.backward(minifm.tensor(cot))
+    tout.backward(torch.from_numpy(cot))
+    check_grads([x], [tx])
+
+
+@FAST
+@given(data=st.data(), dtype=DTYPES, shape=hnp.array_shapes(min_dims=1, max_dims=3, max_side=4))
+def test_basic_index_assignment_and_gradients(data, dtype, shape):
+    key = data.draw(hnp.basic_indices(shape).filter(lambda k: not _negative_step(k)))
+    target_shape = np.empty(shape)[key].shape
+    a = data.draw(array(shape, dtype))
+    v = data.draw(array(target_shape, dtype))
+    outs = []
+    for lib, (x, value) in (("minifm", (both(a)[0], both(v)[0])), ("torch", (both(a)[1], both(v)[1]))):
+        y = x.clone()
+        y[key] = value
+        cot = np.random.default_rng(4).standard_normal(shape).astype(dtype)
+        y.backward(minifm.tensor(cot) if lib == "minifm" else torch.from_numpy(cot))
+        outs.append((y, x, value))
+    (y, x, value), (ty, tx, tvalue) = outs
+    assert_close(y, ty)
+    check_grads([x, value], [tx, tvalue])
