@@ -342,10 +342,13 @@ def _as_array(g):
     return np.asarray(g) if isinstance(g, np.generic) else g
 
 
-def grad(outputs, inputs, grad_outputs=None, retain_graph=False, allow_unused=False):
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
+         allow_unused=False):
     """Gradients of outputs with respect to inputs, returned rather than stored in .grad
     (torch.autograd.grad; higher-order gradients via create_graph are not supported)."""
-    from .tensor import Tensor
+    Tensor = _Tensor or _tensor_type()
+    _no_create_graph("autograd.grad", create_graph)
+    retain_graph = bool(retain_graph)
 
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     single = isinstance(inputs, Tensor)
@@ -363,6 +366,12 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=False, allow_unused=Fa
         raise RuntimeError("autograd.grad: one of the inputs was not used to compute the "
                            "outputs; pass allow_unused=True if this is intended")
     return tuple(result)
+
+
+def _no_create_graph(op, create_graph):
+    if create_graph:
+        raise NotImplementedError(f"{op}: create_graph=True (gradients of gradients) is not "
+                                  "supported by minifm: backward runs on raw arrays")
 
 
 def _seed_for(output, gradient, op):

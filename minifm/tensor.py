@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import backend
-from .autograd import is_grad_enabled, run_backward, _seed_for
+from .autograd import run_backward, _no_create_graph, _seed_for
 
 
 class Tensor:
@@ -274,7 +274,11 @@ class Tensor:
         hooks.append(hook)
         return _RemovableHandle(hooks, hook)
 
-    def backward(self, gradient=None, retain_graph=False, inputs=None):
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        """Accumulate d(self)/d(leaf) into every leaf's .grad (PyTorch's signature;
+        create_graph=True, for higher-order gradients, is not supported)."""
+        _no_create_graph("backward", create_graph)
+        retain_graph = bool(retain_graph)
         seed = _seed_for(self, gradient, "backward")
         if inputs is not None:
             grads = run_backward([self], [seed], retain_graph=retain_graph, inputs=list(inputs))

@@ -276,3 +276,13 @@ def test_backward_with_inputs_accumulates_only_into_them():
         results.append((a.grad, b.grad))
     assert results[0][1] is None and results[1][1] is None
     assert_close(results[0][0], results[1][0])
+
+
+def test_create_graph_is_refused_clearly():
+    x = minifm.ones(2, requires_grad=True)
+    with pytest.raises(NotImplementedError, match="backward: create_graph=True.*not supported"):
+        (x * x).sum().backward(create_graph=True)
+    with pytest.raises(NotImplementedError, match="autograd.grad: create_graph=True"):
+        minifm.autograd.grad((x * x).sum(), x, create_graph=True)
+    (x * x).sum().backward(create_graph=False)
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 2.0])
