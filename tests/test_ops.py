@@ -99,8 +99,7 @@ def _objective(info, sample, leaves_args, cotangents):
                for o, c in zip(outs, cotangents))
 
 
-@pytest.mark.parametrize("info,dtype", cases(lambda info, dtype: info.differentiable and info.fd
-                                             and dtype == F64))
+@pytest.mark.parametrize("info,dtype", cases(lambda info, dtype: info.differentiable and dtype == F64))
 def test_finite_differences(info, dtype):
     """Central differences in float64 agree with the analytic gradient (away from kinks)."""
     eps = 1e-6
