@@ -149,18 +149,7 @@ class MultiheadAttention(Module):
         if key_padding_mask is not None:
             padding = key_padding_mask.reshape(batch, 1, 1, key_padding_mask.shape[-1])
             mask = padding if mask is None else mask + padding
-        dropout_p = self.dropout if self.training else 0.0
-
-        if need_weights:
-            weights = F.softmax((q * (1.0 / math.sqrt(self.head_dim))) @ k.transpose(-2, -1)
-                                + (0.0 if mask is None else mask), dim=-1)
-            weights = F.dropout(weights, dropout_p)
-            out = weights @ v
-        else:
-            from ..ops.attention import scaled_dot_product_attention
-            out = scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p,
-                                               is_causal=use_causal_kernel)
-            weights = None
+        out, weights = self._attend(q, k, v, mask, need_weights, use_causal_kernel)
         out = self.out_proj(out.transpose(1, 2).reshape(batch, tgt_len, self.embed_dim))
 
         if weights is not None and average_attn_weights:
@@ -171,6 +160,19 @@ class MultiheadAttention(Module):
         elif not self.batch_first:
             out = out.transpose(0, 1)
         return out, weights
+
+    def _attend(self, q, k, v, mask, need_weights, is_causal):
+        """Per-head attention on (N, H, L, D) tensors: (output, probabilities or None)."""
+        dropout_p = self.dropout if self.training else 0.0
+        if not need_weights:
+            from ..ops.attention import scaled_dot_product_attention
+            return scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p,
+                                                is_causal=is_causal), None
+        scores = (q * (1.0 / math.sqrt(self.head_dim))) @ k.transpose(-2, -1)
+        if mask is not None:
+            scores = scores + mask
+        weights = F.dropout(F.softmax(scores, dim=-1), dropout_p)
+        return weights @ v, weights
 
     def _check_inputs(self, query, key, value, batched):
         expected = 3 if batched else 2
