@@ -156,19 +156,19 @@ def tiny_bert_config(tmp_path, **overrides):
         num_heads=2, intermediate_size=32, eval_sequences=8, mlm_steps=3), **overrides})
 
 
-def test_bert_batches_mask_text_and_pair_true_continuations(tmp_path):
-    task = BERTTask(tiny_bert_config(tmp_path, seq_len=15), str(tmp_path / "run"))
+def test_bert_batches_mask_text_and_plant_typos_in_half(tmp_path):
+    task = BERTTask(tiny_bert_config(tmp_path, seq_len=22), str(tmp_path / "run"))
     gen = backend.Generator(seed=0)
-    stream = np.arange(4, 2000)  # every token unique: a continuation is recognisable
-    pairs = task._pairs(stream, 64, gen)
-    ids, types, labels = (pairs[k].numpy() for k in ("input_ids", "token_type_ids", "labels"))
-    a = (15 - 3) // 2
-    assert ids.shape == (64, 15) and (ids[:, 0] == CLS).all()
-    assert (ids[:, a + 1] == SEP).all() and (ids[:, -1] == SEP).all()
-    assert (types[:, :a + 2] == 0).all() and (types[:, a + 2:] == 1).all()
-    continues = ids[:, a + 2] == ids[:, a] + 1
-    assert (continues[labels == 1]).all() and not continues[labels == 0].any()
-    assert 0 < labels.sum() < 64
+    stream = task.splits["train"]
+    typos = task._typos(stream, 64, gen)
+    ids, labels = typos["input_ids"].numpy(), typos["labels"].numpy()
+    assert ids.shape == (64, 22) and (ids[:, 0] == CLS).all() and (ids[:, -1] == SEP).all()
+    assert 10 < labels.sum() < 54
+    # each window with typos differs from every stretch of the text in exactly 2 (= 10% of
+    # 20) tokens; the others occur in the text as they are
+    windows = np.lib.stride_tricks.sliding_window_view(stream, 20)
+    fewest = [(windows != row[1:-1]).sum(axis=1).min() for row in ids]
+    np.testing.assert_array_equal(np.array(fewest), np.where(labels == 1, 2, 0))
 
     masked = task._masked_sequences(task._windows(stream, 64, gen), gen)
     inputs, targets = masked["input_ids"].numpy(), masked["labels"].numpy()
@@ -227,8 +227,12 @@ def test_bert_trains_through_both_phases_and_resumes_bit_exactly(tmp_path):
     straight, rebuilt = parameters_after_resume(BERTTask, cfg, tmp_path, n=2, grad_clip=1.0)
     assert straight.batches_drawn == rebuilt.batches_drawn == 4  # mlm_steps=3: both phases ran
     assert_same_states(straight, rebuilt)
-    # fine-tuning moved the shared encoder: the classifier sees the MLM model's weights
-    assert straight.classifier.bert is straight.mlm.bert
+    # fine-tuning started from a copy of the pretrained encoder, then moved it alone
+    pretrained, tuned = straight.mlm.bert.state_dict(), straight.classifier.bert.state_dict()
+    assert not np.array_equal(pretrained["layers.0.intermediate.weight"].numpy(),
+                              tuned["layers.0.intermediate.weight"].numpy())
+    np.testing.assert_allclose(pretrained["layers.0.intermediate.weight"].numpy(),
+                               tuned["layers.0.intermediate.weight"].numpy(), atol=0.05)
 
     metrics = straight.evaluate("val")
     assert metrics["loss"] == metrics["cls_loss"]

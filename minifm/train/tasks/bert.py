@@ -1,5 +1,5 @@
-"""BERT on Python source: masked-language-model pretraining, then fine-tuning a classifier
-on next-segment prediction, in one run.
+"""BERT on Python source: masked-language-model pretraining, then fine-tuning a copy of
+the pretrained encoder to spot typos, in one run.
 
 Data. The text (by default the standard library's sources, minifm.data.default_corpus;
 or any file, --data) is tokenized into characters (the default: the corpus is small, a
@@ -8,30 +8,30 @@ reader can check) or, with --tokenizer bpe, into a byte-level BPE trained on it.
 special tokens come first in the vocabulary, [PAD]=0 [CLS]=1 [SEP]=2 [MASK]=3, and the
 base tokenizer's ids follow (see SpecialTokens), so no text can ever encode to one. The
 token stream is split contiguously into train, val and test: no held-out sequence shares
-text with training.
+text with training. A sequence is [CLS], seq_len - 2 contiguous tokens, [SEP].
 
-Phase 1, the first `mlm_steps` steps: masked LM. A sequence is [CLS], seq_len - 2
-contiguous tokens, [SEP]. `mask_tokens` chooses 15% of the text tokens (80% become
-[MASK], 10% a random token, 10% stay); the loss is the cross-entropy at those positions.
+Phase 1, the first `mlm_steps` steps: masked LM (BertForMaskedLM). `mask_tokens` chooses
+15% of the text tokens (80% become [MASK], 10% a random token, 10% stay); the loss is the
+cross-entropy at those positions.
 
-Phase 2, the remaining steps: fine-tuning BertForSequenceClassification, whose encoder
-*is* the pretrained one (the same module), on next-segment prediction. An input is
-[CLS] A [SEP] B [SEP], where A and B are spans of about (seq_len - 3) / 2 tokens and
-segment ids are 0 up to the first [SEP], 1 after it. Label 1: B is the text that follows
-A; label 0: B comes from a random place of the same split; half of each. A small model
-learns it in minutes, mostly at the seam: a true continuation finishes the word, line and
-indentation that A broke off in the middle of. (The task is BERT's own NSP, on spans
-rather than sentences.)
+Phase 2, the remaining steps: BertForSequenceClassification, its encoder a copy of the
+pretrained one made when the phase begins (as a fine-tuned BERT starts from a pretrained
+checkpoint, which stays as it was), learns typo detection. Half of the sequences are
+left as written (label 0); in the other half (label 1), typo_rate of the text tokens are
+replaced by tokens drawn from the training text's unigram distribution, never the token
+they replace. Drawn that way, typos leave token frequencies as they were: only context
+gives them away, which is what masked-LM pretraining teaches. (BERT's own pretraining
+classifier, next-sentence prediction, does not fit here: on spans of a few dozen
+characters a two-layer model stays at chance for hundreds of steps.)
 
-One AdamW serves both phases: a parameter that gets no gradient in a phase (the
-classifier head while pretraining, the LM head while fine-tuning) is left alone, and the
-Trainer's single learning-rate schedule spans the whole run.
+One AdamW holds the parameters of both models; those that get no gradient in a phase
+are left alone, and the Trainer's single learning-rate schedule spans the whole run.
 
 Evaluation on val or test, on the same held-out sequences and masks every time:
     mlm_loss, mlm_accuracy   at the masked positions of up to eval_sequences sequences
     unigram_accuracy         baseline: always predict the most frequent training token
-    cls_loss, cls_accuracy   on eval_sequences held-out pairs
-    majority_accuracy        baseline: always predict the more frequent label of those pairs
+    cls_loss, cls_accuracy   typo detection on eval_sequences held-out sequences
+    majority_accuracy        baseline: always predict the more frequent label of those
     loss                     mlm_loss while pretraining, cls_loss once fine-tuning has begun
                              (the Trainer's early stopping and best checkpoint follow it)
 """
@@ -48,7 +48,7 @@ from ...creation import ones_like, tensor
 from ...data import ByteLevelBPETokenizer, CharTokenizer, default_corpus, load_text
 from ...data.corpora import train_val_test_split
 from ...models.bert import BertConfig, BertForMaskedLM, BertForSequenceClassification, mask_tokens
-from ...ops.random import rand, randint
+from ...ops.random import multinomial, rand, randint
 from ...optim import AdamW
 from .base import Task
 from .gpt import tokenizer_from_state, tokenizer_state
@@ -95,25 +95,26 @@ class BERTTaskConfig:
     bpe_vocab_size: int = 512
     val_frac: float = 0.1
     test_frac: float = 0.05
-    seq_len: int = 64                # tokens per sequence, [CLS] and [SEP] included
-    batch_size: int = 32
+    seq_len: int = 32                # tokens per sequence, [CLS] and [SEP] included
+    batch_size: int = 64
     hidden_size: int = 128
     num_layers: int = 2
     num_heads: int = 4
     intermediate_size: int = 512
     dropout: float = 0.1
     mlm_probability: float = 0.15
+    typo_rate: float = 0.1           # fraction of a window's tokens replaced in a typo example
     mlm_steps: int = 400             # pretraining steps; the rest of the run fine-tunes
-    learning_rate: float = 1e-3
+    learning_rate: float = 2e-3
     weight_decay: float = 0.01
     beta1: float = 0.9
     beta2: float = 0.999
-    eval_sequences: int = 256        # held-out sequences (and pairs) per evaluation
+    eval_sequences: int = 256        # held-out sequences per evaluation and phase
     seed: int = 1337
 
 
 class BERTTask(Task):
-    """Pretrain a BERT by masked LM, then fine-tune it on next-segment prediction."""
+    """Pretrain a BERT by masked LM, then fine-tune a copy of it to spot typos."""
 
     name = "bert"
     config_class = BERTTaskConfig
@@ -149,7 +150,9 @@ class BERTTask(Task):
                 if len(part) < cfg.seq_len:
                     raise ValueError(f"bert task: the {name} split has {len(part)} tokens, "
                                      f"fewer than seq_len={cfg.seq_len}; use more text")
-            self.unigram_id = int(np.bincount(self.splits["train"]).argmax())
+            counts = np.bincount(self.splits["train"], minlength=self.tokenizer.vocab_size)
+            self.unigram = counts / counts.sum()  # the training tokens' frequencies
+            self.unigram_id = int(counts.argmax())
             if self.sample_text is None:
                 self.sample_text = self.tokenizer.decode(self.splits["test"][:cfg.seq_len - 2])
 
@@ -160,20 +163,15 @@ class BERTTask(Task):
                             pad_token_id=PAD)
         self.mlm = BertForMaskedLM(config)
         self.classifier = BertForSequenceClassification(config, num_labels=2)
-        self.classifier.bert = self.mlm.bert  # fine-tune the pretrained encoder itself
         self.optimizer = self._adamw()
         self.generator = backend.Generator(seed=cfg.seed + 1)  # training batches and masks
         self.batches_drawn = 0
         self._eval_sets = {}
 
     def _adamw(self):
-        """AdamW over the parameters of both models (the shared encoder once), with weight
-        decay on the matrices only, as BERT does (not on biases and LayerNorm gains)."""
-        params, seen = [], set()
-        for p in list(self.mlm.parameters()) + list(self.classifier.parameters()):
-            if id(p) not in seen:
-                seen.add(id(p))
-                params.append(p)
+        """AdamW over the parameters of both models, with weight decay on the matrices
+        only, as BERT does (not on biases and LayerNorm gains)."""
+        params = list(self.mlm.parameters()) + list(self.classifier.parameters())
         groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": self.cfg.weight_decay},
                   {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
         return AdamW(groups, lr=self.cfg.learning_rate, betas=(self.cfg.beta1, self.cfg.beta2))
@@ -190,29 +188,28 @@ class BERTTask(Task):
     def optimizers(self):
         return {"model": self.optimizer}
 
-    @property
-    def pretraining(self):
-        """Whether the next batch belongs to the masked-LM phase."""
-        return self.batches_drawn < self.cfg.mlm_steps
-
     def next_batch(self):
+        """("mlm", masked sequences) while pretraining, then ("typos", typo examples)."""
         tokens, n = self.splits["train"], self.cfg.batch_size
-        if self.pretraining:
-            batch = self._masked_sequences(self._windows(tokens, n, self.generator), self.generator)
+        if self.batches_drawn == self.cfg.mlm_steps > 0:  # fine-tuning begins
+            self.classifier.bert.load_state_dict(self.mlm.bert.state_dict())
+        if self.batches_drawn < self.cfg.mlm_steps:
+            batch = "mlm", self._masked_sequences(self._windows(tokens, n, self.generator),
+                                                  self.generator)
         else:
-            batch = self._pairs(tokens, n, self.generator)
+            batch = "typos", self._typos(tokens, n, self.generator)
         self.batches_drawn += 1
         return batch
 
     def loss(self, name, batch):
-        if "token_type_ids" in batch:
+        phase, batch = batch
+        inputs, labels = batch["input_ids"], batch["labels"]
+        if phase == "typos":
             self.classifier.train()
-            _, loss = self.classifier(batch["input_ids"], batch["token_type_ids"],
-                                      ones_like(batch["input_ids"]), labels=batch["labels"])
+            _, loss = self.classifier(inputs, attention_mask=ones_like(inputs), labels=labels)
             return loss, {"cls_loss": float(loss.item())}
         self.mlm.train()
-        _, loss = self.mlm(batch["input_ids"], attention_mask=ones_like(batch["input_ids"]),
-                           labels=batch["labels"])
+        _, loss = self.mlm(inputs, attention_mask=ones_like(inputs), labels=labels)
         return loss, {"mlm_loss": float(loss.item())}
 
     def evaluate(self, split):
@@ -220,15 +217,16 @@ class BERTTask(Task):
             return {}
         if split not in self._eval_sets:
             self._eval_sets[split] = self._held_out(split)
-        masked, pairs = self._eval_sets[split]
+        masked, typos = self._eval_sets[split]
         self.mlm.eval()
         self.classifier.eval()
         with no_grad():
             mlm = self._masked_lm_metrics(masked)
-            cls = self._classifier_metrics(pairs)
+            cls = self._classifier_metrics(typos)
         self.mlm.train()
         self.classifier.train()
-        return {"loss": mlm["mlm_loss"] if self.pretraining else cls["cls_loss"], **mlm, **cls}
+        fine_tuning = self.batches_drawn > self.cfg.mlm_steps or self.cfg.mlm_steps == 0
+        return {"loss": cls["cls_loss"] if fine_tuning else mlm["mlm_loss"], **mlm, **cls}
 
     def data_state(self):
         return {"generator": self.generator.get_state(), "batches_drawn": self.batches_drawn}
@@ -275,33 +273,35 @@ class BERTTask(Task):
                                      mlm_probability=self.cfg.mlm_probability)
         return {"input_ids": inputs, "labels": labels}
 
-    def _pairs(self, tokens, n, generator):
-        """n next-segment examples [CLS] A [SEP] B [SEP] (see the module docstring):
-        {"input_ids", "token_type_ids", "labels"} Tensors."""
-        a = (self.cfg.seq_len - 3) // 2
-        b = self.cfg.seq_len - 3 - a
-        starts = randint(0, len(tokens) - a - b + 1, (n,), generator=generator).numpy()
-        is_next = rand(n, generator=generator).numpy() < 0.5
-        elsewhere = randint(0, len(tokens) - b + 1, (n,), generator=generator).numpy()
-        b_starts = np.where(is_next, starts + a, elsewhere)
-        ids = np.concatenate([np.full((n, 1), CLS), tokens[starts[:, None] + np.arange(a)],
-                              np.full((n, 1), SEP), tokens[b_starts[:, None] + np.arange(b)],
-                              np.full((n, 1), SEP)], axis=1)
-        types = np.concatenate([np.zeros((n, a + 2), np.int64), np.ones((n, b + 1), np.int64)],
-                               axis=1)
-        return {"input_ids": tensor(ids), "token_type_ids": tensor(types),
-                "labels": tensor(is_next.astype(np.int64))}
+    def _typos(self, tokens, n, generator):
+        """n typo-detection examples [CLS] window [SEP] (see the module docstring):
+        {"input_ids", "labels"} Tensors, label 1 for a window with typos."""
+        windows = self._windows(tokens, n, generator)
+        length = windows.shape[1]
+        k = max(1, round(self.cfg.typo_rate * length))
+        has_typos = rand(n, generator=generator).numpy() < 0.5
+        where = rand(n, length, generator=generator).numpy().argsort(axis=1)[:, :k]
+        rows = np.repeat(np.arange(n), k)
+        original = windows[rows, where.ravel()]
+        # each typo is drawn from the unigram distribution, minus the token it replaces
+        weights = np.tile(self.unigram, (len(original), 1))
+        weights[np.arange(len(original)), original] = 0.0
+        typos = multinomial(tensor(weights), 1, generator=generator).numpy()[:, 0]
+        hit = has_typos[rows]
+        windows[rows[hit], where.ravel()[hit]] = typos[hit]
+        ids = np.concatenate([np.full((n, 1), CLS), windows, np.full((n, 1), SEP)], axis=1)
+        return {"input_ids": tensor(ids), "labels": tensor(has_typos.astype(np.int64))}
 
     # ---------------------------------------------------------------- evaluation
     def _held_out(self, split):
         """The split's evaluation sets, drawn once from generators of their own: masked
-        consecutive non-overlapping windows, and random pairs."""
+        consecutive non-overlapping windows, and typo examples."""
         tokens, length = self.splits[split], self.cfg.seq_len - 2
         n = min(self.cfg.eval_sequences, len(tokens) // length)
         windows = tokens[:n * length].reshape(n, length)
         masked = self._masked_sequences(windows, backend.Generator(seed=self.cfg.seed + 2))
-        pairs = self._pairs(tokens, self.cfg.eval_sequences, backend.Generator(seed=self.cfg.seed + 3))
-        return masked, pairs
+        typos = self._typos(tokens, self.cfg.eval_sequences, backend.Generator(seed=self.cfg.seed + 3))
+        return masked, typos
 
     def _masked_lm_metrics(self, masked, batch_size=64):
         losses, hits, unigram_hits, count = 0.0, 0, 0, 0
@@ -318,15 +318,14 @@ class BERTTask(Task):
         return {"mlm_loss": losses / count, "mlm_accuracy": hits / count,
                 "unigram_accuracy": unigram_hits / count}
 
-    def _classifier_metrics(self, pairs, batch_size=64):
+    def _classifier_metrics(self, examples, batch_size=64):
         losses, hits = 0.0, 0
-        n = pairs["labels"].shape[0]
+        n = examples["labels"].shape[0]
         for i in range(0, n, batch_size):
-            part = {k: v[i:i + batch_size] for k, v in pairs.items()}
-            logits, loss = self.classifier(part["input_ids"], part["token_type_ids"],
-                                           ones_like(part["input_ids"]), labels=part["labels"])
-            losses += float(loss.item()) * part["labels"].shape[0]
-            hits += int((logits.numpy().argmax(-1) == part["labels"].numpy()).sum())
-        positive = float(pairs["labels"].numpy().mean())
+            inputs, labels = examples["input_ids"][i:i + batch_size], examples["labels"][i:i + batch_size]
+            logits, loss = self.classifier(inputs, attention_mask=ones_like(inputs), labels=labels)
+            losses += float(loss.item()) * labels.shape[0]
+            hits += int((logits.numpy().argmax(-1) == labels.numpy()).sum())
+        positive = float(examples["labels"].numpy().mean())
         return {"cls_loss": losses / n, "cls_accuracy": hits / n,
                 "majority_accuracy": max(positive, 1 - positive)}
