@@ -1,0 +1,229 @@
+"""Attention on the CPU, three ways in one run: minifm's reference (materialized scores),
+minifm's Numba FlashAttention kernel, and torch's scaled_dot_product_attention.
+
+For each sequence length T (queries = keys = T; B=4, H=8, head size 64, float32 by
+default), causal and not, it measures
+  - forward time (no graph recorded) and forward + backward time: the median over
+    --repeats after --warmup rounds, the three implementations taking turns so that load
+    on a shared machine hits all of them (benchmarks/common.py);
+  - the peak extra memory of one forward + backward, as the growth of the process's
+    resident set (sampled; see benchmarks/common.py for what that does and does not see);
+  - the Numba kernels' first call, compile or load from Numba's cache, reported apart.
+The reference needs (B, H, T, T) score arrays (2 GiB each at T=4096): it is skipped, and
+said so, when one would exceed --ref-max-mib.
+
+Numba and PyTorch get the same number of threads (--threads, by default Numba's, which
+is the core count); NumPy's BLAS, used by the reference, keeps its own default.
+
+Results go to benchmarks/results/attention_cpu.json and a plot to attention_cpu.png.
+
+    python benchmarks/bench_attention.py                      # T = 128 .. 4096, minutes
+    python benchmarks/bench_attention.py --max-T 1024 --quick # a quick look
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import minifm  # noqa: E402
+from minifm import kernels  # noqa: E402
+from minifm.ops.attention import scaled_dot_product_attention as sdpa  # noqa: E402
+from common import machine_info, median, peak_rss_delta, time_interleaved, write_json  # noqa: E402
+
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+IMPLS = ("minifm reference", "minifm numba", "torch")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--min-T", type=int, default=128)
+    p.add_argument("--max-T", type=int, default=4096)
+    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--heads", type=int, default=8)
+    p.add_argument("--head-dim", type=int, default=64)
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--threads", type=int, default=None,
+                   help="threads for Numba and PyTorch (default: Numba's default)")
+    p.add_argument("--ref-max-mib", type=float, default=1024,
+                   help="skip the reference when one (B, H, T, T) score array exceeds this")
+    p.add_argument("--quick", action="store_true", help="3 repeats and T up to 1024")
+    p.add_argument("--out", default=os.path.join(RESULTS, "attention_cpu.json"))
+    args = p.parse_args(argv)
+    if args.quick:
+        args.repeats = min(args.repeats, 3)
+        args.max_T = min(args.max_T, 1024)
+    return args
+
+
+def lengths(args):
+    T, out = args.min_T, []
+    while T <= args.max_T:
+        out.append(T)
+        T *= 2
+    return out
+
+
+def minifm_runner(backend, arrays, grad, causal, backward):
+    """A zero-argument call of minifm's attention on the given backend."""
+    ts = [minifm.tensor(a, requires_grad=backward) for a in arrays]
+    g = minifm.tensor(grad)
+
+    def run():
+        kernels.set_backend("attention", backend)
+        if not backward:
+            with minifm.no_grad():
+                return sdpa(*ts, is_causal=causal)
+        for t in ts:
+            t.grad = None
+        sdpa(*ts, is_causal=causal).backward(g)
+    return run
+
+
+def torch_runner(torch, arrays, grad, causal, backward):
+    F = torch.nn.functional
+    ts = [torch.from_numpy(a).requires_grad_(backward) for a in arrays]
+    g = torch.from_numpy(grad)
+
+    def run():
+        if not backward:
+            with torch.no_grad():
+                return F.scaled_dot_product_attention(*ts, is_causal=causal)
+        for t in ts:
+            t.grad = None
+        F.scaled_dot_product_attention(*ts, is_causal=causal).backward(g)
+    return run
+
+
+def first_calls(dtype, head_dim):
+    """Seconds of the Numba kernels' first forward and backward calls (compile, or load
+    from the cache when there is one) and whether the cache served them."""
+    from minifm.kernels import flash_attention_cpu as fa
+    rng = np.random.default_rng(0)
+    q, k, v, g = (rng.standard_normal((2, 64, head_dim)).astype(dtype) for _ in range(4))
+    start = time.perf_counter()
+    out, lse = fa.attention_forward(q, k, v, is_causal=True, scale=0.125)
+    forward_s = time.perf_counter() - start
+    start = time.perf_counter()
+    fa.attention_backward(q, k, v, out, lse, g, is_causal=True, scale=0.125)
+    backward_s = time.perf_counter() - start
+    return {"forward_s": forward_s, "backward_s": backward_s,
+            "from_cache": bool(fa._forward.stats.cache_hits or fa._backward.stats.cache_hits)}
+
+
+def measure(args, torch, T, causal):
+    """Rows of results (one per implementation) for one length and masking."""
+    B, H, D = args.batch, args.heads, args.head_dim
+    rng = np.random.default_rng(T)
+    arrays = [rng.standard_normal((B, H, T, D)).astype(args.dtype) for _ in range(3)]
+    grad = rng.standard_normal((B, H, T, D)).astype(args.dtype)
+    score_mib = B * H * T * T * np.dtype(args.dtype).itemsize / 2**20
+    impls = [i for i in IMPLS if i != "minifm reference" or score_mib <= args.ref_max_mib]
+
+    def runners(backward):
+        made = {"minifm reference": lambda: minifm_runner("reference", arrays, grad, causal,
+                                                          backward),
+                "minifm numba": lambda: minifm_runner("numba", arrays, grad, causal, backward),
+                "torch": lambda: torch_runner(torch, arrays, grad, causal, backward)}
+        return {name: made[name]() for name in impls}
+
+    forward = time_interleaved(runners(False), args.repeats, args.warmup)
+    both = time_interleaved(runners(True), args.repeats, args.warmup)
+    rows = []
+    for name, run in runners(True).items():
+        _, peak = peak_rss_delta(run)
+        rows.append({"T": T, "causal": causal, "impl": name,
+                     "forward_ms": 1e3 * median(forward[name]),
+                     "forward_backward_ms": 1e3 * median(both[name]),
+                     "forward_samples_ms": [1e3 * s for s in forward[name]],
+                     "forward_backward_samples_ms": [1e3 * s for s in both[name]],
+                     "peak_extra_mib": None if peak is None else peak / 2**20})
+    skipped = None
+    if len(impls) < len(IMPLS):
+        skipped = (f"T={T}: reference skipped, one (B, H, T, T) score array is "
+                   f"{score_mib:.0f} MiB > --ref-max-mib {args.ref_max_mib:.0f}")
+    return rows, skipped
+
+
+def print_rows(rows):
+    by = {r["impl"]: r for r in rows}
+    torch_row = by["torch"]
+    for r in rows:
+        ratio_f = r["forward_ms"] / torch_row["forward_ms"]
+        ratio_b = r["forward_backward_ms"] / torch_row["forward_backward_ms"]
+        peak = "" if r["peak_extra_mib"] is None else f"{r['peak_extra_mib']:8.0f}"
+        print(f"{r['T']:5d} {'causal' if r['causal'] else 'full':6s} {r['impl']:17s} "
+              f"{r['forward_ms']:9.1f} {ratio_f:6.2f}x {r['forward_backward_ms']:10.1f} "
+              f"{ratio_b:6.2f}x {peak}", flush=True)
+
+
+def plot(results, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    colors = dict(zip(IMPLS, ("tab:gray", "tab:blue", "tab:orange")))
+    for ax, key, title in zip(axes, ("forward_ms", "forward_backward_ms"),
+                              ("forward", "forward + backward")):
+        for impl in IMPLS:
+            for causal, style in ((False, "-"), (True, "--")):
+                rows = [r for r in results if r["impl"] == impl and r["causal"] == causal]
+                if rows:
+                    ax.plot([r["T"] for r in rows], [r[key] for r in rows], style, marker="o",
+                            color=colors[impl], label=f"{impl}{' causal' if causal else ''}")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("sequence length T")
+        ax.set_ylabel("ms (median)")
+        ax.set_title(title)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    import numba
+    import torch
+
+    threads = args.threads or numba.config.NUMBA_NUM_THREADS
+    numba.set_num_threads(threads)
+    torch.set_num_threads(threads)
+    first = first_calls(np.dtype(args.dtype), args.head_dim)
+    print(f"Numba kernels' first call ({'cache load' if first['from_cache'] else 'compile'}): "
+          f"forward {first['forward_s']:.1f} s, backward {first['backward_s']:.1f} s")
+    print(f"B={args.batch} H={args.heads} D={args.head_dim} {args.dtype}, {threads} threads "
+          f"for Numba ({numba.threading_layer()} layer) and PyTorch; ratios are to torch")
+    print(f"{'T':>5} {'mask':6s} {'impl':17s} {'fwd ms':>9} {'ratio':>7} {'fwd+bwd ms':>10} "
+          f"{'ratio':>7} {'peak MiB':>8}")
+    results, skipped = [], []
+    for T in lengths(args):
+        for causal in (False, True):
+            rows, skip = measure(args, torch, T, causal)
+            print_rows(rows)
+            results += rows
+            if skip and skip not in skipped:
+                skipped.append(skip)
+                print("  " + skip)
+    kernels.set_backend("attention", None)
+    config = {k: v for k, v in vars(args).items() if k != "out"}
+    path = write_json(args.out, {
+        "machine": machine_info(threads=threads, numba_threading_layer=numba.threading_layer()),
+        "config": config, "numba_first_call": first, "skipped": skipped, "results": results})
+    png = os.path.splitext(args.out)[0] + ".png"
+    plot(results, png)
+    print(f"wrote {path} and {png}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""Helpers shared by the benchmark scripts: interleaved timing with medians, peak memory,
+and results written as JSON with a description of the machine.
+
+Timing. The machines these run on are shared and noisy, so implementations are timed in
+turns (A, B, C, A, B, C, ...) after a warm-up, and each is summarized by the median of
+its repeats: a burst of load then hits every side instead of whichever ran at that moment.
+
+Memory. `peak_rss_delta` samples the resident set size (RSS) of this process from
+/proc/self/statm in a background thread while a call runs, and reports the peak minus the
+RSS before the call. It sees every allocator (NumPy, Numba's runtime, PyTorch), which
+tracemalloc does not, but it samples (every ~1 ms, so a spike shorter than that can be
+missed) and it counts pages, so memory an allocator reuses from earlier frees does not
+show. Large arrays, the ones that matter here, are mapped fresh and returned on free by
+glibc, so they do show. Linux only: elsewhere it returns None.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import threading
+import time
+from pathlib import Path
+
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def time_interleaved(fns, repeats=5, warmup=1):
+    """{name: [seconds per call, one per repeat]} for a dict of zero-argument callables,
+    called in turns after `warmup` untimed rounds."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    samples = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            samples[name].append(time.perf_counter() - start)
+    return samples
+
+
+def median(samples):
+    return statistics.median(samples)
+
+
+def _rss_bytes():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * _PAGE
+
+
+def peak_rss_delta(fn, interval=1e-3):
+    """(result of fn(), peak RSS growth in bytes while it ran, or None off Linux)."""
+    if not os.path.exists("/proc/self/statm"):
+        return fn(), None
+    base = _rss_bytes()
+    peak = [base]
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], _rss_bytes())
+            time.sleep(interval)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        result = fn()
+    finally:
+        done.set()
+        sampler.join()
+    peak[0] = max(peak[0], _rss_bytes())
+    return result, peak[0] - base
+
+
+def machine_info(**extra):
+    """What a result depends on: CPU, core count, Python and library versions."""
+    info = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "time": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    for module in ("numpy", "numba", "torch"):
+        try:
+            info[module] = __import__(module).__version__
+        except ImportError:
+            pass
+    info.update(extra)
+    return info
+
+
+def write_json(path, payload):
+    """Write payload as indented JSON, creating the folder; returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+    return path

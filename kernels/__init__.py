@@ -1,0 +1,139 @@
+"""minifm.kernels: fused kernels (Numba on the CPU, Numba-CUDA on the GPU), and the switch
+that picks one for an op.
+
+Each kernel module imports Numba at its top, and this package imports a kernel module
+only when an op first asks for it, so `import minifm` needs NumPy alone.
+
+An op can run on one of these backends:
+
+    "reference"  the plain xp composite in minifm/ops: the test oracle and the fallback
+    "numba"      the Numba CPU kernel, for NumPy arrays
+    "cuda"       the Numba-CUDA kernel, for CuPy arrays
+    "auto"       (default) "cuda" for CuPy arrays when Numba's CUDA target is installed,
+                 "numba" for NumPy arrays when Numba is installed, "reference" otherwise,
+                 and "reference" as well when the kernel does not support the inputs
+
+Choose with `set_backend("attention", "numba")` or the environment variable
+MINIFM_ATTENTION_BACKEND (set_backend wins; `set_backend(op, None)` returns to the
+variable). A backend chosen by name that cannot run the inputs is an error, never a
+silent fallback. The choice made is logged once per configuration at DEBUG level on the
+"minifm.kernels" logger.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import os
+
+logger = logging.getLogger("minifm.kernels")
+
+BACKENDS = ("auto", "reference", "numba", "cuda")
+
+# op -> {backend: module in this package}
+_KERNELS = {
+    "attention": {"numba": "flash_attention_cpu", "cuda": "flash_attention_cuda"},
+}
+_chosen: dict = {}    # op -> backend set with set_backend
+_logged: set = set()  # configurations already logged
+
+
+def _check_op(op):
+    if op not in _KERNELS:
+        raise ValueError(f"minifm.kernels: unknown op {op!r}; ops with kernels: "
+                         f"{', '.join(sorted(_KERNELS))}")
+
+
+def _check_backend(op, backend, source):
+    if backend not in BACKENDS:
+        raise ValueError(f"minifm.kernels: unknown {op} backend {backend!r} from {source}; "
+                         f"expected one of {', '.join(BACKENDS)}")
+    return backend
+
+
+def _env_var(op):
+    return f"MINIFM_{op.upper()}_BACKEND"
+
+
+def set_backend(op, backend):
+    """Run `op` on `backend` ("auto", "reference", "numba", "cuda"); None undoes it."""
+    _check_op(op)
+    if backend is None:
+        _chosen.pop(op, None)
+    else:
+        _chosen[op] = _check_backend(op, backend, "set_backend")
+
+
+def get_backend(op):
+    """The backend requested for `op`: set_backend's, else the environment's, else "auto"."""
+    _check_op(op)
+    if op in _chosen:
+        return _chosen[op]
+    name = _env_var(op)
+    return _check_backend(op, os.environ.get(name, "auto"), name)
+
+
+def _installed(module):
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:  # a parent package is missing
+        return False
+
+
+def _numba_cuda_installed():
+    return _installed("numba") and _installed("numba.cuda") and _installed("cupy")
+
+
+def available_backends(op="attention"):
+    """The backends `op` can use in this environment ("reference" always)."""
+    _check_op(op)
+    found = ["reference"]
+    if "numba" in _KERNELS[op] and _installed("numba"):
+        found.append("numba")
+    if "cuda" in _KERNELS[op] and _numba_cuda_installed():
+        found.append("cuda")
+    return found
+
+
+def _log_once(op, requested, chosen, device, reason):
+    key = (op, requested, chosen, device, reason)
+    if key not in _logged:
+        _logged.add(key)
+        logger.debug("%s on %s: %s backend (requested %r)%s", op, device, chosen, requested,
+                     f"; {reason}" if reason else "")
+
+
+def select(op, device_type, **problem):
+    """The kernel module to run `op` with on arrays of `device_type` ("cpu" or "cuda"), or
+    None for the reference. `problem` (dtype, head sizes, ...) goes to the module's
+    `supports`, which returns None or the reason it cannot run these inputs."""
+    requested = get_backend(op)
+    backend = requested
+    if requested == "auto":
+        if device_type == "cuda":
+            backend = "cuda" if _numba_cuda_installed() else "reference"
+        else:
+            backend = "numba" if _installed("numba") else "reference"
+    elif requested != "reference":
+        needs = "cuda" if requested == "cuda" else "cpu"
+        if device_type != needs:
+            raise RuntimeError(f"{op}: the {requested!r} backend runs on {needs} arrays, got "
+                               f"{device_type} arrays (set_backend({op!r}, 'auto') picks one)")
+        if requested not in available_backends(op):
+            raise RuntimeError(f"{op}: the {requested!r} backend is not installed here; "
+                               f"available: {', '.join(available_backends(op))}")
+    if backend == "reference":
+        _log_once(op, requested, backend, device_type, None)
+        return None
+    module = importlib.import_module(f"{__name__}.{_KERNELS[op][backend]}")
+    reason = module.supports(**problem)
+    if reason is not None:
+        if requested != "auto":
+            raise RuntimeError(f"{op}: the {backend!r} backend cannot run these inputs: {reason}")
+        _log_once(op, requested, "reference", device_type, reason)
+        return None
+    _log_once(op, requested, backend, device_type, None)
+    return module
+
+
+__all__ = ["BACKENDS", "available_backends", "get_backend", "select", "set_backend"]
