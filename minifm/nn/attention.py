@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 
 from .. import creation
+from ..ops.attention import scaled_dot_product_attention
 from ..ops.shape import cat
 from ..tensor import Tensor
 from . import functional as F, init
@@ -165,7 +166,6 @@ class MultiheadAttention(Module):
         """Per-head attention on (N, H, L, D) tensors: (output, probabilities or None)."""
         dropout_p = self.dropout if self.training else 0.0
         if not need_weights:
-            from ..ops.attention import scaled_dot_product_attention
             return scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p,
                                                 is_causal=is_causal), None
         scores = (q * (1.0 / math.sqrt(self.head_dim))) @ k.transpose(-2, -1)
