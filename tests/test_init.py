@@ -141,8 +141,9 @@ def test_linear_default_init():
     lin = nn.Linear(400, 500)
     bound = 1 / math.sqrt(400)  # kaiming_uniform_(a=sqrt(5)) works out to 1/sqrt(fan_in)
     assert_moments(lin.weight, 0.0, bound / math.sqrt(3), -bound, bound)
-    b = lin.bias.detach().numpy()
-    assert b.min() >= -bound and b.max() <= bound and abs(b.std() - bound / math.sqrt(3)) < 0.15 * bound
+    b = lin.bias.detach().numpy()  # 500 samples: a loose check of the spread
+    assert b.min() >= -bound and b.max() <= bound
+    assert abs(b.std() - bound / math.sqrt(3)) < 0.15 * bound
 
 
 def test_embedding_layernorm_batchnorm_defaults():

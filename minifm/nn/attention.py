@@ -126,7 +126,9 @@ class MultiheadAttention(Module):
             raise RuntimeError("MultiheadAttention: need attn_mask if specifying the is_causal "
                                "hint (e.g. a causal mask from minifm.triu)")
         use_causal_kernel = is_causal and key_padding_mask is None and not need_weights
-        attn_mask = None if use_causal_kernel else _additive_mask(attn_mask, "attn_mask", query.dtype)
+        if use_causal_kernel:  # the kernel builds the causal mask itself
+            attn_mask = None
+        attn_mask = _additive_mask(attn_mask, "attn_mask", query.dtype)
         attn_mask = self._shape_attn_mask(attn_mask, batch, tgt_len, src_len, batched)
         if key_padding_mask is not None and tuple(key_padding_mask.shape) != (batch, src_len):
             raise ValueError(f"MultiheadAttention: key_padding_mask of shape "

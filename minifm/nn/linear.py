@@ -30,9 +30,10 @@ class Linear(Module):
     def __init__(self, in_features, out_features, bias=True, device=None, dtype=None):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
-        self.weight = Parameter(creation.empty(out_features, in_features, device=device, dtype=dtype))
+        factory = {"device": device, "dtype": dtype}
+        self.weight = Parameter(creation.empty(out_features, in_features, **factory))
         if bias:
-            self.bias = Parameter(creation.empty(out_features, device=device, dtype=dtype))
+            self.bias = Parameter(creation.empty(out_features, **factory))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()

@@ -97,16 +97,15 @@ class Module:
     register_module = add_module
 
     def __setattr__(self, name, value):
-        registries = self.__dict__.get("_parameters"), self.__dict__.get("_buffers"), \
-            self.__dict__.get("_modules")
-        params, buffers, modules = registries
+        state = self.__dict__
+        params, buffers, modules = (state.get(k) for k in ("_parameters", "_buffers", "_modules"))
         if isinstance(value, (Parameter, Module)):
+            kind = "parameters" if isinstance(value, Parameter) else "module"
             if params is None:
-                raise AttributeError(f"cannot assign {'parameters' if isinstance(value, Parameter) else 'module'}"
-                                     " before Module.__init__() call")
+                raise AttributeError(f"cannot assign {kind} before Module.__init__() call")
             own = params if isinstance(value, Parameter) else modules
-            self.__dict__.pop(name, None)
-            for registry in registries:
+            state.pop(name, None)
+            for registry in (params, buffers, modules):
                 if registry is not own:  # replacing in `own` keeps the entry's position
                     registry.pop(name, None)
             self._non_persistent_buffers.discard(name)
@@ -328,7 +327,8 @@ class Module:
         Values are cast to each parameter's dtype and device.
         """
         if not hasattr(state_dict, "items"):
-            raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict).__name__}.")
+            raise TypeError(f"Expected state_dict to be dict-like, got "
+                            f"{type(state_dict).__name__}.")
         own = self.state_dict(keep_vars=True)
         missing = [key for key in own if key not in state_dict]
         unexpected = [key for key in state_dict if key not in own]

@@ -23,10 +23,11 @@ class LayerNorm(Module):
             normalized_shape = (normalized_shape,)
         self.normalized_shape = tuple(normalized_shape)
         self.eps, self.elementwise_affine = eps, elementwise_affine
+        factory = {"device": device, "dtype": dtype}
         if elementwise_affine:
-            self.weight = Parameter(creation.empty(self.normalized_shape, device=device, dtype=dtype))
+            self.weight = Parameter(creation.empty(self.normalized_shape, **factory))
             if bias:
-                self.bias = Parameter(creation.empty(self.normalized_shape, device=device, dtype=dtype))
+                self.bias = Parameter(creation.empty(self.normalized_shape, **factory))
             else:
                 self.register_parameter("bias", None)
         else:
@@ -59,18 +60,19 @@ class _BatchNorm(Module):
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
+        factory = {"device": device, "dtype": dtype}
         if affine:
-            self.weight = Parameter(creation.empty(num_features, device=device, dtype=dtype))
+            self.weight = Parameter(creation.empty(num_features, **factory))
             if bias:
-                self.bias = Parameter(creation.empty(num_features, device=device, dtype=dtype))
+                self.bias = Parameter(creation.empty(num_features, **factory))
             else:
                 self.register_parameter("bias", None)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
         if track_running_stats:
-            self.register_buffer("running_mean", creation.zeros(num_features, device=device, dtype=dtype))
-            self.register_buffer("running_var", creation.ones(num_features, device=device, dtype=dtype))
+            self.register_buffer("running_mean", creation.zeros(num_features, **factory))
+            self.register_buffer("running_var", creation.ones(num_features, **factory))
             self.register_buffer("num_batches_tracked",
                                  creation.tensor(0, dtype=backend.int64, device=device))
         else:

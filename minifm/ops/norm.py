@@ -138,7 +138,8 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     if input.dtype.kind != "f":
         raise TypeError(f"layer_norm: expected a floating input, got {input.dtype}")
-    if not shape or input.ndim < len(shape) or tuple(input.shape[input.ndim - len(shape):]) != shape:
+    trailing = tuple(input.shape[input.ndim - len(shape):]) if input.ndim >= len(shape) else ()
+    if not shape or trailing != shape:
         raise ValueError(f"layer_norm: expected input with shape (*, {', '.join(map(str, shape))}) "
                          f"but got input of shape {tuple(input.shape)}")
     _check_param("layer_norm", "weight", weight, shape, input)
