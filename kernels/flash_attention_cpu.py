@@ -68,8 +68,9 @@ def _exp_constants(dtype):
 
 @njit(cache=True, fastmath=_FASTMATH)
 def _exp_inplace(x, x_bits, exponent, c):
-    """x[i] = exp(x[i]) in place, 0 where it would underflow (so exp(-inf) = 0). x_bits is
-    x viewed as integers of the same width, exponent an integer scratch row as long."""
+    """x[i] = exp(x[i]) in place for x <= 0 (all the kernels need: scores minus their max
+    or their log-sum-exp), 0 where it would underflow, so exp(-inf) = 0. x_bits is x viewed
+    as integers of the same width, exponent an integer scratch row as long."""
     # Constants in locals: read from c inside the loop, they could alias x for all LLVM
     # knows, and the loop would not be vectorized.
     log2e, ln2_hi, ln2_lo, lowest, half = c[0], c[1], c[2], c[3], c[4]
@@ -313,8 +314,10 @@ def _backward(q, k, v, out, lse, dout, has_bias, bias, bias_index, scale, causal
     # rows; a whole head per task owns its rows of dq, dk, dv and needs no locks or
     # per-thread copies. B * H is at least the core count in any realistic training batch.
     for bh in prange(q.shape[0]):
+        # np.int64: Numba types a prange index as unsigned in one pass and signed in
+        # another, which would compile _backward_head twice
         _backward_head(q, k, v, out, lse, dout, has_bias, bias, bias_index, scale, causal,
-                       int_view, c, dq, dk, dv, bh)
+                       int_view, c, dq, dk, dv, np.int64(bh))
 
 
 def supports(dtype, head_dim, value_dim):
@@ -331,8 +334,8 @@ def _prepare(q, bias, bias_index, transpose):
     if bias is None:
         return np.zeros((1, 1, 1), q.dtype), np.zeros(q.shape[0], np.int64)
     slabs = bias.transpose(0, 2, 1) if transpose else bias
-    return (np.ascontiguousarray(slabs, dtype=q.dtype),
-            np.ascontiguousarray(bias_index, dtype=np.int64))
+    # writeable too: Numba compiles read-only arrays as a type of their own
+    return (np.require(slabs, q.dtype, ["C", "W"]), np.require(bias_index, np.int64, ["C", "W"]))
 
 
 def _check(name, *arrays):
