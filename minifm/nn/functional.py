@@ -18,3 +18,4 @@ from ..ops.pooling import (  # noqa: F401
 )
 from ..ops.embedding import embedding  # noqa: F401
 from ..ops.norm import batch_norm, layer_norm  # noqa: F401
+from ..ops.attention import scaled_dot_product_attention  # noqa: F401
