@@ -168,7 +168,7 @@ class GPT(nn.Module):
         and the mean cross-entropy (targets of -1 are ignored); without, the logits of the
         last position only, (B, 1, vocab), and loss None. `kv_caches` (one KVCache per
         layer) makes idx the continuation of the tokens already cached."""
-        b, t = idx.shape
+        t = idx.size(1)
         past = 0 if kv_caches is None else kv_caches[0].length
         if past + t > self.config.block_size:
             raise ValueError(f"GPT: cannot forward a sequence of length {past + t}, the block "
