@@ -29,6 +29,11 @@ from numba import config, cuda, float32
 BLOCK = 64   # threads per block, one row each
 TILE = 32    # rows of the tiles staged in shared memory
 MAX_D = 128  # largest head size: the per-thread rows are local arrays of this length
+# float32 constants: a Python float literal is a float64 in a kernel and would pull the
+# arithmetic around it into double precision, many times slower on most GPUs.
+_ZERO = np.float32(0.0)
+_ONE = np.float32(1.0)
+_NEG_INF = np.float32(-np.inf)
 
 
 @cuda.jit(device=True)
@@ -64,9 +69,9 @@ def _forward_kernel(q, k, v, has_bias, bias, bias_index, scale, causal, out, lse
         for d in range(D):
             q_row[d] = q[bh, i, d] * scale
     for e in range(Dv):
-        acc[e] = 0.0
-    m = -math.inf
-    l = 0.0
+        acc[e] = _ZERO
+    m = _NEG_INF
+    l = _ZERO
     j_end = min(S, min(L, block_start + BLOCK)) if causal else S
     for j0 in range(0, j_end, TILE):
         nk = min(TILE, j_end - j0)
@@ -74,19 +79,19 @@ def _forward_kernel(q, k, v, has_bias, bias, bias_index, scale, causal, out, lse
         _load_tile(v, bh, j0, nk, v_tile)
         cuda.syncthreads()
         if active:
-            tile_max = -math.inf
+            tile_max = _NEG_INF
             for j in range(nk):
-                x = 0.0
+                x = _ZERO
                 for d in range(D):
                     x += q_row[d] * k_tile[j, d]
                 if has_bias:
                     x += _bias_at(bias, bias_index, bh, i, j0 + j)
                 if causal and j0 + j > i:
-                    x = -math.inf
+                    x = _NEG_INF
                 s[j] = x
                 tile_max = max(tile_max, x)
             m_new = max(m, tile_max)
-            if m_new > -math.inf:  # else every key so far is masked: nothing to add
+            if m_new > _NEG_INF:  # else every key so far is masked: nothing to add
                 alpha = math.exp(m - m_new)
                 l *= alpha
                 for e in range(Dv):
@@ -99,16 +104,16 @@ def _forward_kernel(q, k, v, has_bias, bias, bias_index, scale, causal, out, lse
                 m = m_new
         cuda.syncthreads()
     if active:
-        inv = 1.0 / l if l > 0 else 0.0  # a fully masked row gives zeros, as in PyTorch
+        inv = _ONE / l if l > _ZERO else _ZERO  # a fully masked row gives zeros (PyTorch)
         for e in range(Dv):
             out[bh, i, e] = acc[e] * inv
-        lse[bh, i] = m + math.log(l) if l > 0 else -math.inf
+        lse[bh, i] = m + math.log(l) if l > _ZERO else _NEG_INF
 
 
 @cuda.jit(device=True)
 def _prob(x, lse_i):
     """P = exp(s - lse), 0 for a fully masked query (lse = -inf)."""
-    return math.exp(x - lse_i) if lse_i > -math.inf else 0.0
+    return math.exp(x - lse_i) if lse_i > _NEG_INF else _ZERO
 
 
 @cuda.jit
@@ -124,8 +129,8 @@ def _dq_kernel(q, k, v, lse, delta, dout, has_bias, bias, bias_index, scale, cau
     do_row = cuda.local.array(MAX_D, float32)
     acc = cuda.local.array(MAX_D, float32)
     active = i < L
-    lse_i = -math.inf
-    delta_i = 0.0
+    lse_i = _NEG_INF
+    delta_i = _ZERO
     if active:
         for d in range(D):
             q_row[d] = q[bh, i, d] * scale
@@ -134,7 +139,7 @@ def _dq_kernel(q, k, v, lse, delta, dout, has_bias, bias, bias_index, scale, cau
         lse_i = lse[bh, i]
         delta_i = delta[bh, i]
     for d in range(D):
-        acc[d] = 0.0
+        acc[d] = _ZERO
     j_end = min(S, min(L, block_start + BLOCK)) if causal else S
     for j0 in range(0, j_end, TILE):
         nk = min(TILE, j_end - j0)
@@ -145,13 +150,13 @@ def _dq_kernel(q, k, v, lse, delta, dout, has_bias, bias, bias_index, scale, cau
             for j in range(nk):
                 if causal and j0 + j > i:
                     break
-                x = 0.0
+                x = _ZERO
                 for d in range(D):
                     x += q_row[d] * k_tile[j, d]
                 if has_bias:
                     x += _bias_at(bias, bias_index, bh, i, j0 + j)
                 p = _prob(x, lse_i)
-                dp = 0.0
+                dp = _ZERO
                 for e in range(Dv):
                     dp += do_row[e] * v_tile[j, e]
                 ds = p * (dp - delta_i)
@@ -185,9 +190,9 @@ def _dkdv_kernel(q, k, v, lse, delta, dout, has_bias, bias, bias_index, scale, c
         for e in range(Dv):
             v_row[e] = v[bh, j, e]
     for d in range(D):
-        dk_acc[d] = 0.0
+        dk_acc[d] = _ZERO
     for e in range(Dv):
-        dv_acc[e] = 0.0
+        dv_acc[e] = _ZERO
     i_start = block_start if causal else 0  # causal: earlier queries see none of these keys
     for i0 in range(i_start, L, TILE):
         nq = min(TILE, L - i0)
@@ -202,13 +207,13 @@ def _dkdv_kernel(q, k, v, lse, delta, dout, has_bias, bias, bias_index, scale, c
             for ii in range(nq):
                 if causal and i0 + ii < j:
                     continue
-                x = 0.0
+                x = _ZERO
                 for d in range(D):
                     x += q_tile[ii, d] * k_row[d]
                 if has_bias:
                     x += _bias_at(bias, bias_index, bh, i0 + ii, j)
                 p = _prob(x, lse_tile[ii])
-                dp = 0.0
+                dp = _ZERO
                 for e in range(Dv):
                     dv_acc[e] += p * do_tile[ii, e]
                     dp += do_tile[ii, e] * v_row[e]
@@ -246,7 +251,8 @@ def _stream():
     if config.ENABLE_CUDASIM:
         return 0
     import cupy
-    return cuda.external_stream(cupy.cuda.get_current_stream().ptr)
+    ptr = cupy.cuda.get_current_stream().ptr
+    return cuda.external_stream(ptr) if ptr else cuda.default_stream()
 
 
 def _mask_args(xp, q, k, bias, bias_index):
