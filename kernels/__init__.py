@@ -21,6 +21,7 @@ silent fallback. The choice made is logged once per configuration at DEBUG level
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import logging
@@ -73,7 +74,10 @@ def get_backend(op):
     return _check_backend(op, os.environ.get(name, "auto"), name)
 
 
+@functools.lru_cache(maxsize=None)
 def _installed(module):
+    """Whether `module` can be imported, found without importing it (asked on every call
+    of an op, so the answer is kept)."""
     try:
         return importlib.util.find_spec(module) is not None
     except ImportError:  # a parent package is missing

@@ -34,6 +34,7 @@ the backend switch). Semantics, checked against PyTorch 2.13 on the CPU:
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
@@ -219,7 +220,7 @@ def _validate(query, key, value, attn_mask, dropout_p, is_causal, scale):
     if not 0.0 <= dropout_p <= 1.0:
         raise ValueError(f"{_OP}: dropout probability has to be between 0 and 1, but got "
                          f"{dropout_p}")
-    if scale is not None and not isinstance(scale, (int, float)):
+    if scale is not None and not isinstance(scale, numbers.Real):
         raise TypeError(f"{_OP}: expected scale to be a number or None, got "
                         f"{type(scale).__name__}")
     return batch
