@@ -96,12 +96,12 @@ class BERTTaskConfig:
     val_frac: float = 0.1
     test_frac: float = 0.05
     seq_len: int = 32                # tokens per sequence, [CLS] and [SEP] included
-    batch_size: int = 64
+    batch_size: int = 128
     hidden_size: int = 128
     num_layers: int = 2
     num_heads: int = 4
     intermediate_size: int = 512
-    dropout: float = 0.1
+    dropout: float = 0.0             # a default run sees each character only a few times
     mlm_probability: float = 0.15
     typo_rate: float = 0.1           # fraction of a window's tokens replaced in a typo example
     mlm_steps: int = 400             # pretraining steps; the rest of the run fine-tunes
@@ -154,7 +154,7 @@ class BERTTask(Task):
             self.unigram = counts / counts.sum()  # the training tokens' frequencies
             self.unigram_id = int(counts.argmax())
             if self.sample_text is None:
-                self.sample_text = self.tokenizer.decode(self.splits["test"][:cfg.seq_len - 2])
+                self.sample_text = self.tokenizer.decode(self.splits["test"][:3 * (cfg.seq_len - 2)])
 
         config = BertConfig(vocab_size=self.tokenizer.vocab_size, hidden_size=cfg.hidden_size,
                             num_layers=cfg.num_layers, num_heads=cfg.num_heads,
@@ -236,25 +236,33 @@ class BERTTask(Task):
         self.batches_drawn = state["batches_drawn"]
 
     def sample(self, seed=0, text=None):
-        """Fill in the blanks: mask 15% of the tokens of `text` (by default a snippet of the
-        test split) and show what the model predicts for them."""
-        ids = self.tokenizer.encode(self.sample_text if text is None else text)[:self.cfg.seq_len - 2]
+        """Fill in the blanks: mask mlm_probability of the tokens of `text` (by default the
+        start of the test split) and show what the pretrained model predicts for them."""
+        ids = self.tokenizer.encode(self.sample_text if text is None else text)
         gen = backend.Generator(seed=seed)
         chosen = rand(len(ids), generator=gen).numpy() < self.cfg.mlm_probability
         if not chosen.any():
             chosen[int(randint(0, len(ids), (1,), generator=gen).item())] = True
-        inputs = [CLS] + [MASK if c else i for i, c in zip(ids, chosen)] + [SEP]
-        self.mlm.eval()
-        with no_grad():
-            logits, _ = self.mlm(tensor([inputs]))
-        predicted = logits.numpy()[0, 1:-1].argmax(-1)
+        masked = [MASK if c else i for i, c in zip(ids, chosen)]
+        predicted = self._fill_in(masked)
         decode = self.tokenizer.decode
         filled = "".join("{" + decode([p]) + "}" if c else decode([i])
                          for i, p, c in zip(ids, predicted, chosen))
         right = int((predicted[chosen] == np.asarray(ids)[chosen]).sum())
-        return (f"--- masked ---\n{decode(inputs[1:-1])}\n"
+        return (f"--- masked ---\n{decode(masked)}\n"
                 f"--- filled in by the model, {{predictions}} in braces ---\n{filled}\n"
                 f"--- {right} of {int(chosen.sum())} masked tokens right ---")
+
+    @no_grad()
+    def _fill_in(self, ids):
+        """The MLM's most likely token at every position of `ids`, read in chunks of
+        seq_len - 2 tokens, each as [CLS] chunk [SEP]."""
+        self.mlm.eval()
+        length, predicted = self.cfg.seq_len - 2, []
+        for start in range(0, len(ids), length):
+            logits, _ = self.mlm(tensor([[CLS] + ids[start:start + length] + [SEP]]))
+            predicted.append(logits.numpy()[0, 1:-1].argmax(-1))
+        return np.concatenate(predicted)
 
     # ---------------------------------------------------------------- batches
     def _windows(self, tokens, n, generator):

@@ -171,7 +171,7 @@ class DCGANTask(Task):
             self.netG.eval()
             images = self.netG(z)
             self.netG.train()
-        return save_image(images, path, nrow=8, value_range=(-1.0, 1.0),
+        return save_image(images, path, nrow=8, value_range=(-1.0, 1.0), pad_value=0.5,
                           scale=max(1, 64 // self.cfg.image_size))
 
     # ---------------------------------------------------------------- evaluation helpers
