@@ -180,6 +180,13 @@ def test_bert_batches_mask_text_and_plant_typos_in_half(tmp_path):
     assert (inputs[~chosen] != MASK).all()
 
 
+def test_bert_task_refuses_bad_settings(tmp_path):
+    with pytest.raises(ValueError, match="bert task: tokenizer must be 'char' or 'bpe', got 'word'"):
+        BERTTask(tiny_bert_config(tmp_path, tokenizer="word"), str(tmp_path / "run"))
+    with pytest.raises(ValueError, match="bert task: seq_len must be at least 3"):
+        BERTTask(tiny_bert_config(tmp_path, seq_len=2), str(tmp_path / "run"))
+
+
 # ---------------------------------------------------------------- through the Trainer
 def tiny_dcgan_config(**overrides):
     return DCGANTaskConfig(**{**dict(

@@ -121,8 +121,9 @@ class BERTTask(Task):
 
     def __init__(self, cfg: BERTTaskConfig, out_dir, state=None, load_data=True):
         super().__init__(cfg, out_dir)
-        if cfg.seq_len < 5:
-            raise ValueError(f"bert task: seq_len must be at least 5, got {cfg.seq_len}")
+        if cfg.seq_len < 3:
+            raise ValueError(f"bert task: seq_len must be at least 3 ([CLS], a token, [SEP]), "
+                             f"got {cfg.seq_len}")
         backend.manual_seed(cfg.seed)
         text = None
         if load_data or state is None:
