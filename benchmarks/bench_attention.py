@@ -6,8 +6,9 @@ default), causal and not, it measures
   - forward time (no graph recorded) and forward + backward time: the median over
     --repeats after --warmup rounds, the three implementations taking turns so that load
     on a shared machine hits all of them (benchmarks/common.py);
-  - the peak extra memory of one forward + backward, as the growth of the process's
-    resident set (sampled; see benchmarks/common.py for what that does and does not see);
+  - the peak extra memory of one forward + backward: the growth of the process's resident
+    set for all three, and for minifm also the exact peak of NumPy allocations
+    (tracemalloc); benchmarks/common.py says what each sees and misses;
   - the Numba kernels' first call, compile or load from Numba's cache, reported apart.
 The reference needs (B, H, T, T) score arrays (2 GiB each at T=4096): it is skipped, and
 said so, when one would exceed --ref-max-mib.
@@ -34,7 +35,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import minifm  # noqa: E402
 from minifm import kernels  # noqa: E402
 from minifm.ops.attention import scaled_dot_product_attention as sdpa  # noqa: E402
-from common import machine_info, median, peak_rss_delta, time_interleaved, write_json  # noqa: E402
+from common import (  # noqa: E402
+    machine_info, median, peak_rss_delta, peak_traced, time_interleaved, write_json,
+)
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 IMPLS = ("minifm reference", "minifm numba", "torch")
@@ -138,13 +141,15 @@ def measure(args, torch, T, causal):
     both = time_interleaved(runners(True), args.repeats, args.warmup)
     rows = []
     for name, run in runners(True).items():
-        _, peak = peak_rss_delta(run)
+        _, rss = peak_rss_delta(run)
+        numpy_peak = peak_traced(run)[1] / 2**20 if name.startswith("minifm") else None
         rows.append({"T": T, "causal": causal, "impl": name,
                      "forward_ms": 1e3 * median(forward[name]),
                      "forward_backward_ms": 1e3 * median(both[name]),
                      "forward_samples_ms": [1e3 * s for s in forward[name]],
                      "forward_backward_samples_ms": [1e3 * s for s in both[name]],
-                     "peak_extra_mib": None if peak is None else peak / 2**20})
+                     "rss_peak_extra_mib": None if rss is None else rss / 2**20,
+                     "numpy_peak_mib": numpy_peak})
     skipped = None
     if len(impls) < len(IMPLS):
         skipped = (f"T={T}: reference skipped, one (B, H, T, T) score array is "
@@ -158,10 +163,11 @@ def print_rows(rows):
     for r in rows:
         ratio_f = r["forward_ms"] / torch_row["forward_ms"]
         ratio_b = r["forward_backward_ms"] / torch_row["forward_backward_ms"]
-        peak = "" if r["peak_extra_mib"] is None else f"{r['peak_extra_mib']:8.0f}"
+        rss = "" if r["rss_peak_extra_mib"] is None else f"{r['rss_peak_extra_mib']:8.0f}"
+        numpy_peak = "" if r["numpy_peak_mib"] is None else f"{r['numpy_peak_mib']:8.0f}"
         print(f"{r['T']:5d} {'causal' if r['causal'] else 'full':6s} {r['impl']:17s} "
               f"{r['forward_ms']:9.1f} {ratio_f:6.2f}x {r['forward_backward_ms']:10.1f} "
-              f"{ratio_b:6.2f}x {peak}", flush=True)
+              f"{ratio_b:6.2f}x {rss:>8} {numpy_peak:>8}", flush=True)
 
 
 def plot(results, path):
@@ -205,7 +211,7 @@ def main(argv=None):
     print(f"B={args.batch} H={args.heads} D={args.head_dim} {args.dtype}, {threads} threads "
           f"for Numba ({numba.threading_layer()} layer) and PyTorch; ratios are to torch")
     print(f"{'T':>5} {'mask':6s} {'impl':17s} {'fwd ms':>9} {'ratio':>7} {'fwd+bwd ms':>10} "
-          f"{'ratio':>7} {'peak MiB':>8}")
+          f"{'ratio':>7} {'RSS MiB':>8} {'NumPy MiB':>8}")
     results, skipped = [], []
     for T in lengths(args):
         for causal in (False, True):

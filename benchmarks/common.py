@@ -5,7 +5,8 @@ Timing. The machines these run on are shared and noisy, so implementations are t
 turns (A, B, C, A, B, C, ...) after a warm-up, and each is summarized by the median of
 its repeats: a burst of load then hits every side instead of whichever ran at that moment.
 
-Memory. `peak_rss_delta` samples the resident set size (RSS) of this process from
+Memory, two ways. `peak_traced` is exact for NumPy arrays (NumPy reports its allocations to
+tracemalloc) and blind to everything else (PyTorch, Numba's own runtime). `peak_rss_delta` samples the resident set size (RSS) of this process from
 /proc/self/statm in a background thread while a call runs, and reports the peak minus the
 RSS before the call. It sees every allocator (NumPy, Numba's runtime, PyTorch), which
 tracemalloc does not, but it samples (every ~1 ms, so a spike shorter than that can be
@@ -21,6 +22,7 @@ import platform
 import statistics
 import threading
 import time
+import tracemalloc
 from pathlib import Path
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
@@ -72,6 +74,23 @@ def peak_rss_delta(fn, interval=1e-3):
         sampler.join()
     peak[0] = max(peak[0], _rss_bytes())
     return result, peak[0] - base
+
+
+def peak_traced(fn):
+    """(result of fn(), peak bytes allocated through tracemalloc while it ran, above what
+    was allocated before)."""
+    started = not tracemalloc.is_tracing()
+    if started:
+        tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        result = fn()
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        if started:
+            tracemalloc.stop()
+    return result, peak
 
 
 def machine_info(**extra):
