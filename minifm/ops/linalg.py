@@ -57,27 +57,30 @@ def matmul(input, other):
     return MatMul.apply(input, other)
 
 
+def _rows(a):
+    """(..., n) as one (rows, n) matrix: one BLAS call instead of one per leading index
+    (NumPy's matmul loops over the batch of a 3-D @ 2-D product)."""
+    return a.reshape(-1, a.shape[-1])
+
+
 class Linear(Function):
     """y = x @ W.T + b for x of shape (..., in), W (out, in), b (out,)."""
 
     @staticmethod
     def forward(ctx, x, weight, bias):
         ctx.save_for_backward(x, weight)
-        out = x @ weight.T
+        out = _rows(x) @ weight.T
         if bias is not None:
             out += bias
-        return out
+        return out.reshape(x.shape[:-1] + (weight.shape[0],))
 
     @staticmethod
     def backward(ctx, g):
         x, weight = ctx.saved
-        gx = g @ weight if ctx.needs_input_grad[0] else None
-        gw = gb = None
-        if ctx.needs_input_grad[1]:
-            g2 = g.reshape(-1, g.shape[-1])
-            gw = g2.T @ x.reshape(-1, x.shape[-1])
-        if ctx.needs_input_grad[2]:
-            gb = g.reshape(-1, g.shape[-1]).sum(axis=0)
+        g2 = _rows(g)
+        gx = (g2 @ weight).reshape(x.shape) if ctx.needs_input_grad[0] else None
+        gw = g2.T @ _rows(x) if ctx.needs_input_grad[1] else None
+        gb = g2.sum(axis=0) if ctx.needs_input_grad[2] else None
         return gx, gw, gb
 
 
