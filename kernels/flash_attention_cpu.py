@@ -69,8 +69,8 @@ def _exp_constants(dtype):
 @njit(cache=True, fastmath=_FASTMATH)
 def _exp_inplace(x, x_bits, exponent, c):
     """x[i] = exp(x[i]) in place for x <= 0 (all the kernels need: scores minus their max
-    or their log-sum-exp), 0 where it would underflow, so exp(-inf) = 0. x_bits is x viewed
-    as integers of the same width, exponent an integer scratch row as long."""
+    or their log-sum-exp), 0 where it would underflow, so exp(-inf) = 0, and NaN for NaN.
+    x_bits is x viewed as integers of the same width, exponent an integer scratch row."""
     # Constants in locals: read from c inside the loop, they could alias x for all LLVM
     # knows, and the loop would not be vectorized.
     log2e, ln2_hi, ln2_lo, lowest, half = c[0], c[1], c[2], c[3], c[4]
@@ -82,9 +82,9 @@ def _exp_inplace(x, x_bits, exponent, c):
         r = (y - t * ln2_hi) - t * ln2_lo
         p = ((((((((((((c13 * r + c12) * r + c11) * r + c10) * r + c9) * r + c8) * r + c7)
                    * r + c6) * r + c5) * r + c4) * r + c3) * r + c2) * r + c1) * r + c0
-        keep = y > lowest
-        x[i] = p if keep else 0
-        exponent[i] = np.int64(t) << mantissa_bits if keep else 0
+        normal = y > lowest           # False for NaN: p is NaN then, and left as it is
+        x[i] = p if normal or y != y else 0
+        exponent[i] = np.int64(t) << mantissa_bits if normal else 0
     # Multiplying p (in [0.7, 1.5)) by 2^n is adding n to its exponent field.
     for i in range(x.shape[0]):
         x_bits[i] += exponent[i]
@@ -222,14 +222,14 @@ def _forward_block(q, k, v, has_bias, bias, bias_index, scale, causal, int_view,
                 accT[d, i] *= alpha[i]
         _matmul_acc(v[bh, j0:j0 + nk].T, tile, accT, Dv, nk, nq)
     for i in range(nq):
-        if l[i] > 0:
+        if l[i] == 0:  # every key masked: PyTorch returns zeros (a "safe" softmax)
+            out[bh, i0 + i, :] = 0
+            lse[bh, i0 + i] = -np.inf
+        else:          # (a NaN score makes l, and so the row, NaN)
             inv = 1 / l[i]
             for d in range(Dv):
                 out[bh, i0 + i, d] = accT[d, i] * inv
             lse[bh, i0 + i] = m[i] + math.log(l[i])
-        else:  # every key masked: PyTorch returns zeros (a "safe" softmax)
-            out[bh, i0 + i, :] = 0
-            lse[bh, i0 + i] = -np.inf
 
 
 @njit(parallel=True, cache=True)
@@ -254,7 +254,7 @@ def _backward_head(q, k, v, out, lse, dout, has_bias, bias, bias_index, scale, c
     shift = np.empty(L, q.dtype)  # P = exp(s - shift); +inf for a fully masked query: P = 0
     for i in range(L):
         _matmul_acc(dout[bh, i:i + 1], out[bh, i].reshape((Dv, 1)), delta[i:i + 1], 1, Dv, 1)
-        shift[i] = lse[bh, i] if lse[bh, i] > -np.inf else np.inf
+        shift[i] = lse[bh, i] if lse[bh, i] != -np.inf else np.inf
     dq[bh] = 0
     slab = bias[bias_index[bh]]
     for j0 in range(0, S, BACKWARD_BLOCK_K):

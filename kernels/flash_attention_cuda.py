@@ -104,16 +104,16 @@ def _forward_kernel(q, k, v, has_bias, bias, bias_index, scale, causal, out, lse
                 m = m_new
         cuda.syncthreads()
     if active:
-        inv = _ONE / l if l > _ZERO else _ZERO  # a fully masked row gives zeros (PyTorch)
+        inv = _ONE / l if l != _ZERO else _ZERO  # a fully masked row gives zeros (PyTorch)
         for e in range(Dv):
             out[bh, i, e] = acc[e] * inv
-        lse[bh, i] = m + math.log(l) if l > _ZERO else _NEG_INF
+        lse[bh, i] = m + math.log(l) if l != _ZERO else _NEG_INF
 
 
 @cuda.jit(device=True)
 def _prob(x, lse_i):
     """P = exp(s - lse), 0 for a fully masked query (lse = -inf)."""
-    return math.exp(x - lse_i) if lse_i > _NEG_INF else _ZERO
+    return math.exp(x - lse_i) if lse_i != _NEG_INF else _ZERO
 
 
 @cuda.jit

@@ -151,6 +151,21 @@ def test_large_magnitude_inputs(backend, dtype):
     _check(pairs, dtype, atol64=1e-9)
 
 
+def test_nan_propagates(backend):
+    """A NaN query spoils its own row; a NaN key the rows that see it (with is_causal, the
+    rows before it do not), as PyTorch's CPU kernel does for keys. Gradients too (dQ of the
+    earlier rows gets 0 * NaN from that key as well, in any matmul-based backward)."""
+    q, k, v = (minifm.tensor(a, requires_grad=True) for a in _qkv(1, 2, 6, 6, 8, 8))
+    q._data[0, 0, 3, 5] = np.nan
+    k._data[0, 1, 2, 1] = np.nan
+    out = sdpa(q, k, v, is_causal=True)
+    rows = np.isnan(to_numpy(out)).any(-1)[0]
+    assert rows.tolist() == [[False, False, False, True, False, False],
+                             [False, False, True, True, True, True]]
+    out.sum().backward()
+    assert np.isnan(to_numpy(q.grad)[0, 0, 3]).all() and np.isnan(to_numpy(k.grad)).any()
+
+
 def test_broadcast_batch_noncontiguous_and_scale(backend):
     """key/value shared across heads (their gradients are summed), a transposed query, 2-D
     inputs and an explicit scale."""

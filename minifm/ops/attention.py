@@ -24,6 +24,10 @@ the backend switch). Semantics, checked against PyTorch 2.13 on the CPU:
   when L != S (query rows past S see every key).
 - a query whose keys are all masked gets a zero output and zero gradients (PyTorch's safe
   softmax), not NaN.
+- NaN propagates: a NaN among the scores a query sees makes its output row and gradients
+  NaN (PyTorch's CPU flash kernel instead returns zeros for a query that is itself NaN).
+  Keys hidden by is_causal are not seen at all, as in PyTorch's CPU kernel; masks are
+  added to the scores, so a NaN score under a mask still counts, as in PyTorch.
 - attn_mask together with is_causal=True is an error (PyTorch's math backend says so; its
   CPU flash kernel silently drops the mask).
 - dropout_p > 0 drops attention probabilities whenever it is given: the functional form
@@ -54,10 +58,9 @@ def _additive(xp, mask, dtype):
     return mask.astype(dtype, copy=False)
 
 
-def _causal_bias(xp, L, S, dtype):
-    """0 where key j <= query i, -inf above that diagonal (top-left aligned)."""
-    keep = xp.arange(S)[None, :] <= xp.arange(L)[:, None]
-    return xp.where(keep, 0.0, -np.inf).astype(dtype)
+def _causal(xp, L, S):
+    """True where key j <= query i: the causal mask, aligned at the top-left corner."""
+    return xp.arange(S)[None, :] <= xp.arange(L)[:, None]
 
 
 def _safe_softmax(xp, s):
@@ -82,8 +85,8 @@ class ScaledDotProductAttention(Function):
         work = np.float32 if dtype == np.float16 else dtype
         q, k, v = (a.astype(work, copy=False) for a in (q, k, v))
         s = (q @ xp.swapaxes(k, -1, -2)) * scale
-        if is_causal:
-            s += _causal_bias(xp, q.shape[-2], k.shape[-2], work)
+        if is_causal:  # replaced, not added: a NaN score under the mask stays unseen
+            s = xp.where(_causal(xp, q.shape[-2], k.shape[-2]), s, -np.inf)
         if mask is not None:
             s = s + _additive(xp, mask, work)
         p = _safe_softmax(xp, s)
