@@ -88,7 +88,7 @@ class DCGANTask(Task):
         self._batches = None       # the loader's current epoch
         self._fake = None          # G(z) of this step, made by the D loss, reused by the G loss
         self._classifier = None    # the Frechet distance's feature extractor, trained lazily
-        self._references = {}      # split -> the reference distances (they do not change)
+        self._references = {}      # split -> the reference metrics (they never change)
 
     # ---------------------------------------------------------------- Trainer interface
     @property
@@ -143,7 +143,7 @@ class DCGANTask(Task):
         classifier = self.classifier()
         real = classifier_features(classifier, images)
         if split not in self._references:
-            self._references[split] = self._reference_distances(real, images, labels)
+            self._references[split] = self._reference_metrics(real, images, labels)
         with no_grad():
             self.netG.eval()
             z = randn(len(labels), self.cfg.nz, 1, 1, generator=backend.Generator(seed=self.cfg.seed + 2))
@@ -183,7 +183,9 @@ class DCGANTask(Task):
                                                       seed=self.cfg.seed + 3)
         return self._classifier
 
-    def _reference_distances(self, real, images, labels):
+    def _reference_metrics(self, real, images, labels):
+        """The distances of noise and of other real digits to `real` (the features of the
+        split's images), and the classifier's accuracy on the split."""
         n, shape = len(labels), images.shape
         train = self.digits["train"][0]
         gen = backend.Generator(seed=self.cfg.seed + 4)
