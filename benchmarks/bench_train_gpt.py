@@ -6,18 +6,26 @@ AdamW step, zero_grad(set_to_none=True). Two configurations: nanoGPT's small CPU
 larger one (6 layers, 6 heads, 384 wide, 256 tokens, batch 8). Vocabulary 65, dropout 0.
 
 Method
-- Each framework runs in its own subprocess, one after the other, with the same thread
-  count set before NumPy / PyTorch load (OMP/OpenBLAS/MKL/Numba variables, threadpoolctl,
-  torch.set_num_threads): neither sees the other's memory or thread pools.
-- Time: the median over `repeats` steps after `warmup` steps (the first steps allocate
-  the optimizer state and warm caches). The ratio is minifm / PyTorch: below 1 is faster.
-- Memory: the resident set (RSS) high-water mark of the process during warm-up and timed
-  steps, read from /proc/self/status (VmHWM, reset through /proc/self/clear_refs once the
-  model and batch are built), and its growth over the RSS before the first step. RSS
-  counts every allocator (NumPy's and PyTorch's alike), which tracemalloc would not.
+- Each framework runs in its own subprocess, with the same thread count set before NumPy
+  / PyTorch load (OMP/OpenBLAS/MKL/Numba variables, threadpoolctl, torch.set_num_threads):
+  neither sees the other's memory or thread pools. One thread by default: on a shared
+  2-core machine a second thread mostly measures the neighbours' load.
+- Time: each of `rounds` rounds runs minifm's worker, then PyTorch's; a worker times
+  `repeats` steps after `warmup` steps (the first step loads kernels and allocates the
+  optimizer state). The reported time is the median over all timed steps of all rounds,
+  so a burst of load from other processes hits both frameworks alike. The ratio is
+  minifm / PyTorch: below 1 is faster.
+- Memory: RSS (resident set size, from /proc/self/status), which counts every allocator,
+  NumPy's and PyTorch's alike (tracemalloc would see only NumPy's). `base` is the RSS
+  once the framework and its kernels are loaded (a step of a tiny GPT runs first: minifm
+  loads Numba lazily, which alone is ~130 MB); `peak` is the high-water mark (VmHWM) over
+  the real model's build, warm-up and timed steps, and `peak - base` what the model and
+  its training take: parameters, activations, gradients, optimizer state, and whatever
+  the allocator keeps after freeing (minifm asks glibc to keep freed memory, see
+  minifm.backend).
 
 Usage:
-  python benchmarks/bench_train_gpt.py [--quick] [--threads N] [--configs small,medium]
+  python benchmarks/bench_train_gpt.py [--quick] [--threads N] [--rounds R] [--configs small,medium]
   python benchmarks/bench_train_gpt.py --profile small   # cProfile of minifm's steps
 
 Writes benchmarks/results/train_gpt.json and prints a Markdown table.
@@ -116,11 +124,13 @@ def limit_threads(framework, threads):
 def run_worker(framework, name, threads, warmup, repeats):
     """Time `repeats` steps of one framework on one config; print the result as JSON."""
     limit_threads(framework, threads)
-    spec = CONFIGS[name]
     build = build_minifm if framework == "minifm" else build_torch
-    model, optimizer, x, y = build(spec["model"], spec["batch_size"])
-    rss_before = _status_kb("VmRSS")
+    tiny = dict(n_layer=1, n_head=1, n_embd=8, block_size=8, vocab_size=65, dropout=0.0)
+    train_step(*build(tiny, 1))  # load the framework's kernels before measuring memory
+    base = _status_kb("VmRSS")
     peak_reset = _reset_peak_rss()
+    spec = CONFIGS[name]
+    model, optimizer, x, y = build(spec["model"], spec["batch_size"])
     for _ in range(warmup):
         train_step(model, optimizer, x, y)
     times = []
@@ -130,12 +140,9 @@ def run_worker(framework, name, threads, warmup, repeats):
         times.append(time.perf_counter() - start)
     peak = _status_kb("VmHWM")
     print(json.dumps({
-        "framework": framework, "config": name, "threads": threads,
-        "median_s": statistics.median(times), "min_s": min(times), "times_s": times,
-        "final_loss": float(loss.item()),
-        "rss_before_mb": rss_before / 1024, "peak_rss_mb": peak / 1024,
-        "train_rss_growth_mb": (peak - rss_before) / 1024,
-        "peak_is_training_only": peak_reset,
+        "framework": framework, "config": name, "threads": threads, "times_s": times,
+        "final_loss": float(loss.item()), "base_rss_mb": base / 1024,
+        "peak_rss_mb": peak / 1024, "peak_is_since_base": peak_reset,
     }))
 
 
@@ -171,23 +178,36 @@ def profile_minifm(name, threads, steps=5):
 
 
 # ----------------------------------------------------------------------------- report
+def summarize(runs):
+    """One framework's rounds on one config -> median/min step time and memory."""
+    times = [t for run in runs for t in run["times_s"]]
+    base = min(run["base_rss_mb"] for run in runs)
+    peak = max(run["peak_rss_mb"] for run in runs)
+    return {"median_s": statistics.median(times), "min_s": min(times), "steps": len(times),
+            "base_rss_mb": base, "peak_rss_mb": peak, "model_and_training_mb": peak - base,
+            "final_loss": runs[-1]["final_loss"], "runs": runs}
+
+
 def markdown(rows):
-    lines = ["| config | minifm step (ms) | PyTorch step (ms) | ratio | minifm peak RSS (MB) "
-             "| PyTorch peak RSS (MB) | minifm RSS growth (MB) | PyTorch RSS growth (MB) |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| config | minifm step (ms) | PyTorch step (ms) | ratio (median) | ratio (min) "
+             "| minifm peak RSS (MB) | PyTorch peak RSS (MB) | minifm peak - base (MB) "
+             "| PyTorch peak - base (MB) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         m, t = r["minifm"], r["torch"]
         lines.append(f"| {r['config']} | {1e3 * m['median_s']:.1f} | {1e3 * t['median_s']:.1f} "
-                     f"| {r['ratio']:.2f}x | {m['peak_rss_mb']:.0f} | {t['peak_rss_mb']:.0f} "
-                     f"| {m['train_rss_growth_mb']:.0f} | {t['train_rss_growth_mb']:.0f} |")
+                     f"| {r['ratio']:.2f}x | {m['min_s'] / t['min_s']:.2f}x "
+                     f"| {m['peak_rss_mb']:.0f} | {t['peak_rss_mb']:.0f} "
+                     f"| {m['model_and_training_mb']:.0f} | {t['model_and_training_mb']:.0f} |")
     return "\n".join(lines)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="1 warm-up step, 3 timed steps")
-    parser.add_argument("--threads", type=int, default=os.cpu_count(),
-                        help="threads for both frameworks (default: all cores)")
+    parser.add_argument("--quick", action="store_true",
+                        help="1 round of 1 warm-up step and 3 timed steps")
+    parser.add_argument("--threads", type=int, default=1, help="threads for both frameworks")
+    parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--configs", default="small,medium")
     parser.add_argument("--warmup", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=None)
@@ -196,7 +216,8 @@ def main():
     parser.add_argument("--output", default=str(RESULTS))
     args = parser.parse_args()
     warmup = args.warmup if args.warmup is not None else (1 if args.quick else 3)
-    repeats = args.repeats if args.repeats is not None else (3 if args.quick else 10)
+    repeats = args.repeats if args.repeats is not None else (3 if args.quick else 5)
+    rounds = args.rounds if args.rounds is not None else (1 if args.quick else 3)
 
     if args.worker:
         return run_worker(args.worker, args.configs, args.threads, warmup, repeats)
@@ -205,8 +226,11 @@ def main():
 
     rows = []
     for name in args.configs.split(","):
-        result = {fw: spawn_worker(fw, name, args.threads, warmup, repeats)
-                  for fw in ("minifm", "torch")}
+        runs = {"minifm": [], "torch": []}
+        for _ in range(rounds):
+            for fw in runs:
+                runs[fw].append(spawn_worker(fw, name, args.threads, warmup, repeats))
+        result = {fw: summarize(r) for fw, r in runs.items()}
         rows.append(dict(config=name, **CONFIGS[name], **result,
                          ratio=result["minifm"]["median_s"] / result["torch"]["median_s"]))
         print(f"{name}: minifm {1e3 * result['minifm']['median_s']:.1f} ms, torch "
@@ -215,7 +239,7 @@ def main():
     import torch
     report = {
         "benchmark": "GPT training step (forward, backward, AdamW step, zero_grad)",
-        "threads": args.threads, "warmup": warmup, "repeats": repeats,
+        "threads": args.threads, "rounds": rounds, "warmup": warmup, "repeats": repeats,
         "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
                     "python": platform.python_version(), "numpy": numpy.__version__,
                     "torch": torch.__version__},

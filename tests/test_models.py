@@ -55,9 +55,14 @@ def token_batch(vocab, shape, seed):
 
 # ============================================================================ GPT
 def test_gpt_names_and_state_dict_match_nanogpt():
-    model, torch_model = gpt_pair()
+    torch.manual_seed(0)
+    torch_model = tm.GPT(tm.GPTConfig(**SMALL_GPT))
+    model = GPT(GPTConfig(**SMALL_GPT))
     assert list(model.state_dict()) == list(torch_model.state_dict())
     assert [n for n, _ in model.named_parameters()] == [n for n, _ in torch_model.named_parameters()]
+    model.load_state_dict(torch_model.state_dict())  # torch tensors, lm_head.weight included
+    for name, value in torch_model.state_dict().items():
+        assert_close(model.state_dict()[name], value, msg=name)
     # load_state_dict copied into the tied parameter: the tie survives
     assert model.lm_head.weight is model.transformer.wte.weight
     assert model.get_num_params() == sum(p.numel() for p in torch_model.parameters()) - 16 * 32
