@@ -59,14 +59,16 @@ def test_gpt_names_and_state_dict_match_nanogpt():
     torch_model = tm.GPT(tm.GPTConfig(**SMALL_GPT))
     model = GPT(GPTConfig(**SMALL_GPT))
     assert list(model.state_dict()) == list(torch_model.state_dict())
-    assert [n for n, _ in model.named_parameters()] == [n for n, _ in torch_model.named_parameters()]
+    names = [n for n, _ in model.named_parameters()]
+    assert names == [n for n, _ in torch_model.named_parameters()]
     model.load_state_dict(torch_model.state_dict())  # torch tensors, lm_head.weight included
     for name, value in torch_model.state_dict().items():
         assert_close(model.state_dict()[name], value, msg=name)
     # load_state_dict copied into the tied parameter: the tie survives
     assert model.lm_head.weight is model.transformer.wte.weight
     assert model.get_num_params() == sum(p.numel() for p in torch_model.parameters()) - 16 * 32
-    assert model.get_num_params(non_embedding=False) == sum(p.numel() for p in torch_model.parameters())
+    total = sum(p.numel() for p in torch_model.parameters())
+    assert model.get_num_params(non_embedding=False) == total
 
 
 def test_gpt_forward_backward_matches_nanogpt():
@@ -108,6 +110,18 @@ def test_gpt_init_follows_gpt2():
             assert not to_numpy(p.detach()).any(), name
         if name.endswith(("ln_1.weight", "ln_2.weight", "ln_f.weight")):
             assert (to_numpy(p.detach()) == 1).all(), name
+
+
+def test_gpt_dropout_only_in_training():
+    minifm.manual_seed(0)
+    model = GPT(GPTConfig(**dict(SMALL_GPT, dropout=0.2)))
+    idx = minifm.tensor(token_batch(65, (2, 16), seed=7))
+    with minifm.no_grad():
+        first, second = (to_numpy(model(idx, idx)[0]) for _ in range(2))
+        assert np.abs(first - second).max() > 1e-3
+        model.eval()
+        first, second = (to_numpy(model(idx, idx)[0]) for _ in range(2))
+        np.testing.assert_array_equal(first, second)
 
 
 def test_gpt_rejects_too_long_sequence():
@@ -160,7 +174,8 @@ def test_crop_block_size():
     model.crop_block_size(8)
     assert model.config.block_size == 8 and model.transformer.wpe.weight.shape == (8, 32)
     assert_close(model.transformer.wpe.weight.detach(), torch_model.transformer.wpe.weight[:8])
-    logits, _ = model(minifm.zeros(1, 8, dtype=minifm.int64), minifm.zeros(1, 8, dtype=minifm.int64))
+    idx = minifm.zeros(1, 8, dtype=minifm.int64)
+    logits, _ = model(idx, idx)
     assert logits.shape == (1, 8, 65)
     with pytest.raises(ValueError):
         model.crop_block_size(9)
@@ -171,7 +186,8 @@ def test_configure_optimizers_decays_2d_params_only():
     opt = model.configure_optimizers(weight_decay=0.1, learning_rate=1e-3, betas=(0.9, 0.95))
     decay, nodecay = opt.param_groups
     assert decay["weight_decay"] == 0.1 and nodecay["weight_decay"] == 0.0
-    assert all(p.dim() == 2 for p in decay["params"]) and all(p.dim() == 1 for p in nodecay["params"])
+    assert all(p.dim() == 2 for p in decay["params"])
+    assert all(p.dim() == 1 for p in nodecay["params"])
     # wte (tied to lm_head), wpe and four matrices per layer; the tied weight counted once
     assert len(decay["params"]) == 2 + 4 * 2
     assert len(decay["params"]) + len(nodecay["params"]) == len(list(model.parameters()))
@@ -188,9 +204,9 @@ def hf_state_dict(torch_model, prefix="transformer."):
             value = value.t().contiguous()
         sd[key.replace("transformer.", prefix, 1)] = value.clone()
         if key.endswith("attn.c_proj.bias"):
-            layer = key[:-len("c_proj.bias")]
-            sd[layer.replace("transformer.", prefix, 1) + "bias"] = torch.tril(torch.ones(1, 1, T, T))
-            sd[layer.replace("transformer.", prefix, 1) + "masked_bias"] = torch.tensor(-1e4)
+            layer = key[:-len("c_proj.bias")].replace("transformer.", prefix, 1)
+            sd[layer + "bias"] = torch.tril(torch.ones(1, 1, T, T))
+            sd[layer + "masked_bias"] = torch.tensor(-1e4)
     if not prefix:
         del sd["lm_head.weight"]  # GPT2Model has no LM head
     return sd
@@ -210,6 +226,7 @@ def test_hf_gpt2_state_dict_conversion(prefix):
     logits, loss = model(minifm.tensor(idx), minifm.tensor(idx))
     t_logits, t_loss = torch_model(torch.from_numpy(idx), torch.from_numpy(idx))
     assert_close(logits.detach(), t_logits, atol=1e-5, rtol=1e-4)
+    assert_close(loss.detach(), t_loss, atol=1e-6, rtol=1e-5)
 
 
 # ============================================================================ BERT
