@@ -212,6 +212,8 @@ class GPT(nn.Module):
         return minifm.optim.AdamW(optim_groups, lr=learning_rate, betas=betas)
 
     def new_kv_caches(self, batch_size, capacity):
+        """Empty KV caches, one per layer, for `capacity` positions (at most block_size):
+        pass them as `kv_caches` to forward, the prompt first, then new tokens."""
         head_size = self.config.n_embd // self.config.n_head
         w = self.lm_head.weight
         return [KVCache(batch_size, self.config.n_head, head_size, capacity, w.dtype, w.device)
