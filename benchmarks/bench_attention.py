@@ -36,7 +36,8 @@ import minifm  # noqa: E402
 from minifm import kernels  # noqa: E402
 from minifm.ops.attention import scaled_dot_product_attention as sdpa  # noqa: E402
 from common import (  # noqa: E402
-    machine_info, median, peak_rss_delta, peak_traced, time_interleaved, write_json,
+    fix_malloc_threshold, machine_info, median, peak_rss_delta, peak_traced, time_interleaved,
+    write_json,
 )
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
@@ -202,6 +203,7 @@ def main(argv=None):
     import numba
     import torch
 
+    fix_malloc_threshold()  # so the RSS growth of every call shows (benchmarks/common.py)
     threads = args.threads or numba.config.NUMBA_NUM_THREADS
     numba.set_num_threads(threads)
     torch.set_num_threads(threads)

@@ -11,11 +11,14 @@ tracemalloc) and blind to everything else (PyTorch, Numba's own runtime). `peak_
 RSS before the call. It sees every allocator (NumPy, Numba's runtime, PyTorch), which
 tracemalloc does not, but it samples (every ~1 ms, so a spike shorter than that can be
 missed) and it counts pages, so memory an allocator reuses from earlier frees does not
-show. Large arrays, the ones that matter here, are mapped fresh and returned on free by
-glibc, so they do show. Linux only: elsewhere it returns None.
+show. glibc maps large blocks fresh and unmaps them on free, but by default it raises that
+"large" threshold (up to 32 MiB) after each such free, after which freed memory is kept and
+reused unseen; `fix_malloc_threshold` pins it at glibc's default of 128 KiB so that large
+arrays keep showing. Linux only: elsewhere these return None / do nothing.
 """
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import platform
@@ -50,6 +53,18 @@ def median(samples):
 def _rss_bytes():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * _PAGE
+
+
+def fix_malloc_threshold(nbytes=128 * 1024):
+    """Make glibc serve every block of at least nbytes by a fresh mapping, returned to the
+    system on free (mallopt M_MMAP_THRESHOLD; setting it also stops the dynamic raise).
+    Returns whether it took effect."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    M_MMAP_THRESHOLD = -3
+    return bool(libc.mallopt(M_MMAP_THRESHOLD, nbytes))
 
 
 def peak_rss_delta(fn, interval=1e-3):
