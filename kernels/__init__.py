@@ -85,7 +85,8 @@ def _installed(module):
 
 
 def _numba_cuda_installed():
-    return _installed("numba") and _installed("numba.cuda") and _installed("cupy")
+    # cupy first: looking for numba.cuda imports numba itself
+    return _installed("cupy") and _installed("numba") and _installed("numba.cuda")
 
 
 def available_backends(op="attention"):
