@@ -9,7 +9,8 @@ default), causal and not, it measures
   - the peak extra memory of one forward + backward: the growth of the process's resident
     set for all three, and for minifm also the exact peak of NumPy allocations
     (tracemalloc); benchmarks/common.py says what each sees and misses;
-  - the Numba kernels' first call, compile or load from Numba's cache, reported apart.
+  - apart, the Numba kernels' first calls in a new process: compiling (an empty cache
+    directory) and loading from Numba's cache.
 The reference needs (B, H, T, T) score arrays (2 GiB each at T=4096): it is skipped, and
 said so, when one would exceed --ref-max-mib.
 
@@ -24,9 +25,11 @@ Results go to benchmarks/results/attention_cpu.json and a plot to attention_cpu.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
 import sys
-import time
+import tempfile
 
 import numpy as np
 
@@ -106,20 +109,33 @@ def torch_runner(torch, arrays, grad, causal, backward):
     return run
 
 
-def first_calls(dtype, head_dim):
-    """Seconds of the Numba kernels' first forward and backward calls (compile, or load
-    from the cache when there is one) and whether the cache served them."""
-    from minifm.kernels import flash_attention_cpu as fa
-    rng = np.random.default_rng(0)
-    q, k, v, g = (rng.standard_normal((2, 64, head_dim)).astype(dtype) for _ in range(4))
-    start = time.perf_counter()
-    out, lse = fa.attention_forward(q, k, v, is_causal=True, scale=0.125)
-    forward_s = time.perf_counter() - start
-    start = time.perf_counter()
-    fa.attention_backward(q, k, v, out, lse, g, is_causal=True, scale=0.125)
-    backward_s = time.perf_counter() - start
-    return {"forward_s": forward_s, "backward_s": backward_s,
-            "from_cache": bool(fa._forward.stats.cache_hits or fa._backward.stats.cache_hits)}
+FIRST_CALLS = """
+import json, sys, time
+import numpy as np
+from minifm.kernels import flash_attention_cpu as fa
+rng = np.random.default_rng(0)
+q, k, v, g = (rng.standard_normal((2, 64, int(sys.argv[2]))).astype(sys.argv[1])
+              for _ in range(4))
+start = time.perf_counter()
+out, lse = fa.attention_forward(q, k, v, is_causal=True, scale=0.125)
+middle = time.perf_counter()
+fa.attention_backward(q, k, v, out, lse, g, is_causal=True, scale=0.125)
+end = time.perf_counter()
+print(json.dumps({"forward_s": middle - start, "backward_s": end - middle,
+                  "from_cache": bool(fa._forward.stats.cache_hits)}))
+"""
+
+
+def first_calls(dtype, head_dim, fresh_cache):
+    """Seconds of the Numba kernels' first forward and backward calls in a new process:
+    the compile time with an empty cache directory, else the load from Numba's cache."""
+    env = dict(os.environ)
+    with tempfile.TemporaryDirectory() as cache:
+        if fresh_cache:
+            env["NUMBA_CACHE_DIR"] = cache
+        done = subprocess.run([sys.executable, "-c", FIRST_CALLS, dtype, str(head_dim)],
+                              env=env, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.splitlines()[-1])
 
 
 def measure(args, torch, T, causal):
@@ -207,9 +223,11 @@ def main(argv=None):
     threads = args.threads or numba.config.NUMBA_NUM_THREADS
     numba.set_num_threads(threads)
     torch.set_num_threads(threads)
-    first = first_calls(np.dtype(args.dtype), args.head_dim)
-    print(f"Numba kernels' first call ({'cache load' if first['from_cache'] else 'compile'}): "
-          f"forward {first['forward_s']:.1f} s, backward {first['backward_s']:.1f} s")
+    first = {kind: first_calls(args.dtype, args.head_dim, kind == "compile")
+             for kind in ("compile", "cache_load")}
+    for kind, t in first.items():
+        print(f"Numba kernels' first call in a new process, {kind.replace('_', ' ')}: "
+              f"forward {t['forward_s']:.1f} s, backward {t['backward_s']:.1f} s")
     print(f"B={args.batch} H={args.heads} D={args.head_dim} {args.dtype}, {threads} threads "
           f"for Numba ({numba.threading_layer()} layer) and PyTorch; ratios are to torch")
     print(f"{'T':>5} {'mask':6s} {'impl':17s} {'fwd ms':>9} {'ratio':>7} {'fwd+bwd ms':>10} "
