@@ -93,6 +93,7 @@ def task_from_checkpoint(path, load_data=True):
                                 load_data=load_data)
     for name, module in task.modules.items():
         module.load_state_dict(ckpt["modules"][name])
+    task.load_data_state(ckpt["data"])  # e.g. which phase a two-phase task was in
     return task, ckpt
 
 
