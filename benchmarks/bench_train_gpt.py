@@ -1,4 +1,4 @@
-"""One GPT training step, minifm against PyTorch, on the CPU.
+"""One GPT training step, minifm against PyTorch, on the CPU (or a GPU with --device cuda).
 
 A step is what nanoGPT's train.py does per iteration: forward with targets, backward,
 AdamW step, zero_grad(set_to_none=True). Two configurations: nanoGPT's small CPU config
@@ -23,9 +23,15 @@ Method
   its training take: parameters, activations, gradients, optimizer state, and whatever
   the allocator keeps after freeing (minifm asks glibc to keep freed memory, see
   minifm.backend).
+- On a GPU (--device cuda) both models are built on the CPU from the same seed and moved;
+  each timed step ends with a synchronize (torch.cuda's, minifm.cuda's), so the time is
+  the GPU's work plus the host's. GPU memory is the peak of bytes allocated to live
+  arrays (max_memory_allocated, after reset_peak_memory_stats once the kernels are
+  loaded), next to the host's RSS.
 
 Usage:
   python benchmarks/bench_train_gpt.py [--quick] [--threads N] [--rounds R] [--configs small,medium]
+  python benchmarks/bench_train_gpt.py --device cuda   # writes results/gpu/train_gpt.json
   python benchmarks/bench_train_gpt.py --profile small   # cProfile of minifm's steps
 
 Writes benchmarks/results/train_gpt.json and prints a Markdown table.
@@ -44,6 +50,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "train_gpt.json"
+GPU_RESULTS = ROOT / "benchmarks" / "results" / "gpu" / "train_gpt.json"
 
 CONFIGS = {
     "small": dict(model=dict(n_layer=4, n_head=4, n_embd=128, block_size=64, vocab_size=65,
@@ -75,33 +82,41 @@ def _reset_peak_rss():
 
 
 # ----------------------------------------------------------------------------- one framework
-def build_minifm(config, batch_size, seed=0):
+def build_minifm(config, batch_size, seed=0, device="cpu"):
     import minifm
     from minifm.models import GPT, GPTConfig
 
     minifm.manual_seed(seed)
     model = GPT(GPTConfig(**config))
+    if device != "cpu":
+        model.to(device)
     optimizer = model.configure_optimizers(weight_decay=0.1, learning_rate=6e-4,
                                            betas=(0.9, 0.95))
     gen = minifm.Generator().manual_seed(seed)
     shape = (batch_size, config["block_size"])
     x = minifm.randint(config["vocab_size"], size=shape, generator=gen)
     y = minifm.randint(config["vocab_size"], size=shape, generator=gen)
+    if device != "cpu":
+        x, y = x.to(device), y.to(device)
     return model, optimizer, x, y
 
 
-def build_torch(config, batch_size, seed=0):
+def build_torch(config, batch_size, seed=0, device="cpu"):
     import torch
     sys.path.insert(0, str(ROOT / "tests"))
     import torch_models
 
     torch.manual_seed(seed)
     model = torch_models.GPT(torch_models.GPTConfig(**config))
+    if device != "cpu":
+        model.to(device)
     optimizer = model.configure_optimizers(weight_decay=0.1, learning_rate=6e-4,
                                            betas=(0.9, 0.95))
     shape = (batch_size, config["block_size"])
     x = torch.randint(config["vocab_size"], shape)
     y = torch.randint(config["vocab_size"], shape)
+    if device != "cpu":
+        x, y = x.to(device), y.to(device)
     return model, optimizer, x, y
 
 
@@ -121,36 +136,57 @@ def limit_threads(framework, threads):
     threadpool_limits(threads)
 
 
-def run_worker(framework, name, threads, warmup, repeats):
+def cuda_module(framework):
+    """torch.cuda or minifm.cuda: the same functions under the same names."""
+    if framework == "torch":
+        import torch
+        return torch.cuda
+    import minifm
+    return minifm.cuda
+
+
+def run_worker(framework, name, threads, warmup, repeats, device="cpu"):
     """Time `repeats` steps of one framework on one config; print the result as JSON."""
     limit_threads(framework, threads)
     build = build_minifm if framework == "minifm" else build_torch
+    gpu = cuda_module(framework) if device != "cpu" else None
     tiny = dict(n_layer=1, n_head=1, n_embd=8, block_size=8, vocab_size=65, dropout=0.0)
-    train_step(*build(tiny, 1))  # load the framework's kernels before measuring memory
+    train_step(*build(tiny, 1, device=device))  # load the kernels before measuring memory
     base = _status_kb("VmRSS")
     peak_reset = _reset_peak_rss()
+    if gpu:
+        gpu.synchronize()
+        gpu.reset_peak_memory_stats()
+        gpu_base = gpu.memory_allocated()
     spec = CONFIGS[name]
-    model, optimizer, x, y = build(spec["model"], spec["batch_size"])
+    model, optimizer, x, y = build(spec["model"], spec["batch_size"], device=device)
     for _ in range(warmup):
         train_step(model, optimizer, x, y)
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         loss = train_step(model, optimizer, x, y)
+        if gpu:
+            gpu.synchronize()
         times.append(time.perf_counter() - start)
     peak = _status_kb("VmHWM")
-    print(json.dumps({
+    result = {
         "framework": framework, "config": name, "threads": threads, "times_s": times,
         "final_loss": float(loss.item()), "base_rss_mb": base / 1024,
         "peak_rss_mb": peak / 1024, "peak_is_since_base": peak_reset,
-    }))
+    }
+    if gpu:
+        result.update(device=device, gpu_base_mb=gpu_base / 2**20,
+                      gpu_peak_mb=gpu.max_memory_allocated() / 2**20)
+    print(json.dumps(result))
 
 
-def spawn_worker(framework, name, threads, warmup, repeats):
+def spawn_worker(framework, name, threads, warmup, repeats, device="cpu"):
     env = dict(os.environ, **{var: str(threads) for var in THREAD_VARIABLES})
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     cmd = [sys.executable, __file__, "--worker", framework, "--configs", name,
-           "--threads", str(threads), "--warmup", str(warmup), "--repeats", str(repeats)]
+           "--threads", str(threads), "--warmup", str(warmup), "--repeats", str(repeats),
+           "--device", device]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"{framework} worker on {name} failed:\n{done.stderr}")
@@ -183,9 +219,21 @@ def summarize(runs):
     times = [t for run in runs for t in run["times_s"]]
     base = min(run["base_rss_mb"] for run in runs)
     peak = max(run["peak_rss_mb"] for run in runs)
-    return {"median_s": statistics.median(times), "min_s": min(times), "steps": len(times),
-            "base_rss_mb": base, "peak_rss_mb": peak, "model_and_training_mb": peak - base,
-            "final_loss": runs[-1]["final_loss"], "runs": runs}
+    summary = {"median_s": statistics.median(times), "min_s": min(times), "steps": len(times),
+               "base_rss_mb": base, "peak_rss_mb": peak, "model_and_training_mb": peak - base,
+               "final_loss": runs[-1]["final_loss"], "runs": runs}
+    if "gpu_peak_mb" in runs[0]:
+        summary.update(gpu_base_mb=min(run["gpu_base_mb"] for run in runs),
+                       gpu_peak_mb=max(run["gpu_peak_mb"] for run in runs))
+    return summary
+
+
+def gpu_markdown(rows):
+    lines = ["| config | minifm GPU peak allocated (MB) | PyTorch GPU peak allocated (MB) |",
+             "|---|---:|---:|"]
+    lines += [f"| {r['config']} | {r['minifm']['gpu_peak_mb']:.0f} "
+              f"| {r['torch']['gpu_peak_mb']:.0f} |" for r in rows]
+    return "\n".join(lines)
 
 
 def markdown(rows):
@@ -212,15 +260,19 @@ def main():
     parser.add_argument("--warmup", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--profile", metavar="CONFIG", help="cProfile minifm on one config")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--worker", choices=["minifm", "torch"], help=argparse.SUPPRESS)
-    parser.add_argument("--output", default=str(RESULTS))
+    parser.add_argument("--output", default=None,
+                        help=f"default {RESULTS.relative_to(ROOT)} (cpu), "
+                             f"{GPU_RESULTS.relative_to(ROOT)} (cuda)")
     args = parser.parse_args()
     warmup = args.warmup if args.warmup is not None else (1 if args.quick else 3)
     repeats = args.repeats if args.repeats is not None else (3 if args.quick else 5)
     rounds = args.rounds if args.rounds is not None else (1 if args.quick else 3)
 
     if args.worker:
-        return run_worker(args.worker, args.configs, args.threads, warmup, repeats)
+        return run_worker(args.worker, args.configs, args.threads, warmup, repeats,
+                          args.device)
     if args.profile:
         return profile_minifm(args.profile, args.threads)
 
@@ -229,7 +281,8 @@ def main():
         runs = {"minifm": [], "torch": []}
         for _ in range(rounds):
             for fw in runs:
-                runs[fw].append(spawn_worker(fw, name, args.threads, warmup, repeats))
+                runs[fw].append(spawn_worker(fw, name, args.threads, warmup, repeats,
+                                             args.device))
         result = {fw: summarize(r) for fw, r in runs.items()}
         rows.append(dict(config=name, **CONFIGS[name], **result,
                          ratio=result["minifm"]["median_s"] / result["torch"]["median_s"]))
@@ -239,16 +292,21 @@ def main():
     import torch
     report = {
         "benchmark": "GPT training step (forward, backward, AdamW step, zero_grad)",
+        "device": args.device,
         "threads": args.threads, "rounds": rounds, "warmup": warmup, "repeats": repeats,
         "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
                     "python": platform.python_version(), "numpy": numpy.__version__,
                     "torch": torch.__version__},
         "rows": rows,
     }
-    out = Path(args.output)
+    if args.device == "cuda":
+        report["machine"]["gpu"] = torch.cuda.get_device_name(0)
+    out = Path(args.output or (RESULTS if args.device == "cpu" else GPU_RESULTS))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(markdown(rows))
+    if args.device == "cuda":
+        print("\n" + gpu_markdown(rows))
     print(f"\nsaved {out}")
 
 

@@ -65,3 +65,4 @@ bmm = mm
 # The layers above the engine, so that `minifm.nn.functional.relu` works after a bare
 # `import minifm`, as `torch.nn.functional.relu` does after `import torch`.
 from . import nn, optim  # noqa: E402,F401
+from . import cuda  # noqa: E402,F401
