@@ -108,6 +108,21 @@ def _log_once(op, requested, chosen, device, reason):
                      f"; {reason}" if reason else "")
 
 
+@functools.lru_cache(maxsize=None)
+def _use_workqueue_threads():
+    """Run Numba's parallel loops on its own 'workqueue' threads, not OpenMP's.
+
+    After a parallel kernel, OpenMP's worker threads spin-wait, and on a small machine
+    they fight OpenBLAS's threads for the cores: measured on 2 cores, a GPT training step
+    (4 layers, width 128, batch 12 x 64) took 565 ms with 'omp' and 63 ms with
+    'workqueue'. A user's NUMBA_THREADING_LAYER is respected. It must be set before the
+    first parallel launch in the process, hence here.
+    """
+    if "NUMBA_THREADING_LAYER" not in os.environ:
+        import numba
+        numba.config.THREADING_LAYER = "workqueue"
+
+
 def select(op, device_type, **problem):
     """The kernel module to run `op` with on arrays of `device_type` ("cpu" or "cuda"), or
     None for the reference. `problem` (dtype, head sizes, ...) goes to the module's
@@ -130,6 +145,8 @@ def select(op, device_type, **problem):
     if backend == "reference":
         _log_once(op, requested, backend, device_type, None)
         return None
+    if backend == "numba":
+        _use_workqueue_threads()
     module = importlib.import_module(f"{__name__}.{_KERNELS[op][backend]}")
     reason = module.supports(**problem)
     if reason is not None:
