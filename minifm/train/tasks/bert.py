@@ -45,13 +45,12 @@ import numpy as np
 from ... import backend
 from ...autograd import no_grad
 from ...creation import ones_like, tensor
-from ...data import ByteLevelBPETokenizer, CharTokenizer, default_corpus, load_text
 from ...data.corpora import train_val_test_split
 from ...models.bert import BertConfig, BertForMaskedLM, BertForSequenceClassification, mask_tokens
 from ...ops.random import multinomial, rand, randint
 from ...optim import AdamW
 from .base import Task
-from .gpt import tokenizer_from_state, tokenizer_state
+from .text import corpus_and_tokenizer, tokenizer_state
 
 SPECIAL_TOKENS = ("[PAD]", "[CLS]", "[SEP]", "[MASK]")
 PAD, CLS, SEP, MASK = range(len(SPECIAL_TOKENS))
@@ -125,18 +124,7 @@ class BERTTask(Task):
             raise ValueError(f"bert task: seq_len must be at least 3 ([CLS], a token, [SEP]), "
                              f"got {cfg.seq_len}")
         backend.manual_seed(cfg.seed)
-        text = None
-        if load_data or state is None:
-            text = load_text(cfg.data) if cfg.data else default_corpus(cfg.corpus_bytes)
-        if state is not None:
-            base = tokenizer_from_state(state["tokenizer"])
-        elif cfg.tokenizer == "char":
-            base = CharTokenizer.from_text(text)
-        elif cfg.tokenizer == "bpe":
-            base = ByteLevelBPETokenizer()
-            base.train(text, cfg.bpe_vocab_size)
-        else:
-            raise ValueError(f"bert task: tokenizer must be 'char' or 'bpe', got {cfg.tokenizer!r}")
+        text, base = corpus_and_tokenizer("bert", cfg, state, load_data)
         self.tokenizer = SpecialTokens(base)
         os.makedirs(out_dir, exist_ok=True)
         self.tokenizer_json = tokenizer_state(base, out_dir)

@@ -3,7 +3,6 @@ random windows of a token stream, next-token cross-entropy, AdamW with weight de
 weights only, validation loss estimated on random windows of held-out text."""
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 
@@ -11,10 +10,11 @@ import numpy as np
 
 from ... import backend
 from ...autograd import no_grad
-from ...data import ByteLevelBPETokenizer, CharTokenizer, default_corpus, load_text, random_blocks
+from ...data import random_blocks
 from ...data.corpora import train_val_test_split
 from ...models.gpt import GPT, GPTConfig
 from .base import Task
+from .text import corpus_and_tokenizer, tokenizer_state
 
 
 @dataclass
@@ -40,21 +40,6 @@ class GPTTaskConfig:
     seed: int = 1337
 
 
-def tokenizer_from_state(state):
-    """Rebuild a tokenizer from the JSON state its save() writes."""
-    if state["type"] == "char":
-        return CharTokenizer(state["chars"])
-    return ByteLevelBPETokenizer(state["merges"], state["special_tokens"])
-
-
-def tokenizer_state(tokenizer, scratch_dir):
-    """The tokenizer's JSON state (what its save() writes), kept in the checkpoint."""
-    path = os.path.join(scratch_dir, "tokenizer.json")
-    tokenizer.save(path)
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
-
-
 class GPTTask(Task):
     """Train a GPT language model on a text corpus (nanoGPT's recipe)."""
 
@@ -64,18 +49,7 @@ class GPTTask(Task):
     def __init__(self, cfg: GPTTaskConfig, out_dir, state=None, load_data=True):
         super().__init__(cfg, out_dir)
         backend.manual_seed(cfg.seed)
-        text = None
-        if load_data or state is None:
-            text = load_text(cfg.data) if cfg.data else default_corpus(cfg.corpus_bytes)
-        if state is not None:
-            tokenizer = tokenizer_from_state(state["tokenizer"])
-        elif cfg.tokenizer == "char":
-            tokenizer = CharTokenizer.from_text(text)
-        elif cfg.tokenizer == "bpe":
-            tokenizer = ByteLevelBPETokenizer()
-            tokenizer.train(text, cfg.bpe_vocab_size)
-        else:
-            raise ValueError(f"gpt task: tokenizer must be 'char' or 'bpe', got {cfg.tokenizer!r}")
+        text, tokenizer = corpus_and_tokenizer("gpt", cfg, state, load_data)
         self.tokenizer = tokenizer
         os.makedirs(out_dir, exist_ok=True)
         self.tokenizer_json = tokenizer_state(tokenizer, out_dir)
