@@ -34,6 +34,8 @@ BACKENDS = ("auto", "reference", "numba", "cuda")
 # op -> {backend: module in this package}
 _KERNELS = {
     "attention": {"numba": "flash_attention_cpu", "cuda": "flash_attention_cuda"},
+    "layer_norm": {"numba": "layer_norm_cpu"},
+    "softmax": {"numba": "softmax_cpu"},
 }
 _chosen: dict = {}    # op -> backend set with set_backend
 _logged: set = set()  # configurations already logged

@@ -142,10 +142,17 @@ class Softplus(Function):
 
 class Softmax(Function):
     """exp(x - max) / sum(exp(x - max)), computed in one buffer. A row of -inf gives nan,
-    as in PyTorch."""
+    as in PyTorch. With `kernel` (minifm.kernels.softmax_cpu, chosen by softmax; last
+    axis, contiguous input) its fused loops do the work, else the NumPy code, the
+    reference."""
 
     @staticmethod
-    def forward(ctx, x, *, axis):
+    def forward(ctx, x, *, axis, kernel=None):
+        ctx.kernel = kernel
+        if kernel is not None:
+            y = kernel.softmax_forward(x.reshape(-1, x.shape[-1])).reshape(x.shape)
+            ctx.save_for_backward(y)
+            return y
         xp = ctx.xp
         y = x - x.max(axis=axis, keepdims=True)
         xp.exp(y, out=y)
@@ -157,14 +164,24 @@ class Softmax(Function):
     @staticmethod
     def backward(ctx, g):
         (y,) = ctx.saved
+        if ctx.kernel is not None:
+            y2 = y.reshape(-1, y.shape[-1])
+            return ctx.kernel.softmax_backward(g.reshape(y2.shape), y2).reshape(y.shape)
         gx = g * y
         gx -= y * gx.sum(axis=ctx.axis, keepdims=True)
         return gx
 
 
 class LogSoftmax(Function):
+    """(x - max) - log(sum(exp(x - max))); `kernel` as in Softmax."""
+
     @staticmethod
-    def forward(ctx, x, *, axis):
+    def forward(ctx, x, *, axis, kernel=None):
+        ctx.kernel = kernel
+        if kernel is not None:
+            y = kernel.softmax_forward(x.reshape(-1, x.shape[-1]), log=True).reshape(x.shape)
+            ctx.save_for_backward(y)
+            return y
         xp = ctx.xp
         y = x - x.max(axis=axis, keepdims=True)
         y -= xp.log(xp.exp(y).sum(axis=axis, keepdims=True))
@@ -175,6 +192,9 @@ class LogSoftmax(Function):
     @staticmethod
     def backward(ctx, g):
         (y,) = ctx.saved
+        if ctx.kernel is not None:
+            y2 = y.reshape(-1, y.shape[-1])
+            return ctx.kernel.softmax_backward(g.reshape(y2.shape), y2, log=True).reshape(y.shape)
         return g - ctx.xp.exp(y) * g.sum(axis=ctx.axis, keepdims=True)
 
 
@@ -215,13 +235,25 @@ def _softmax_axis(op, input, dim):
     return normalize_dims(op, dim, input.ndim)[0] if input.ndim else 0
 
 
+def _softmax_kernel(input, axis):
+    """The kernel module for a softmax over `axis` of input, or None for the NumPy code."""
+    if input.device.type != "cpu":  # no CUDA softmax kernel yet
+        return None
+    from .. import kernels
+    return kernels.select("softmax", "cpu", dtype=input.dtype, last_axis=axis == input.ndim - 1,
+                          contiguous=input._data.flags.c_contiguous,
+                          cols=input.shape[-1] if input.ndim else 1)
+
+
 def softmax(input, dim=None, dtype=None):
     input = floating(input if dtype is None else input.to(dtype))
-    return Softmax.apply(input, axis=_softmax_axis("softmax", input, dim))
+    axis = _softmax_axis("softmax", input, dim)
+    return Softmax.apply(input, axis=axis, kernel=_softmax_kernel(input, axis))
 
 
 def log_softmax(input, dim=None, dtype=None):
     input = floating(input if dtype is None else input.to(dtype))
-    return LogSoftmax.apply(input, axis=_softmax_axis("log_softmax", input, dim))
+    axis = _softmax_axis("log_softmax", input, dim)
+    return LogSoftmax.apply(input, axis=axis, kernel=_softmax_kernel(input, axis))
 
 

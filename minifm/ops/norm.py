@@ -14,6 +14,8 @@ are computed in float32.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..autograd import Function
@@ -41,10 +43,20 @@ def _standardize_backward(gxhat, xhat, rstd, axes):
 
 
 class LayerNorm(Function):
-    """Standardize over the last `ndim` axes; weight and bias have those axes' shape."""
+    """Standardize over the last `ndim` axes; weight and bias have those axes' shape.
+
+    With `kernel` (minifm.kernels.layer_norm_cpu, chosen by layer_norm) forward and
+    backward run its fused loops on x seen as (rows, normalized elements); otherwise the
+    NumPy code below, the reference."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, *, ndim, eps):
+    def forward(ctx, x, weight, bias, *, ndim, eps, kernel=None):
+        ctx.kernel, ctx.ndim = kernel, ndim
+        if kernel is not None:
+            x2 = x.reshape(-1, math.prod(x.shape[x.ndim - ndim:]))
+            y, mean, rstd = kernel.layer_norm_forward(x2, weight, bias, eps)
+            ctx.save_for_backward(x2, mean, rstd, weight)
+            return y.reshape(x.shape)
         work = _work_dtype(x)
         axes = tuple(range(x.ndim - ndim, x.ndim))
         xhat, rstd, _, _ = _standardize(ctx.xp, x.astype(work, copy=False), axes, eps)
@@ -57,6 +69,14 @@ class LayerNorm(Function):
 
     @staticmethod
     def backward(ctx, g):
+        if ctx.kernel is not None:
+            x2, mean, rstd, weight = ctx.saved
+            gx, gw, gb = ctx.kernel.layer_norm_backward(g.reshape(x2.shape), x2, mean, rstd,
+                                                        weight, ctx.needs_input_grad[0])
+            shape = g.shape[g.ndim - ctx.ndim:]
+            return (None if gx is None else gx.reshape(g.shape),
+                    gw.reshape(shape) if ctx.needs_input_grad[1] else None,
+                    gb.reshape(shape) if ctx.needs_input_grad[2] else None)
         xhat, rstd, weight = ctx.saved
         g = g.astype(xhat.dtype, copy=False)
         lead = tuple(range(g.ndim - len(ctx.axes)))
@@ -144,7 +164,11 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
                          f"but got input of shape {tuple(input.shape)}")
     _check_param("layer_norm", "weight", weight, shape, input)
     _check_param("layer_norm", "bias", bias, shape, input)
-    return LayerNorm.apply(input, weight, bias, ndim=len(shape), eps=eps)
+    kernel = None
+    if input.device.type == "cpu":  # no CUDA layer_norm kernel yet
+        from .. import kernels
+        kernel = kernels.select("layer_norm", "cpu", dtype=input.dtype, cols=math.prod(shape))
+    return LayerNorm.apply(input, weight, bias, ndim=len(shape), eps=eps, kernel=kernel)
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,

@@ -1,0 +1,140 @@
+"""Layer norm, softmax and log_softmax: minifm's NumPy path vs its Numba kernels vs PyTorch.
+
+Each op is timed through minifm's public function with the backend forced to "reference"
+(the NumPy code in minifm/ops) and to "numba" (minifm/kernels), and as torch's function,
+at GPT-like shapes (batch, time, width): forward under no_grad, and forward + backward
+(sum of output * a fixed random tensor, so the backward gets a dense gradient). Sides take
+turns within each repeat and each figure is the median over repeats of the mean time of a
+loop; run with one and with two threads (Numba's and PyTorch's; NumPy's elementwise code
+is single-threaded anyway). Ratios are what to read: the machine is shared and noisy.
+
+    python benchmarks/bench_norm.py [--repeats 7] [--out benchmarks/results/norm.json]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+for _var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+# the layer minifm.kernels picks; set here because numba.set_num_threads below starts it
+os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
+
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as TF  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import minifm  # noqa: E402
+import minifm.kernels as kernels  # noqa: E402
+import minifm.nn.functional as F  # noqa: E402
+from benchmarks.common import machine_info, median, time_interleaved, write_json  # noqa: E402
+
+SHAPES = ((12, 64, 128), (8, 256, 384), (32, 128, 768))
+OPS = ("layer_norm", "softmax", "log_softmax")
+KERNEL_OP = {"layer_norm": "layer_norm", "softmax": "softmax", "log_softmax": "softmax"}
+
+
+def _minifm_call(op, x, w, b):
+    if op == "layer_norm":
+        return F.layer_norm(x, x.shape[-1:], w, b)
+    return getattr(F, op)(x, dim=-1)
+
+
+def _torch_call(op, x, w, b):
+    if op == "layer_norm":
+        return TF.layer_norm(x, x.shape[-1:], w, b)
+    return getattr(TF, op)(x, dim=-1)
+
+
+def _looped(fn, loops):
+    def run():
+        for _ in range(loops):
+            fn()
+    return run
+
+
+def _sides(op, shape, backward):
+    """{side: zero-argument callable} for one op, shape and mode."""
+    rng = np.random.default_rng(0)
+    x_np = rng.standard_normal(shape, dtype=np.float32)
+    g_np = rng.standard_normal(shape, dtype=np.float32)
+    w_np = rng.standard_normal(shape[-1:], dtype=np.float32)
+    b_np = rng.standard_normal(shape[-1:], dtype=np.float32)
+    mx, mw, mb = (minifm.tensor(a, requires_grad=backward) for a in (x_np, w_np, b_np))
+    tx, tw, tb = (torch.tensor(a, requires_grad=backward) for a in (x_np, w_np, b_np))
+    mg, tg = minifm.tensor(g_np), torch.tensor(g_np)
+
+    def minifm_side(backend):
+        def run():
+            kernels.set_backend(KERNEL_OP[op], backend)
+            if backward:
+                (_minifm_call(op, mx, mw, mb) * mg).sum().backward()
+            else:
+                with minifm.no_grad():
+                    _minifm_call(op, mx, mw, mb)
+        return run
+
+    def torch_side():
+        if backward:
+            (_torch_call(op, tx, tw, tb) * tg).sum().backward()
+        else:
+            with torch.no_grad():
+                _torch_call(op, tx, tw, tb)
+
+    return {"numpy": minifm_side("reference"), "numba": minifm_side("numba"), "torch": torch_side}
+
+
+def _loops_for(fn, budget=0.02):
+    fn()
+    start, n = time.perf_counter(), 0
+    while time.perf_counter() - start < budget:
+        fn()
+        n += 1
+    return max(1, n)
+
+
+def measure(repeats):
+    rows = []
+    for threads in (1, 2):
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        torch.set_num_threads(threads)
+        for op in OPS:
+            for shape in SHAPES:
+                for backward in (False, True):
+                    sides = _sides(op, shape, backward)
+                    loops = {name: _loops_for(fn) for name, fn in sides.items()}
+                    samples = time_interleaved(
+                        {name: _looped(fn, loops[name]) for name, fn in sides.items()},
+                        repeats=repeats)
+                    ms = {name: 1e3 * median(s) / loops[name] for name, s in samples.items()}
+                    rows.append({"op": op, "shape": list(shape), "threads": threads,
+                                 "mode": "forward+backward" if backward else "forward",
+                                 **{f"{name}_ms": round(t, 4) for name, t in ms.items()}})
+                    r = rows[-1]
+                    print(f"{op:12s} {str(shape):15s} {r['mode']:17s} threads={threads}  "
+                          f"numpy {ms['numpy']:8.3f} ms  numba {ms['numba']:8.3f} ms  "
+                          f"torch {ms['torch']:8.3f} ms  numpy/numba {ms['numpy'] / ms['numba']:5.2f}"
+                          f"  numba/torch {ms['numba'] / ms['torch']:5.2f}", flush=True)
+    for op in set(KERNEL_OP.values()):
+        kernels.set_backend(op, None)
+    return rows
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results",
+                                                      "norm.json"))
+    args = parser.parse_args()
+    rows = measure(args.repeats)
+    path = write_json(args.out, {"machine": machine_info(numba_threading_layer=numba.config.THREADING_LAYER),
+                                 "dtype": "float32", "repeats": args.repeats, "results": rows})
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+"""Layer norm on the CPU with Numba: forward and backward, one pass over memory each.
+
+The NumPy version in minifm/ops/norm.py is a chain of whole-array operations (mean,
+subtract, square, mean, sqrt, multiply, ...), each writing a temporary of the input's
+size. Here each row of the (rows, cols) input is read while it is in the cache:
+
+    forward   mean and the biased variance by two passes over the row (the second sums
+              (x - mean)^2, which has no cancellation), then y = xhat * weight + bias with
+              xhat = (x - mean) * rstd.
+    backward  dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)),
+              dxhat = dy * weight, with xhat recomputed from x, mean and rstd (forward
+              saves two numbers per row, not a copy of xhat).
+
+Row statistics are accumulated in float64 for float32 inputs too. dweight = sum over rows
+of dy * xhat and dbias = sum of dy would be written by every row: each task (a contiguous
+range of rows) sums into its own float64 row of a (tasks, cols) buffer, and the buffer is
+reduced once at the end, so no two threads write one element.
+
+Numbers: fastmath allows only reassociation (so row sums vectorize) and fused
+multiply-add; NaN and infinity propagate as in the NumPy version, and division by zero
+(eps=0 on a constant row) gives infinity as in NumPy (error_model="numpy"), not an error.
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+_FASTMATH = {"reassoc", "contract"}
+_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+@njit(parallel=True, cache=True, fastmath=_FASTMATH, error_model="numpy")
+def _forward(x, weight, bias, eps, y, mean, rstd):
+    rows, cols = x.shape
+    for r in prange(rows):
+        s = 0.0
+        for j in range(cols):
+            s += x[r, j]
+        m = s / cols
+        v = 0.0
+        for j in range(cols):
+            d = x[r, j] - m
+            v += d * d
+        rs = 1.0 / np.sqrt(v / cols + eps)
+        mean[r] = m
+        rstd[r] = rs
+        for j in range(cols):
+            y[r, j] = (x[r, j] - m) * rs * weight[j] + bias[j]
+
+
+@njit(parallel=True, cache=True, fastmath=_FASTMATH, error_model="numpy")
+def _backward(g, x, mean, rstd, weight, need_dx, dx, dweight_parts, dbias_parts):
+    rows, cols = x.shape
+    tasks = dweight_parts.shape[0]
+    per_task = (rows + tasks - 1) // tasks
+    for t in prange(tasks):
+        for r in range(t * per_task, min(rows, (t + 1) * per_task)):
+            m, rs = mean[r], rstd[r]
+            sum_g = 0.0   # sum of dxhat
+            sum_gx = 0.0  # sum of dxhat * xhat
+            for j in range(cols):
+                xhat = (x[r, j] - m) * rs
+                dweight_parts[t, j] += g[r, j] * xhat
+                dbias_parts[t, j] += g[r, j]
+                gxhat = g[r, j] * weight[j]
+                sum_g += gxhat
+                sum_gx += gxhat * xhat
+            if need_dx:
+                mean_g, mean_gx = sum_g / cols, sum_gx / cols
+                for j in range(cols):
+                    xhat = (x[r, j] - m) * rs
+                    dx[r, j] = rs * (g[r, j] * weight[j] - mean_g - xhat * mean_gx)
+
+
+def supports(dtype, cols):
+    """None when the kernel can run this problem (cols: the number of normalized
+    elements per row), else the reason it cannot."""
+    if dtype not in _DTYPES:
+        return f"the Numba layer_norm kernel takes float32 or float64, got {dtype}"
+    if cols == 0:
+        return "the Numba layer_norm kernel needs at least one normalized element"
+    return None
+
+
+def _params(weight, bias, cols, dtype):
+    """weight and bias as arrays: ones and zeros stand in for absent ones, so that one
+    compiled kernel serves every case."""
+    weight = np.ones(cols, dtype) if weight is None else np.ascontiguousarray(weight.reshape(-1))
+    bias = np.zeros(cols, dtype) if bias is None else np.ascontiguousarray(bias.reshape(-1))
+    return weight, bias
+
+
+def layer_norm_forward(x, weight, bias, eps):
+    """Layer norm of x (rows, cols) over its columns. Returns y (x's dtype) and the
+    float64 mean and rstd of each row, which backward takes."""
+    rows, cols = x.shape
+    x = np.ascontiguousarray(x)
+    weight, bias = _params(weight, bias, cols, x.dtype)
+    y = np.empty_like(x)
+    mean, rstd = np.empty(rows), np.empty(rows)
+    _forward(x, weight, bias, float(eps), y, mean, rstd)
+    return y, mean, rstd
+
+
+def layer_norm_backward(g, x, mean, rstd, weight, need_dx=True):
+    """(dx or None, dweight, dbias) from g = dL/dy, for layer_norm_forward's x, mean and
+    rstd; dweight and dbias have shape (cols,) and are computed whether or not a weight
+    and bias were given."""
+    rows, cols = x.shape
+    g = np.ascontiguousarray(g, dtype=x.dtype)
+    x = np.ascontiguousarray(x)
+    weight, _ = _params(weight, None, cols, x.dtype)
+    dx = np.empty_like(x) if need_dx else np.empty((0, 0), x.dtype)
+    tasks = max(1, min(rows, numba.get_num_threads()))
+    dweight_parts, dbias_parts = np.zeros((tasks, cols)), np.zeros((tasks, cols))
+    _backward(g, x, mean, rstd, weight, bool(need_dx), dx, dweight_parts, dbias_parts)
+    return (dx if need_dx else None, dweight_parts.sum(axis=0).astype(x.dtype),
+            dbias_parts.sum(axis=0).astype(x.dtype))

@@ -1,0 +1,166 @@
+"""The Numba layer_norm and softmax kernels (minifm/kernels/{layer_norm,softmax}_cpu.py):
+forward and every gradient, through minifm's public functions with the backend forced to
+"numba", against the same functions on the "reference" (NumPy) backend and against
+PyTorch; odd shapes, float32 and float64, logits of +-1e4, rows of -inf, and which code
+path the ops take."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import minifm
+import minifm.nn.functional as F
+from tests.conftest import assert_close, to_numpy, to_torch
+
+pytest.importorskip("numba")
+torch = pytest.importorskip("torch")
+import minifm.kernels as kernels  # noqa: E402
+from minifm.kernels import layer_norm_cpu, softmax_cpu  # noqa: E402
+from minifm.ops import activation, norm  # noqa: E402
+
+DTYPES = (np.float32, np.float64)
+SHAPES = ((1, 1), (3, 7), (2, 5, 33), (4, 3, 2, 17))
+
+
+@pytest.fixture(autouse=True)
+def _reset_backends():
+    yield
+    kernels.set_backend("layer_norm", None)
+    kernels.set_backend("softmax", None)
+
+
+def _run(backend, op, fn, arrays, grad_out):
+    """fn's output and the gradients of (output * grad_out).sum() for each input array,
+    computed by minifm on `backend`."""
+    kernels.set_backend(op, backend)
+    inputs = [minifm.tensor(a, requires_grad=True) for a in arrays]
+    out = fn(*inputs)
+    (out * minifm.tensor(grad_out)).sum().backward()
+    return out, [t.grad for t in inputs]
+
+
+def _torch_run(fn, arrays, grad_out):
+    inputs = [to_torch(a, requires_grad=True) for a in arrays]
+    out = fn(*inputs)
+    (out * torch.from_numpy(grad_out)).sum().backward()
+    return out, [t.grad for t in inputs]
+
+
+def _check_against_reference_and_torch(op, fn, torch_fn, arrays, grad_out):
+    out, grads = _run("numba", op, fn, arrays, grad_out)
+    ref_out, ref_grads = _run("reference", op, fn, arrays, grad_out)
+    t_out, t_grads = _torch_run(torch_fn, arrays, grad_out)
+    assert_close(out, ref_out, equal_nan=True)
+    assert_close(out, t_out, equal_nan=True)
+    for grad, ref_grad, t_grad in zip(grads, ref_grads, t_grads):
+        assert_close(grad, ref_grad, equal_nan=True)
+        assert_close(grad, t_grad, equal_nan=True)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("affine", [True, False])
+def test_layer_norm_matches_reference_and_torch(shape, dtype, affine):
+    rng = np.random.default_rng(sum(shape))
+    x = (rng.standard_normal(shape) * 3 + 1).astype(dtype)
+    g = rng.standard_normal(shape).astype(dtype)
+    cols = shape[-1:]
+    params = [rng.standard_normal(cols).astype(dtype) for _ in range(2)] if affine else []
+    _check_against_reference_and_torch(
+        "layer_norm", lambda x, *wb: F.layer_norm(x, cols, *wb),
+        lambda x, *wb: torch.nn.functional.layer_norm(x, cols, *wb), [x] + params, g)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_layer_norm_over_two_axes_with_a_large_offset(dtype):
+    """Normalized shape of two axes, values 1e4 + N(0, 1): the kernel accumulates in float64,
+    so it is checked against PyTorch in float64 on the same (rounded) values."""
+    rng = np.random.default_rng(1)
+    x = (rng.standard_normal((3, 4, 6)) + 1e4).astype(dtype)
+    g = rng.standard_normal((3, 4, 6)).astype(dtype)
+    w, b = rng.standard_normal((2, 4, 6)).astype(dtype)
+    out, grads = _run("numba", "layer_norm",
+                      lambda x, w, b: F.layer_norm(x, (4, 6), w, b, eps=1e-6), [x, w, b], g)
+    as64 = [a.astype(np.float64) for a in (x, w, b)]
+    t_out, t_grads = _torch_run(
+        lambda x, w, b: torch.nn.functional.layer_norm(x, (4, 6), w, b, eps=1e-6),
+        as64, g.astype(np.float64))
+    torch_dtype = getattr(torch, np.dtype(dtype).name)
+    assert_close(out, t_out.to(torch_dtype))
+    for grad, t_grad in zip(grads, t_grads):
+        assert_close(grad, t_grad.to(torch_dtype), rtol=1e-4 if dtype == np.float32 else None,
+                     atol=1e-4 if dtype == np.float32 else None)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_softmax_matches_reference_and_torch(name, shape, dtype):
+    rng = np.random.default_rng(sum(shape))
+    x = (rng.standard_normal(shape) * 4).astype(dtype)
+    g = rng.standard_normal(shape).astype(dtype)
+    _check_against_reference_and_torch(
+        "softmax", lambda x: getattr(F, name)(x, dim=-1),
+        lambda x: getattr(torch.nn.functional, name)(x, dim=-1), [x], g)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # the NumPy path's -inf - -inf
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_softmax_extreme_logits_and_minus_inf_rows(name, dtype):
+    """Logits of +-1e4, some -inf entries, one row of all -inf (NaN out, as PyTorch and the
+    NumPy path give)."""
+    rng = np.random.default_rng(2)
+    x = (rng.choice([-1e4, 1e4], size=(5, 9)) + rng.standard_normal((5, 9))).astype(dtype)
+    x[1, ::2] = -np.inf
+    x[3] = -np.inf
+    g = rng.standard_normal((5, 9)).astype(dtype)
+    _check_against_reference_and_torch(
+        "softmax", lambda x: getattr(F, name)(x, dim=-1),
+        lambda x: getattr(torch.nn.functional, name)(x, dim=-1), [x], g)
+    kernels.set_backend("softmax", "numba")
+    out = to_numpy(getattr(F, name)(minifm.tensor(x), dim=-1))
+    assert np.isnan(out[3]).all() and not np.isnan(np.delete(out, 3, axis=0)).any()
+
+
+def test_kernels_directly_on_edge_rows():
+    """One column: softmax is 1 and log_softmax 0 with zero gradients; a constant row
+    with eps=0 gives NaN (0 / 0) in layer norm as in NumPy, not an error."""
+    x = np.array([[3.0], [-1e4]])
+    assert (softmax_cpu.softmax_forward(x) == 1).all()
+    y = softmax_cpu.softmax_forward(x, log=True)
+    assert (y == 0).all()
+    assert (softmax_cpu.softmax_backward(np.ones_like(x), y, log=True) == 0).all()
+    y, _, _ = layer_norm_cpu.layer_norm_forward(np.ones((2, 4)), None, None, eps=0.0)
+    assert np.isnan(y).all()
+
+
+def _path(fn, cls, x, **kwargs):
+    """The kernel module the op's Function recorded (None: the NumPy code)."""
+    out = fn(minifm.tensor(x, requires_grad=True), **kwargs)
+    assert out.grad_fn.fn is cls
+    return out.grad_fn.kernel
+
+
+def test_ops_select_the_kernel_or_the_reference():
+    x32 = np.ones((4, 8), np.float32)
+    layer_norm = lambda x: F.layer_norm(x, (8,))  # noqa: E731
+    softmax = lambda x, dim=-1: F.softmax(x, dim=dim)  # noqa: E731
+    for backend, expected in (("numba", (layer_norm_cpu, softmax_cpu)), ("reference", (None, None))):
+        kernels.set_backend("layer_norm", backend)
+        kernels.set_backend("softmax", backend)
+        assert _path(layer_norm, norm.LayerNorm, x32) is expected[0]
+        assert _path(softmax, activation.Softmax, x32) is expected[1]
+        assert _path(F.log_softmax, activation.LogSoftmax, x32, dim=1) is expected[1]
+    # auto: the kernel where it supports the inputs, the NumPy code elsewhere
+    kernels.set_backend("layer_norm", "auto")
+    kernels.set_backend("softmax", "auto")
+    assert _path(layer_norm, norm.LayerNorm, x32) is layer_norm_cpu
+    assert _path(layer_norm, norm.LayerNorm, x32.astype(np.float16)) is None
+    assert _path(softmax, activation.Softmax, x32) is softmax_cpu
+    assert _path(softmax, activation.Softmax, x32, dim=0) is None          # not the last axis
+    assert _path(softmax, activation.Softmax, x32.T.copy().T) is None      # not contiguous
+    # forced, a backend that cannot run the inputs is an error
+    kernels.set_backend("softmax", "numba")
+    with pytest.raises(RuntimeError, match="last axis"):
+        F.softmax(minifm.tensor(x32), dim=0)
