@@ -220,6 +220,10 @@ def main(argv=None):
     import torch
 
     fix_malloc_threshold()  # so the RSS growth of every call shows (benchmarks/common.py)
+    # minifm picks Numba's threading layer on first selecting a kernel, which must come
+    # before set_num_threads below starts Numba's threads
+    kernels.select("attention", "cpu", dtype=np.dtype(args.dtype), head_dim=args.head_dim,
+                   value_dim=args.head_dim)
     threads = args.threads or numba.config.NUMBA_NUM_THREADS
     numba.set_num_threads(threads)
     torch.set_num_threads(threads)
