@@ -14,7 +14,8 @@ size. Here each row of the (rows, cols) input is read while it is in the cache:
 Row statistics are accumulated in float64 for float32 inputs too. dweight = sum over rows
 of dy * xhat and dbias = sum of dy would be written by every row: each task (a contiguous
 range of rows) sums into its own float64 row of a (tasks, cols) buffer, and the buffer is
-reduced once at the end, so no two threads write one element.
+reduced once at the end, so no two threads write one element. Problems below
+SERIAL_BELOW elements run as one range on the calling thread.
 
 Numbers: fastmath allows only reassociation (so row sums vectorize) and fused
 multiply-add; NaN and infinity propagate as in the NumPy version, and division by zero
@@ -30,10 +31,15 @@ _FASTMATH = {"reassoc", "contract"}
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-@njit(parallel=True, cache=True, fastmath=_FASTMATH, error_model="numpy")
-def _forward(x, weight, bias, eps, y, mean, rstd):
-    rows, cols = x.shape
-    for r in prange(rows):
+# Below this many elements the loops run on the calling thread: starting Numba's threads
+# costs tens of microseconds (measured on 2 busy cores), more than small problems take.
+SERIAL_BELOW = 1 << 18
+
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+def _forward_rows(x, weight, bias, eps, y, mean, rstd, r0, r1):
+    cols = x.shape[1]
+    for r in range(r0, r1):
         s = 0.0
         for j in range(cols):
             s += x[r, j]
@@ -49,28 +55,51 @@ def _forward(x, weight, bias, eps, y, mean, rstd):
             y[r, j] = (x[r, j] - m) * rs * weight[j] + bias[j]
 
 
-@njit(parallel=True, cache=True, fastmath=_FASTMATH, error_model="numpy")
-def _backward(g, x, mean, rstd, weight, need_dx, dx, dweight_parts, dbias_parts):
-    rows, cols = x.shape
-    tasks = dweight_parts.shape[0]
-    per_task = (rows + tasks - 1) // tasks
-    for t in prange(tasks):
-        for r in range(t * per_task, min(rows, (t + 1) * per_task)):
-            m, rs = mean[r], rstd[r]
-            sum_g = 0.0   # sum of dxhat
-            sum_gx = 0.0  # sum of dxhat * xhat
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+def _backward_rows(g, x, mean, rstd, weight, need_dx, dx, dweight_part, dbias_part, r0, r1):
+    cols = x.shape[1]
+    for r in range(r0, r1):
+        m, rs = mean[r], rstd[r]
+        sum_g = 0.0   # sum of dxhat
+        sum_gx = 0.0  # sum of dxhat * xhat
+        for j in range(cols):
+            xhat = (x[r, j] - m) * rs
+            dweight_part[j] += g[r, j] * xhat
+            dbias_part[j] += g[r, j]
+            gxhat = g[r, j] * weight[j]
+            sum_g += gxhat
+            sum_gx += gxhat * xhat
+        if need_dx:
+            mean_g, mean_gx = sum_g / cols, sum_gx / cols
             for j in range(cols):
                 xhat = (x[r, j] - m) * rs
-                dweight_parts[t, j] += g[r, j] * xhat
-                dbias_parts[t, j] += g[r, j]
-                gxhat = g[r, j] * weight[j]
-                sum_g += gxhat
-                sum_gx += gxhat * xhat
-            if need_dx:
-                mean_g, mean_gx = sum_g / cols, sum_gx / cols
-                for j in range(cols):
-                    xhat = (x[r, j] - m) * rs
-                    dx[r, j] = rs * (g[r, j] * weight[j] - mean_g - xhat * mean_gx)
+                dx[r, j] = rs * (g[r, j] * weight[j] - mean_g - xhat * mean_gx)
+
+
+@njit(parallel=True, cache=True)
+def _forward(x, weight, bias, eps, y, mean, rstd, tasks):
+    rows = x.shape[0]
+    per_task = (rows + tasks - 1) // tasks
+    for t in prange(tasks):
+        _forward_rows(x, weight, bias, eps, y, mean, rstd, t * per_task,
+                      min(rows, (t + 1) * per_task))
+
+
+@njit(parallel=True, cache=True)
+def _backward(g, x, mean, rstd, weight, need_dx, dx, dweight_parts, dbias_parts):
+    rows, tasks = x.shape[0], dweight_parts.shape[0]
+    per_task = (rows + tasks - 1) // tasks
+    for t in prange(tasks):
+        _backward_rows(g, x, mean, rstd, weight, need_dx, dx, dweight_parts[t], dbias_parts[t],
+                       t * per_task, min(rows, (t + 1) * per_task))
+
+
+def _tasks(rows, cols):
+    """How many row ranges to cut the work into: one per thread, or one (run on the
+    calling thread) for small problems."""
+    if rows * cols < SERIAL_BELOW:
+        return 1
+    return max(1, min(rows, numba.get_num_threads()))
 
 
 def supports(dtype, cols):
@@ -99,7 +128,11 @@ def layer_norm_forward(x, weight, bias, eps):
     weight, bias = _params(weight, bias, cols, x.dtype)
     y = np.empty_like(x)
     mean, rstd = np.empty(rows), np.empty(rows)
-    _forward(x, weight, bias, float(eps), y, mean, rstd)
+    tasks = _tasks(rows, cols)
+    if tasks == 1:
+        _forward_rows(x, weight, bias, float(eps), y, mean, rstd, 0, rows)
+    else:
+        _forward(x, weight, bias, float(eps), y, mean, rstd, tasks)
     return y, mean, rstd
 
 
@@ -112,8 +145,12 @@ def layer_norm_backward(g, x, mean, rstd, weight, need_dx=True):
     x = np.ascontiguousarray(x)
     weight, _ = _params(weight, None, cols, x.dtype)
     dx = np.empty_like(x) if need_dx else np.empty((0, 0), x.dtype)
-    tasks = max(1, min(rows, numba.get_num_threads()))
+    tasks = _tasks(rows, cols)
     dweight_parts, dbias_parts = np.zeros((tasks, cols)), np.zeros((tasks, cols))
-    _backward(g, x, mean, rstd, weight, bool(need_dx), dx, dweight_parts, dbias_parts)
+    if tasks == 1:
+        _backward_rows(g, x, mean, rstd, weight, bool(need_dx), dx, dweight_parts[0],
+                       dbias_parts[0], 0, rows)
+    else:
+        _backward(g, x, mean, rstd, weight, bool(need_dx), dx, dweight_parts, dbias_parts)
     return (dx if need_dx else None, dweight_parts.sum(axis=0).astype(x.dtype),
             dbias_parts.sum(axis=0).astype(x.dtype))

@@ -11,6 +11,8 @@ exp is flash_attention_cpu's _exp_inplace (vectorized arithmetic; libm's exp is 
 call per element), valid for the arguments here, which are <= 0. Sums are accumulated in
 float64. fastmath allows only reassociation and fused multiply-add, so -inf and NaN
 behave as in the NumPy version: a row of all -inf gives NaN (-inf - -inf), as in PyTorch.
+Rows are cut into one range per thread; problems below SERIAL_BELOW elements run as one
+range on the calling thread.
 """
 from __future__ import annotations
 
@@ -21,6 +23,9 @@ from numba import njit, prange
 from .flash_attention_cpu import _INT_VIEW, _exp_constants, _exp_inplace
 
 _FASTMATH = {"reassoc", "contract"}
+# Below this many elements the loops run on the calling thread: starting Numba's threads
+# costs tens of microseconds (measured on 2 busy cores), more than small problems take.
+SERIAL_BELOW = 1 << 18
 
 
 @njit(cache=True)
@@ -38,53 +43,65 @@ def _row_max(row):
     return max(max(m0, m1), max(m2, m3))
 
 
-@njit(parallel=True, cache=True, fastmath=_FASTMATH, error_model="numpy")
-def _forward(x, log, int_view, c, tasks, y):
-    rows, cols = x.shape
-    per_task = (rows + tasks - 1) // tasks
-    for t in prange(tasks):
-        e = np.empty(cols, x.dtype)  # exp(x - max) of a row
-        e_bits, exponent = e.view(int_view), np.empty(cols, int_view)
-        for r in range(t * per_task, min(rows, (t + 1) * per_task)):
-            m = _row_max(x[r])
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+def _forward_rows(x, log, int_view, c, y, r0, r1):
+    cols = x.shape[1]
+    e = np.empty(cols, x.dtype)  # exp(x - max) of a row
+    e_bits, exponent = e.view(int_view), np.empty(cols, int_view)
+    for r in range(r0, r1):
+        m = _row_max(x[r])
+        for j in range(cols):
+            e[j] = x[r, j] - m
+        if log:
+            y[r] = e
+        _exp_inplace(e, e_bits, exponent, c)
+        s = 0.0
+        for j in range(cols):
+            s += e[j]
+        if log:
+            log_s = np.log(s)
             for j in range(cols):
-                e[j] = x[r, j] - m
-            if log:
-                y[r] = e
-            _exp_inplace(e, e_bits, exponent, c)
-            s = 0.0
+                y[r, j] -= log_s
+        else:
             for j in range(cols):
-                s += e[j]
-            if log:
-                log_s = np.log(s)
-                for j in range(cols):
-                    y[r, j] -= log_s
-            else:
-                for j in range(cols):
-                    y[r, j] = e[j] / s
+                y[r, j] = e[j] / s
 
 
-@njit(parallel=True, cache=True, fastmath=_FASTMATH, error_model="numpy")
-def _backward(g, y, log, int_view, c, tasks, dx):
-    rows, cols = y.shape
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+def _backward_rows(g, y, log, int_view, c, dx, r0, r1):
+    cols = y.shape[1]
+    p = np.empty(cols, y.dtype)  # log_softmax: exp(y) of a row
+    p_bits, exponent = p.view(int_view), np.empty(cols, int_view)
+    for r in range(r0, r1):
+        s = 0.0
+        if log:
+            for j in range(cols):
+                s += g[r, j]
+            p[:] = y[r]
+            _exp_inplace(p, p_bits, exponent, c)
+            for j in range(cols):
+                dx[r, j] = g[r, j] - p[j] * s
+        else:
+            for j in range(cols):
+                s += g[r, j] * y[r, j]
+            for j in range(cols):
+                dx[r, j] = y[r, j] * (g[r, j] - s)
+
+
+@njit(parallel=True, cache=True)
+def _forward(x, log, int_view, c, y, tasks):
+    rows = x.shape[0]
     per_task = (rows + tasks - 1) // tasks
     for t in prange(tasks):
-        p = np.empty(cols, y.dtype)  # log_softmax: exp(y) of a row
-        p_bits, exponent = p.view(int_view), np.empty(cols, int_view)
-        for r in range(t * per_task, min(rows, (t + 1) * per_task)):
-            s = 0.0
-            if log:
-                for j in range(cols):
-                    s += g[r, j]
-                p[:] = y[r]
-                _exp_inplace(p, p_bits, exponent, c)
-                for j in range(cols):
-                    dx[r, j] = g[r, j] - p[j] * s
-            else:
-                for j in range(cols):
-                    s += g[r, j] * y[r, j]
-                for j in range(cols):
-                    dx[r, j] = y[r, j] * (g[r, j] - s)
+        _forward_rows(x, log, int_view, c, y, t * per_task, min(rows, (t + 1) * per_task))
+
+
+@njit(parallel=True, cache=True)
+def _backward(g, y, log, int_view, c, dx, tasks):
+    rows = y.shape[0]
+    per_task = (rows + tasks - 1) // tasks
+    for t in prange(tasks):
+        _backward_rows(g, y, log, int_view, c, dx, t * per_task, min(rows, (t + 1) * per_task))
 
 
 def supports(dtype, last_axis, contiguous, cols):
@@ -101,10 +118,15 @@ def supports(dtype, last_axis, contiguous, cols):
     return None
 
 
-def _tasks(a):
-    """Rows are cut into one contiguous range per thread: each range allocates its
-    scratch rows once."""
-    return max(1, min(a.shape[0], numba.get_num_threads()))
+def _run(rows_fn, parallel_fn, out, *args):
+    """Run the rows of `out` as one contiguous range per thread (each range allocates its
+    scratch rows once), or as one range on the calling thread for small problems."""
+    rows = out.shape[0]
+    tasks = 1 if out.size < SERIAL_BELOW else max(1, min(rows, numba.get_num_threads()))
+    if tasks == 1:
+        rows_fn(*args, out, 0, rows)
+    else:
+        parallel_fn(*args, out, tasks)
 
 
 def _check(name, *arrays):
@@ -118,7 +140,7 @@ def softmax_forward(x, log=False):
     """softmax (or log_softmax when log) of each row of x (rows, cols)."""
     _check("softmax forward", x)
     y = np.empty_like(x)
-    _forward(x, bool(log), _INT_VIEW[x.dtype], _exp_constants(x.dtype), _tasks(x), y)
+    _run(_forward_rows, _forward, y, x, bool(log), _INT_VIEW[x.dtype], _exp_constants(x.dtype))
     return y
 
 
@@ -127,5 +149,6 @@ def softmax_backward(g, y, log=False):
     g = np.ascontiguousarray(g, dtype=y.dtype)
     _check("softmax backward", g, y)
     dx = np.empty_like(y)
-    _backward(g, y, bool(log), _INT_VIEW[y.dtype], _exp_constants(y.dtype), _tasks(y), dx)
+    _run(_backward_rows, _backward, dx, g, y, bool(log), _INT_VIEW[y.dtype],
+         _exp_constants(y.dtype))
     return dx

@@ -29,6 +29,15 @@ def _reset_backends():
     kernels.set_backend("softmax", None)
 
 
+@pytest.fixture(params=["serial", "parallel"])
+def loops(request, monkeypatch):
+    """Run the kernels' loops on the calling thread or cut into one range per thread,
+    whatever the size."""
+    for module in (layer_norm_cpu, softmax_cpu):
+        monkeypatch.setattr(module, "SERIAL_BELOW", 1 << 62 if request.param == "serial" else 0)
+    return request.param
+
+
 def _run(backend, op, fn, arrays, grad_out):
     """fn's output and the gradients of (output * grad_out).sum() for each input array,
     computed by minifm on `backend`."""
@@ -60,7 +69,7 @@ def _check_against_reference_and_torch(op, fn, torch_fn, arrays, grad_out):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("affine", [True, False])
-def test_layer_norm_matches_reference_and_torch(shape, dtype, affine):
+def test_layer_norm_matches_reference_and_torch(shape, dtype, affine, loops):
     rng = np.random.default_rng(sum(shape))
     x = (rng.standard_normal(shape) * 3 + 1).astype(dtype)
     g = rng.standard_normal(shape).astype(dtype)
@@ -72,7 +81,7 @@ def test_layer_norm_matches_reference_and_torch(shape, dtype, affine):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_layer_norm_over_two_axes_with_a_large_offset(dtype):
+def test_layer_norm_over_two_axes_with_a_large_offset(dtype, loops):
     """Normalized shape of two axes, values 1e4 + N(0, 1): the kernel accumulates in float64,
     so it is checked against PyTorch in float64 on the same (rounded) values."""
     rng = np.random.default_rng(1)
@@ -95,7 +104,7 @@ def test_layer_norm_over_two_axes_with_a_large_offset(dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("name", ["softmax", "log_softmax"])
-def test_softmax_matches_reference_and_torch(name, shape, dtype):
+def test_softmax_matches_reference_and_torch(name, shape, dtype, loops):
     rng = np.random.default_rng(sum(shape))
     x = (rng.standard_normal(shape) * 4).astype(dtype)
     g = rng.standard_normal(shape).astype(dtype)
@@ -107,7 +116,7 @@ def test_softmax_matches_reference_and_torch(name, shape, dtype):
 @pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # the NumPy path's -inf - -inf
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", ["softmax", "log_softmax"])
-def test_softmax_extreme_logits_and_minus_inf_rows(name, dtype):
+def test_softmax_extreme_logits_and_minus_inf_rows(name, dtype, loops):
     """Logits of +-1e4, some -inf entries, one row of all -inf (NaN out, as PyTorch and the
     NumPy path give)."""
     rng = np.random.default_rng(2)
@@ -123,7 +132,7 @@ def test_softmax_extreme_logits_and_minus_inf_rows(name, dtype):
     assert np.isnan(out[3]).all() and not np.isnan(np.delete(out, 3, axis=0)).any()
 
 
-def test_kernels_directly_on_edge_rows():
+def test_kernels_directly_on_edge_rows(loops):
     """One column: softmax is 1 and log_softmax 0 with zero gradients; a constant row
     with eps=0 gives NaN (0 / 0) in layer norm as in NumPy, not an error."""
     x = np.array([[3.0], [-1e4]])
