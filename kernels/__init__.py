@@ -136,6 +136,8 @@ def select(op, device_type, **problem):
             backend = "cuda" if _numba_cuda_installed() else "reference"
         else:
             backend = "numba" if _installed("numba") else "reference"
+        if backend not in _KERNELS[op]:  # e.g. an op with a CPU kernel only, on a GPU
+            backend = "reference"
     elif requested != "reference":
         needs = "cuda" if requested == "cuda" else "cpu"
         if device_type != needs:
