@@ -125,6 +125,13 @@ def _use_workqueue_threads():
         numba.config.THREADING_LAYER = "workqueue"
 
 
+def set_num_threads(threads):
+    """Threads for the Numba CPU kernels (their threading layer is chosen first)."""
+    _use_workqueue_threads()
+    import numba
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+
+
 def select(op, device_type, **problem):
     """The kernel module to run `op` with on arrays of `device_type` ("cpu" or "cuda"), or
     None for the reference. `problem` (dtype, head sizes, ...) goes to the module's
@@ -162,4 +169,5 @@ def select(op, device_type, **problem):
     return module
 
 
-__all__ = ["BACKENDS", "available_backends", "get_backend", "select", "set_backend"]
+__all__ = ["BACKENDS", "available_backends", "get_backend", "select", "set_backend",
+           "set_num_threads"]

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
 import json
+import os
 import sys
 import typing
 
@@ -66,6 +68,9 @@ def build_parser():
         p.add_argument("--resume", action="store_true",
                        help="continue from the checkpoint in --out-dir")
         p.add_argument("--samples", type=int, default=1, help="samples to show after training")
+        p.add_argument("--threads", type=int, default=None,
+                       help="BLAS and Numba threads (default: 1 on machines with 2 cores or "
+                            "fewer, else the libraries' own default)")
 
     for command, helptext in (("sample", "sample from a trained model"),
                               ("eval", "evaluate a trained model on a split")):
@@ -97,9 +102,34 @@ def task_from_checkpoint(path, load_data=True):
     return task, ckpt
 
 
+def limit_threads(threads):
+    """Set the BLAS and Numba thread counts of this process; returns the count used.
+
+    With no request, a machine of 2 cores or fewer gets 1 thread: there, two OpenBLAS
+    threads lose to one as soon as anything else runs (a GPT step measured 632 ms with two
+    threads and 56 ms with one while another process used a core). threadpoolctl, which
+    scikit-learn installs, does the BLAS part; without it the BLAS default stays.
+    """
+    if threads is None:
+        if (os.cpu_count() or 1) > 2:
+            return None
+        threads = 1
+    try:
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(threads)
+    except ImportError:
+        print("minifm: threadpoolctl is not installed; the BLAS thread count is unchanged",
+              file=sys.stderr)
+    if importlib.util.find_spec("numba") is not None:
+        from . import kernels
+        kernels.set_num_threads(threads)
+    return threads
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.command == "train":
+        limit_threads(args.threads)
         task_cls = _tasks()[args.task]
         train_cfg = _pick(TrainConfig, args)
         task = task_cls(_pick(task_cls.config_class, args), out_dir=train_cfg.out_dir)
