@@ -52,17 +52,22 @@ def _check_same_shape(op, input, target):
                          f"as the input of shape {tuple(input.shape)}")
 
 
+def _check_broadcasts(op, name, other, input):
+    """`other` (a target or weight) must broadcast to the input's shape."""
+    try:
+        np.broadcast_shapes(tuple(other.shape), tuple(input.shape))
+    except ValueError:
+        raise ValueError(f"{op}: {name} of shape {tuple(other.shape)} does not broadcast to the "
+                         f"input of shape {tuple(input.shape)}") from None
+
+
 def _as_weight(op, name, weight, input):
     """An optional weight Tensor in the input's dtype (PyTorch requires equal dtypes;
     minifm casts instead, so a default float32 weight works with float64 inputs)."""
     if weight is None:
         return None
     _check_floating(op, name, weight)
-    try:
-        np.broadcast_shapes(tuple(weight.shape), tuple(input.shape))
-    except ValueError:
-        raise ValueError(f"{op}: {name} of shape {tuple(weight.shape)} does not broadcast to the "
-                         f"input of shape {tuple(input.shape)}") from None
+    _check_broadcasts(op, name, weight, input)
     return weight.to(input.dtype)
 
 
@@ -82,11 +87,7 @@ def _regression_operands(op, input, target, reduction):
     if not isinstance(target, Tensor):
         raise TypeError(f"{op}: target must be a Tensor, got {type(target).__name__}")
     if tuple(target.shape) != tuple(input.shape):
-        try:
-            np.broadcast_shapes(tuple(input.shape), tuple(target.shape))
-        except ValueError:
-            raise ValueError(f"{op}: target of shape {tuple(target.shape)} does not broadcast "
-                             f"to the input of shape {tuple(input.shape)}") from None
+        _check_broadcasts(op, "target", target, input)
         warnings.warn(f"{op}: using a target size {tuple(target.shape)} that is different from "
                       f"the input size {tuple(input.shape)}; they will be broadcast, which is "
                       "likely not what you want. Give them the same size.", stacklevel=3)
@@ -524,11 +525,7 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
     _check_floating(op, "input", input)
     _check_floating(op, "target", target)
     if tuple(target.shape) != tuple(input.shape):
-        try:
-            np.broadcast_shapes(tuple(input.shape), tuple(target.shape))
-        except ValueError:
-            raise ValueError(f"{op}: target of shape {tuple(target.shape)} does not broadcast "
-                             f"to the input of shape {tuple(input.shape)}") from None
+        _check_broadcasts(op, "target", target, input)
     if reduction == "mean":
         warnings.warn("kl_div: reduction='mean' divides the total loss by both the batch size "
                       "and the support size; 'batchmean' divides only by the batch size and "
