@@ -441,9 +441,12 @@ def to_dtype(input, dtype):
 def to_device(input, device):
     if input.device == device:
         return input
-    # A device move is recorded with the target device: build the output by hand.
+    # Function.apply labels an output with its inputs' device; a move is the one op whose
+    # output (and whose gradient, the one its node receives) lives elsewhere.
     out = ToDevice.apply(input, device=device)
     out.device = device
+    if out.grad_fn is not None:
+        out.grad_fn.device = device
     return out
 
 
