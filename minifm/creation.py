@@ -29,9 +29,10 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
     xp = backend.array_module(dev)
     if dtype is None:
         dtype = _infer_dtype(data)
-    array = backend.move_array(data, dev) if hasattr(data, "__cuda_array_interface__") else np.array(data)
-    array = xp.array(array, dtype=dtype, copy=True)
-    if array.dtype == np.float16 or array.dtype.kind in "fiub" or array.dtype == np.bool_:
+    if hasattr(data, "__cuda_array_interface__"):
+        data = backend.move_array(data, dev)
+    array = xp.array(data, dtype=dtype)  # always a copy, made once
+    if array.dtype.kind in "fiub":
         return Tensor(array, requires_grad=requires_grad)
     raise TypeError(f"tensor: unsupported data type {array.dtype}")
 
