@@ -568,3 +568,31 @@ add_op("one_hot", F.one_hot, TF.one_hot, differentiable=False, dtypes=(I64,),
        samples=lambda make: [Sample(make.index(5, high=4)), Sample(make.index(2, 3, high=3), 5)],
        errors=lambda make: [ErrorCase((make.index(3, high=4) + 4, 4), {}, ValueError, "one_hot.*\\[0, 4\\)"),
                             ErrorCase((np.ones(3, np.float32),), {}, TypeError, "one_hot.*index tensors")])
+
+
+# ----------------------------------------------------------------------------- more of the API
+add_op("norm", minifm.norm, lambda x, p=2, dim=None, keepdim=False: torch.linalg.vector_norm(
+           x, p, dim, keepdim), samples=lambda make: [
+           Sample(make(3, 4, away=0.1)), Sample(make(3, 4, away=0.1), 1, 1),
+           Sample(make(3, 4, away=0.1), float("inf"), 0, keepdim=True, fd=False),
+           Sample(make(2, 3, 4, away=0.1), 3.0, (1, 2))])
+add_op("sign", minifm.sign, torch.sign, samples=lambda make: [Sample(make(3, 4, away=0.1))])
+add_op("narrow", minifm.narrow, torch.narrow,
+       samples=lambda make: [Sample(make(4, 5), 1, 1, 3), Sample(make(4, 5), 0, 2, 2)])
+add_op("unbind", lambda x, dim=0: minifm.stack(minifm.unbind(x, dim)),
+       lambda x, dim=0: torch.stack(torch.unbind(x, dim)),
+       samples=lambda make: [Sample(make(3, 4)), Sample(make(3, 4), 1)])
+add_op("unflatten", minifm.unflatten, torch.unflatten,
+       samples=lambda make: [Sample(make(3, 12), 1, (3, 4)), Sample(make(6, 2), 0, (2, -1))])
+for _name in ("floor", "ceil", "round"):
+    add_op(_name, getattr(minifm, _name), getattr(torch, _name), differentiable=False,
+           samples=lambda make: [Sample(make(3, 4, low=-5, high=5))])
+for _name in ("logical_and", "logical_or"):
+    add_op(_name, getattr(minifm, _name), getattr(torch, _name), differentiable=False,
+           samples=lambda make: [Sample(make.mask(3, 4), make.mask(3, 4)), Sample(make.mask(3, 4), make.mask(4))])
+add_op("logical_not", minifm.logical_not, torch.logical_not, differentiable=False,
+       samples=lambda make: [Sample(make.mask(3, 4))])
+add_op("__floordiv__", operator.floordiv, differentiable=False, dtypes=FLOATS + (I64,),
+       samples=lambda make: [Sample(make(3, 4, low=-5, high=5), make(3, 4, low=1, high=3))])
+add_op("__mod__", operator.mod, differentiable=False, dtypes=FLOATS + (I64,),
+       samples=lambda make: [Sample(make(3, 4, low=-5, high=5), make(3, 4, low=1, high=3))])
