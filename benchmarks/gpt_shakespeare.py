@@ -2,19 +2,28 @@
 and the same loop (minifm's API is PyTorch's, so only the imports differ).
 
     python benchmarks/gpt_shakespeare.py --data ../shared/data/tinyshakespeare.txt
-    python benchmarks/gpt_shakespeare.py --data ... --framework torch
+    python benchmarks/gpt_shakespeare.py --data ... --framework torch --threads 1
+    python benchmarks/gpt_shakespeare.py --data ... --seeds 1 2 3 4 5
+    python benchmarks/gpt_shakespeare.py --data ... --seeds 1 2 3 --init-from-torch
 
 The recipe is nanoGPT's config/train_shakespeare_char.py with its CPU overrides: n_layer 4,
 n_head 4, n_embd 128, block 64, batch 12, dropout 0, no bias, AdamW(1e-3, betas (0.9, 0.99),
 weight decay 0.1 on 2-D weights), warmup 100, cosine to 1e-4 at 2000, clip 1.0, 90/10 split.
-Both frameworks draw the same training windows (NumPy's generator, seeded) and are
-evaluated on the same 200 validation windows. Results go to
-benchmarks/results/gpt_shakespeare_<framework>.json.
+Both frameworks draw the same training windows for a given seed (NumPy's generator) and are
+evaluated on the same 200 validation windows. With several seeds, each run starts from its
+own initialization and windows, and the summary gives the mean and spread of the final
+validation loss: one run says little when seeds differ by a few hundredths. Each framework
+draws its own initial weights from its own generator; --init-from-torch starts minifm
+from PyTorch's initial weights for the seed instead (copied from the model PyTorch builds
+after torch.manual_seed(seed)), so that a minifm run and a PyTorch run of one seed share
+weights and windows, and differ only in the engine's arithmetic. Results go to
+benchmarks/results/gpt_shakespeare_<framework>[_torch_init].json.
 """
 import argparse
 import json
 import math
 import os
+import statistics
 import sys
 import time
 
@@ -28,9 +37,13 @@ parser.add_argument("--framework", choices=("minifm", "torch"), default="minifm"
 parser.add_argument("--iters", type=int, default=2000)
 parser.add_argument("--eval-interval", type=int, default=250)
 parser.add_argument("--eval-iters", type=int, default=200)
-parser.add_argument("--seed", type=int, default=1337)
+parser.add_argument("--seeds", type=int, nargs="+", default=[1337])
 parser.add_argument("--threads", type=int, default=None)
+parser.add_argument("--init-from-torch", action="store_true",
+                    help="minifm only: start from PyTorch's initial weights for each seed")
 args = parser.parse_args()
+if args.init_from_torch and args.framework != "minifm":
+    parser.error("--init-from-torch is for --framework minifm")
 
 if args.framework == "torch":
     import torch as fw
@@ -41,6 +54,9 @@ if args.framework == "torch":
 else:
     import minifm as fw
     from minifm.models import GPT, GPTConfig
+    if args.threads:
+        from minifm.cli import limit_threads
+        limit_threads(args.threads)
 
 text = open(args.data, encoding="utf-8").read()
 chars = sorted(set(text))
@@ -48,11 +64,6 @@ data = np.searchsorted(np.array(chars), np.array(list(text))).astype(np.int64)
 n = int(0.9 * len(data))
 train, val = data[:n], data[n:]
 block, batch = 64, 12
-
-fw.manual_seed(args.seed)
-model = GPT(GPTConfig(block_size=block, vocab_size=len(chars), n_layer=4, n_head=4, n_embd=128,
-                      dropout=0.0, bias=False))
-optimizer = model.configure_optimizers(0.1, 1e-3, (0.9, 0.99))
 
 
 def get_lr(it, lr=1e-3, warmup=100, decay=2000, min_lr=1e-4):
@@ -70,7 +81,7 @@ def windows(tokens, rng):
     return fw.tensor(x), fw.tensor(y)
 
 
-def estimate_val_loss():
+def estimate_val_loss(model):
     model.eval()
     rng = np.random.default_rng(0)  # the same windows at every evaluation, in both frameworks
     with fw.no_grad():
@@ -79,27 +90,56 @@ def estimate_val_loss():
     return float(np.mean(losses))
 
 
-rng = np.random.default_rng(args.seed)
-curve, t0 = [], time.perf_counter()
-for it in range(args.iters + 1):
-    if it % args.eval_interval == 0:
-        curve.append((it, estimate_val_loss()))
-        print(f"{args.framework} iter {it}: val loss {curve[-1][1]:.4f} "
-              f"({time.perf_counter() - t0:.0f} s)", flush=True)
-    if it == args.iters:
-        break
-    for group in optimizer.param_groups:
-        group["lr"] = get_lr(it)
-    _, loss = model(*windows(train, rng))
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    fw.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-    optimizer.step()
+def torch_initial_weights(seed, config):
+    """The initial weights PyTorch's GPT gets for this seed, as NumPy arrays."""
+    import torch
+    sys.path.insert(0, os.path.join(HERE, "..", "tests"))
+    import torch_models
+    torch.manual_seed(seed)
+    reference = torch_models.GPT(torch_models.GPTConfig(**config))
+    return {name: value.numpy() for name, value in reference.state_dict().items()}
 
-result = {"framework": args.framework, "iters": args.iters, "seed": args.seed,
-          "final_val_loss": curve[-1][1], "val_curve": curve,
-          "wall_seconds": round(time.perf_counter() - t0, 1)}
+
+def train_one(seed):
+    """Train from scratch with this seed; return the validation curve and the wall time."""
+    config = dict(block_size=block, vocab_size=len(chars), n_layer=4, n_head=4, n_embd=128,
+                  dropout=0.0, bias=False)
+    fw.manual_seed(seed)
+    model = GPT(GPTConfig(**config))
+    if args.init_from_torch:
+        model.load_state_dict(torch_initial_weights(seed, config))
+    optimizer = model.configure_optimizers(0.1, 1e-3, (0.9, 0.99))
+    rng = np.random.default_rng(seed)
+    curve, t0 = [], time.perf_counter()
+    for it in range(args.iters + 1):
+        if it % args.eval_interval == 0 or it == args.iters:
+            curve.append((it, estimate_val_loss(model)))
+            print(f"{args.framework} seed {seed} iter {it}: val loss {curve[-1][1]:.4f} "
+                  f"({time.perf_counter() - t0:.0f} s)", flush=True)
+        if it == args.iters:
+            break
+        for group in optimizer.param_groups:
+            group["lr"] = get_lr(it)
+        _, loss = model(*windows(train, rng))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        fw.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+    return {"seed": seed, "final_val_loss": curve[-1][1], "val_curve": curve,
+            "wall_seconds": round(time.perf_counter() - t0, 1)}
+
+
+runs = [train_one(seed) for seed in args.seeds]
+finals = [run["final_val_loss"] for run in runs]
+result = {"framework": args.framework, "init_from_torch": args.init_from_torch,
+          "iters": args.iters, "threads": args.threads,
+          "mean_final_val_loss": statistics.mean(finals),
+          "stdev_final_val_loss": statistics.stdev(finals) if len(finals) > 1 else None,
+          "runs": runs}
 os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
-with open(os.path.join(HERE, "results", f"gpt_shakespeare_{args.framework}.json"), "w") as f:
+name = f"gpt_shakespeare_{args.framework}{'_torch_init' if args.init_from_torch else ''}.json"
+with open(os.path.join(HERE, "results", name), "w") as f:
     json.dump(result, f, indent=2)
-print(json.dumps(result))
+print(f"{args.framework}: final val loss per seed "
+      + ", ".join(f"{run['seed']}: {run['final_val_loss']:.4f}" for run in runs)
+      + f"; mean {result['mean_final_val_loss']:.4f}")

@@ -36,6 +36,7 @@ _KERNELS = {
     "attention": {"numba": "flash_attention_cpu", "cuda": "flash_attention_cuda"},
     "layer_norm": {"numba": "layer_norm_cpu"},
     "softmax": {"numba": "softmax_cpu"},
+    "gelu": {"numba": "gelu_cpu"},
 }
 _chosen: dict = {}    # op -> backend set with set_backend
 _logged: set = set()  # configurations already logged

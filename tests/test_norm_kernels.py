@@ -1,9 +1,11 @@
-"""The Numba layer_norm and softmax kernels (minifm/kernels/{layer_norm,softmax}_cpu.py):
+"""The Numba layer_norm, softmax and GELU kernels (minifm/kernels/{layer_norm,softmax,gelu}_cpu.py):
 forward and every gradient, through minifm's public functions with the backend forced to
 "numba", against the same functions on the "reference" (NumPy) backend and against
-PyTorch; odd shapes, float32 and float64, logits of +-1e4, rows of -inf, and which code
-path the ops take."""
+PyTorch; odd shapes, float32 and float64, logits of +-1e4, rows of -inf, infinities and
+NaN, and which code path the ops take."""
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pytest
@@ -15,7 +17,7 @@ from tests.conftest import assert_close, to_numpy, to_torch
 pytest.importorskip("numba")
 torch = pytest.importorskip("torch")
 import minifm.kernels as kernels  # noqa: E402
-from minifm.kernels import layer_norm_cpu, softmax_cpu  # noqa: E402
+from minifm.kernels import gelu_cpu, layer_norm_cpu, softmax_cpu  # noqa: E402
 from minifm.ops import activation, norm  # noqa: E402
 
 DTYPES = (np.float32, np.float64)
@@ -27,12 +29,13 @@ def _reset_backends():
     yield
     kernels.set_backend("layer_norm", None)
     kernels.set_backend("softmax", None)
+    kernels.set_backend("gelu", None)
 
 
 @pytest.fixture(params=["serial", "parallel"])
 def loops(request, monkeypatch):
     """Run the kernels' loops on the calling thread or cut into one range per thread,
-    whatever the size."""
+    whatever the size (gelu_cpu splits its work with softmax_cpu's helper)."""
     for module in (layer_norm_cpu, softmax_cpu):
         monkeypatch.setattr(module, "SERIAL_BELOW", 1 << 62 if request.param == "serial" else 0)
     return request.param
@@ -173,3 +176,55 @@ def test_ops_select_the_kernel_or_the_reference():
     kernels.set_backend("softmax", "numba")
     with pytest.raises(RuntimeError, match="last axis"):
         F.softmax(minifm.tensor(x32), dim=0)
+
+
+# Sizes around the kernel's chunk, so partial chunks and several chunks per range are run.
+GELU_SHAPES = ((1,), (3, 7), (gelu_cpu.CHUNK - 1,), (2, gelu_cpu.CHUNK + 1), (3, 5, 411))
+
+
+@pytest.mark.parametrize("shape", GELU_SHAPES)
+def test_gelu_matches_reference_and_torch(shape, loops):
+    rng = np.random.default_rng(sum(shape))
+    x = (rng.standard_normal(shape) * 3).astype(np.float32)
+    g = rng.standard_normal(shape).astype(np.float32)
+    _check_against_reference_and_torch("gelu", F.gelu, torch.nn.functional.gelu, [x], g)
+
+
+def test_gelu_tails_infinities_and_nan(loops):
+    """Far tails, +-inf and NaN, against x Phi(x) computed in float64 from math.erfc. The
+    left tail is tiny but not 0 down to float32's range: the kernel takes it from erfc,
+    where PyTorch's 0.5 x (1 + erf(x / sqrt 2)) cancels to -0 from x = -9 on, even in
+    float64."""
+    x = np.array([0.0, -0.0, 1e-30, -1e-30, 5.0, -5.0, 9.0, -9.0, 12.0, -12.0, 40.0, -40.0,
+                  np.inf, -np.inf, np.nan], np.float32)
+    g = np.linspace(-1, 1, x.size).astype(np.float32)
+    out, (grad,) = _run("numba", "gelu", F.gelu, [x], g)
+    cdf = np.array([0.5 * math.erfc(-v / math.sqrt(2)) for v in x.astype(np.float64)])
+    pdf = np.exp(-0.5 * x.astype(np.float64) ** 2) / math.sqrt(2 * math.pi)
+    with np.errstate(invalid="ignore"):  # -inf * 0 is NaN, in PyTorch too
+        expected = (x * cdf).astype(np.float32)
+        expected_grad = (g * (cdf + x * pdf)).astype(np.float32)
+    assert_close(out, expected, equal_nan=True, atol=1e-37, rtol=1e-5)
+    assert_close(grad, expected_grad, equal_nan=True, atol=1e-37, rtol=1e-5)
+    assert np.isnan(to_numpy(out)[[13, 14]]).all()
+
+
+def test_gelu_kernel_takes_any_layout_and_refuses_other_dtypes():
+    x = np.random.default_rng(3).standard_normal((6, 5)).astype(np.float32)
+    assert np.array_equal(gelu_cpu.gelu_forward(x.T), gelu_cpu.gelu_forward(x.T.copy()))
+    with pytest.raises(TypeError, match="gelu forward: expected float32"):
+        gelu_cpu.gelu_forward(x.astype(np.float64))
+    with pytest.raises(ValueError, match=r"gelu backward: gradient of shape \(5, 6\)"):
+        gelu_cpu.gelu_backward(x.T, x)
+
+
+def test_gelu_selects_the_kernel_for_exact_float32_only():
+    x32 = np.ones((4, 8), np.float32)
+    assert _path(F.gelu, activation.GELU, x32) is gelu_cpu
+    assert _path(F.gelu, activation.GELU, x32.astype(np.float64)) is None  # Cody's erf
+    assert _path(F.gelu, activation.GELU, x32, approximate="tanh") is None
+    kernels.set_backend("gelu", "reference")
+    assert _path(F.gelu, activation.GELU, x32) is None
+    kernels.set_backend("gelu", "numba")
+    with pytest.raises(RuntimeError, match="takes float32"):
+        F.gelu(minifm.tensor(x32.astype(np.float64)))

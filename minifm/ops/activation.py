@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 
 from ..autograd import Function
 from .elementwise import floating
@@ -78,12 +79,22 @@ class GELU(Function):
     """x * Phi(x), exactly (erf) or with the tanh approximation (GPT-2's 'gelu_new').
 
     Forward saves Phi(x) (or the tanh) next to x, so backward does not evaluate erf again:
-    one more array kept, for the most expensive part of the op computed once."""
+    one more array kept, for the most expensive part of the op computed once. Exact GELU
+    on NumPy arrays runs minifm.kernels.gelu_cpu when the kernel dispatch picks it
+    (float32, Numba installed): both directions fused, and backward recomputes Phi from x
+    instead of keeping it."""
 
     @staticmethod
     def forward(ctx, x, *, approximate):
         xp = ctx.xp
         ctx.approximate = approximate
+        ctx.kernel = None
+        if approximate == "none" and xp is np:  # no CUDA GELU kernel yet
+            from .. import kernels
+            ctx.kernel = kernels.select("gelu", "cpu", dtype=x.dtype)
+        if ctx.kernel is not None:
+            ctx.save_for_backward(x)
+            return ctx.kernel.gelu_forward(x)
         if approximate == "tanh":
             t = xp.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * (x * x * x)))
             ctx.save_for_backward(x, t)
@@ -97,6 +108,9 @@ class GELU(Function):
     @staticmethod
     def backward(ctx, g):
         xp = ctx.xp
+        if ctx.kernel is not None:
+            (x,) = ctx.saved
+            return ctx.kernel.gelu_backward(g, x)
         x, saved = ctx.saved
         if ctx.approximate == "tanh":
             t = saved

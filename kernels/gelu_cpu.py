@@ -1,0 +1,136 @@
+"""Exact GELU on the CPU with Numba, forward and backward, for float32.
+
+    forward   y  = x Phi(x)
+    backward  dx = dy (Phi(x) + x phi(x)),   phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
+
+Phi is the standard normal CDF. The NumPy version (minifm/ops/activation.py with the erf of
+minifm/ops/special.py) makes about fifteen passes over the whole array, each through
+memory; here each chunk of CHUNK elements is finished while it is in the cache, and
+backward recomputes Phi instead of keeping it, as PyTorch does (one activation less).
+
+Phi comes from erfc, with special.py's float32 fit (Numerical Recipes, 2nd ed., 6.2,
+fractional error below 1.2e-7): for z = |x| / sqrt(2) and t = 1 / (1 + z / 2),
+erfc(z) = t exp(poly(t) - z^2), and Phi(x) = erfc(z) / 2 for x < 0, 1 - erfc(z) / 2
+otherwise. Taking the small side from erfc keeps Phi's relative accuracy far into the left
+tail, where 1 + erf(x / sqrt 2) would cancel. exp is flash_attention_cpu's vectorized
+_exp_inplace, valid here: its arguments are at most poly(1) = 3e-8.
+
+float64 is left to the NumPy version, whose erf (Cody's) is accurate to float64; this fit
+is not.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from .flash_attention_cpu import _exp_constants, _exp_inplace
+from .softmax_cpu import _run
+
+_FASTMATH = {"contract"}
+CHUNK = 1024  # elements per step: the scratch rows stay in the L1 cache
+
+# Numerical Recipes' coefficients of poly(t), lowest degree first (as in special.py).
+_NR = (-1.26551223, 1.00002368, 0.37409196, 0.09678418, -0.18628806, 0.27886807,
+       -1.13520398, 1.48851587, -0.82215223, 0.17087277)
+
+
+def _gelu_constants():
+    """The kernels' constants as float32, so the arithmetic stays in float32 (a Python
+    float literal would promote every lane to float64)."""
+    return np.array((1 / math.sqrt(2), 0.5, 1.0, 1 / math.sqrt(2 * math.pi)) + _NR,
+                    dtype=np.float32)
+
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+def _normal_cdf(x, k, t, cdf, cdf_bits, exponent, c):
+    """cdf[i] = Phi(x[i]) for one chunk; t is scratch of the same length."""
+    inv_sqrt2, half, one = k[0], k[1], k[2]
+    p0, p1, p2, p3, p4, p5, p6, p7, p8, p9 = k[4:]
+    for i in range(x.shape[0]):
+        z = abs(x[i]) * inv_sqrt2
+        ti = one / (one + half * z)
+        t[i] = ti
+        cdf[i] = (p0 + ti * (p1 + ti * (p2 + ti * (p3 + ti * (p4 + ti * (p5 + ti * (
+            p6 + ti * (p7 + ti * (p8 + ti * p9))))))))) - z * z
+    _exp_inplace(cdf, cdf_bits, exponent, c)
+    for i in range(x.shape[0]):
+        half_erfc = half * t[i] * cdf[i]
+        cdf[i] = half_erfc if x[i] < 0 else one - half_erfc
+
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+def _forward_range(x, k, c, y, start, stop):
+    t, cdf = np.empty(CHUNK, x.dtype), np.empty(CHUNK, x.dtype)
+    exponent = np.empty(CHUNK, np.int32)
+    for s in range(start, stop, CHUNK):
+        e = min(s + CHUNK, stop)
+        n = e - s
+        _normal_cdf(x[s:e], k, t[:n], cdf[:n], cdf[:n].view(np.int32), exponent[:n], c)
+        for i in range(n):
+            y[s + i] = x[s + i] * cdf[i]
+
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+def _backward_range(g, x, k, c, dx, start, stop):
+    half, inv_sqrt_2pi = k[1], k[3]
+    t, cdf = np.empty(CHUNK, x.dtype), np.empty(CHUNK, x.dtype)
+    pdf, exponent = np.empty(CHUNK, x.dtype), np.empty(CHUNK, np.int32)
+    for s in range(start, stop, CHUNK):
+        e = min(s + CHUNK, stop)
+        n = e - s
+        _normal_cdf(x[s:e], k, t[:n], cdf[:n], cdf[:n].view(np.int32), exponent[:n], c)
+        for i in range(n):
+            pdf[i] = -half * x[s + i] * x[s + i]
+        _exp_inplace(pdf[:n], pdf[:n].view(np.int32), exponent[:n], c)
+        for i in range(n):
+            dx[s + i] = g[s + i] * (cdf[i] + x[s + i] * inv_sqrt_2pi * pdf[i])
+
+
+@njit(parallel=True, cache=True)
+def _forward(x, k, c, y, tasks):
+    per_task = (y.shape[0] + tasks - 1) // tasks
+    for task in prange(tasks):
+        _forward_range(x, k, c, y, task * per_task, min(y.shape[0], (task + 1) * per_task))
+
+
+@njit(parallel=True, cache=True)
+def _backward(g, x, k, c, dx, tasks):
+    per_task = (dx.shape[0] + tasks - 1) // tasks
+    for task in prange(tasks):
+        _backward_range(g, x, k, c, dx, task * per_task,
+                        min(dx.shape[0], (task + 1) * per_task))
+
+
+def supports(dtype):
+    """None when the kernels can run this problem, else the reason they cannot."""
+    if dtype != np.float32:
+        return f"the Numba GELU kernel takes float32 (float64 keeps Cody's erf), got {dtype}"
+    return None
+
+
+def _flat(name, a):
+    if a.dtype != np.float32:
+        raise TypeError(f"{name}: expected float32 arrays, got {a.dtype}")
+    return np.ascontiguousarray(a).reshape(-1)
+
+
+def gelu_forward(x):
+    """x * Phi(x), elementwise, for a float32 array of any shape."""
+    flat = _flat("gelu forward", x)
+    y = np.empty_like(flat)
+    _run(_forward_range, _forward, y, flat, _gelu_constants(), _exp_constants(flat.dtype))
+    return y.reshape(x.shape)
+
+
+def gelu_backward(g, x):
+    """dL/dx from g = dL/dy and the forward's input x (same shapes)."""
+    if g.shape != x.shape:
+        raise ValueError(f"gelu backward: gradient of shape {g.shape} for input of shape "
+                         f"{x.shape}")
+    flat_x, flat_g = _flat("gelu backward", x), _flat("gelu backward", g)
+    dx = np.empty_like(flat_x)
+    _run(_backward_range, _backward, dx, flat_g, flat_x, _gelu_constants(),
+         _exp_constants(flat_x.dtype))
+    return dx.reshape(x.shape)
