@@ -132,6 +132,9 @@ def limit_threads(framework, threads):
     if framework == "torch":
         import torch
         torch.set_num_threads(threads)
+    else:
+        from minifm import kernels
+        kernels.set_num_threads(threads)  # Numba's threads: threadpoolctl does not see them
     from threadpoolctl import threadpool_limits
     threadpool_limits(threads)
 
