@@ -129,14 +129,15 @@ def train_step(model, optimizer, x, y):
 
 
 def limit_threads(framework, threads):
+    """BLAS (and Numba, or PyTorch's intra-op) threads of this process."""
     if framework == "torch":
         import torch
         torch.set_num_threads(threads)
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(threads)
     else:
-        from minifm import kernels
-        kernels.set_num_threads(threads)  # Numba's threads: threadpoolctl does not see them
-    from threadpoolctl import threadpool_limits
-    threadpool_limits(threads)
+        from minifm.cli import limit_threads as minifm_limit_threads
+        minifm_limit_threads(threads)  # BLAS through threadpoolctl, and Numba's threads
 
 
 def cuda_module(framework):

@@ -29,7 +29,10 @@ import time
 
 import numpy as np
 
+from common import write_json
+
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests"))  # torch_models: the PyTorch twins
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--data", required=True, help="tinyshakespeare.txt")
@@ -39,6 +42,8 @@ parser.add_argument("--eval-interval", type=int, default=250)
 parser.add_argument("--eval-iters", type=int, default=200)
 parser.add_argument("--seeds", type=int, nargs="+", default=[1337])
 parser.add_argument("--threads", type=int, default=None)
+parser.add_argument("--output", help="default benchmarks/results/gpt_shakespeare_<framework>"
+                    "[_torch_init].json")
 parser.add_argument("--init-from-torch", action="store_true",
                     help="minifm only: start from PyTorch's initial weights for each seed")
 args = parser.parse_args()
@@ -47,14 +52,13 @@ if args.init_from_torch and args.framework != "minifm":
 
 if args.framework == "torch":
     import torch as fw
-    sys.path.insert(0, os.path.join(HERE, "..", "tests"))
     from torch_models import GPT, GPTConfig
-    if args.threads:
+    if args.threads is not None:
         fw.set_num_threads(args.threads)
 else:
     import minifm as fw
     from minifm.models import GPT, GPTConfig
-    if args.threads:
+    if args.threads is not None:
         from minifm.cli import limit_threads
         limit_threads(args.threads)
 
@@ -93,7 +97,6 @@ def estimate_val_loss(model):
 def torch_initial_weights(seed, config):
     """The initial weights PyTorch's GPT gets for this seed, as NumPy arrays."""
     import torch
-    sys.path.insert(0, os.path.join(HERE, "..", "tests"))
     import torch_models
     torch.manual_seed(seed)
     reference = torch_models.GPT(torch_models.GPTConfig(**config))
@@ -136,10 +139,8 @@ result = {"framework": args.framework, "init_from_torch": args.init_from_torch,
           "mean_final_val_loss": statistics.mean(finals),
           "stdev_final_val_loss": statistics.stdev(finals) if len(finals) > 1 else None,
           "runs": runs}
-os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
 name = f"gpt_shakespeare_{args.framework}{'_torch_init' if args.init_from_torch else ''}.json"
-with open(os.path.join(HERE, "results", name), "w") as f:
-    json.dump(result, f, indent=2)
+write_json(args.output or os.path.join(HERE, "results", name), result)
 print(f"{args.framework}: final val loss per seed "
       + ", ".join(f"{run['seed']}: {run['final_val_loss']:.4f}" for run in runs)
       + f"; mean {result['mean_final_val_loss']:.4f}")

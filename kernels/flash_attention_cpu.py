@@ -25,8 +25,8 @@ Those rows should be long, so each pass lays its tiles out with the long index l
 
 Numbers. No blanket fastmath: only "contract" (fused multiply-add) is allowed, because
 masks are -inf scores and fully masked rows must come out exactly as PyTorch's (output 0,
-gradients 0). exp, the one transcendental in the inner loop, is computed by _exp_inplace
-with arithmetic that LLVM vectorizes (libm's exp is a scalar call per element).
+gradients 0). exp, the one transcendental in the inner loop, is computed by exp_inplace
+(kernels/cpu_exp.py) with arithmetic that LLVM vectorizes (libm's exp is a scalar call per element).
 
 Parallelism: forward runs one task per (head, query block); backward one task per head
 (see _backward). Memory beyond the inputs and outputs: per thread, tiles of a block's
@@ -39,6 +39,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from .cpu_exp import INT_VIEW, exp_constants, exp_inplace
+
 # Tile sizes measured with benchmarks/bench_attention.py (B=4, H=8, D=64, float32, 2 cores).
 BLOCK_Q = 256           # forward: queries per task, the vector direction
 BLOCK_K = 64            # forward: keys per step of the online softmax
@@ -46,51 +48,6 @@ BACKWARD_BLOCK_K = 256  # backward: keys whose dK, dV are accumulated, the vecto
 BACKWARD_BLOCK_Q = 64   # backward: queries per step
 
 _FASTMATH = {"contract"}
-
-# exp(x) = 2^n * exp(r) with n = round(x / ln 2) and |r| <= ln(2) / 2. exp(r) is a Taylor
-# polynomial of degree 13 in float64 and 7 in float32 (truncation errors 4e-18 and 5e-9,
-# below each type's rounding on that interval); 2^n is built directly in the exponent bits. ln 2 is split in a short high part and a low part (Cody and Waite)
-# so that r = x - n ln 2 is computed without cancellation error.
-_LOG2E = 1.4426950408889634
-_LN2_HI = 0.693359375
-_LN2_LO = -2.12194440054690583e-4
-_POLY = [1.0 / math.factorial(i) for i in range(13, -1, -1)]  # Horner order
-# Below these exp underflows the normal range: the result is taken as exactly 0.
-_EXP_MIN = {np.dtype(np.float32): -87.0, np.dtype(np.float64): -708.0}
-_INT_VIEW = {np.dtype(np.float32): np.int32, np.dtype(np.float64): np.int64}
-
-
-def _exp_constants(dtype):
-    """The constants of _exp_inplace in the working dtype, so a float32 kernel stays in
-    float32 arithmetic (a float64 literal would promote every lane to float64)."""
-    return np.array([_LOG2E, _LN2_HI, _LN2_LO, _EXP_MIN[dtype], 0.5] + _POLY, dtype=dtype)
-
-
-@njit(cache=True, fastmath=_FASTMATH)
-def _exp_inplace(x, x_bits, exponent, c):
-    """x[i] = exp(x[i]) in place for x <= 0 (all the kernels need: scores minus their max
-    or their log-sum-exp), 0 where it would underflow, so exp(-inf) = 0, and NaN for NaN.
-    x_bits is x viewed as integers of the same width, exponent an integer scratch row."""
-    # Constants in locals: read from c inside the loop, they could alias x for all LLVM
-    # knows, and the loop would not be vectorized.
-    log2e, ln2_hi, ln2_lo, lowest, half = c[0], c[1], c[2], c[3], c[4]
-    c13, c12, c11, c10, c9, c8, c7, c6, c5, c4, c3, c2, c1, c0 = c[5:]
-    mantissa_bits = 23 if x.itemsize == 4 else 52
-    for i in range(x.shape[0]):
-        y = max(x[i], lowest)
-        t = np.floor(y * log2e + half)
-        r = (y - t * ln2_hi) - t * ln2_lo
-        if x.itemsize == 4:  # degree 7 already errs by less than float32's rounding
-            p = ((((((c7 * r + c6) * r + c5) * r + c4) * r + c3) * r + c2) * r + c1) * r + c0
-        else:
-            p = ((((((((((((c13 * r + c12) * r + c11) * r + c10) * r + c9) * r + c8) * r + c7)
-                       * r + c6) * r + c5) * r + c4) * r + c3) * r + c2) * r + c1) * r + c0
-        normal = y > lowest           # False for NaN: p is NaN then, and left as it is
-        x[i] = p if normal or y != y else 0
-        exponent[i] = np.int64(t) << mantissa_bits if normal else 0
-    # Multiplying p (in [0.7, 1.5)) by 2^n is adding n to its exponent field.
-    for i in range(x.shape[0]):
-        x_bits[i] += exponent[i]
 
 
 @njit(cache=True, fastmath=_FASTMATH)
@@ -210,11 +167,11 @@ def _forward_block(q, k, v, has_bias, bias, bias_index, scale, causal, int_view,
             shift[i] = m_new[i] if m_new[i] > -np.inf else 0
             alpha[i] = m[i] - shift[i]   # the rescaling, exp(m - m'); 0 while m = -inf
             m[i] = m_new[i]
-        _exp_inplace(alpha, alpha_bits, exponent, c)
+        exp_inplace(alpha, alpha_bits, exponent, c)
         for j in range(nk):
             for i in range(nq):
                 tile[j, i] -= shift[i]
-            _exp_inplace(tile[j], sT_bits[j], exponent, c)
+            exp_inplace(tile[j], sT_bits[j], exponent, c)
         for i in range(nq):
             l[i] *= alpha[i]
         for j in range(nk):
@@ -293,7 +250,7 @@ def _backward_head(q, k, v, out, lse, dout, has_bias, bias, bias_index, scale, c
             for i in range(nq):
                 for j in range(nk):
                     p_tile[i, j] -= shift[i0 + i]
-                _exp_inplace(p_tile[i], p_bits[i], exponent, c)
+                exp_inplace(p_tile[i], p_bits[i], exponent, c)
             # dV^T += dO^T P
             _matmul_acc(dout[bh, i0:i0 + nq].T, p_tile, dvT, Dv, nq, nk)
             # dP = dO V^T, then dS = P * (dP - delta), with the scale of dQ and dK folded in
@@ -325,7 +282,7 @@ def _backward(q, k, v, out, lse, dout, has_bias, bias, bias_index, scale, causal
 
 def supports(dtype, head_dim, value_dim):
     """None when the kernels can run this problem, else the reason they cannot."""
-    if dtype not in _INT_VIEW:
+    if dtype not in INT_VIEW:
         return f"the Numba attention kernel takes float32 or float64, got {dtype}"
     return None
 
@@ -343,7 +300,7 @@ def _prepare(q, bias, bias_index, transpose):
 
 def _check(name, *arrays):
     for a in arrays:
-        if a.dtype not in _INT_VIEW or not a.flags.c_contiguous or a.ndim != 3:
+        if a.dtype not in INT_VIEW or not a.flags.c_contiguous or a.ndim != 3:
             raise TypeError(f"{name}: expected C-contiguous 3-D float32 or float64 arrays, got "
                             f"{a.dtype} of shape {a.shape}")
 
@@ -361,7 +318,7 @@ def attention_forward(q, k, v, bias=None, bias_index=None, is_causal=False, scal
     lse = np.empty((n, L), q.dtype)
     slabs, index = _prepare(q, bias, bias_index, transpose=True)
     _forward(q, k, v, bias is not None, slabs, index, q.dtype.type(scale), bool(is_causal),
-             _INT_VIEW[q.dtype], _exp_constants(q.dtype), out, lse)
+             INT_VIEW[q.dtype], exp_constants(q.dtype), out, lse)
     return out, lse
 
 
@@ -372,6 +329,6 @@ def attention_backward(q, k, v, out, lse, grad_out, bias=None, bias_index=None,
     dq, dk, dv = np.empty_like(q), np.empty_like(k), np.empty_like(v)
     slabs, index = _prepare(q, bias, bias_index, transpose=False)
     _backward(q, k, v, out, lse, grad_out, bias is not None, slabs, index,
-              q.dtype.type(scale), bool(is_causal), _INT_VIEW[q.dtype],
-              _exp_constants(q.dtype), dq, dk, dv)
+              q.dtype.type(scale), bool(is_causal), INT_VIEW[q.dtype],
+              exp_constants(q.dtype), dq, dk, dv)
     return dq, dk, dv

@@ -11,9 +11,11 @@ backward recomputes Phi instead of keeping it, as PyTorch does (one activation l
 Phi comes from erfc, with special.py's float32 fit (Numerical Recipes, 2nd ed., 6.2,
 fractional error below 1.2e-7): for z = |x| / sqrt(2) and t = 1 / (1 + z / 2),
 erfc(z) = t exp(poly(t) - z^2), and Phi(x) = erfc(z) / 2 for x < 0, 1 - erfc(z) / 2
-otherwise. Taking the small side from erfc keeps Phi's relative accuracy far into the left
-tail, where 1 + erf(x / sqrt 2) would cancel. exp is flash_attention_cpu's vectorized
-_exp_inplace, valid here: its arguments are at most poly(1) = 3e-8.
+otherwise. Taking the small side from erfc keeps the left tail: 0.5 (1 + erf(x / sqrt 2)),
+PyTorch's formula, cancels to 0 from x = -5.5 on in float32, while here the relative error
+only grows as x^2 times float32's rounding (from rounding z^2: 8e-6 at x = -13), until
+the result leaves float32's normal range near x = -13.1 and is flushed to -0. exp is
+cpu_exp.exp_inplace; its arguments here are at most poly(1), a few 1e-8.
 
 float64 is left to the NumPy version, whose erf (Cody's) is accurate to float64; this fit
 is not.
@@ -25,8 +27,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .flash_attention_cpu import _exp_constants, _exp_inplace
-from .softmax_cpu import _run
+from .cpu_exp import exp_constants, exp_inplace
+from .cpu_tasks import run_in_ranges
 
 _FASTMATH = {"contract"}
 CHUNK = 4096  # elements per step: its scratch rows (16 KB each) stay in the L2 cache
@@ -54,7 +56,7 @@ def _normal_cdf(x, k, t, cdf, cdf_bits, exponent, c):
         t[i] = ti
         cdf[i] = (p0 + ti * (p1 + ti * (p2 + ti * (p3 + ti * (p4 + ti * (p5 + ti * (
             p6 + ti * (p7 + ti * (p8 + ti * p9))))))))) - z * z
-    _exp_inplace(cdf, cdf_bits, exponent, c)
+    exp_inplace(cdf, cdf_bits, exponent, c)
     for i in range(x.shape[0]):
         half_erfc = half * t[i] * cdf[i]
         cdf[i] = half_erfc if x[i] < 0 else one - half_erfc
@@ -83,7 +85,7 @@ def _backward_range(g, x, k, c, dx, start, stop):
         _normal_cdf(x[s:e], k, t[:n], cdf[:n], cdf[:n].view(np.int32), exponent[:n], c)
         for i in range(n):
             pdf[i] = -half * x[s + i] * x[s + i]
-        _exp_inplace(pdf[:n], pdf[:n].view(np.int32), exponent[:n], c)
+        exp_inplace(pdf[:n], pdf[:n].view(np.int32), exponent[:n], c)
         for i in range(n):
             dx[s + i] = g[s + i] * (cdf[i] + x[s + i] * inv_sqrt_2pi * pdf[i])
 
@@ -103,24 +105,29 @@ def _backward(g, x, k, c, dx, tasks):
                         min(dx.shape[0], (task + 1) * per_task))
 
 
-def supports(dtype):
+def supports(dtype, approximate):
     """None when the kernels can run this problem, else the reason they cannot."""
+    if approximate != "none":
+        return f"the Numba GELU kernel computes exact GELU only, not approximate={approximate!r}"
     if dtype != np.float32:
-        return f"the Numba GELU kernel takes float32 (float64 keeps Cody's erf), got {dtype}"
+        return (f"the Numba GELU kernel takes float32, got {dtype} (float64 runs Cody's erf "
+                "in the NumPy version)")
     return None
 
 
-def _flat(name, a):
+def _flat(where, name, a):
+    """a as a contiguous 1-D float32 array (a copy only if a is not contiguous)."""
     if a.dtype != np.float32:
-        raise TypeError(f"{name}: expected float32 arrays, got {a.dtype}")
+        raise TypeError(f"{where}: expected float32 arrays, got {name} of dtype {a.dtype} "
+                        f"and shape {a.shape}")
     return np.ascontiguousarray(a).reshape(-1)
 
 
 def gelu_forward(x):
     """x * Phi(x), elementwise, for a float32 array of any shape."""
-    flat = _flat("gelu forward", x)
+    flat = _flat("gelu forward", "x", x)
     y = np.empty_like(flat)
-    _run(_forward_range, _forward, y, flat, _gelu_constants(), _exp_constants(flat.dtype))
+    run_in_ranges(_forward_range, _forward, y, flat, _gelu_constants(), exp_constants(flat.dtype))
     return y.reshape(x.shape)
 
 
@@ -129,8 +136,8 @@ def gelu_backward(g, x):
     if g.shape != x.shape:
         raise ValueError(f"gelu backward: gradient of shape {g.shape} for input of shape "
                          f"{x.shape}")
-    flat_x, flat_g = _flat("gelu backward", x), _flat("gelu backward", g)
+    flat_x, flat_g = _flat("gelu backward", "x", x), _flat("gelu backward", "grad", g)
     dx = np.empty_like(flat_x)
-    _run(_backward_range, _backward, dx, flat_g, flat_x, _gelu_constants(),
-         _exp_constants(flat_x.dtype))
+    run_in_ranges(_backward_range, _backward, dx, flat_g, flat_x, _gelu_constants(),
+                  exp_constants(flat_x.dtype))
     return dx.reshape(x.shape)

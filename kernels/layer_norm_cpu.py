@@ -15,7 +15,7 @@ Row statistics are accumulated in float64 for float32 inputs too. dweight = sum 
 of dy * xhat and dbias = sum of dy would be written by every row: each task (a contiguous
 range of rows) sums into its own float64 row of a (tasks, cols) buffer, and the buffer is
 reduced once at the end, so no two threads write one element. Problems below
-SERIAL_BELOW elements run as one range on the calling thread.
+cpu_tasks.SERIAL_BELOW elements run as one range on the calling thread.
 
 Numbers: fastmath allows only reassociation (so row sums vectorize) and fused
 multiply-add; NaN and infinity propagate as in the NumPy version, and division by zero
@@ -23,17 +23,14 @@ multiply-add; NaN and infinity propagate as in the NumPy version, and division b
 """
 from __future__ import annotations
 
-import numba
 import numpy as np
 from numba import njit, prange
+
+from .cpu_tasks import task_count
 
 _FASTMATH = {"reassoc", "contract"}
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
-
-# Below this many elements the loops run on the calling thread: starting Numba's threads
-# costs tens of microseconds (measured on 2 busy cores), more than small problems take.
-SERIAL_BELOW = 1 << 18
 
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
@@ -94,14 +91,6 @@ def _backward(g, x, mean, rstd, weight, need_dx, dx, dweight_parts, dbias_parts)
                        t * per_task, min(rows, (t + 1) * per_task))
 
 
-def _tasks(rows, cols):
-    """How many row ranges to cut the work into: one per thread, or one (run on the
-    calling thread) for small problems."""
-    if rows * cols < SERIAL_BELOW:
-        return 1
-    return max(1, min(rows, numba.get_num_threads()))
-
-
 def supports(dtype, cols):
     """None when the kernel can run this problem (cols: the number of normalized
     elements per row), else the reason it cannot."""
@@ -128,7 +117,7 @@ def layer_norm_forward(x, weight, bias, eps):
     weight, bias = _params(weight, bias, cols, x.dtype)
     y = np.empty_like(x)
     mean, rstd = np.empty(rows), np.empty(rows)
-    tasks = _tasks(rows, cols)
+    tasks = task_count(rows, rows * cols)
     if tasks == 1:
         _forward_rows(x, weight, bias, float(eps), y, mean, rstd, 0, rows)
     else:
@@ -145,7 +134,7 @@ def layer_norm_backward(g, x, mean, rstd, weight, need_dx=True):
     x = np.ascontiguousarray(x)
     weight, _ = _params(weight, None, cols, x.dtype)
     dx = np.empty_like(x) if need_dx else np.empty((0, 0), x.dtype)
-    tasks = _tasks(rows, cols)
+    tasks = task_count(rows, rows * cols)
     dweight_parts, dbias_parts = np.zeros((tasks, cols)), np.zeros((tasks, cols))
     if tasks == 1:
         _backward_rows(g, x, mean, rstd, weight, bool(need_dx), dx, dweight_parts[0],

@@ -7,25 +7,21 @@ is handled while it is in the cache:
     softmax      y = exp(x - max) / sum(exp(x - max));  dx = y * (dy - sum(dy * y))
     log_softmax  y = (x - max) - log(sum(exp(x - max)));  dx = dy - exp(y) * sum(dy)
 
-exp is flash_attention_cpu's _exp_inplace (vectorized arithmetic; libm's exp is a scalar
-call per element), valid for the arguments here, which are <= 0. Sums are accumulated in
-float64. fastmath allows only reassociation and fused multiply-add, so -inf and NaN
-behave as in the NumPy version: a row of all -inf gives NaN (-inf - -inf), as in PyTorch.
-Rows are cut into one range per thread; problems below SERIAL_BELOW elements run as one
-range on the calling thread.
+exp is cpu_exp.exp_inplace (vectorized arithmetic; libm's exp is a scalar call per
+element), valid for the arguments here, which are <= 0. Sums are accumulated in float64.
+fastmath allows only reassociation and fused multiply-add, so -inf and NaN behave as in
+the NumPy version: a row of all -inf gives NaN (-inf - -inf), as in PyTorch. Rows are cut
+into one range per thread, or run on the calling thread for small problems (cpu_tasks).
 """
 from __future__ import annotations
 
-import numba
 import numpy as np
 from numba import njit, prange
 
-from .flash_attention_cpu import _INT_VIEW, _exp_constants, _exp_inplace
+from .cpu_exp import INT_VIEW, exp_constants, exp_inplace
+from .cpu_tasks import run_in_ranges
 
 _FASTMATH = {"reassoc", "contract"}
-# Below this many elements the loops run on the calling thread: starting Numba's threads
-# costs tens of microseconds (measured on 2 busy cores), more than small problems take.
-SERIAL_BELOW = 1 << 18
 
 
 @njit(cache=True)
@@ -54,7 +50,7 @@ def _forward_rows(x, log, int_view, c, y, r0, r1):
             e[j] = x[r, j] - m
         if log:
             y[r] = e
-        _exp_inplace(e, e_bits, exponent, c)
+        exp_inplace(e, e_bits, exponent, c)
         s = 0.0
         for j in range(cols):
             s += e[j]
@@ -78,7 +74,7 @@ def _backward_rows(g, y, log, int_view, c, dx, r0, r1):
             for j in range(cols):
                 s += g[r, j]
             p[:] = y[r]
-            _exp_inplace(p, p_bits, exponent, c)
+            exp_inplace(p, p_bits, exponent, c)
             for j in range(cols):
                 dx[r, j] = g[r, j] - p[j] * s
         else:
@@ -107,7 +103,7 @@ def _backward(g, y, log, int_view, c, dx, tasks):
 def supports(dtype, last_axis, contiguous, cols):
     """None when the kernels can run this problem (cols: the length of the softmax axis),
     else the reason they cannot."""
-    if dtype not in _INT_VIEW:
+    if dtype not in INT_VIEW:
         return f"the Numba softmax kernel takes float32 or float64, got {dtype}"
     if not last_axis:
         return "the Numba softmax kernel works over the last axis only"
@@ -118,20 +114,9 @@ def supports(dtype, last_axis, contiguous, cols):
     return None
 
 
-def _run(rows_fn, parallel_fn, out, *args):
-    """Run the rows of `out` as one contiguous range per thread (each range allocates its
-    scratch rows once), or as one range on the calling thread for small problems."""
-    rows = out.shape[0]
-    tasks = 1 if out.size < SERIAL_BELOW else max(1, min(rows, numba.get_num_threads()))
-    if tasks == 1:
-        rows_fn(*args, out, 0, rows)
-    else:
-        parallel_fn(*args, out, tasks)
-
-
 def _check(name, *arrays):
     for a in arrays:
-        if a.dtype not in _INT_VIEW or not a.flags.c_contiguous or a.ndim != 2 or not a.shape[1]:
+        if a.dtype not in INT_VIEW or not a.flags.c_contiguous or a.ndim != 2 or not a.shape[1]:
             raise TypeError(f"{name}: expected C-contiguous 2-D float32 or float64 arrays with "
                             f"at least one column, got {a.dtype} of shape {a.shape}")
 
@@ -140,7 +125,8 @@ def softmax_forward(x, log=False):
     """softmax (or log_softmax when log) of each row of x (rows, cols)."""
     _check("softmax forward", x)
     y = np.empty_like(x)
-    _run(_forward_rows, _forward, y, x, bool(log), _INT_VIEW[x.dtype], _exp_constants(x.dtype))
+    run_in_ranges(_forward_rows, _forward, y, x, bool(log), INT_VIEW[x.dtype],
+                  exp_constants(x.dtype))
     return y
 
 
@@ -149,6 +135,6 @@ def softmax_backward(g, y, log=False):
     g = np.ascontiguousarray(g, dtype=y.dtype)
     _check("softmax backward", g, y)
     dx = np.empty_like(y)
-    _run(_backward_rows, _backward, dx, g, y, bool(log), _INT_VIEW[y.dtype],
-         _exp_constants(y.dtype))
+    run_in_ranges(_backward_rows, _backward, dx, g, y, bool(log), INT_VIEW[y.dtype],
+                  exp_constants(y.dtype))
     return dx

@@ -17,7 +17,7 @@ from tests.conftest import assert_close, to_numpy, to_torch
 pytest.importorskip("numba")
 torch = pytest.importorskip("torch")
 import minifm.kernels as kernels  # noqa: E402
-from minifm.kernels import gelu_cpu, layer_norm_cpu, softmax_cpu  # noqa: E402
+from minifm.kernels import cpu_exp, cpu_tasks, gelu_cpu, layer_norm_cpu, softmax_cpu  # noqa: E402
 from minifm.ops import activation, norm  # noqa: E402
 
 DTYPES = (np.float32, np.float64)
@@ -35,9 +35,9 @@ def _reset_backends():
 @pytest.fixture(params=["serial", "parallel"])
 def loops(request, monkeypatch):
     """Run the kernels' loops on the calling thread or cut into one range per thread,
-    whatever the size (gelu_cpu splits its work with softmax_cpu's helper)."""
-    for module in (layer_norm_cpu, softmax_cpu):
-        monkeypatch.setattr(module, "SERIAL_BELOW", 1 << 62 if request.param == "serial" else 0)
+    whatever the size. ("parallel" runs the prange code; with one Numba thread its single
+    task is still the parallel function's.)"""
+    monkeypatch.setattr(cpu_tasks, "SERIAL_BELOW", 1 << 62 if request.param == "serial" else 0)
     return request.param
 
 
@@ -192,9 +192,9 @@ def test_gelu_matches_reference_and_torch(shape, loops):
 
 def test_gelu_tails_infinities_and_nan(loops):
     """Far tails, +-inf and NaN, against x Phi(x) computed in float64 from math.erfc. The
-    left tail is tiny but not 0 down to float32's range: the kernel takes it from erfc,
-    where PyTorch's 0.5 x (1 + erf(x / sqrt 2)) cancels to -0 from x = -9 on, even in
-    float64."""
+    kernel takes the left tail from erfc, so x = -12 gives -2e-32, not the -0 of PyTorch's
+    0.5 x (1 + erf(x / sqrt 2)), which cancels from x = -9 on even in float64; x = -40
+    is below float32's normal range and gives -0."""
     x = np.array([0.0, -0.0, 1e-30, -1e-30, 5.0, -5.0, 9.0, -9.0, 12.0, -12.0, 40.0, -40.0,
                   np.inf, -np.inf, np.nan], np.float32)
     g = np.linspace(-1, 1, x.size).astype(np.float32)
@@ -209,11 +209,21 @@ def test_gelu_tails_infinities_and_nan(loops):
     assert np.isnan(to_numpy(out)[[13, 14]]).all()
 
 
-def test_gelu_kernel_takes_any_layout_and_refuses_other_dtypes():
+def test_gelu_kernel_takes_any_layout_and_size_and_refuses_other_dtypes():
     x = np.random.default_rng(3).standard_normal((6, 5)).astype(np.float32)
     assert np.array_equal(gelu_cpu.gelu_forward(x.T), gelu_cpu.gelu_forward(x.T.copy()))
-    with pytest.raises(TypeError, match="gelu forward: expected float32"):
+    g = np.random.default_rng(4).standard_normal((5, 6)).astype(np.float32)
+    assert np.array_equal(gelu_cpu.gelu_backward(g.T, x), gelu_cpu.gelu_backward(g.T.copy(), x))
+    for shape in ((0,), (3, 0), ()):
+        out = gelu_cpu.gelu_forward(np.ones(shape, np.float32))
+        assert out.shape == shape and out.dtype == np.float32
+    assert gelu_cpu.gelu_forward(np.float32(1.5).reshape(())) == F.gelu(
+        minifm.tensor(1.5)).item()
+    with pytest.raises(TypeError, match="gelu forward: expected float32 arrays, got x of "
+                                        r"dtype float64 and shape \(6, 5\)"):
         gelu_cpu.gelu_forward(x.astype(np.float64))
+    with pytest.raises(TypeError, match="gelu backward: .* got grad of dtype float64"):
+        gelu_cpu.gelu_backward(x.astype(np.float64), x)
     with pytest.raises(ValueError, match=r"gelu backward: gradient of shape \(5, 6\)"):
         gelu_cpu.gelu_backward(x.T, x)
 
@@ -225,6 +235,32 @@ def test_gelu_selects_the_kernel_for_exact_float32_only():
     assert _path(F.gelu, activation.GELU, x32, approximate="tanh") is None
     kernels.set_backend("gelu", "reference")
     assert _path(F.gelu, activation.GELU, x32) is None
-    kernels.set_backend("gelu", "numba")
+    kernels.set_backend("gelu", "numba")  # forced: inputs it cannot run are an error
     with pytest.raises(RuntimeError, match="takes float32"):
         F.gelu(minifm.tensor(x32.astype(np.float64)))
+    with pytest.raises(RuntimeError, match="exact GELU only"):
+        F.gelu(minifm.tensor(x32), approximate="tanh")
+
+
+def _exp_of(x):
+    y = x.copy()
+    int_type = cpu_exp.INT_VIEW[y.dtype]
+    cpu_exp.exp_inplace(y, y.view(int_type), np.empty(y.size, int_type),
+                        cpu_exp.exp_constants(y.dtype))
+    return y
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_exp_inplace_is_within_an_ulp_of_the_exact_exp(dtype):
+    """cpu_exp.exp_inplace over the whole normal range of its results and the small
+    positive arguments GELU passes, against exp in long double: under one ulp of dtype
+    (the polynomial's degree is cut to the dtype's precision); 0 below the normal range,
+    for -inf too; NaN for NaN."""
+    lowest = -87.0 if dtype == np.float32 else -708.0
+    x = np.concatenate([np.linspace(lowest + 1e-3, 0, 200_001), [1e-7, 3e-8, 0.5, 1.0]])
+    y = _exp_of(x.astype(dtype))
+    exact = np.exp(x.astype(dtype).astype(np.longdouble))
+    ulps = np.abs(y - exact) / np.spacing(exact.astype(dtype))
+    assert ulps.max() < 1.0
+    edge = _exp_of(np.array([lowest - 1, -np.inf, np.nan], dtype))
+    assert edge[0] == 0 and edge[1] == 0 and np.isnan(edge[2])

@@ -78,20 +78,19 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 class GELU(Function):
     """x * Phi(x), exactly (erf) or with the tanh approximation (GPT-2's 'gelu_new').
 
-    Forward saves Phi(x) (or the tanh) next to x, so backward does not evaluate erf again:
-    one more array kept, for the most expensive part of the op computed once. Exact GELU
-    on NumPy arrays runs minifm.kernels.gelu_cpu when the kernel dispatch picks it
-    (float32, Numba installed): both directions fused, and backward recomputes Phi from x
-    instead of keeping it."""
+    Two paths. With the kernel (minifm.kernels.gelu_cpu, picked by the kernel dispatch for
+    exact GELU on float32 NumPy arrays when Numba is installed), each direction is one
+    fused pass and backward recomputes Phi(x) from x. Otherwise whole-array NumPy/CuPy
+    code, whose forward saves Phi(x) (or the tanh) next to x, so that backward does not
+    evaluate erf again: one more array kept, for the most expensive part computed once."""
 
     @staticmethod
     def forward(ctx, x, *, approximate):
         xp = ctx.xp
         ctx.approximate = approximate
-        ctx.kernel = None
-        if approximate == "none" and xp is np:  # no CUDA GELU kernel yet
-            from .. import kernels
-            ctx.kernel = kernels.select("gelu", "cpu", dtype=x.dtype)
+        from .. import kernels  # the kernel is chosen here, where the array is known
+        ctx.kernel = kernels.select("gelu", "cpu" if xp is np else "cuda", dtype=x.dtype,
+                                    approximate=approximate)
         if ctx.kernel is not None:
             ctx.save_for_backward(x)
             return ctx.kernel.gelu_forward(x)

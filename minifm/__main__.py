@@ -1,0 +1,4 @@
+"""`python -m minifm ...` is the `minifm` command (minifm/cli.py)."""
+from .cli import main
+
+raise SystemExit(main())
