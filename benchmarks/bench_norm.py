@@ -1,4 +1,4 @@
-"""Layer norm, softmax and log_softmax: minifm's NumPy path vs its Numba kernels vs PyTorch.
+"""Layer norm, softmax, log_softmax and GELU: minifm's NumPy path vs its Numba kernels vs PyTorch.
 
 Each op is timed through minifm's public function with the backend forced to "reference"
 (the NumPy code in minifm/ops) and to "numba" (minifm/kernels), and as torch's function,
@@ -34,19 +34,24 @@ import minifm.nn.functional as F  # noqa: E402
 from benchmarks.common import machine_info, median, time_interleaved, write_json  # noqa: E402
 
 SHAPES = ((12, 64, 128), (8, 256, 384), (32, 128, 768))
-OPS = ("layer_norm", "softmax", "log_softmax")
-KERNEL_OP = {"layer_norm": "layer_norm", "softmax": "softmax", "log_softmax": "softmax"}
+OPS = ("layer_norm", "softmax", "log_softmax", "gelu")
+KERNEL_OP = {"layer_norm": "layer_norm", "softmax": "softmax", "log_softmax": "softmax",
+             "gelu": "gelu"}
 
 
 def _minifm_call(op, x, w, b):
     if op == "layer_norm":
         return F.layer_norm(x, x.shape[-1:], w, b)
+    if op == "gelu":
+        return F.gelu(x)
     return getattr(F, op)(x, dim=-1)
 
 
 def _torch_call(op, x, w, b):
     if op == "layer_norm":
         return TF.layer_norm(x, x.shape[-1:], w, b)
+    if op == "gelu":
+        return TF.gelu(x)
     return getattr(TF, op)(x, dim=-1)
 
 
