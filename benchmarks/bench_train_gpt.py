@@ -41,12 +41,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from common import machine_info
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "train_gpt.json"
@@ -292,15 +293,12 @@ def main():
                          ratio=result["minifm"]["median_s"] / result["torch"]["median_s"]))
         print(f"{name}: minifm {1e3 * result['minifm']['median_s']:.1f} ms, torch "
               f"{1e3 * result['torch']['median_s']:.1f} ms", file=sys.stderr)
-    import numpy
     import torch
     report = {
         "benchmark": "GPT training step (forward, backward, AdamW step, zero_grad)",
         "device": args.device,
         "threads": args.threads, "rounds": rounds, "warmup": warmup, "repeats": repeats,
-        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
-                    "python": platform.python_version(), "numpy": numpy.__version__,
-                    "torch": torch.__version__},
+        "machine": machine_info(),  # BLAS kernels as the workers, with the same environment
         "rows": rows,
     }
     if args.device == "cuda":

@@ -122,8 +122,22 @@ def machine_info(**extra):
             info[module] = __import__(module).__version__
         except ImportError:
             pass
+    info["blas"] = blas_info()
     info.update(extra)
     return info
+
+
+def blas_info():
+    """The BLAS libraries loaded in this process and the kernel set each chose (OpenBLAS
+    picks one per CPU when it loads, unless OPENBLAS_CORETYPE names one), from
+    threadpoolctl; None without it. A matmul-heavy figure means little without this."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return None
+    keys = ("internal_api", "version", "architecture", "num_threads")
+    return {"OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+            "libraries": [{key: lib.get(key) for key in keys} for lib in threadpool_info()]}
 
 
 def write_json(path, payload):
