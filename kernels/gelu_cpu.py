@@ -62,16 +62,19 @@ def _normal_cdf(x, k, t, cdf, cdf_bits, exponent, c):
         cdf[i] = half_erfc if x[i] < 0 else one - half_erfc
 
 
+# The chunk loops index slices from 0, not the whole arrays at s + i: Numba cannot tell that
+# s + i is not negative, checks it for wraparound on every access, and the loop is then
+# not vectorized (measured: 6x slower).
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
 def _forward_range(x, k, c, y, start, stop):
     t, cdf = np.empty(CHUNK, x.dtype), np.empty(CHUNK, x.dtype)
     exponent = np.empty(CHUNK, np.int32)
     for s in range(start, stop, CHUNK):
-        e = min(s + CHUNK, stop)
-        n = e - s
-        _normal_cdf(x[s:e], k, t[:n], cdf[:n], cdf[:n].view(np.int32), exponent[:n], c)
+        n = min(s + CHUNK, stop) - s
+        x_s, y_s, cdf_s = x[s:s + n], y[s:s + n], cdf[:n]
+        _normal_cdf(x_s, k, t[:n], cdf_s, cdf_s.view(np.int32), exponent[:n], c)
         for i in range(n):
-            y[s + i] = x[s + i] * cdf[i]
+            y_s[i] = x_s[i] * cdf_s[i]
 
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
@@ -80,14 +83,15 @@ def _backward_range(g, x, k, c, dx, start, stop):
     t, cdf = np.empty(CHUNK, x.dtype), np.empty(CHUNK, x.dtype)
     pdf, exponent = np.empty(CHUNK, x.dtype), np.empty(CHUNK, np.int32)
     for s in range(start, stop, CHUNK):
-        e = min(s + CHUNK, stop)
-        n = e - s
-        _normal_cdf(x[s:e], k, t[:n], cdf[:n], cdf[:n].view(np.int32), exponent[:n], c)
+        n = min(s + CHUNK, stop) - s
+        x_s, g_s, dx_s = x[s:s + n], g[s:s + n], dx[s:s + n]
+        cdf_s, pdf_s = cdf[:n], pdf[:n]
+        _normal_cdf(x_s, k, t[:n], cdf_s, cdf_s.view(np.int32), exponent[:n], c)
         for i in range(n):
-            pdf[i] = -half * x[s + i] * x[s + i]
-        exp_inplace(pdf[:n], pdf[:n].view(np.int32), exponent[:n], c)
+            pdf_s[i] = -half * x_s[i] * x_s[i]
+        exp_inplace(pdf_s, pdf_s.view(np.int32), exponent[:n], c)
         for i in range(n):
-            dx[s + i] = g[s + i] * (cdf[i] + x[s + i] * inv_sqrt_2pi * pdf[i])
+            dx_s[i] = g_s[i] * (cdf_s[i] + x_s[i] * inv_sqrt_2pi * pdf_s[i])
 
 
 @njit(parallel=True, cache=True)
