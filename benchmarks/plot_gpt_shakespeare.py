@@ -37,6 +37,9 @@ def main():
     runs = {}  # engine -> its runs, pooled over the files
     for path in args.results:
         result = json.loads(path.read_text())
+        if "runs" not in result:  # e.g. gpt_shakespeare_trainer.json, from train_task.py
+            print(f"skipping {path}: not written by gpt_shakespeare.py")
+            continue
         runs.setdefault(engine(result), []).extend(result["runs"])
     fig, (full, end) = plt.subplots(1, 2, figsize=(12, 4.5))
     for color, (name, group) in zip(plt.rcParams["axes.prop_cycle"].by_key()["color"],
