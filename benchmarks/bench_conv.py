@@ -21,11 +21,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
 from pathlib import Path
+
+from common import machine_info
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "conv.json"
@@ -123,8 +124,7 @@ def main():
               f"{r['ratio']:.2f} |")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     meta = dict(threads=args.threads, repeats=args.repeats, warmup=args.warmup,
-                numpy=np.__version__, torch=torch.__version__, python=platform.python_version(),
-                machine=platform.machine(), cpus=os.cpu_count())
+                machine=machine_info())
     results = [{("pass" if k == "pass_" else k): v for k, v in r.items()} for r in rows]
     RESULTS.write_text(json.dumps(dict(meta=meta, results=results), indent=2) + "\n")
     print(f"wrote {RESULTS.relative_to(ROOT)}", file=sys.stderr)

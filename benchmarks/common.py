@@ -130,12 +130,14 @@ def machine_info(**extra):
 def blas_info():
     """The BLAS libraries loaded in this process and the kernel set each chose (OpenBLAS
     picks one per CPU when it loads, unless OPENBLAS_CORETYPE names one), from
-    threadpoolctl; None without it. A matmul-heavy figure means little without this."""
+    threadpoolctl; None without it. A matmul-heavy figure means little without this.
+    Thread counts are left out: scripts that time a child process call this in the
+    parent, whose count is not the child's. (PyTorch's MKL, linked statically, is not seen.)"""
     try:
         from threadpoolctl import threadpool_info
     except ImportError:
         return None
-    keys = ("internal_api", "version", "architecture", "num_threads")
+    keys = ("internal_api", "version", "architecture")
     return {"OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
             "libraries": [{key: lib.get(key) for key in keys} for lib in threadpool_info()]}
 

@@ -9,10 +9,11 @@ and the same loop (minifm's API is PyTorch's, so only the imports differ).
 The recipe is nanoGPT's config/train_shakespeare_char.py with its CPU overrides: n_layer 4,
 n_head 4, n_embd 128, block 64, batch 12, dropout 0, no bias, AdamW(1e-3, betas (0.9, 0.99),
 weight decay 0.1 on 2-D weights), warmup 100, cosine to 1e-4 at 2000, clip 1.0, 90/10 split.
-Both frameworks draw the same training windows for a given seed (NumPy's generator) and are
-evaluated on the same 200 validation windows. With several seeds, each run starts from its
-own initialization and windows, and the summary gives the mean and spread of the final
-validation loss: one run says little when seeds differ by a few hundredths. Each framework
+Both frameworks draw the same training windows for a given seed (NumPy's generator) and
+are evaluated on the same 200 validation batches of 12 windows. With several seeds, each
+run starts from its own initialization and windows, and the summary gives the mean and
+spread of the final validation loss: one run says little when seeds differ by a few
+hundredths. Each framework
 draws its own initial weights from its own generator; --init-from-torch starts minifm
 from PyTorch's initial weights for the seed instead (copied from the model PyTorch builds
 after torch.manual_seed(seed)), so that a minifm run and a PyTorch run of one seed share
@@ -20,7 +21,6 @@ weights and windows, and differ only in the engine's arithmetic. Results go to
 benchmarks/results/gpt_shakespeare_<framework>[_torch_init].json.
 """
 import argparse
-import json
 import math
 import os
 import statistics
@@ -29,7 +29,7 @@ import time
 
 import numpy as np
 
-from common import write_json
+from common import machine_info, write_json
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))  # torch_models: the PyTorch twins
@@ -135,7 +135,7 @@ def train_one(seed):
 runs = [train_one(seed) for seed in args.seeds]
 finals = [run["final_val_loss"] for run in runs]
 result = {"framework": args.framework, "init_from_torch": args.init_from_torch,
-          "iters": args.iters, "threads": args.threads,
+          "iters": args.iters, "threads": args.threads, "machine": machine_info(),
           "mean_final_val_loss": statistics.mean(finals),
           "stdev_final_val_loss": statistics.stdev(finals) if len(finals) > 1 else None,
           "runs": runs}

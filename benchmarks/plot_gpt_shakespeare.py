@@ -41,11 +41,15 @@ def main():
             print(f"skipping {path}: not written by gpt_shakespeare.py")
             continue
         runs.setdefault(engine(result), []).extend(result["runs"])
+    if not runs:
+        parser.error("none of the files was written by gpt_shakespeare.py")
     fig, (full, end) = plt.subplots(1, 2, figsize=(12, 4.5))
     for color, (name, group) in zip(plt.rcParams["axes.prop_cycle"].by_key()["color"],
                                     runs.items()):
-        curves = np.array([[loss for _, loss in run["val_curve"]] for run in group])
         steps = [step for step, _ in group[0]["val_curve"]]
+        if any([step for step, _ in run["val_curve"]] != steps for run in group):
+            parser.error(f"the {name} runs were evaluated at different steps")
+        curves = np.array([[loss for _, loss in run["val_curve"]] for run in group])
         for axis in (full, end):
             for curve in curves:
                 axis.plot(steps, curve, color=color, alpha=0.3, linewidth=0.8)
@@ -54,10 +58,11 @@ def main():
     for axis in (full, end):
         axis.axhline(1.88, color="gray", linestyle="--", linewidth=1, label="nanoGPT's 1.88")
         axis.set_xlabel("step")
-        axis.set_ylabel("validation loss (200 fixed batches)")
-    end.set_xlim(1000, steps[-1] + 20)
+        axis.set_ylabel("validation loss")
+    last = max(run["val_curve"][-1][0] for group in runs.values() for run in group)
+    end.set_xlim(last // 2, last + 20)
     end.set_ylim(1.86, 2.1)
-    end.set_title("steps 1,000 to 2,000")
+    end.set_title(f"steps {last // 2:,} to {last:,}")
     full.set_title("nanoGPT Shakespeare-char CPU recipe")
     full.legend(fontsize=8, loc="upper right")
     fig.tight_layout()

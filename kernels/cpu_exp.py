@@ -39,7 +39,7 @@ def exp_constants(dtype):
 @njit(cache=True, fastmath={"contract"})
 def exp_inplace(x, x_bits, exponent, c):
     """x[i] = exp(x[i]) in place, for x up to 1 (the kernels pass x <= 0: scores minus
-    their max or their log-sum-exp, and GELU's arguments, at most ~1e-7); 0 where the
+    their max or their log-sum-exp, and GELU's arguments, at most a few 1e-8); 0 where the
     result would leave the normal range, so exp(-inf) = 0; NaN for NaN. x_bits is x viewed
     as integers of the same width (INT_VIEW), exponent an integer scratch row as long as x,
     c = exp_constants(x.dtype)."""

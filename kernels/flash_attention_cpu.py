@@ -26,7 +26,8 @@ Those rows should be long, so each pass lays its tiles out with the long index l
 Numbers. No blanket fastmath: only "contract" (fused multiply-add) is allowed, because
 masks are -inf scores and fully masked rows must come out exactly as PyTorch's (output 0,
 gradients 0). exp, the one transcendental in the inner loop, is computed by exp_inplace
-(kernels/cpu_exp.py) with arithmetic that LLVM vectorizes (libm's exp is a scalar call per element).
+(kernels/cpu_exp.py) with arithmetic that LLVM vectorizes (libm's exp is a scalar call
+per element).
 
 Parallelism: forward runs one task per (head, query block); backward one task per head
 (see _backward). Memory beyond the inputs and outputs: per thread, tiles of a block's

@@ -32,7 +32,6 @@ _FASTMATH = {"reassoc", "contract"}
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
 def _forward_rows(x, weight, bias, eps, y, mean, rstd, r0, r1):
     cols = x.shape[1]

@@ -89,7 +89,7 @@ class GPTTask(Task):
         return loss, {"loss": float(loss.item())}
 
     def evaluate(self, split):
-        """Mean loss over eval_iters random windows of the split; the windows come from a
+        """Mean loss over eval_iters random batches of windows of the split; they come from a
         generator seeded afresh each time, so every evaluation sees the same windows and
         the training RNG is untouched."""
         tokens = self.splits.get(split, ())
