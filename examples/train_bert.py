@@ -1,7 +1,7 @@
 """Pretrain a small BERT on Python source code by masked language modeling, then fine-tune a
 copy of it to spot snippets with typos: `minifm train bert`, through the Python API.
 
-    python examples/train_bert.py        # a few minutes on a 2-core CPU
+    python examples/train_bert.py        # about a minute on a 2-core CPU
 
 The task (minifm/train/tasks/bert.py) builds the data, the two models and the optimizer;
 the Trainer runs the steps, evaluates, checkpoints and resumes.

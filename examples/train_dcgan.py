@@ -1,6 +1,6 @@
 """Train a DCGAN to draw handwritten digits: `minifm train dcgan`, through the Python API.
 
-    python examples/train_dcgan.py       # a few minutes on a 2-core CPU
+    python examples/train_dcgan.py       # under a minute on a 2-core CPU
 
 Every step updates the discriminator, then the generator (minifm/train/tasks/dcgan.py).
 The Frechet distance compares generated and real digits through a small classifier's

@@ -29,7 +29,8 @@ train, val, _ = train_val_test_split(np.array(tokenizer.encode(text)), val_frac=
 model = GPT(GPTConfig(block_size=64, vocab_size=tokenizer.vocab_size, n_layer=4, n_head=4,
                       n_embd=128, dropout=0.0, bias=False))
 optimizer = model.configure_optimizers(weight_decay=0.1, learning_rate=1e-3, betas=(0.9, 0.99))
-schedule = WarmupCosine(warmup_steps=100, decay_steps=args.steps, min_ratio=0.1)
+schedule = WarmupCosine(warmup_steps=min(100, args.steps // 10), decay_steps=args.steps,
+                        min_ratio=0.1)
 batches = minifm.Generator(seed=1)
 
 for step in range(args.steps):

@@ -1,0 +1,20 @@
+"""The README's Python-API example for GPT runs end to end (a few steps, on a small text
+file): forward, backward, AdamW, the LR schedule, evaluation and sampling. The BERT and
+DCGAN examples drive the same tasks as `minifm train`, which tests/test_tasks.py covers."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_train_gpt_example_runs_a_few_steps(tmp_path):
+    text = tmp_path / "text.txt"
+    text.write_text("To be, or not to be, that is the question.\n" * 500)
+    done = subprocess.run([sys.executable, os.path.join(ROOT, "examples", "train_gpt.py"),
+                           "--data", str(text), "--steps", "3"],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "step 0: train loss" in done.stdout and "step 2: train loss" in done.stdout
