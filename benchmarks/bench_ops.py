@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -31,6 +30,7 @@ import torch  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import minifm  # noqa: E402
 import minifm.nn.functional as F  # noqa: E402
+from benchmarks.common import machine_info  # noqa: E402
 import torch.nn.functional as TF  # noqa: E402
 
 torch.set_num_threads(1)
@@ -151,8 +151,7 @@ def main():
     result = {
         "note": "microseconds per call: median (and *_min) over repeats, minifm and torch "
                 "interleaved; torch.set_num_threads(1) and BLAS/OMP threads = 1 for NumPy",
-        "machine": platform.platform(), "python": platform.python_version(),
-        "numpy": np.__version__, "torch": torch.__version__, "repeats": args.repeats,
+        "machine": machine_info(), "repeats": args.repeats,
         "geomean_ratio": geo, "rows": rows,
     }
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
