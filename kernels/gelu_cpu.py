@@ -28,7 +28,7 @@ import numpy as np
 from numba import njit, prange
 
 from .cpu_exp import exp_constants, exp_inplace
-from .cpu_tasks import run_in_ranges
+from .cpu_tasks import run_in_ranges, task_range
 
 _FASTMATH = {"contract"}
 CHUNK = 4096  # elements per step: its scratch rows (16 KB each) stay in the L2 cache
@@ -96,17 +96,16 @@ def _backward_range(g, x, k, c, dx, start, stop):
 
 @njit(parallel=True, cache=True)
 def _forward(x, k, c, y, tasks):
-    per_task = (y.shape[0] + tasks - 1) // tasks
     for task in prange(tasks):
-        _forward_range(x, k, c, y, task * per_task, min(y.shape[0], (task + 1) * per_task))
+        start, stop = task_range(task, tasks, y.shape[0])
+        _forward_range(x, k, c, y, start, stop)
 
 
 @njit(parallel=True, cache=True)
 def _backward(g, x, k, c, dx, tasks):
-    per_task = (dx.shape[0] + tasks - 1) // tasks
     for task in prange(tasks):
-        _backward_range(g, x, k, c, dx, task * per_task,
-                        min(dx.shape[0], (task + 1) * per_task))
+        start, stop = task_range(task, tasks, dx.shape[0])
+        _backward_range(g, x, k, c, dx, start, stop)
 
 
 def supports(dtype, approximate):

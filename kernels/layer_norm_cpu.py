@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .cpu_tasks import task_count
+from .cpu_tasks import task_count, task_range
 
 _FASTMATH = {"reassoc", "contract"}
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -74,20 +74,18 @@ def _backward_rows(g, x, mean, rstd, weight, need_dx, dx, dweight_part, dbias_pa
 
 @njit(parallel=True, cache=True)
 def _forward(x, weight, bias, eps, y, mean, rstd, tasks):
-    rows = x.shape[0]
-    per_task = (rows + tasks - 1) // tasks
     for t in prange(tasks):
-        _forward_rows(x, weight, bias, eps, y, mean, rstd, t * per_task,
-                      min(rows, (t + 1) * per_task))
+        r0, r1 = task_range(t, tasks, x.shape[0])
+        _forward_rows(x, weight, bias, eps, y, mean, rstd, r0, r1)
 
 
 @njit(parallel=True, cache=True)
 def _backward(g, x, mean, rstd, weight, need_dx, dx, dweight_parts, dbias_parts):
-    rows, tasks = x.shape[0], dweight_parts.shape[0]
-    per_task = (rows + tasks - 1) // tasks
+    tasks = dweight_parts.shape[0]
     for t in prange(tasks):
+        r0, r1 = task_range(t, tasks, x.shape[0])
         _backward_rows(g, x, mean, rstd, weight, need_dx, dx, dweight_parts[t], dbias_parts[t],
-                       t * per_task, min(rows, (t + 1) * per_task))
+                       r0, r1)
 
 
 def supports(dtype, cols):

@@ -19,7 +19,7 @@ import numpy as np
 from numba import njit, prange
 
 from .cpu_exp import INT_VIEW, exp_constants, exp_inplace
-from .cpu_tasks import run_in_ranges
+from .cpu_tasks import run_in_ranges, task_range
 
 _FASTMATH = {"reassoc", "contract"}
 
@@ -86,18 +86,16 @@ def _backward_rows(g, y, log, int_view, c, dx, r0, r1):
 
 @njit(parallel=True, cache=True)
 def _forward(x, log, int_view, c, y, tasks):
-    rows = x.shape[0]
-    per_task = (rows + tasks - 1) // tasks
     for t in prange(tasks):
-        _forward_rows(x, log, int_view, c, y, t * per_task, min(rows, (t + 1) * per_task))
+        r0, r1 = task_range(t, tasks, x.shape[0])
+        _forward_rows(x, log, int_view, c, y, r0, r1)
 
 
 @njit(parallel=True, cache=True)
 def _backward(g, y, log, int_view, c, dx, tasks):
-    rows = y.shape[0]
-    per_task = (rows + tasks - 1) // tasks
     for t in prange(tasks):
-        _backward_rows(g, y, log, int_view, c, dx, t * per_task, min(rows, (t + 1) * per_task))
+        r0, r1 = task_range(t, tasks, y.shape[0])
+        _backward_rows(g, y, log, int_view, c, dx, r0, r1)
 
 
 def supports(dtype, last_axis, contiguous, cols):
