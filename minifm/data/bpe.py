@@ -213,23 +213,28 @@ class ByteLevelBPETokenizer:
                 )
         return b"".join(pieces).decode("utf-8", errors="replace")
 
-    def save(self, path):
-        """Write the merges and special tokens to ``path`` as JSON."""
-        state = {
+    def to_dict(self):
+        """The tokenizer as a JSON-able dict: its merges and special tokens."""
+        return {
             "type": "byte_level_bpe",
             "merges": [list(pair) for pair in self.merges],
             "special_tokens": self.special_tokens,
         }
+
+    @classmethod
+    def from_dict(cls, state):
+        """The tokenizer described by ``to_dict()``'s dict."""
+        if state.get("type") != "byte_level_bpe":
+            raise ValueError(f"ByteLevelBPETokenizer: the state holds a {state.get('type')!r} tokenizer")
+        return cls(state["merges"], state["special_tokens"])
+
+    def save(self, path):
+        """Write ``to_dict()`` to ``path`` as JSON."""
         with open(path, "w", encoding="utf-8") as f:
-            json.dump(state, f, ensure_ascii=False)
+            json.dump(self.to_dict(), f, ensure_ascii=False)
 
     @classmethod
     def load(cls, path):
         """Read a tokenizer written by ``save``."""
         with open(path, encoding="utf-8") as f:
-            state = json.load(f)
-        if state.get("type") != "byte_level_bpe":
-            raise ValueError(
-                f"ByteLevelBPETokenizer.load: {path} holds a {state.get('type')!r} tokenizer"
-            )
-        return cls(state["merges"], state["special_tokens"])
+            return cls.from_dict(json.load(f))

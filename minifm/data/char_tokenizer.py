@@ -55,16 +55,24 @@ class CharTokenizer:
                 )
         return "".join(self.chars[i] for i in ids)
 
+    def to_dict(self):
+        """The tokenizer as a JSON-able dict: its vocabulary."""
+        return {"type": "char", "chars": self.chars}
+
+    @classmethod
+    def from_dict(cls, state):
+        """The tokenizer described by ``to_dict()``'s dict."""
+        if state.get("type") != "char":
+            raise ValueError(f"CharTokenizer: the state holds a {state.get('type')!r} tokenizer")
+        return cls(state["chars"])
+
     def save(self, path):
-        """Write the vocabulary to ``path`` as JSON."""
+        """Write ``to_dict()`` to ``path`` as JSON."""
         with open(path, "w", encoding="utf-8") as f:
-            json.dump({"type": "char", "chars": self.chars}, f, ensure_ascii=False)
+            json.dump(self.to_dict(), f, ensure_ascii=False)
 
     @classmethod
     def load(cls, path):
         """Read a tokenizer written by ``save``."""
         with open(path, encoding="utf-8") as f:
-            state = json.load(f)
-        if state.get("type") != "char":
-            raise ValueError(f"CharTokenizer.load: {path} holds a {state.get('type')!r} tokenizer")
-        return cls(state["chars"])
+            return cls.from_dict(json.load(f))

@@ -1,7 +1,7 @@
 """Load a tokenizer saved by either of minifm's tokenizer classes.
 
-Each tokenizer's JSON file records its kind in a "type" field, so a checkpoint needs to
-keep only the file's path to rebuild its tokenizer.
+Each tokenizer's dict (``to_dict()``, what ``save`` writes as JSON) records its kind in a
+"type" field, so a file or a checkpoint's copy of it is enough to rebuild the tokenizer.
 """
 
 import json
@@ -12,13 +12,21 @@ from .char_tokenizer import CharTokenizer
 _TOKENIZERS = {"char": CharTokenizer, "byte_level_bpe": ByteLevelBPETokenizer}
 
 
+def tokenizer_from_dict(state):
+    """The CharTokenizer or ByteLevelBPETokenizer whose ``to_dict()`` gave ``state``."""
+    kind = state.get("type")
+    if kind not in _TOKENIZERS:
+        raise ValueError(
+            f"unknown tokenizer type {kind!r}; expected one of {sorted(_TOKENIZERS)}"
+        )
+    return _TOKENIZERS[kind].from_dict(state)
+
+
 def load_tokenizer(path):
     """The CharTokenizer or ByteLevelBPETokenizer saved at ``path``."""
     with open(path, encoding="utf-8") as f:
-        kind = json.load(f).get("type")
-    if kind not in _TOKENIZERS:
-        raise ValueError(
-            f"load_tokenizer: {path} holds an unknown tokenizer type {kind!r}; "
-            f"expected one of {sorted(_TOKENIZERS)}"
-        )
-    return _TOKENIZERS[kind].load(path)
+        state = json.load(f)
+    try:
+        return tokenizer_from_dict(state)
+    except ValueError as err:
+        raise ValueError(f"load_tokenizer: {path}: {err}") from None
