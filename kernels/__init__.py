@@ -4,14 +4,37 @@ that picks one for an op.
 Each kernel module imports Numba at its top, and this package imports a kernel module
 only when an op first asks for it, so `import minifm` needs NumPy alone.
 
+One pattern for every op with a kernel (attention, softmax and log_softmax, layer_norm,
+GELU). The op is two autograd Functions in minifm/ops, named after PyTorch's node for it:
+
+    <Op>Reference   the plain xp composite: the test oracle and the fallback
+    <Op>Fused       the kernel's loops; it takes the kernel module as its `kernel`
+                    attribute and keeps it on the node (ctx.kernel) for backward
+
+and the op's public function makes one dispatch call and applies one of the two:
+
+    def gelu(input, approximate="none"):
+        kernel = kernels.select("gelu", input.device.type, dtype=input.dtype,
+                                approximate=approximate)
+        if kernel is None:
+            return GeluReference.apply(input, approximate=approximate)
+        return GeluFused.apply(input, kernel=kernel)
+
+So each Function has one forward and one backward with no branch on the backend, the
+grad_fn names which path ran (GeluFusedBackward0), and a new kernel is a module here, an
+entry in _KERNELS and one fused Function. The fused Function takes the module rather than
+importing it, so that one Function serves every device's kernel (attention's CPU and
+CUDA kernels have the same functions).
+
 An op can run on one of these backends:
 
-    "reference"  the plain xp composite in minifm/ops: the test oracle and the fallback
+    "reference"  the reference Function
     "numba"      the Numba CPU kernel, for NumPy arrays
     "cuda"       the Numba-CUDA kernel, for CuPy arrays
     "auto"       (default) "cuda" for CuPy arrays when Numba's CUDA target is installed,
                  "numba" for NumPy arrays when Numba is installed, "reference" otherwise,
-                 and "reference" as well when the kernel does not support the inputs
+                 and "reference" as well when the op has no kernel for the device or the
+                 kernel does not support the inputs
 
 Choose with `set_backend("attention", "numba")` or the environment variable
 MINIFM_ATTENTION_BACKEND (set_backend wins; `set_backend(op, None)` returns to the
@@ -152,7 +175,8 @@ def select(op, device_type, **problem):
             raise RuntimeError(f"{op}: the {requested!r} backend runs on {needs} arrays, got "
                                f"{device_type} arrays (set_backend({op!r}, 'auto') picks one)")
         if requested not in available_backends(op):
-            raise RuntimeError(f"{op}: the {requested!r} backend is not installed here; "
+            why = "is not installed here" if requested in _KERNELS[op] else "does not exist"
+            raise RuntimeError(f"{op}: the {requested!r} backend {why}; "
                                f"available: {', '.join(available_backends(op))}")
     if backend == "reference":
         _log_once(op, requested, backend, device_type, None)

@@ -5,17 +5,18 @@
 for query (..., L, E), key (..., S, E), value (..., S, Ev) and an output (..., L, Ev). Two
 implementations of the same semantics:
 
-- `ScaledDotProductAttention`, the reference: it materializes the (L, S) scores and
+- `ScaledDotProductAttentionReference`: it materializes the (L, S) scores and
   probabilities P and backpropagates by the chain rule (dP = dO V^T, then the softmax
   backward dS = P * (dP - rowsum(dP * P))). It is the oracle the kernels are tested
   against, the fallback where no kernel applies, and the only path for dropout and for a
   float mask that requires grad.
-- `FlashAttention`: a fused kernel from minifm.kernels (FlashAttention-2: the scores are
-  never stored whole) that saves only q, k, v, the output and one log-sum-exp per query
-  row for its backward.
+- `ScaledDotProductAttentionFused`: a fused kernel from minifm.kernels (FlashAttention-2:
+  the scores are never stored whole) that saves only q, k, v, the output and one
+  log-sum-exp per query row for its backward.
 
-`scaled_dot_product_attention` validates the inputs and picks one (see minifm.kernels for
-the backend switch). Semantics, checked against PyTorch 2.13 on the CPU:
+`scaled_dot_product_attention` validates the inputs and picks one with one
+`kernels.select` call (see minifm.kernels for the backend switch). Semantics, checked
+against PyTorch 2.13 on the CPU:
 
 - a bool attn_mask is True where a query may attend a key; a float mask is added to the
   scores; either broadcasts to (..., L, S). Batch dimensions of query, key and value
@@ -42,9 +43,10 @@ import numbers
 
 import numpy as np
 
-from .. import backend
+from .. import backend, kernels
 from ..autograd import Function
 from ..tensor import Tensor
+from ._dtypes import compute_dtype
 from .random import rand_array
 
 _OP = "scaled_dot_product_attention"
@@ -73,7 +75,7 @@ def _safe_softmax(xp, s):
     return e / xp.where(total == 0, 1, total)
 
 
-class ScaledDotProductAttention(Function):
+class ScaledDotProductAttentionReference(Function):
     """The materialized reference. `mask` is a positional input so that a float mask can
     receive a gradient (which is dS, the gradient of the scores). float16 is computed in
     float32."""
@@ -82,7 +84,7 @@ class ScaledDotProductAttention(Function):
     def forward(ctx, q, k, v, mask, *, is_causal, scale, dropout_p):
         xp = ctx.xp
         dtype = q.dtype
-        work = np.float32 if dtype == np.float16 else dtype
+        work = compute_dtype(dtype)
         q, k, v = (a.astype(work, copy=False) for a in (q, k, v))
         s = (q @ xp.swapaxes(k, -1, -2)) * scale
         if is_causal:  # replaced, not added: a NaN score under the mask stays unseen
@@ -125,7 +127,7 @@ def _as_heads(xp, a, batch):
     return xp.ascontiguousarray(a).reshape((math.prod(batch),) + a.shape[-2:])
 
 
-class FlashAttention(Function):
+class ScaledDotProductAttentionFused(Function):
     """Attention by a fused kernel module (minifm.kernels.flash_attention_cpu or _cuda).
 
     The kernels work on (N, T, D) arrays, N being the flattened batch dimensions; a mask
@@ -139,17 +141,18 @@ class FlashAttention(Function):
         xp = ctx.xp
         q3, k3, v3 = (_as_heads(xp, a, batch) for a in (q, k, v))
         out, lse = kernel.attention_forward(q3, k3, v3, bias, bias_index, is_causal, scale)
-        ctx.attrs = (batch, bias, bias_index, is_causal, scale, kernel)
+        ctx.kernel = kernel
+        ctx.attrs = (batch, bias, bias_index, is_causal, scale)
         ctx.save_for_backward(q3, k3, v3, out, lse)
         return out.reshape(batch + out.shape[1:])
 
     @staticmethod
     def backward(ctx, g):
-        batch, bias, bias_index, is_causal, scale, kernel = ctx.attrs
+        batch, bias, bias_index, is_causal, scale = ctx.attrs
         q3, k3, v3, out, lse = ctx.saved
         g3 = ctx.xp.ascontiguousarray(g.reshape(out.shape), dtype=out.dtype)
-        dq, dk, dv = kernel.attention_backward(q3, k3, v3, out, lse, g3, bias, bias_index,
-                                               is_causal, scale)
+        dq, dk, dv = ctx.kernel.attention_backward(q3, k3, v3, out, lse, g3, bias,
+                                                   bias_index, is_causal, scale)
         return tuple(d.reshape(batch + d.shape[1:]) for d in (dq, dk, dv))
 
 
@@ -238,20 +241,20 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     mask_grad = attn_mask is not None and attn_mask.requires_grad
     kernel = None
     if dropout_p == 0 and not mask_grad:
-        from .. import kernels
         kernel = kernels.select("attention", query.device.type, dtype=query.dtype,
                                 head_dim=query.shape[-1], value_dim=value.shape[-1])
     if kernel is None:
-        return ScaledDotProductAttention.apply(query, key, value, attn_mask,
-                                               is_causal=bool(is_causal), scale=scale,
-                                               dropout_p=float(dropout_p))
+        return ScaledDotProductAttentionReference.apply(
+            query, key, value, attn_mask, is_causal=bool(is_causal), scale=scale,
+            dropout_p=float(dropout_p))
     bias = bias_index = None
     if attn_mask is not None:
         xp = backend.array_module(query.device)
         bias, bias_index = _mask_slabs(xp, attn_mask._data, batch, query.dtype)
-    return FlashAttention.apply(query, key, value, batch=batch, bias=bias,
-                                bias_index=bias_index, is_causal=bool(is_causal), scale=scale,
-                                kernel=kernel)
+    return ScaledDotProductAttentionFused.apply(
+        query, key, value, batch=batch, bias=bias, bias_index=bias_index,
+        is_causal=bool(is_causal), scale=scale, kernel=kernel)
 
 
-__all__ = ["scaled_dot_product_attention", "ScaledDotProductAttention", "FlashAttention"]
+__all__ = ["scaled_dot_product_attention", "ScaledDotProductAttentionReference",
+           "ScaledDotProductAttentionFused"]

@@ -163,7 +163,7 @@ def bias_grad(g):
 
 
 # ----------------------------------------------------------------------------- the ops
-class Conv2d(Function):
+class Convolution(Function):
     @staticmethod
     def forward(ctx, x, w, bias, *, geom):
         ctx.geom = geom
@@ -184,8 +184,9 @@ class Conv2d(Function):
         return gx, gw, bias_grad(g) if need_b else None
 
 
-class ConvTranspose2d(Function):
-    """The adjoint of Conv2d in its input, with w (in, out/groups, kh, kw) as conv's weight."""
+class TransposedConvolution(Function):
+    """The adjoint of Convolution in its input, with w (in, out/groups, kh, kw) as the
+    convolution's weight."""
 
     @staticmethod
     def forward(ctx, x, w, bias, *, geom, out_shape):
@@ -269,7 +270,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
                 f"{name}, more than the padded input ({x.shape[2 + i]} + {sum(pads[i])}) of "
                 f"input shape {tuple(input.shape)}")
     geom = Geometry(stride, pads, dilation, int(groups))
-    return unbatched(Conv2d.apply(x, weight, bias, geom=geom), was_unbatched)
+    return unbatched(Convolution.apply(x, weight, bias, geom=geom), was_unbatched)
 
 
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
@@ -295,5 +296,5 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
                          f"{tuple(weight.shape)} gives an empty output of size {out_hw}")
     geom = Geometry(stride, ((ph, ph), (pw, pw)), dilation, int(groups))
     out_shape = (x.shape[0], weight.shape[1] * groups, *out_hw)
-    y = ConvTranspose2d.apply(x, weight, bias, geom=geom, out_shape=out_shape)
+    y = TransposedConvolution.apply(x, weight, bias, geom=geom, out_shape=out_shape)
     return unbatched(y, was_unbatched)

@@ -28,7 +28,7 @@ def scatter_add_rows(xp, num_rows, indices, rows):
     return out
 
 
-class Embedding(Function):
+class EmbeddingFunction(Function):
     @staticmethod
     def forward(ctx, weight, indices, *, padding_idx, scale_grad_by_freq):
         ctx.save_for_backward(indices)
@@ -85,5 +85,5 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
     if max_norm is not None:
         with no_grad():
             _renorm_rows(weight, input, max_norm, norm_type)
-    return Embedding.apply(weight, input, padding_idx=padding_idx,
-                           scale_grad_by_freq=scale_grad_by_freq)
+    return EmbeddingFunction.apply(weight, input, padding_idx=padding_idx,
+                                   scale_grad_by_freq=scale_grad_by_freq)

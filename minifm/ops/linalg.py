@@ -63,7 +63,7 @@ def _rows(a):
     return a.reshape(-1, a.shape[-1])
 
 
-class Linear(Function):
+class LinearFunction(Function):
     """y = x @ W.T + b for x of shape (..., in), W (out, in), b (out,)."""
 
     @staticmethod
@@ -93,4 +93,4 @@ def linear(input, weight, bias=None):
                          f"shape {tuple(weight.shape)}")
     if input.dtype != weight.dtype:
         raise TypeError(f"linear: input dtype {input.dtype} and weight dtype {weight.dtype} differ")
-    return Linear.apply(input, weight, bias)
+    return LinearFunction.apply(input, weight, bias)

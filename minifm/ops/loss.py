@@ -21,6 +21,8 @@ import numpy as np
 from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
+from ._dtypes import compute_dtype
+from .activation import stable_sigmoid
 from .elementwise import abs, log, square, where
 
 _REDUCTIONS = ("none", "mean", "sum")
@@ -108,14 +110,9 @@ def _ncr(x):
     return x.shape[0], x.shape[1], int(np.prod(x.shape[2:], dtype=np.int64))
 
 
-def _working_dtype(x):
-    """float16 logits are handled in float32 (exp and sums lose too much in half)."""
-    return np.float32 if x.dtype == np.float16 else x.dtype
-
-
 class _ClassTargets:
     """Class-index targets (N, R) against scores (N, C, R): which are kept, where they point,
-    and the weight of each (zero where ignored). Shared by CrossEntropy and NLLLoss."""
+    and the weight of each (zero where ignored). Shared by CrossEntropy and NllLoss."""
 
     def __init__(self, xp, y, weight, ignore_index, dtype):
         n, r = y.shape
@@ -163,7 +160,7 @@ class CrossEntropy(Function):
     def forward(ctx, x, y, weight, *, ignore_index, reduction, label_smoothing):
         xp = ctx.xp
         n, c, r = _ncr(x)
-        x3 = x.reshape(n, c, r).astype(_working_dtype(x), copy=False)
+        x3 = x.reshape(n, c, r).astype(compute_dtype(x.dtype), copy=False)
         y2 = y.reshape(n, r)
         logp = _log_softmax_axis1(xp, x3)
         targets = _ClassTargets(xp, y2, weight, ignore_index, logp.dtype)
@@ -205,7 +202,7 @@ class CrossEntropyProbs(Function):
     def forward(ctx, x, t, weight, *, reduction, label_smoothing):
         xp = ctx.xp
         n, c, r = _ncr(x)
-        work = _working_dtype(x)
+        work = compute_dtype(x.dtype)
         logp = _log_softmax_axis1(xp, x.reshape(n, c, r).astype(work, copy=False))
         a = t.reshape(n, c, r).astype(work, copy=False)
         if label_smoothing:
@@ -248,7 +245,7 @@ class CrossEntropyProbs(Function):
         return gx, gt, None
 
 
-class NLLLoss(Function):
+class NllLoss(Function):
     """Negative log-likelihood of log-probabilities x (N, C, R) at class indices y (N, R):
     loss = -w[y] x[y]; its gradient is -w[y] at the target class and 0 elsewhere."""
 
@@ -356,7 +353,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
                         f"{getattr(target, 'dtype', type(target).__name__)}")
     input, target, unbatched = _class_index_operands("nll_loss", input, target, weight,
                                                      ignore_index)
-    out = NLLLoss.apply(input, target, weight, ignore_index=ignore_index, reduction=reduction)
+    out = NllLoss.apply(input, target, weight, ignore_index=ignore_index, reduction=reduction)
     return out.reshape(()) if unbatched and reduction == "none" else out
 
 
@@ -417,7 +414,6 @@ class BinaryCrossEntropyWithLogits(Function):
 
     @staticmethod
     def backward(ctx, g):
-        from .activation import _sigmoid
         xp = ctx.xp
         x, t, weight, pos_weight = ctx.saved
         if weight is not None:
@@ -425,10 +421,10 @@ class BinaryCrossEntropyWithLogits(Function):
         gx = gt = None
         if ctx.needs_input_grad[0]:
             if pos_weight is None:
-                gx = g * (_sigmoid(xp, x) - t)
+                gx = g * (stable_sigmoid(xp, x) - t)
             else:
                 lw = 1 + (pos_weight - 1) * t
-                gx = g * (lw * _sigmoid(xp, x) - lw + 1 - t)
+                gx = g * (lw * stable_sigmoid(xp, x) - lw + 1 - t)
         if ctx.needs_input_grad[1]:
             gt = -x if pos_weight is None else -x - (pos_weight - 1) * _log_sigmoid(xp, x)
             gt = g * gt

@@ -11,18 +11,19 @@ and rstd, and backward is the closed form (means over the normalized axes)
 which is the chain rule through mean and var worked out once on paper: the two subtracted
 terms are the gradient flowing through the mean and through the variance. float16 inputs
 are computed in float32.
+
+layer_norm also has a kernel in minifm.kernels: it is a reference Function (the NumPy/CuPy
+code below, the oracle and the fallback) and a fused one (the kernel's loops), and
+layer_norm picks one with one `kernels.select` call. The names follow PyTorch's node,
+NativeLayerNormBackward0.
 """
 from __future__ import annotations
 
 import math
 
-import numpy as np
-
+from .. import kernels
 from ..autograd import Function
-
-
-def _work_dtype(x):
-    return np.float32 if x.dtype == np.float16 else x.dtype
+from ._dtypes import compute_dtype
 
 
 def _standardize(xp, x, axes, eps):
@@ -42,24 +43,14 @@ def _standardize_backward(gxhat, xhat, rstd, axes):
     return rstd * (gxhat - mean_g - xhat * mean_gx)
 
 
-class LayerNorm(Function):
-    """Standardize over the last `ndim` axes; weight and bias have those axes' shape.
-
-    With `kernel` (minifm.kernels.layer_norm_cpu, chosen by layer_norm) forward and
-    backward run its fused loops on x seen as (rows, normalized elements); otherwise the
-    NumPy code below, the reference."""
+class NativeLayerNormReference(Function):
+    """Standardize over the last `ndim` axes; weight and bias have those axes' shape."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, *, ndim, eps, kernel=None):
-        ctx.kernel, ctx.ndim = kernel, ndim
-        if kernel is not None:
-            x2 = x.reshape(-1, math.prod(x.shape[x.ndim - ndim:]))
-            y, mean, rstd = kernel.layer_norm_forward(x2, weight, bias, eps)
-            ctx.save_for_backward(x2, mean, rstd, weight)
-            return y.reshape(x.shape)
-        work = _work_dtype(x)
+    def forward(ctx, x, weight, bias, *, ndim, eps):
         axes = tuple(range(x.ndim - ndim, x.ndim))
-        xhat, rstd, _, _ = _standardize(ctx.xp, x.astype(work, copy=False), axes, eps)
+        xw = x.astype(compute_dtype(x.dtype), copy=False)
+        xhat, rstd, _, _ = _standardize(ctx.xp, xw, axes, eps)
         ctx.axes = axes
         ctx.save_for_backward(xhat, rstd, weight)
         out = xhat * weight if weight is not None else xhat.copy()
@@ -69,14 +60,6 @@ class LayerNorm(Function):
 
     @staticmethod
     def backward(ctx, g):
-        if ctx.kernel is not None:
-            x2, mean, rstd, weight = ctx.saved
-            gx, gw, gb = ctx.kernel.layer_norm_backward(g.reshape(x2.shape), x2, mean, rstd,
-                                                        weight, ctx.needs_input_grad[0])
-            shape = g.shape[g.ndim - ctx.ndim:]
-            return (None if gx is None else gx.reshape(g.shape),
-                    gw.reshape(shape) if ctx.needs_input_grad[1] else None,
-                    gb.reshape(shape) if ctx.needs_input_grad[2] else None)
         xhat, rstd, weight = ctx.saved
         g = g.astype(xhat.dtype, copy=False)
         lead = tuple(range(g.ndim - len(ctx.axes)))
@@ -91,6 +74,30 @@ class LayerNorm(Function):
         return gx, gw, gb
 
 
+class NativeLayerNormFused(Function):
+    """Layer norm by a kernel module (minifm.kernels.layer_norm_cpu) on x seen as (rows,
+    normalized elements): forward saves x with each row's mean and rstd, and backward is
+    the same closed form in one fused pass per row."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, *, ndim, eps, kernel):
+        x2 = x.reshape(-1, math.prod(x.shape[x.ndim - ndim:]))
+        y, mean, rstd = kernel.layer_norm_forward(x2, weight, bias, eps)
+        ctx.kernel, ctx.ndim = kernel, ndim
+        ctx.save_for_backward(x2, mean, rstd, weight)
+        return y.reshape(x.shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        x2, mean, rstd, weight = ctx.saved
+        gx, gw, gb = ctx.kernel.layer_norm_backward(g.reshape(x2.shape), x2, mean, rstd,
+                                                    weight, ctx.needs_input_grad[0])
+        shape = g.shape[g.ndim - ctx.ndim:]
+        return (None if gx is None else gx.reshape(g.shape),
+                gw.reshape(shape) if ctx.needs_input_grad[1] else None,
+                gb.reshape(shape) if ctx.needs_input_grad[2] else None)
+
+
 class BatchNorm(Function):
     """Standardize each channel (axis 1) over the batch and spatial axes.
 
@@ -103,7 +110,7 @@ class BatchNorm(Function):
     @staticmethod
     def forward(ctx, x, weight, bias, *, running_mean, running_var, training, momentum, eps):
         xp = ctx.xp
-        work = _work_dtype(x)
+        work = compute_dtype(x.dtype)
         xw = x.astype(work, copy=False)
         axes = (0,) + tuple(range(2, x.ndim))
         channel_shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
@@ -164,11 +171,12 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
                          f"but got input of shape {tuple(input.shape)}")
     _check_param("layer_norm", "weight", weight, shape, input)
     _check_param("layer_norm", "bias", bias, shape, input)
-    kernel = None
-    if input.device.type == "cpu":  # no CUDA layer_norm kernel yet
-        from .. import kernels
-        kernel = kernels.select("layer_norm", "cpu", dtype=input.dtype, cols=math.prod(shape))
-    return LayerNorm.apply(input, weight, bias, ndim=len(shape), eps=eps, kernel=kernel)
+    kernel = kernels.select("layer_norm", input.device.type, dtype=input.dtype,
+                            cols=math.prod(shape))
+    if kernel is None:
+        return NativeLayerNormReference.apply(input, weight, bias, ndim=len(shape), eps=eps)
+    return NativeLayerNormFused.apply(input, weight, bias, ndim=len(shape), eps=eps,
+                                      kernel=kernel)
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,

@@ -62,7 +62,7 @@ def _pool_geometry(op, input, kernel_size, stride, padding, dilation, ceil_mode)
 
 
 # ----------------------------------------------------------------------------- max pooling
-class MaxPool2d(Function):
+class MaxPool2DWithIndices(Function):
     """Max over each window; the gradient goes to the first maximum of the window (as
     PyTorch), and a NaN in a window is its maximum."""
 
@@ -98,8 +98,8 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     x, was_unbatched = batched(op, input)
     kernel, stride, pads, dilation, out_hw = _pool_geometry(
         op, x, kernel_size, stride, padding, dilation, ceil_mode)
-    y = MaxPool2d.apply(x, kernel=kernel, stride=stride, pads=pads, dilation=dilation,
-                        out_hw=out_hw)
+    y = MaxPool2DWithIndices.apply(x, kernel=kernel, stride=stride, pads=pads,
+                                   dilation=dilation, out_hw=out_hw)
     return unbatched(y, was_unbatched)
 
 
@@ -114,7 +114,7 @@ def _divisor_1d(size, k, s, p, n, count_include_pad):
     return end - start
 
 
-class AvgPool2d(Function):
+class AvgPool2D(Function):
     @staticmethod
     def forward(ctx, x, *, kernel, stride, pads, divisor):
         out_hw = divisor.shape
@@ -148,12 +148,12 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
         divisor = np.outer(rows, cols)
     xp = _xp(x._data)
     divisor = xp.asarray(divisor.astype(x.dtype))
-    y = AvgPool2d.apply(x, kernel=kernel, stride=stride, pads=pads, divisor=divisor)
+    y = AvgPool2D.apply(x, kernel=kernel, stride=stride, pads=pads, divisor=divisor)
     return unbatched(y, was_unbatched)
 
 
 # ----------------------------------------------------------------------------- adaptive, nearest
-class AdaptiveAvgPool2d(Function):
+class AdaptiveAvgPool2D(Function):
     """The mean of each window: y = A_h @ x @ A_w^T for x (N, C, H, W), A_h (Ho, H) and
     A_w (Wo, W) holding 1/window-size inside the windows."""
 
@@ -190,7 +190,7 @@ def adaptive_avg_pool2d(input, output_size):
         raise ValueError(f"{op}: output_size must hold positive ints, got {output_size!r}")
     xp = _xp(x._data)
     a_h, a_w = (xp.asarray(_adaptive_matrix(x.shape[2 + i], sizes[i], x.dtype)) for i in range(2))
-    return unbatched(AdaptiveAvgPool2d.apply(x, a_h=a_h, a_w=a_w), was_unbatched)
+    return unbatched(AdaptiveAvgPool2D.apply(x, a_h=a_h, a_w=a_w), was_unbatched)
 
 
 def _nearest_source(size, out, scale, exact):
