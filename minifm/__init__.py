@@ -33,7 +33,8 @@ from .ops.reduce import (  # noqa: E402
 )
 from .ops.shape import (  # noqa: E402
     reshape, permute, transpose, unsqueeze, squeeze, flatten, unflatten, cat, concat, stack,
-    split, chunk, unbind, narrow, repeat, flip, roll, tril, triu, broadcast_to,
+    split, chunk, unbind, narrow, repeat, flip, roll, tril, triu, broadcast_to, movedim,
+    swapaxes, swapdims, select, diagonal,
 )
 from .ops.index import gather, scatter_add, index_select, sort, topk, argsort  # noqa: E402
 from .ops.linalg import matmul  # noqa: E402

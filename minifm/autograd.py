@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import weakref
 
 import numpy as np
 
@@ -123,7 +124,8 @@ class Node:
         self.saved = arrays
 
     def name(self) -> str:
-        return f"{self.fn.__name__}Backward0"  # PyTorch's spelling: MulBackward0
+        """PyTorch's name for the node: MulBackward0, or the op's own `node_name`."""
+        return self.fn.node_name or f"{self.fn.__name__}Backward0"
 
     def __repr__(self):
         return f"<{self.name()}>"
@@ -181,26 +183,68 @@ class Function:
             needs = tuple([t is not None and t.requires_grad for t in inputs])
         else:
             needs = (False,) * len(inputs)
-        ctx = Node(cls, device, np if device is CPU else array_module(device), needs)
+        xp = np if device is CPU else array_module(device)
+        ctx = Node(cls, device, xp, needs)
         out = cls.forward(ctx, *arrays, **attrs)
         if out.__class__ is not np.ndarray and isinstance(out, np.generic):
             out = np.asarray(out)  # NumPy gives scalars for 0-d results; a Tensor holds arrays
         if not record:
-            return Tensor._make(out, device)
-        ctx.parents = tuple([(t.grad_fn or t) if need else None for t, need in zip(inputs, needs)])
-        ctx.input_meta = tuple([(a.shape, a.dtype) if need else None
-                                for a, need in zip(arrays, needs)])
-        return Tensor._make(out, device, True, ctx)
+            result = Tensor._make(out, device)
+        else:
+            ctx.parents = tuple([(t.grad_fn or t) if need else None
+                                 for t, need in zip(inputs, needs)])
+            ctx.input_meta = tuple([(a.shape, a.dtype) if need else None
+                                    for a, need in zip(arrays, needs)])
+            result = Tensor._make(out, device, True, ctx)
+        if cls.view and out.base is not None and xp.may_share_memory(out, arrays[0]):
+            _link_view(result, inputs[0], (cls, attrs))
+        return result
+
+    node_name = None  # what grad_fn.name() says when PyTorch does not append "Backward0"
+
+    view = False
+    """True for ops whose output may share the first input's memory (reshape, permute,
+    basic indexing...). When it does, the output is recorded as a view of that input's
+    base, so that in-place ops through it reach the base (see ops/inplace.py)."""
+
+
+def _link_view(view, source, step):
+    """Record that `view` shares the memory of `source`'s base, reached through `step`."""
+    info = source._view
+    base, steps = (source, (step,)) if info is None else (info.base, info.steps + (step,))
+    view._view = _ViewOf(base, steps, not _grad_mode.enabled)
+    refs = base._views
+    if refs is None:
+        base._views = [weakref.ref(view)]
+        return
+    if len(refs) >= 32 and not len(refs) & (len(refs) - 1):  # prune dead ones, amortized
+        refs[:] = [r for r in refs if r() is not None]
+    refs.append(weakref.ref(view))
+
+
+def live_views(base):
+    """The views of `base` that are still alive."""
+    refs = base._views or ()
+    return [v for v in (r() for r in refs) if v is not None]
+
+
+def replay_view(array, steps, device=None):
+    """Apply the view ops `steps` to a raw array (the base's, or its gradient)."""
+    xp = np if device is None or device is CPU else array_module(device)
+    for fn, attrs in steps:
+        array = fn.forward(Node(fn, device, xp, ()), array, **attrs)
+    return array
 
 
 # Tensor (tensor.py) imports this module, so it is looked up here on first use.
 _Tensor = None
+_ViewOf = None
 
 
 def _tensor_type():
-    global _Tensor
-    from .tensor import Tensor
-    _Tensor = Tensor
+    global _Tensor, _ViewOf
+    from .tensor import Tensor, ViewOf
+    _Tensor, _ViewOf = Tensor, ViewOf
     return Tensor
 
 
@@ -293,9 +337,13 @@ def run_backward(tensors, grads, retain_graph=False, inputs=None):
             raise RuntimeError(f"{node.name()} returned {len(input_grads)} gradients for "
                                f"{len(node.parents)} inputs")
         for parent, g, meta in zip(node.parents, input_grads, node.input_meta):
-            if parent is None or g is None:
+            if parent is None:
                 continue
             shape, dtype = meta
+            if g is None:  # no gradient flows here, but the parent still waits for one
+                if parent.__class__ is not Node:
+                    continue
+                g = node.xp.zeros(shape, dtype)
             if g.shape != shape:
                 g = unbroadcast(g, shape)
             if g.dtype != dtype:

@@ -19,7 +19,8 @@ class Tensor:
     `minifm.tensor(data)` to build one from Python data (as in PyTorch).
     """
 
-    __slots__ = ("_data", "device", "requires_grad", "grad", "grad_fn", "_hooks", "__weakref__")
+    __slots__ = ("_data", "device", "requires_grad", "grad", "grad_fn", "_hooks", "_view",
+                 "_views", "__weakref__")
     __array_priority__ = 1000  # so ndarray (op) Tensor defers to Tensor's reflected operator
 
     def __init__(self, data, requires_grad=False):
@@ -33,6 +34,8 @@ class Tensor:
         self.grad = None
         self.grad_fn = None
         self._hooks = None
+        self._view = None       # a ViewOf when this tensor shares its base's memory
+        self._views = None      # weak references to the live views of this tensor
         if requires_grad:
             self.requires_grad_(True)
 
@@ -46,6 +49,8 @@ class Tensor:
         t.grad = None
         t.grad_fn = grad_fn
         t._hooks = None
+        t._view = None
+        t._views = None
         return t
 
     # ------------------------------------------------------------------ attributes
@@ -76,6 +81,14 @@ class Tensor:
     @property
     def is_leaf(self):
         return self.grad_fn is None
+
+    @property
+    def _base(self):
+        """The tensor whose memory this view shares, or None (PyTorch's Tensor._base)."""
+        return None if self._view is None else self._view.base
+
+    def _is_view(self):
+        return self._view is not None
 
     @property
     def is_cuda(self):
@@ -298,6 +311,22 @@ class Tensor:
     __str__ = __repr__
 
 
+class ViewOf:
+    """How a view was made from its base: the base tensor and the view ops (Function class,
+    attributes) that lead from the base's array to the view's. Replaying `steps` on the
+    base, or on any array of the base's shape, gives the view again; that is how a write
+    through the view reaches the base, and how the base's gradient reaches the view.
+
+    `multi_output` marks views made by split/chunk/unbind, and `in_no_grad` views made
+    under no_grad: PyTorch refuses in-place ops on both when the base requires grad."""
+
+    __slots__ = ("base", "steps", "multi_output", "in_no_grad")
+
+    def __init__(self, base, steps, in_no_grad):
+        self.base, self.steps, self.in_no_grad = base, steps, in_no_grad
+        self.multi_output = False
+
+
 def _is_dtype_name(arg):
     if isinstance(arg, backend.device):
         return False
@@ -320,7 +349,7 @@ class _RemovableHandle:
 def _bind_methods():
     """Attach the op library to Tensor as methods and operators (PyTorch's Tensor API)."""
     from .ops import elementwise as ew, reduce as red, shape as sh, index as ix
-    from .ops import linalg as la, activation as act
+    from .ops import linalg as la, activation as act, inplace as ip
 
     methods = {
         # arithmetic and operators
@@ -363,17 +392,19 @@ def _bind_methods():
         "expand_as": lambda a, b: sh.expand(a, *b.shape), "flatten": sh.flatten,
         "unflatten": sh.unflatten, "contiguous": sh.contiguous, "split": sh.split,
         "chunk": sh.chunk, "repeat": sh.repeat, "flip": sh.flip, "roll": sh.roll,
-        "tril": sh.tril, "triu": sh.triu, "unbind": sh.unbind,
+        "tril": sh.tril, "triu": sh.triu, "unbind": sh.unbind, "narrow": sh.narrow,
+        "movedim": sh.movedim, "swapaxes": sh.swapaxes, "swapdims": sh.swapaxes,
+        "select": sh.select, "diagonal": sh.diagonal,
         # indexing
-        "__getitem__": ix.getitem, "__setitem__": ix.setitem, "gather": ix.gather,
+        "__getitem__": ix.getitem, "__setitem__": ip.setitem, "gather": ix.gather,
         "scatter_add": ix.scatter_add, "index_select": ix.index_select,
         "sort": ix.sort, "topk": ix.topk, "argsort": ix.argsort,
-        # in-place updates (outside autograd: for init, optimizers, buffers)
-        "copy_": ew.copy_, "zero_": ew.zero_, "fill_": ew.fill_,
-        "normal_": ew.normal_, "uniform_": ew.uniform_,
-        "add_": ew.add_, "sub_": ew.sub_, "mul_": ew.mul_, "div_": ew.div_,
-        "clamp_": ew.clamp_, "masked_fill_": ew.masked_fill_,
-        "__iadd__": ew.add_, "__isub__": ew.sub_, "__imul__": ew.mul_, "__itruediv__": ew.div_,
+        # in-place updates (ops/inplace.py: through views, and recorded in the graph)
+        "copy_": ip.copy_, "zero_": ip.zero_, "fill_": ip.fill_,
+        "normal_": ip.normal_, "uniform_": ip.uniform_,
+        "add_": ip.add_, "sub_": ip.sub_, "mul_": ip.mul_, "div_": ip.div_,
+        "clamp_": ip.clamp_, "masked_fill_": ip.masked_fill_,
+        "__iadd__": ip.add_, "__isub__": ip.sub_, "__imul__": ip.mul_, "__itruediv__": ip.div_,
     }
     for name, fn in methods.items():
         setattr(Tensor, name, fn)

@@ -13,10 +13,10 @@ from ..tensor import Tensor
 from .reduce import ValuesIndices, normalize_dims
 
 
-def _raw_key(key):
+def raw_key(key):
     """Replace Tensors in an index key by their arrays; lists become int/bool arrays."""
     if isinstance(key, tuple):
-        return tuple(_raw_key(k) for k in key)
+        return tuple(raw_key(k) for k in key)
     if isinstance(key, Tensor):
         if key.dtype.kind not in "iub":
             raise IndexError(f"tensors used as indices must be long, int or bool, got "
@@ -34,6 +34,11 @@ def _is_basic(key):
 
 
 class GetItem(Function):
+    """x[key]. A basic key (ints, slices, None, Ellipsis) gives a view, as in PyTorch; an
+    advanced one (integer or bool arrays) a copy."""
+
+    view = True
+
     @staticmethod
     def forward(ctx, x, *, key):
         ctx.key, ctx.shape = key, x.shape
@@ -50,7 +55,10 @@ class GetItem(Function):
 
 
 def getitem(input, key):
-    key = _raw_key(key)
+    key = raw_key(key)
+    if _is_basic(key):  # a trailing Ellipsis makes x[0] of a vector a 0-d view, not a scalar
+        parts = key if isinstance(key, tuple) else (key,)
+        key = parts if Ellipsis in parts else parts + (Ellipsis,)
     try:
         return GetItem.apply(input, key=key)
     except IndexError as err:
@@ -75,24 +83,6 @@ class SetItem(Function):
             gx = g.copy()
             gx[ctx.key] = 0
         return gx, (g[ctx.key] if ctx.needs_input_grad[1] else None)
-
-
-def setitem(self, key, value):
-    """t[key] = value. Outside autograd it writes in place (views see it). When the graph
-    must record it, it is computed out of place and `self` is rebased onto the result, so
-    arrays saved by earlier ops stay correct (see elementwise.rebase)."""
-    from .elementwise import as_tensor_like, rebase, to_dtype, _check_inplace
-    key = _raw_key(key)
-    value = to_dtype(as_tensor_like(value, self), self.dtype)
-    if is_grad_enabled() and (self.requires_grad or value.requires_grad):
-        _check_inplace(self, "setitem")
-        rebase(self, SetItem.apply(self, value, key=key))
-        return
-    try:
-        self._data[key] = value._data
-    except (IndexError, ValueError) as err:
-        raise IndexError(f"setitem: cannot assign a value of shape {tuple(value.shape)} to "
-                         f"index {key!r} of a tensor of shape {tuple(self.shape)}: {err}") from None
 
 
 def _along_axis_key(xp, index, axis):

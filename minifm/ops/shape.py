@@ -25,6 +25,8 @@ def _axis(op, dim, ndim):
 
 
 class Reshape(Function):
+    view = True  # when the strides allow it; otherwise NumPy copies
+
     @staticmethod
     def forward(ctx, x, *, shape):
         ctx.shape = x.shape
@@ -48,10 +50,22 @@ def reshape(input, *shape):
                            f"{tuple(input.shape)} ({input.numel()} elements): {err}") from None
 
 
-view = reshape
+def view(input, *shape):
+    """Like reshape, but always a view: a shape the strides cannot express is an error (as
+    in PyTorch), where reshape would copy."""
+    out = reshape(input, *shape)
+    if out is not input and out._view is None and input.numel() > 0:
+        raise RuntimeError(
+            f"view: shape {list(_sizes(shape))} is not compatible with the input's size and "
+            f"stride (shape {tuple(input.shape)}, strides in elements "
+            f"{tuple(s // input._data.itemsize for s in input._data.strides)}): at least one "
+            "dimension spans across two contiguous subspaces. Use .reshape(...) instead.")
+    return out
 
 
 class Permute(Function):
+    view = True
+
     @staticmethod
     def forward(ctx, x, *, dims):
         ctx.inverse = tuple(np.argsort(dims))
@@ -85,6 +99,70 @@ def t(input):
     return transpose(input, 0, 1) if input.ndim == 2 else input
 
 
+def movedim(input, source, destination):
+    """Move dims `source` to positions `destination`, keeping the others in order (a view)."""
+    src = normalize_dims("movedim", source, input.ndim)
+    dst = normalize_dims("movedim", destination, input.ndim)
+    if len(src) != len(dst):
+        raise ValueError(f"movedim: source {source} and destination {destination} must have "
+                         "the same number of dims")
+    rest = iter(d for d in range(input.ndim) if d not in src)
+    placed = dict(zip(dst, src))
+    return permute(input, *[placed[i] if i in placed else next(rest) for i in range(input.ndim)])
+
+
+def swapaxes(input, axis0, axis1):
+    return transpose(input, axis0, axis1)
+
+
+swapdims = swapaxes
+
+
+def select(input, dim, index):
+    """input[..., index, ...] along `dim`, a view with that dim removed."""
+    axis = _axis("select", dim, input.ndim)
+    if not -input.shape[axis] <= index < input.shape[axis]:
+        raise IndexError(f"select: index {index} is out of range for dim {dim} of size "
+                         f"{input.shape[axis]}")
+    return input[(slice(None),) * axis + (index,)]
+
+
+class Diagonal(Function):
+    """The diagonal of the (dim1, dim2) planes, moved to the last dim: a strided view."""
+
+    view = True
+
+    @staticmethod
+    def forward(ctx, x, *, offset, dim1, dim2):
+        ctx.shape, ctx.args = x.shape, (offset, dim1, dim2)
+        return _diagonal_view(ctx.xp, x, offset, dim1, dim2)
+
+    @staticmethod
+    def backward(ctx, g):
+        grad = ctx.xp.zeros(ctx.shape, dtype=g.dtype)
+        _diagonal_view(ctx.xp, grad, *ctx.args)[...] = g
+        return grad
+
+
+def _diagonal_view(xp, x, offset, dim1, dim2):
+    """A writable view of x's diagonal (NumPy's own `diagonal` is read-only)."""
+    start = [0] * x.ndim
+    start[dim2 if offset >= 0 else dim1] = abs(offset)
+    x = x[tuple(slice(s, None) for s in start)]
+    n = max(min(x.shape[dim1], x.shape[dim2]), 0)
+    keep = [d for d in range(x.ndim) if d not in (dim1, dim2)]
+    shape = tuple(x.shape[d] for d in keep) + (n,)
+    strides = tuple(x.strides[d] for d in keep) + (x.strides[dim1] + x.strides[dim2],)
+    return xp.lib.stride_tricks.as_strided(x, shape=shape, strides=strides)
+
+
+def diagonal(input, offset=0, dim1=0, dim2=1):
+    a, b = _axis("diagonal", dim1, input.ndim), _axis("diagonal", dim2, input.ndim)
+    if a == b:
+        raise ValueError(f"diagonal: dim1 and dim2 cannot be the same dimension ({dim1})")
+    return Diagonal.apply(input, offset=offset, dim1=a, dim2=b)
+
+
 def unsqueeze(input, dim):
     if not -input.ndim - 1 <= dim <= input.ndim:
         raise IndexError(f"unsqueeze: dim {dim} is out of range for a tensor of {input.ndim} dimensions")
@@ -113,6 +191,8 @@ def unflatten(input, dim, sizes):
 
 
 class Expand(Function):
+    view = True
+
     @staticmethod
     def forward(ctx, x, *, shape):
         return ctx.xp.broadcast_to(x, shape)
@@ -241,7 +321,16 @@ def split(input, split_size_or_sections, dim=0):
         if sum(lengths) != size:
             raise ValueError(f"split: sections {lengths} do not sum to the size {size} of dim {dim}")
     starts = np.cumsum([0] + lengths[:-1])
-    return tuple(narrow(input, axis, int(s), n) for s, n in zip(starts, lengths))
+    return _multi_output(narrow(input, axis, int(s), n) for s, n in zip(starts, lengths))
+
+
+def _multi_output(views):
+    """Mark views that one call returned together; PyTorch forbids in-place ops on them."""
+    views = tuple(views)
+    for v in views:
+        if v._view is not None:
+            v._view.multi_output = True
+    return views
 
 
 def chunk(input, chunks, dim=0):
@@ -253,7 +342,7 @@ def chunk(input, chunks, dim=0):
 def unbind(input, dim=0):
     axis = _axis("unbind", dim, input.ndim)
     key = (slice(None),) * axis
-    return tuple(input[key + (i,)] for i in range(input.shape[axis]))
+    return _multi_output(input[key + (i,)] for i in range(input.shape[axis]))
 
 
 class Pad(Function):
