@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from .. import kernels
 from ..autograd import Function
 from .elementwise import floating
