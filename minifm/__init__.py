@@ -8,17 +8,17 @@ from .backend import (
     get_default_dtype, set_default_dtype, promote_types, Generator, manual_seed,
     get_rng_state, set_rng_state, default_generator,
 )
-from .tensor import Tensor, _bind_methods
+from .tensor import Tensor
 from .autograd import no_grad, enable_grad, set_grad_enabled, is_grad_enabled
 from . import autograd
+from . import tensor_api  # noqa: F401  (gives Tensor its methods and operators)
 
-_bind_methods()
-
-from .creation import (  # noqa: E402  (the op library needs Tensor's methods bound first)
+from .creation import (  # noqa: E402
     tensor, as_tensor, from_numpy, zeros, ones, empty, full, arange, linspace, eye,
     zeros_like, ones_like, empty_like, full_like, rand_like, randn_like, randint_like,
 )
-from .ops.random import rand, randn, randint, randperm, multinomial  # noqa: E402
+from .creation import rand, randn, randint, randperm  # noqa: E402
+from .ops.random import multinomial  # noqa: E402
 from .ops.elementwise import (  # noqa: E402
     add, sub, mul, div, pow, neg, abs, exp, log, log1p, sqrt, rsqrt, sin, cos, square,
     clamp, maximum, minimum, where, masked_fill, eq, ne, lt, le, gt, ge, isnan, isinf,

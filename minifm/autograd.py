@@ -21,6 +21,7 @@ import weakref
 import numpy as np
 
 from .backend import CPU, array_module
+from .tensor import Tensor, ViewOf
 
 
 # ----------------------------------------------------------------------------- grad mode
@@ -158,7 +159,6 @@ class Function:
     def apply(cls, *inputs, **attrs):
         """Run forward on the inputs' arrays; record a Node when a gradient is needed.
         This is the hot path of every op, so it does one pass over the inputs and no more."""
-        Tensor = _Tensor or _tensor_type()
         arrays = []
         device = None
         any_grad = False
@@ -212,7 +212,7 @@ def _link_view(view, source, step):
     """Record that `view` shares the memory of `source`'s base, reached through `step`."""
     info = source._view
     base, steps = (source, (step,)) if info is None else (info.base, info.steps + (step,))
-    view._view = _ViewOf(base, steps, not _grad_mode.enabled)
+    view._view = ViewOf(base, steps, not _grad_mode.enabled)
     refs = base._views
     if refs is None:
         base._views = [weakref.ref(view)]
@@ -234,18 +234,6 @@ def replay_view(array, steps, device=None):
     for fn, attrs in steps:
         array = fn.forward(Node(fn, device, xp, ()), array, **attrs)
     return array
-
-
-# Tensor (tensor.py) imports this module, so it is looked up here on first use.
-_Tensor = None
-_ViewOf = None
-
-
-def _tensor_type():
-    global _Tensor, _ViewOf
-    from .tensor import Tensor, ViewOf
-    _Tensor, _ViewOf = Tensor, ViewOf
-    return Tensor
 
 
 # ----------------------------------------------------------------------------- the engine
@@ -277,7 +265,6 @@ def _count_consumers(roots):
 
 
 def _apply_hooks(hooks, grad, device):
-    Tensor = _Tensor or _tensor_type()
     for hook in hooks:
         result = hook(Tensor._make(grad, device))
         if result is not None:
@@ -299,7 +286,6 @@ def run_backward(tensors, grads, retain_graph=False, inputs=None):
     With inputs=None, gradients of leaves are accumulated into their `.grad`. With a list
     of inputs (autograd.grad), their gradients are returned instead and no `.grad` changes.
     """
-    Tensor = _Tensor or _tensor_type()
     node_grads = {}   # node -> gradient of its output, summed over the consumers so far
     leaf_grads = {}   # id(leaf) -> [leaf, summed gradient]
     for t, g in zip(tensors, grads):
@@ -394,8 +380,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
          allow_unused=False):
     """Gradients of outputs with respect to inputs, returned rather than stored in .grad
     (torch.autograd.grad; higher-order gradients via create_graph are not supported)."""
-    Tensor = _Tensor or _tensor_type()
-    _no_create_graph("autograd.grad", create_graph)
+    no_create_graph("autograd.grad", create_graph)
     retain_graph = bool(retain_graph)
 
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
@@ -408,7 +393,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     for t in inputs:
         if not t.requires_grad:
             raise RuntimeError("autograd.grad: one of the inputs does not require grad")
-    seeds = [_seed_for(o, g, "autograd.grad") for o, g in zip(outputs, grad_outputs)]
+    seeds = [seed_for(o, g, "autograd.grad") for o, g in zip(outputs, grad_outputs)]
     result = run_backward(outputs, seeds, retain_graph=retain_graph, inputs=inputs)
     if not allow_unused and any(r is None for r in result):
         raise RuntimeError("autograd.grad: one of the inputs was not used to compute the "
@@ -416,13 +401,13 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     return tuple(result)
 
 
-def _no_create_graph(op, create_graph):
+def no_create_graph(op, create_graph):
     if create_graph:
         raise NotImplementedError(f"{op}: create_graph=True (gradients of gradients) is not "
                                   "supported by minifm: backward runs on raw arrays")
 
 
-def _seed_for(output, gradient, op):
+def seed_for(output, gradient, op):
     """The gradient that starts backward at `output`: ones for a scalar, else as given."""
     if not output.requires_grad:
         raise RuntimeError(f"{op}: element 0 of tensors does not require grad and does not "

@@ -1,10 +1,14 @@
-"""Tensor factories: tensor, zeros, ones, full, arange, linspace, eye, the *_like forms."""
+"""Tensor factories: tensor, zeros, ones, full, arange, linspace, eye, the random ones
+(rand, randn, randint, randperm), and the *_like forms.
+
+Every random draw goes through a minifm Generator (the device's default one unless given),
+never NumPy's global state, so `minifm.manual_seed` makes runs reproducible."""
 from __future__ import annotations
 
 import numpy as np
 
 from . import backend
-from .ops.random import rand, randint, randn
+from .dims import size_args
 from .tensor import Tensor
 
 
@@ -51,17 +55,11 @@ def from_numpy(array):
     return Tensor(array)
 
 
-def _shape(size):
-    if len(size) == 1 and isinstance(size[0], (tuple, list)):
-        return tuple(size[0])
-    return tuple(size)
-
-
 def _filled(fill, size, dtype, device, requires_grad):
     dev = backend.as_device(device)
     xp = backend.array_module(dev)
     dtype = backend.get_default_dtype() if dtype is None else np.dtype(dtype)
-    return Tensor(xp.full(_shape(size), fill, dtype=dtype), requires_grad=requires_grad)
+    return Tensor(xp.full(size_args(size), fill, dtype=dtype), requires_grad=requires_grad)
 
 
 def zeros(*size, dtype=None, device=None, requires_grad=False):
@@ -104,6 +102,65 @@ def eye(n, m=None, dtype=None, device=None, requires_grad=False):
     return Tensor(xp.eye(n, m, dtype=dtype), requires_grad=requires_grad)
 
 
+# ----------------------------------------------------------------------------- random
+def generator_rng(device, generator):
+    """The NumPy/CuPy random generator behind `generator`, or the device's default one."""
+    gen = generator if generator is not None else backend.default_generator(device)
+    if gen.device != device:
+        raise RuntimeError(f"expected a generator on {device}, got one on {gen.device}")
+    return gen.rng
+
+
+def _float_dtype(dtype):
+    dtype = backend.get_default_dtype() if dtype is None else np.dtype(dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"expected a floating dtype, got {backend.dtype_name(dtype)}")
+    return dtype
+
+
+def randn_array(shape, dtype, device, generator=None):
+    """Standard normal samples as a raw array (float16 is drawn in float32, then cast)."""
+    draw = np.float64 if dtype == backend.float64 else np.float32
+    rng = generator_rng(device, generator)
+    return rng.standard_normal(shape, dtype=draw).astype(dtype, copy=False)
+
+
+def rand_array(shape, dtype, device, generator=None):
+    draw = np.float64 if dtype == backend.float64 else np.float32
+    return generator_rng(device, generator).random(shape, dtype=draw).astype(dtype, copy=False)
+
+
+def randn(*size, generator=None, dtype=None, device=None, requires_grad=False):
+    device = backend.as_device(device)
+    data = randn_array(size_args(size), _float_dtype(dtype), device, generator)
+    return Tensor(data, requires_grad=requires_grad)
+
+
+def rand(*size, generator=None, dtype=None, device=None, requires_grad=False):
+    device = backend.as_device(device)
+    data = rand_array(size_args(size), _float_dtype(dtype), device, generator)
+    return Tensor(data, requires_grad=requires_grad)
+
+
+def randint(low, high=None, size=None, generator=None, dtype=None, device=None):
+    """randint(high, size) or randint(low, high, size): integers in [low, high)."""
+    if high is None:
+        low, high = 0, low
+    if size is None:
+        raise TypeError("randint: missing the 'size' argument")
+    device = backend.as_device(device)
+    data = generator_rng(device, generator).integers(low, high, size=tuple(size), dtype=np.int64)
+    return Tensor(data if dtype is None else data.astype(dtype))
+
+
+def randperm(n, generator=None, dtype=None, device=None):
+    device = backend.as_device(device)
+    data = generator_rng(device, generator).permutation(n).astype(dtype or np.int64, copy=False)
+    return Tensor(data)
+
+
+
+# ----------------------------------------------------------------------------- *_like
 def _like(factory):
     def like(input, dtype=None, device=None, requires_grad=False, **kwargs):
         return factory(*input.shape, dtype=dtype or input.dtype, device=device or input.device,

@@ -15,7 +15,7 @@ import math
 
 from ..autograd import no_grad
 from ..backend import array_module
-from ..ops.random import randn_array
+from ..creation import randn_array
 
 
 def calculate_gain(nonlinearity, param=None):

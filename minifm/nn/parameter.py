@@ -6,6 +6,7 @@ saves it. Ops on a Parameter return plain Tensors.
 """
 from __future__ import annotations
 
+from ..creation import empty
 from ..tensor import Tensor
 
 
@@ -16,7 +17,6 @@ class Parameter(Tensor):
 
     def __init__(self, data=None, requires_grad=True):
         if data is None:
-            from ..creation import empty
             data = empty(0)
         if not isinstance(data, Tensor):
             raise TypeError(f"Parameter: expected a Tensor, got {type(data).__name__}")

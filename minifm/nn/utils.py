@@ -12,6 +12,8 @@ import math
 import numpy as np
 
 from .. import backend
+from ..creation import tensor
+from ..ops.shape import cat
 from ..tensor import Tensor
 
 
@@ -43,7 +45,6 @@ def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=Non
     tensors = _as_list(tensors)
     norm_type = float(norm_type)
     if not tensors:
-        from ..creation import tensor
         return tensor(0.0)
     device = tensors[0].device
     xp = backend.array_module(device)
@@ -89,7 +90,6 @@ def clip_grad_value_(parameters, clip_value, foreach=None):
 
 def parameters_to_vector(parameters):
     """All parameters flattened and concatenated into one 1-D Tensor (differentiable)."""
-    from ..ops.shape import cat
     return cat([p.reshape(-1) for p in parameters])
 
 

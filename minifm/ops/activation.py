@@ -11,7 +11,7 @@ import math
 from .. import kernels
 from ..autograd import Function
 from .elementwise import floating
-from .reduce import normalize_dims
+from ..dims import normalize_dims
 from .special import erf
 
 

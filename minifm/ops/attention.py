@@ -47,7 +47,7 @@ from .. import backend, kernels
 from ..autograd import Function
 from ..tensor import Tensor
 from ._dtypes import compute_dtype
-from .random import rand_array
+from ..creation import rand_array
 
 _OP = "scaled_dot_product_attention"
 

@@ -1,16 +1,22 @@
-"""Indexing ops: t[key], t[key] = v, gather, scatter_add, index_select, sort/topk, one_hot.
+"""Indexing ops: t[key] (writes t[key] = v are in inplace.py), gather, scatter_add, index_select, sort/topk, one_hot.
 
 The backward of a read is a scatter-add of the gradient into zeros: `xp.add.at` when the
 key can select an element twice (integer arrays), a plain slice assignment otherwise.
 """
 from __future__ import annotations
 
+from collections import namedtuple
+
 import numpy as np
 
 from .. import backend
 from ..autograd import Function, is_grad_enabled
+from ..dims import normalize_dims
 from ..tensor import Tensor
-from .reduce import ValuesIndices, normalize_dims
+
+
+ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
+"""What max/min along a dim, sort and topk return: (values, indices), by name or position."""
 
 
 def raw_key(key):

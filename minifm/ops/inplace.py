@@ -36,7 +36,7 @@ from ..tensor import Tensor
 from .elementwise import (add, as_tensor_like, clamp, div, masked_fill, mul, sub, to_device,
                           to_dtype)
 from .index import SetItem, raw_key
-from .random import rand_array, randn_array
+from ..creation import rand_array, randn_array
 
 
 class CopySlices(Function):

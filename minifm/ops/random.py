@@ -1,72 +1,14 @@
-"""Random ops: every draw goes through a minifm Generator (the device's default one unless
-given), never NumPy's global state, so `minifm.manual_seed` makes runs reproducible."""
+"""Random ops on tensors: multinomial sampling and dropout. Their draws, like the random
+factories' (rand, randn, randint, randperm in creation.py), go through a minifm Generator,
+never NumPy's global state, so `minifm.manual_seed` makes runs reproducible."""
 from __future__ import annotations
 
 import numpy as np
 
 from .. import backend
 from ..autograd import Function
+from ..creation import generator_rng, rand_array
 from ..tensor import Tensor
-
-
-def _rng(device, generator):
-    gen = generator if generator is not None else backend.default_generator(device)
-    if gen.device != device:
-        raise RuntimeError(f"expected a generator on {device}, got one on {gen.device}")
-    return gen.rng
-
-
-def _float_dtype(dtype):
-    dtype = backend.get_default_dtype() if dtype is None else np.dtype(dtype)
-    if dtype.kind != "f":
-        raise TypeError(f"expected a floating dtype, got {backend.dtype_name(dtype)}")
-    return dtype
-
-
-def randn_array(shape, dtype, device, generator=None):
-    """Standard normal samples as a raw array (float16 is drawn in float32, then cast)."""
-    draw = np.float64 if dtype == backend.float64 else np.float32
-    return _rng(device, generator).standard_normal(shape, dtype=draw).astype(dtype, copy=False)
-
-
-def rand_array(shape, dtype, device, generator=None):
-    draw = np.float64 if dtype == backend.float64 else np.float32
-    return _rng(device, generator).random(shape, dtype=draw).astype(dtype, copy=False)
-
-
-def _shape(size):
-    if len(size) == 1 and isinstance(size[0], (tuple, list)):
-        return tuple(size[0])
-    return tuple(size)
-
-
-def randn(*size, generator=None, dtype=None, device=None, requires_grad=False):
-    device = backend.as_device(device)
-    data = randn_array(_shape(size), _float_dtype(dtype), device, generator)
-    return Tensor(data, requires_grad=requires_grad)
-
-
-def rand(*size, generator=None, dtype=None, device=None, requires_grad=False):
-    device = backend.as_device(device)
-    data = rand_array(_shape(size), _float_dtype(dtype), device, generator)
-    return Tensor(data, requires_grad=requires_grad)
-
-
-def randint(low, high=None, size=None, generator=None, dtype=None, device=None):
-    """randint(high, size) or randint(low, high, size): integers in [low, high)."""
-    if high is None:
-        low, high = 0, low
-    if size is None:
-        raise TypeError("randint: missing the 'size' argument")
-    device = backend.as_device(device)
-    data = _rng(device, generator).integers(low, high, size=tuple(size), dtype=np.int64)
-    return Tensor(data if dtype is None else data.astype(dtype))
-
-
-def randperm(n, generator=None, dtype=None, device=None):
-    device = backend.as_device(device)
-    data = _rng(device, generator).permutation(n).astype(dtype or np.int64, copy=False)
-    return Tensor(data)
 
 
 def multinomial(input, num_samples, replacement=False, generator=None):
@@ -77,7 +19,7 @@ def multinomial(input, num_samples, replacement=False, generator=None):
     rows = probs.reshape(-1, probs.shape[-1])
     if (rows < 0).any() or not np.isfinite(rows).all() or (rows.sum(-1) <= 0).any():
         raise ValueError("multinomial: probabilities must be finite, non-negative, with a positive sum")
-    rng = _rng(backend.CPU, generator)  # drawn on the host: sampling is tiny next to a model
+    rng = generator_rng(backend.CPU, generator)  # drawn on the host: sampling is tiny next to a model
     out = np.stack([rng.choice(rows.shape[-1], size=num_samples, replace=replacement,
                                p=row / row.sum()) for row in rows]).astype(np.int64)
     out = out.reshape(probs.shape[:-1] + (num_samples,))

@@ -7,8 +7,6 @@ reduced dimensions (`expand_reduced`). float16 inputs accumulate in float32.
 """
 from __future__ import annotations
 
-from collections import namedtuple
-
 import builtins
 import math
 
@@ -16,27 +14,10 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function
+from ..dims import normalize_dims
+from .elementwise import floating, maximum, minimum
+from .index import ValuesIndices, gather
 from ..tensor import Tensor
-
-ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
-
-
-def normalize_dims(op, dim, ndim):
-    """dim (None, int or sequence) as a sorted tuple of non-negative axes."""
-    if dim is None:
-        return tuple(range(ndim))
-    if dim.__class__ is int and 0 <= dim < ndim:
-        return (dim,)
-    dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
-    out = []
-    for d in dims:
-        if not -builtins.max(ndim, 1) <= d < builtins.max(ndim, 1):
-            raise IndexError(f"{op}: dimension {d} is out of range for a tensor of {ndim} dimensions")
-        out.append(d % builtins.max(ndim, 1))
-    if len(set(out)) != len(out):
-        raise ValueError(f"{op}: dimension appears more than once in {dim}")
-    return tuple(sorted(out)) if ndim else ()
-
 
 def expand_reduced(xp, g, axes, keepdim, shape):
     """Broadcast the gradient of a reduction back over the axes it reduced (a view)."""
@@ -211,7 +192,6 @@ def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
 
 
 def logsumexp(input, dim, keepdim=False):
-    from .elementwise import floating
     input = floating(input)
     return LogSumExp.apply(input, axes=normalize_dims("logsumexp", dim, input.ndim), keepdim=keepdim)
 
@@ -229,14 +209,12 @@ def amin(input, dim=(), keepdim=False):
 def _extreme(op, input, dim, keepdim, largest):
     """max()/min(): the value over all elements, or (values, indices) along dim.
     Along a dim the gradient goes to the returned index, as in PyTorch."""
-    from .index import gather
     if dim is None:
         if input.numel() == 0:
             raise RuntimeError(f"{op}(): expected a non-empty tensor")
         return Amax.apply(input, axes=normalize_dims(op, None, input.ndim), keepdim=False,
                           largest=largest)
     if isinstance(dim, Tensor):  # torch.max(a, b) is the elementwise maximum
-        from .elementwise import maximum, minimum
         return (maximum if largest else minimum)(input, dim)
     (axis,) = normalize_dims(op, dim, input.ndim) or (0,)
     indices = (argmax if largest else argmin)(input, axis, keepdim=True)

@@ -10,14 +10,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function
-from .reduce import normalize_dims
-
-
-def _sizes(args):
-    """Accept both f(2, 3) and f((2, 3)) as PyTorch does."""
-    if len(args) == 1 and isinstance(args[0], (tuple, list)):
-        return tuple(args[0])
-    return tuple(args)
+from ..dims import normalize_dims, size_args
 
 
 def _axis(op, dim, ndim):
@@ -38,7 +31,7 @@ class Reshape(Function):
 
 
 def reshape(input, *shape):
-    shape = _sizes(shape)
+    shape = size_args(shape)
     if shape == input._data.shape:
         return input
     try:
@@ -56,7 +49,7 @@ def view(input, *shape):
     out = reshape(input, *shape)
     if out is not input and out._view is None and input.numel() > 0:
         raise RuntimeError(
-            f"view: shape {list(_sizes(shape))} is not compatible with the input's size and "
+            f"view: shape {list(size_args(shape))} is not compatible with the input's size and "
             f"stride (shape {tuple(input.shape)}, strides in elements "
             f"{tuple(s // input._data.itemsize for s in input._data.strides)}): at least one "
             "dimension spans across two contiguous subspaces. Use .reshape(...) instead.")
@@ -77,7 +70,7 @@ class Permute(Function):
 
 
 def permute(input, *dims):
-    dims = _sizes(dims)
+    dims = size_args(dims)
     if len(dims) != input.ndim or sorted(d % max(input.ndim, 1) for d in dims) != list(range(input.ndim)):
         raise ValueError(f"permute: dims {dims} are not a permutation of the {input.ndim} "
                          f"dimensions of a tensor of shape {tuple(input.shape)}")
@@ -203,7 +196,7 @@ class Expand(Function):
 
 
 def expand(input, *sizes):
-    sizes = _sizes(sizes)
+    sizes = size_args(sizes)
     lead = len(sizes) - input.ndim
     if lead < 0:
         raise ValueError(f"expand: the number of sizes ({len(sizes)}) must be at least the "
@@ -388,7 +381,7 @@ class Repeat(Function):
 
 
 def repeat(input, *sizes):
-    sizes = _sizes(sizes)
+    sizes = size_args(sizes)
     if len(sizes) < input.ndim:
         raise ValueError(f"repeat: number of repeat dims ({len(sizes)}) can not be smaller than "
                          f"the number of tensor dims ({input.ndim})")

@@ -22,10 +22,9 @@ import numpy as np
 
 from .. import backend
 from ..autograd import enable_grad, no_grad
-from ..creation import from_numpy
+from ..creation import from_numpy, randperm
 from ..nn import Flatten, Linear, Module, ReLU, Sequential
 from ..nn import functional as F
-from ..ops.random import randperm
 from ..optim import Adam
 
 

@@ -44,10 +44,10 @@ import numpy as np
 
 from ... import backend
 from ...autograd import no_grad
-from ...creation import ones_like, tensor
+from ...creation import ones_like, rand, randint, tensor
 from ...data.corpora import train_val_test_split
 from ...models.bert import BertConfig, BertForMaskedLM, BertForSequenceClassification, mask_tokens
-from ...ops.random import multinomial, rand, randint
+from ...ops.random import multinomial
 from ...optim import AdamW
 from .base import Task
 from .text import corpus_and_tokenizer, tokenizer_state

@@ -30,12 +30,11 @@ import numpy as np
 
 from ... import backend
 from ...autograd import no_grad
-from ...creation import ones_like, zeros_like
+from ...creation import ones_like, rand, randn, randperm, zeros_like
 from ...data import DataLoader, TensorDataset, load_digits
 from ...models.dcgan import Discriminator, Generator
 from ...nn import functional as F
 from ...ops.activation import sigmoid
-from ...ops.random import rand, randn, randperm
 from ...optim import Adam
 from ..frechet import (
     classifier_accuracy, classifier_features, frechet_distance_of_features,

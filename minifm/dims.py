@@ -1,0 +1,34 @@
+"""Dimension and size arguments as PyTorch accepts them, normalized in one place.
+
+`normalize_dims` turns a `dim` argument (None, an int or a sequence, negative allowed)
+into sorted non-negative axes; `size_args` accepts both f(2, 3) and f((2, 3)).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def normalize_dims(op, dim, ndim):
+    """dim (None, int or sequence) as a sorted tuple of non-negative axes; `op` names the
+    caller in errors. A 0-d tensor accepts dim 0 and -1, as in PyTorch."""
+    if dim is None:
+        return tuple(range(ndim))
+    if dim.__class__ is int and 0 <= dim < ndim:
+        return (dim,)
+    dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+    bound = max(ndim, 1)
+    out = []
+    for d in dims:
+        if not -bound <= d < bound:
+            raise IndexError(f"{op}: dimension {d} is out of range for a tensor of {ndim} dimensions")
+        out.append(d % bound)
+    if len(set(out)) != len(out):
+        raise ValueError(f"{op}: dimension appears more than once in {dim}")
+    return tuple(sorted(out)) if ndim else ()
+
+
+def size_args(args):
+    """The sizes of f(2, 3) or f((2, 3)) or f([2, 3]) as a tuple."""
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        return tuple(args[0])
+    return tuple(args)

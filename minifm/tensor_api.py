@@ -1,0 +1,203 @@
+"""Tensor's methods and operators: the map from PyTorch's Tensor API to minifm's ops.
+
+`tensor.py` defines the Tensor's storage and metadata and imports nothing above it, so that
+autograd and every op can import it. The methods that need the ops or the engine are given
+to the class here, once, when `minifm` is imported: the methods written below with `def`,
+then the table `METHODS`, which names each method and the op function that implements it
+(`x.sum(1)` is `ops.reduce.sum(x, 1)`). Reading down this file lists the whole Tensor API.
+"""
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+
+from . import backend
+from .autograd import no_create_graph, run_backward, seed_for
+from .creation import full, tensor
+from .dims import size_args
+from .ops import activation as act
+from .ops import elementwise as ew
+from .ops import index as ix
+from .ops import inplace as ip
+from .ops import linalg as la
+from .ops import reduce as red
+from .ops import shape as sh
+from .tensor import Tensor
+
+
+# ----------------------------------------------------------------------------- autograd
+def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+    """Accumulate d(self)/d(leaf) into every leaf's .grad (PyTorch's signature;
+    create_graph=True, for higher-order gradients, is not supported)."""
+    no_create_graph("backward", create_graph)
+    retain_graph = bool(retain_graph)
+    seed = seed_for(self, gradient, "backward")
+    if inputs is not None:
+        grads = run_backward([self], [seed], retain_graph=retain_graph, inputs=list(inputs))
+        for t, g in zip(inputs, grads):
+            if g is not None:
+                t.grad = g if t.grad is None else t.grad + g
+        return
+    run_backward([self], [seed], retain_graph=retain_graph)
+
+
+def retain_grad(self):
+    """Keep .grad for this non-leaf tensor after backward (leaves always keep theirs)."""
+    if not self.requires_grad:
+        raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+    if self.grad_fn is not None:
+        self.grad_fn.retained = weakref.ref(self)
+
+
+class RemovableHandle:
+    """What register_hook returns: `.remove()` takes the hook off again."""
+
+    def __init__(self, hooks, hook):
+        self.hooks, self.hook = hooks, hook
+
+    def remove(self):
+        if self.hook in self.hooks:
+            self.hooks.remove(self.hook)
+
+
+def register_hook(self, hook):
+    """hook(grad) -> Tensor or None, called with this tensor's gradient during backward;
+    a returned tensor replaces the gradient. Returns a handle with .remove()."""
+    if not self.requires_grad:
+        raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+    if self.grad_fn is None:
+        self._hooks = hooks = self._hooks or []
+    else:
+        self.grad_fn.hooks = hooks = self.grad_fn.hooks or []
+    hooks.append(hook)
+    return RemovableHandle(hooks, hook)
+
+
+# ----------------------------------------------------------------------------- dtype, device
+def _is_dtype_name(arg):
+    if isinstance(arg, backend.device):
+        return False
+    try:
+        np.dtype(arg)
+        return True
+    except TypeError:
+        return False
+
+
+def to(self, *args, **kwargs):
+    """to(device), to(dtype), to(device, dtype) or to(other_tensor), differentiably."""
+    dev, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
+    for arg in args:
+        if isinstance(arg, Tensor):
+            dev, dtype = arg.device, arg.dtype
+        elif isinstance(arg, (str, backend.device)) and not _is_dtype_name(arg):
+            dev = arg
+        else:
+            dtype = arg
+    out = self
+    if dtype is not None:
+        out = ew.to_dtype(out, np.dtype(dtype))
+    if dev is not None:
+        out = ew.to_device(out, backend.as_device(dev))
+    return out
+
+
+def _to(target):
+    """A method that calls `to(target)`, for x.float(), x.long(), x.cpu()..."""
+    method = lambda self: to(self, target)  # noqa: E731
+    method.__doc__ = f"self.to({target!r})"
+    return method
+
+
+def cuda(self, device=None):
+    return to(self, backend.device("cuda", device))
+
+
+# ----------------------------------------------------------------------------- new tensors
+def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
+    """A new tensor with this one's dtype and device unless given (Tensor.new_tensor)."""
+    return tensor(data, dtype=dtype or self.dtype, device=device or self.device,
+                  requires_grad=requires_grad)
+
+
+def new_full(self, size, fill_value, dtype=None, device=None, requires_grad=False):
+    return full(size, fill_value, dtype=dtype or self.dtype, device=device or self.device,
+                requires_grad=requires_grad)
+
+
+def new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
+    return new_full(self, size_args(size), 0, dtype, device, requires_grad)
+
+
+def new_ones(self, *size, dtype=None, device=None, requires_grad=False):
+    return new_full(self, size_args(size), 1, dtype, device, requires_grad)
+
+
+# ----------------------------------------------------------------------------- the table
+METHODS = {
+    # autograd, dtype and device
+    "backward": backward, "retain_grad": retain_grad, "register_hook": register_hook,
+    "clone": ew.clone, "to": to, "cuda": cuda, "cpu": _to("cpu"),
+    "float": _to(backend.float32), "double": _to(backend.float64), "half": _to(backend.float16),
+    "long": _to(backend.int64), "int": _to(backend.int32), "bool": _to(backend.bool_),
+    "type_as": lambda self, other: to(self, other.dtype),
+    "new_tensor": new_tensor, "new_full": new_full, "new_zeros": new_zeros,
+    "new_ones": new_ones, "new_empty": new_zeros,
+    # arithmetic and operators
+    "add": ew.add, "sub": ew.sub, "mul": ew.mul, "div": ew.div, "pow": ew.pow,
+    "neg": ew.neg, "abs": ew.abs, "exp": ew.exp, "log": ew.log, "log1p": ew.log1p,
+    "sqrt": ew.sqrt, "rsqrt": ew.rsqrt, "sin": ew.sin, "cos": ew.cos, "square": ew.square,
+    "clamp": ew.clamp, "clip": ew.clamp, "maximum": ew.maximum, "minimum": ew.minimum,
+    "masked_fill": ew.masked_fill, "where": lambda self, cond, other: ew.where(cond, self, other),
+    "sign": ew.sign, "reciprocal": ew.reciprocal,
+    "__add__": ew.add, "__radd__": lambda a, b: ew.add(b, a),
+    "__sub__": ew.sub, "__rsub__": lambda a, b: ew.sub(b, a),
+    "__mul__": ew.mul, "__rmul__": lambda a, b: ew.mul(b, a),
+    "__truediv__": ew.div, "__rtruediv__": lambda a, b: ew.div(b, a),
+    "__pow__": ew.pow, "__rpow__": lambda a, b: ew.pow(b, a),
+    "__neg__": ew.neg, "__abs__": ew.abs, "__pos__": lambda a: a,
+    "__matmul__": la.matmul, "__rmatmul__": lambda a, b: la.matmul(b, a),
+    "matmul": la.matmul, "mm": la.matmul, "bmm": la.matmul,
+    # comparisons and logic (no gradient)
+    "eq": ew.eq, "ne": ew.ne, "lt": ew.lt, "le": ew.le, "gt": ew.gt, "ge": ew.ge,
+    "__eq__": ew.eq, "__ne__": ew.ne, "__lt__": ew.lt, "__le__": ew.le,
+    "__gt__": ew.gt, "__ge__": ew.ge,
+    "__and__": ew.logical_and, "__or__": ew.logical_or, "__xor__": ew.logical_xor,
+    "__invert__": ew.logical_not, "logical_not": ew.logical_not,
+    "__floordiv__": ew.floor_divide, "__mod__": ew.remainder,
+    "isnan": ew.isnan, "isinf": ew.isinf, "isfinite": ew.isfinite,
+    "floor": ew.floor, "ceil": ew.ceil, "round": ew.round,
+    # activations
+    "sigmoid": act.sigmoid, "tanh": act.tanh, "relu": act.relu,
+    "softmax": act.softmax, "log_softmax": act.log_softmax,
+    # reductions
+    "sum": red.sum, "mean": red.mean, "var": red.var, "std": red.std, "prod": red.prod,
+    "max": red.max, "min": red.min, "amax": red.amax, "amin": red.amin,
+    "logsumexp": red.logsumexp, "cumsum": red.cumsum, "norm": red.norm,
+    "argmax": red.argmax, "argmin": red.argmin, "all": red.all, "any": red.any,
+    # shape: views share the tensor's memory (see ops/inplace.py)
+    "reshape": sh.reshape, "view": sh.view, "view_as": lambda a, b: sh.view(a, b.shape),
+    "reshape_as": lambda a, b: sh.reshape(a, b.shape),
+    "permute": sh.permute, "transpose": sh.transpose, "t": sh.t,
+    "unsqueeze": sh.unsqueeze, "squeeze": sh.squeeze, "expand": sh.expand,
+    "expand_as": lambda a, b: sh.expand(a, *b.shape), "flatten": sh.flatten,
+    "unflatten": sh.unflatten, "contiguous": sh.contiguous, "split": sh.split,
+    "chunk": sh.chunk, "repeat": sh.repeat, "flip": sh.flip, "roll": sh.roll,
+    "tril": sh.tril, "triu": sh.triu, "unbind": sh.unbind, "narrow": sh.narrow,
+    "movedim": sh.movedim, "swapaxes": sh.swapaxes, "swapdims": sh.swapaxes,
+    "select": sh.select, "diagonal": sh.diagonal,
+    # indexing
+    "__getitem__": ix.getitem, "__setitem__": ip.setitem, "gather": ix.gather,
+    "scatter_add": ix.scatter_add, "index_select": ix.index_select,
+    "sort": ix.sort, "topk": ix.topk, "argsort": ix.argsort,
+    # in-place updates (ops/inplace.py: through views, and recorded in the graph)
+    "copy_": ip.copy_, "zero_": ip.zero_, "fill_": ip.fill_,
+    "normal_": ip.normal_, "uniform_": ip.uniform_,
+    "add_": ip.add_, "sub_": ip.sub_, "mul_": ip.mul_, "div_": ip.div_,
+    "clamp_": ip.clamp_, "masked_fill_": ip.masked_fill_,
+    "__iadd__": ip.add_, "__isub__": ip.sub_, "__imul__": ip.mul_, "__itruediv__": ip.div_,
+}
+
+for _name, _method in METHODS.items():
+    setattr(Tensor, _name, _method)
