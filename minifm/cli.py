@@ -1,163 +1,212 @@
 """The command line: `minifm train gpt|bert|dcgan`, `minifm sample`, `minifm eval`.
 
-Every field of a task's config dataclass and of TrainConfig becomes an option
-(`--n-layer 6`, `--max-steps 500`, `--no-bias`), so the CLI never drifts from the code.
+Argument parsing only: the commands themselves are minifm/train/commands.py. Every field
+of a task's config dataclass and of TrainConfig becomes an option (`--n-layer 6`,
+`--max-steps 500`, `--no-bias`), with the help text and choices declared beside the
+field, so the command line never drifts from the code.
+
+A mistake of the user's (a bad value, a missing file, a checkpoint that does not fit)
+ends with one plain line on stderr and exit code 2; a traceback appears only with
+--debug (or MINIFM_DEBUG=1), or for a bug in minifm.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib.util
 import json
 import os
+import re
 import sys
 import typing
 
-from .train.trainer import TrainConfig, Trainer
+from . import __version__, runtime
+from .train import commands
+from .train.config import TrainConfig
+from .train.settings import ConfigError
+from .train.tasks import TASKS
 
-# Trainer defaults per task (a task's own defaults live in its config dataclass).
-TRAIN_DEFAULTS = {
-    "gpt": dict(max_steps=1500, eval_interval=250, warmup_steps=100, min_lr_ratio=0.1,
-                grad_clip=1.0, out_dir="runs/gpt"),
-    "bert": dict(max_steps=600, eval_interval=100, warmup_steps=50, grad_clip=1.0,
-                 out_dir="runs/bert"),
-    "dcgan": dict(max_steps=1500, eval_interval=250, warmup_steps=0, min_lr_ratio=1.0,
-                  grad_clip=None, early_stopping_metric="frechet_distance", out_dir="runs/dcgan"),
-}
+ALIASES = {"learning_rate": ["--lr"]}  # the short names people type
 
 
-def _tasks():
-    from .train.tasks import TASKS
-    return TASKS
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser, with its errors in two lines instead of the whole usage."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n(`{self.prog} --help` lists the options)\n")
 
 
-def _add_dataclass_options(parser, cls, defaults=None, skip=()):
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's help, with each option's default appended unless its help gives it."""
+
+    def _get_help_string(self, action):
+        help = action.help or ""
+        if "default" in help or action.default in (None, argparse.SUPPRESS) or not help:
+            return help
+        return f"{help} (default: %(default)s)"
+
+
+def option_name(field_name):
+    return "--" + field_name.replace("_", "-")
+
+
+def optional(base):
+    """An argparse type for a setting that may be None: 'none' or 'off' gives None."""
+    def parse(text):
+        return None if text.lower() in ("none", "off") else base(text)
+    parse.__name__ = base.__name__  # argparse names the type in its error messages
+    return parse
+
+
+def add_dataclass_options(parser, cls, defaults=None, choices=None, keep_defaults=True):
+    """An option for each field of the dataclass `cls` (but `extras`), with the field's
+    help and choices; `defaults` and `choices` ({field: ...}) override the field's own.
+    keep_defaults=False gives every option the default SUPPRESS, so that parsing shows
+    which options were given."""
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
-        if f.name in skip:
-            continue
-        default = (defaults or {}).get(f.name, f.default)
-        flag = "--" + f.name.replace("_", "-")
         kind = hints[f.name]
-        args = typing.get_args(kind)
-        base = next((a for a in args if a is not type(None)), kind) if args else kind
+        args = [a for a in typing.get_args(kind) if a is not type(None)]
+        base = args[0] if args else kind
+        if base not in (bool, int, float, str):
+            continue
+        default = (defaults or {}).get(f.name, f.default) if keep_defaults else argparse.SUPPRESS
+        kwargs = dict(dest=f.name, default=default, help=f.metadata.get("help", ""))
         if base is bool:
-            parser.add_argument(flag, dest=f.name, default=default,
-                                action=argparse.BooleanOptionalAction)
-        elif base in (int, float, str):
-            parser.add_argument(flag, dest=f.name, type=base, default=default,
-                                metavar=base.__name__.upper())
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            kwargs["type"] = optional(base) if typing.get_args(kind) else base
+            kwargs["choices"] = (choices or {}).get(f.name, f.metadata.get("choices"))
+            kwargs["metavar"] = None if kwargs["choices"] else base.__name__.upper()
+        parser.add_argument(option_name(f.name), *ALIASES.get(f.name, []), **kwargs)
 
 
-def _pick(cls, namespace):
-    return cls(**{f.name: getattr(namespace, f.name) for f in dataclasses.fields(cls)
-                  if hasattr(namespace, f.name)})
-
-
-def build_parser():
-    parser = argparse.ArgumentParser(prog="minifm", description=__doc__.splitlines()[0])
+def build_parser(keep_defaults=True):
+    parser = ArgumentParser(prog="minifm", description=__doc__.splitlines()[0],
+                                     allow_abbrev=False)
+    parser.add_argument("--version", action="version", version=f"minifm {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        default=bool(os.environ.get("MINIFM_DEBUG")),
+                        help="show tracebacks of errors (also: MINIFM_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    train = sub.add_parser("train", help="train a model")
-    models = train.add_subparsers(dest="task", required=True)
-    for name, task_cls in _tasks().items():
-        p = models.add_parser(name, help=task_cls.__doc__.splitlines()[0] if task_cls.__doc__ else name,
-                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-        _add_dataclass_options(p, task_cls.config_class)
-        _add_dataclass_options(p, TrainConfig, TRAIN_DEFAULTS.get(name), skip=("extras",))
-        p.add_argument("--resume", action="store_true",
-                       help="continue from the checkpoint in --out-dir")
-        p.add_argument("--samples", type=int, default=1, help="samples to show after training")
+    def leaf(parent, name, help):
+        p = parent.add_parser(name, help=help, description=help, allow_abbrev=False,
+                              formatter_class=HelpFormatter)
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show tracebacks of errors (also: MINIFM_DEBUG=1)")
         p.add_argument("--threads", type=int, default=None,
                        help="BLAS and Numba threads (default: 1 on machines with 2 cores or "
-                            "fewer, else the libraries' own default)")
+                            "fewer, else the libraries' own)")
+        p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                       help="where the model runs (cuda needs CuPy and a GPU)")
+        return p
 
-    for command, helptext in (("sample", "sample from a trained model"),
-                              ("eval", "evaluate a trained model on a split")):
-        p = sub.add_parser(command, help=helptext)
-        p.add_argument("--checkpoint", required=True, help="a checkpoint written by `minifm train`")
-        if command == "sample":
-            p.add_argument("--prompt", default="\n")
-            p.add_argument("--max-new-tokens", type=int, default=300)
-            p.add_argument("--temperature", type=float, default=0.8)
-            p.add_argument("--top-k", type=int, default=None)
-            p.add_argument("--seed", type=int, default=0)
-            p.add_argument("--out", default=None, help="where to write an image grid (dcgan)")
-        else:
-            p.add_argument("--split", default="test", choices=("val", "test"))
+    train = sub.add_parser("train", help="train a model", allow_abbrev=False)
+    models = train.add_subparsers(dest="task", required=True)
+    for name, task_cls in TASKS.items():
+        p = leaf(models, name, task_cls.__doc__.splitlines()[0])
+        add_dataclass_options(p, task_cls.config_class, keep_defaults=keep_defaults)
+        add_dataclass_options(p, TrainConfig, task_cls.train_defaults,
+                              {"early_stopping_metric": task_cls.val_metrics}, keep_defaults)
+        p.add_argument("--resume", action="store_true",
+                       help="continue the run in --out-dir from its checkpoint (its model, "
+                            "data and schedule settings; --max-steps may grow)")
+        p.add_argument("--overwrite", action="store_true",
+                       help="replace the run in --out-dir (its files are deleted)")
+        p.add_argument("--samples", type=int, default=1, help="samples to show after training")
+
+    p = leaf(sub, "sample", "sample from a trained model")
+    p.add_argument("--checkpoint", required=True, help="a checkpoint written by `minifm train`")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sampling")
+    p.add_argument("--prompt", default=argparse.SUPPRESS,
+                   help="gpt: the text to continue (default: a newline); bert: the text "
+                        "whose blanks to fill (default: the start of the test split)")
+    p.add_argument("--max-new-tokens", type=int, default=argparse.SUPPRESS,
+                   help="gpt: tokens to generate (default: 300)")
+    p.add_argument("--temperature", type=float, default=argparse.SUPPRESS,
+                   help="gpt: sampling temperature, 0 for greedy decoding (default: 0.8)")
+    p.add_argument("--top-k", type=int, default=argparse.SUPPRESS,
+                   help="gpt: sample among the k most likely tokens (default: all)")
+    p.add_argument("--out", dest="path", default=argparse.SUPPRESS,
+                   help="dcgan: where to write the image grid (default: "
+                        "samples_seed<SEED>.png beside the checkpoint)")
+
+    p = leaf(sub, "eval", "evaluate a trained model on a split")
+    p.add_argument("--checkpoint", required=True, help="a checkpoint written by `minifm train`")
+    p.add_argument("--split", default="test", choices=("val", "test"), help="the split")
     return parser
 
 
-def task_from_checkpoint(path, load_data=True):
-    """Rebuild the task a checkpoint was trained with and load its weights."""
-    from .train.checkpoint import read_checkpoint
-    ckpt = read_checkpoint(path)
-    cfg = ckpt["config"]["task"]
-    task_cls = _tasks()[cfg["name"]]
-    task = task_cls.from_config(cfg, out_dir=ckpt["config"]["trainer"]["out_dir"],
-                                load_data=load_data)
-    for name, module in task.modules.items():
-        module.load_state_dict(ckpt["modules"][name])
-    task.load_data_state(ckpt["data"])  # e.g. which phase a two-phase task was in
-    return task, ckpt
-
-
-def limit_threads(threads):
-    """Set the BLAS and Numba thread counts of this process; returns the count used.
-
-    With no request, a machine of 2 cores or fewer gets 1 thread: there, two OpenBLAS
-    threads lose to one as soon as anything else runs (a GPT step measured 632 ms with two
-    threads and 56 ms with one while another process used a core). threadpoolctl, which
-    scikit-learn installs, does the BLAS part; without it the BLAS default stays.
-    """
-    if threads is None:
-        if (os.cpu_count() or 1) > 2:
-            return None
-        threads = 1
-    try:
-        from threadpoolctl import threadpool_limits
-        threadpool_limits(threads)
-    except ImportError:
-        print("minifm: threadpoolctl is not installed; the BLAS thread count is unchanged",
-              file=sys.stderr)
-    if importlib.util.find_spec("numba") is not None:
-        from . import kernels
-        kernels.set_num_threads(threads)
-    return threads
+def message(err):
+    """The one line that tells the user what went wrong, with settings as options."""
+    if isinstance(err, ConfigError):
+        text = err.detail
+        for name in err.fields:
+            text = re.sub(rf"\b{name}=", option_name(name) + "=", text)
+        return text
+    if isinstance(err, OSError) and err.filename:
+        return f"{err.strerror or err}: {err.filename}"
+    return str(err)
 
 
 def main(argv=None):
+    """Run the command line `argv` (default: sys.argv[1:]); returns the exit code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
-    if args.command == "train":
-        limit_threads(args.threads)
-        task_cls = _tasks()[args.task]
-        train_cfg = _pick(TrainConfig, args)
-        task = task_cls(_pick(task_cls.config_class, args), out_dir=train_cfg.out_dir)
-        trainer = Trainer(task, train_cfg)
-        if args.resume:
-            trainer.resume()
-            print(f"resumed from {trainer.checkpoint_path} at step {trainer.step}")
-        summary = trainer.fit()
-        print(json.dumps(summary, indent=2))
-        for i in range(args.samples):
-            print(f"--- sample {i + 1} ---")
-            print(task.sample(seed=i))
-        return 0 if summary["outcome"] in ("finished", "early-stopped") else 1
-    task, ckpt = task_from_checkpoint(args.checkpoint, load_data=args.command == "eval")
+    try:
+        command = prepare(args, argv)
+    except (ValueError, OSError) as err:  # what the user can fix: a plain line, no traceback
+        if args.debug:
+            raise
+        print(f"minifm {args.command}: error: {message(err)}", file=sys.stderr)
+        print("(run with --debug for the traceback)", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("minifm: interrupted", file=sys.stderr)
+        return 130
+    return command()
+
+
+def prepare(args, argv):
+    """Check the parsed command and do all of it that can fail on the user's input;
+    returns a function that does the rest (the training) and gives the exit code."""
+    runtime.limit_threads(args.threads)
+    device = runtime.check_device(args.device)
     if args.command == "sample":
-        kwargs = {"seed": args.seed}
-        if task.name == "gpt":
-            kwargs.update(prompt=args.prompt, max_new_tokens=args.max_new_tokens,
-                          temperature=args.temperature, top_k=args.top_k)
-        elif args.out:
-            kwargs["path"] = args.out
-        print(task.sample(**kwargs))
-        return 0
-    from .autograd import no_grad
-    with no_grad():
-        metrics = task.evaluate(args.split)
-    print(json.dumps({"step": ckpt["trainer"]["step"], "split": args.split, **metrics}, indent=2))
-    return 0
+        options = {k: getattr(args, k) for k in ("prompt", "max_new_tokens", "temperature",
+                                                  "top_k", "path") if hasattr(args, k)}
+        print(commands.sample_checkpoint(args.checkpoint, seed=args.seed, device=device,
+                                         **options))
+        return lambda: 0
+    if args.command == "eval":
+        print(json.dumps(commands.evaluate_checkpoint(args.checkpoint, args.split, device),
+                         indent=2))
+        return lambda: 0
+    if args.samples < 0:
+        raise ValueError(f"--samples must be >= 0, got {args.samples}")
+    task_cls = TASKS[args.task]
+    given = vars(build_parser(keep_defaults=False).parse_args(argv))
+    trainer = commands.prepare_training(
+        args.task, fields_of(task_cls.config_class, args), fields_of(TrainConfig, args),
+        given=given, resume=args.resume, overwrite=args.overwrite, device=device)
+    if args.resume:
+        print(f"resumed from {trainer.checkpoint_path} at step {trainer.step}")
+    return lambda: train(trainer, args.samples)
+
+
+def train(trainer, samples):
+    """Train, print the summary and `samples` samples; exit code 0 if the run ended well."""
+    summary = trainer.fit()
+    print(json.dumps(summary, indent=2))
+    for i in range(samples):
+        print(f"--- sample {i + 1} ---")
+        print(trainer.task.sample(seed=i))
+    return 0 if summary["outcome"] in ("finished", "early-stopped") else 1
+
+
+def fields_of(cls, args):
+    """{field: value} of the dataclass `cls`'s fields among the parsed arguments."""
+    return {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)}
 
 
 if __name__ == "__main__":

@@ -181,10 +181,19 @@ def test_bert_batches_mask_text_and_plant_typos_in_half(tmp_path):
 
 
 def test_bert_task_refuses_bad_settings(tmp_path):
-    with pytest.raises(ValueError, match="bert task: tokenizer must be 'char' or 'bpe', got 'word'"):
-        BERTTask(tiny_bert_config(tmp_path, tokenizer="word"), str(tmp_path / "run"))
-    with pytest.raises(ValueError, match="bert task: seq_len must be at least 3"):
-        BERTTask(tiny_bert_config(tmp_path, seq_len=2), str(tmp_path / "run"))
+    with pytest.raises(ValueError, match="BERTTaskConfig: tokenizer='word' must be one of 'char', 'bpe'"):
+        tiny_bert_config(tmp_path, tokenizer="word")
+    with pytest.raises(ValueError, match="BERTTaskConfig: seq_len=2 must be >= 3"):
+        tiny_bert_config(tmp_path, seq_len=2)
+    with pytest.raises(ValueError, match="hidden_size=16 must be divisible by num_heads=3"):
+        tiny_bert_config(tmp_path, num_heads=3)
+    with pytest.raises(ValueError, match="DCGANTaskConfig: image_size=12 must be a power of 2"):
+        tiny_dcgan_config(image_size=12)
+    with pytest.raises(ValueError, match="bert task: .* gives 30 tokens, too few for a window"):
+        short = tmp_path / "short.txt"
+        short.write_text("x" * 30)
+        BERTTask(tiny_bert_config(tmp_path, data=str(short)), str(tmp_path / "run"))
+    assert not (tmp_path / "run").exists()  # nothing is written before training starts
 
 
 # ---------------------------------------------------------------- through the Trainer
@@ -248,6 +257,7 @@ def test_bert_trains_through_both_phases_and_resumes_bit_exactly(tmp_path):
     assert metrics["majority_accuracy"] >= 0.5
     text = straight.sample(seed=1)
     assert "[MASK]" in text and "masked tokens right" in text
+    assert straight.metric_label("loss") == "loss (= cls_loss, fine-tuning)"
 
 
 def test_dcgan_trains_and_resumes_bit_exactly_across_epochs(tmp_path):

@@ -1,8 +1,8 @@
 """The Trainer: its schedule, exact resume, NaN policy, early stopping, Ctrl-C, refusal of
-damaged checkpoints, metrics files, and the command line end to end."""
+damaged checkpoints, metrics files and their truncation on resume, the Task contract and
+the settings' checks. (The command line: tests/test_cli.py.)"""
 import json
 import math
-import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -86,6 +86,9 @@ class RegressionTask(Task):
     def load_data_state(self, state):
         self.gen.set_state(state["gen"])
 
+    def sample(self, seed=0):
+        return "regression: nothing to sample"
+
 
 def _params(task):
     return {k: v.numpy().copy() for k, v in task.model.state_dict().items()}
@@ -165,22 +168,57 @@ def test_metrics_files_and_plot(tmp_path):
         assert open(summary["loss_plot"], "rb").read(8) == b"\x89PNG\r\n\x1a\n"
 
 
-def test_cli_train_sample_eval(tmp_path, capsys):
-    from minifm.cli import main
-    text = "".join(f"line {i}: the quick brown fox jumps over the lazy dog.\n" for i in range(400))
-    data = tmp_path / "corpus.txt"
-    data.write_text(text)
-    out = tmp_path / "gpt"
-    args = ["train", "gpt", "--data", str(data), "--out-dir", str(out), "--max-steps", "6",
-            "--eval-interval", "3", "--eval-iters", "2", "--n-layer", "1", "--n-head", "2",
-            "--n-embd", "16", "--block-size", "16", "--batch-size", "4", "--warmup-steps", "2"]
-    assert main(args) == 0
-    assert os.path.exists(out / "checkpoint.safetensors")
-    assert main(args[:-2] + ["--max-steps", "8", "--resume"]) == 0
-    capsys.readouterr()
-    assert main(["sample", "--checkpoint", str(out / "checkpoint.safetensors"),
-                 "--max-new-tokens", "20", "--prompt", "line"]) == 0
-    assert capsys.readouterr().out.startswith("line")
-    assert main(["eval", "--checkpoint", str(out / "checkpoint.safetensors"), "--split", "val"]) == 0
-    result = json.loads(capsys.readouterr().out)
-    assert result["step"] == 8 and result["loss"] > 0
+def test_resume_drops_metric_rows_logged_after_the_checkpoint(tmp_path):
+    _, first, _ = _train(tmp_path, 10, "rows")  # checkpoint at step 10
+    out = tmp_path / "rows"
+    with open(out / "metrics.csv", "a") as f:  # a run killed after step 12, mid-line
+        f.write("11,train,loss,0.5\n12,train,loss,0.4\n13,tra")
+    with open(out / "metrics.jsonl", "a") as f:
+        f.write('{"step": 11, "split": "train", "loss": 0.5}\n{"step": 12, "spl')
+    _train(tmp_path, 15, "rows", resume_from=first.checkpoint_path)
+    rows = [json.loads(line) for line in open(out / "metrics.jsonl")]
+    train_steps = [r["step"] for r in rows if r["split"] == "train"]
+    assert train_steps == list(range(1, 16))
+    lines = open(out / "metrics.csv").read().splitlines()
+    assert lines[0] == "step,split,metric,value"
+    keys = [tuple(line.split(",")[:3]) for line in lines[1:]]
+    assert len(keys) == len(set(keys)) and ("15", "train", "loss") in keys
+
+
+def test_a_task_must_implement_the_contract():
+    class Incomplete(Task):
+        name = "incomplete"
+
+        def next_batch(self):
+            return None
+
+    with pytest.raises(TypeError, match="abstract"):
+        Incomplete(None, "unused")
+
+
+def test_settings_are_checked_by_the_configs_themselves():
+    from minifm.train import ConfigError
+    from minifm.train.tasks.gpt import GPTTaskConfig
+    cases = [(dict(n_layer=0), "GPTTaskConfig: n_layer=0 must be >= 1"),
+             (dict(n_embd=10, n_head=3), "n_embd=10 must be divisible by n_head=3"),
+             (dict(val_frac=1.0), r"val_frac=1.0 must be in \[0, 1\)"),
+             (dict(val_frac=0.6, test_frac=0.5), "leaves no training text"),
+             (dict(learning_rate=float("inf")), "learning_rate=inf must be a finite number"),
+             (dict(tokenizer="word"), "tokenizer='word' must be one of 'char', 'bpe'"),
+             (dict(encoding="klingon"), "not a known text encoding")]
+    for kwargs, message in cases:
+        with pytest.raises(ConfigError, match=message):
+            GPTTaskConfig(**kwargs)
+    for kwargs, message in [(dict(grad_clip=0.0), "grad_clip=0.0 must be a finite number > 0"),
+                            (dict(log_interval=0), "log_interval=0 must be >= 1"),
+                            (dict(nan_policy="ignore"), "nan_policy='ignore' must be one of"),
+                            (dict(min_lr_ratio=float("nan")), "must be a finite number")]:
+        with pytest.raises(ConfigError, match=message):
+            TrainConfig(**kwargs)
+    assert TrainConfig(grad_clip=None).grad_clip is None
+
+
+def test_early_stopping_metric_must_be_one_the_task_reports(tmp_path):
+    task = RegressionTask(RegressionConfig(), str(tmp_path))
+    with pytest.raises(ValueError, match="early_stopping_metric='accuracy' must be one of 'loss'"):
+        Trainer(task, TrainConfig(early_stopping_metric="accuracy", out_dir=str(tmp_path)))

@@ -11,11 +11,24 @@ import sysconfig
 
 
 def load_text(path, encoding="utf-8"):
-    """The contents of the text file at ``path``."""
+    """The contents of the text file at ``path``, decoded with ``encoding``.
+
+    A file that is not valid in that encoding is refused with the byte offset of the
+    first bad byte, so it can be found (``head -c OFFSET file | tail``) or the right
+    encoding chosen.
+    """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"load_text: no text file at {os.path.abspath(path)!r}")
-    with open(path, encoding=encoding) as f:
-        return f.read()
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as err:
+        raise ValueError(
+            f"load_text: {os.path.abspath(path)!r} is not valid {encoding}: byte "
+            f"0x{data[err.start]:02x} at offset {err.start} ({err.reason}); give the file's "
+            f"encoding (encoding=, or --encoding on the command line), e.g. latin-1"
+        ) from None
 
 
 def default_corpus(max_bytes=1_000_000):
@@ -66,3 +79,18 @@ def train_val_test_split(tokens, val_frac=0.1, test_frac=0.0):
     train_end = int(n * (1 - val_frac - test_frac))
     val_end = int(n * (1 - test_frac))
     return tokens[:train_end], tokens[train_end:val_end], tokens[val_end:]
+
+
+def min_corpus_tokens(min_tokens, val_frac=0.1, test_frac=0.0):
+    """The fewest tokens for which ``train_val_test_split`` gives a train split, and a val
+    and test split wherever their fraction is above 0, of at least ``min_tokens`` each."""
+    def long_enough(n):
+        train, val, test = (len(p) for p in train_val_test_split(range(n), val_frac, test_frac))
+        return (train >= min_tokens and (val_frac == 0 or val >= min_tokens)
+                and (test_frac == 0 or test >= min_tokens))
+
+    smallest_frac = min(f for f in (1 - val_frac - test_frac, val_frac, test_frac) if f > 0)
+    n = int(min_tokens / smallest_frac)
+    while not long_enough(n):
+        n += 1
+    return n

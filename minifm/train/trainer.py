@@ -1,16 +1,8 @@
 """The training loop: steps, evaluation, early stopping, checkpoints, resume, Ctrl-C.
 
-The Trainer knows nothing about what it trains. A *task* (see tasks/) owns the models,
-optimizers and data, and answers four questions:
-
-    task.optimizers                 {name: Optimizer}, stepped in this order every step
-    task.loss(name, batch)          -> (loss Tensor, {metric: float}) for optimizer `name`
-    task.evaluate(split)            -> {metric: float} on "val" or "test", without gradients
-    task.next_batch()               the next training batch (task.data_state() says where)
-
-plus `task.modules` ({name: Module}), `task.config` (JSON-able, rebuilds the task) and
-`task.sample()` (a text or a file path to show progress). One general loop then serves a
-language model (one optimizer) and a GAN (discriminator, then generator) alike.
+The Trainer knows nothing about what it trains: a *task* (tasks/base.py states the
+contract) owns the models, optimizers and data. One general loop then serves a language
+model (one optimizer) and a GAN (discriminator, then generator) alike.
 """
 from __future__ import annotations
 
@@ -18,38 +10,21 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 
+from .. import runtime
 from ..autograd import no_grad
 from ..nn.utils import clip_grad_norm_
 from ..optim.lr_scheduler import LambdaLR
 from .checkpoint import read_checkpoint, restore, save_checkpoint
+from .config import TrainConfig
 from .metrics import MetricsLog, plot_losses
 from .progress import Progress
+from .run_folder import write_atomically
 from .schedule import WarmupCosine
+from .settings import ConfigError
 
-
-@dataclass
-class TrainConfig:
-    max_steps: int = 2000
-    eval_interval: int = 250
-    log_interval: int = 10
-    warmup_steps: int = 100
-    lr_decay_steps: int | None = None      # default: max_steps
-    min_lr_ratio: float = 0.1              # final lr = min_lr_ratio * lr
-    grad_clip: float | None = 1.0          # max global gradient norm per optimizer
-    early_stopping_patience: int | None = None   # evaluations without improvement
-    early_stopping_metric: str = "loss"    # a key of task.evaluate("val"); lower is better
-    nan_policy: str = "stop"               # "stop" the run, or "skip" the step
-    out_dir: str = "runs/run"
-    checkpoint_name: str = "checkpoint.safetensors"
-    extras: dict = field(default_factory=dict)
-
-    def __post_init__(self):
-        if self.nan_policy not in ("stop", "skip"):
-            raise ValueError(f"TrainConfig: nan_policy must be 'stop' or 'skip', got {self.nan_policy!r}")
-        if self.max_steps < 0 or self.eval_interval <= 0:
-            raise ValueError("TrainConfig: max_steps must be >= 0 and eval_interval > 0")
+BEST_CHECKPOINT = "best.safetensors"
 
 
 class NonFiniteLoss(RuntimeError):
@@ -57,7 +32,14 @@ class NonFiniteLoss(RuntimeError):
 
 
 class Trainer:
+    """Trains `task` as `config` says; `log` receives the lines meant for the user."""
+
     def __init__(self, task, config: TrainConfig, log=print):
+        self.metric = config.early_stopping_metric or task.val_metrics[0]
+        if self.metric not in task.val_metrics:
+            raise ConfigError("TrainConfig", f"early_stopping_metric={self.metric!r} must be "
+                              f"one of {', '.join(map(repr, task.val_metrics))} for the "
+                              f"{task.name} task", "early_stopping_metric")
         self.task, self.config, self.log = task, config, log
         decay = config.lr_decay_steps or config.max_steps
         self.schedule = WarmupCosine(config.warmup_steps, max(decay, config.warmup_steps),
@@ -66,6 +48,7 @@ class Trainer:
                            for name, opt in task.optimizers.items()}
         self.step = 0
         self.best = math.inf
+        self.best_label = self.metric  # the metric's name when it was best
         self.evals_without_improvement = 0
         self.skipped_steps = 0
 
@@ -80,19 +63,23 @@ class Trainer:
             config={"task": self.task.config, "trainer": asdict(self.config)},
             modules=self.task.modules, optimizers=self.task.optimizers,
             schedulers=self.schedulers,
-            trainer={"step": self.step, "best": self.best, "skipped_steps": self.skipped_steps,
+            trainer={"step": self.step, "best": self.best, "best_label": self.best_label,
+                     "skipped_steps": self.skipped_steps,
                      "evals_without_improvement": self.evals_without_improvement},
             data=self.task.data_state())
 
-    def resume(self, path=None):
-        """Continue from a checkpoint: the next step is exactly the one a run that never
-        stopped would have taken (same weights, optimizer moments, lr, batches, RNG)."""
-        ckpt = read_checkpoint(path or self.checkpoint_path)
+    def resume(self, checkpoint=None):
+        """Continue from a checkpoint (a path, or a dict read_checkpoint returned; by
+        default this run's own): the next step is exactly the one a run that never stopped
+        would have taken (same weights, optimizer moments, lr, batches, RNG)."""
+        ckpt = checkpoint if isinstance(checkpoint, dict) else read_checkpoint(
+            checkpoint or self.checkpoint_path)
         restore(ckpt, modules=self.task.modules, optimizers=self.task.optimizers,
                 schedulers=self.schedulers)
         self.task.load_data_state(ckpt["data"])
         state = ckpt["trainer"]
         self.step, self.best = state["step"], state["best"]
+        self.best_label = state.get("best_label", self.best_label)
         self.skipped_steps = state["skipped_steps"]
         self.evals_without_improvement = state["evals_without_improvement"]
         return self
@@ -139,13 +126,14 @@ class Trainer:
     def _evaluate_and_checkpoint(self, metrics_log, progress):
         values = self.evaluate("val")
         metrics_log.log(self.step, "val", values)
-        progress.write(f"step {self.step}: " + ", ".join(f"val {k} {v:.4f}" for k, v in values.items()))
-        score = values.get(self.config.early_stopping_metric, math.nan)
+        progress.write(f"step {self.step}: " + ", ".join(
+            f"val {self.task.metric_label(k)} {v:.4f}" for k, v in values.items()))
+        score = values.get(self.metric, math.nan)
         if score < self.best:
-            self.best = score
+            self.best, self.best_label = score, self.task.metric_label(self.metric)
             self.evals_without_improvement = 0
             if self.step > 0:
-                self.save(os.path.join(self.config.out_dir, "best.safetensors"))
+                self.save(os.path.join(self.config.out_dir, BEST_CHECKPOINT))
         else:
             self.evals_without_improvement += 1
         self.save()
@@ -154,10 +142,16 @@ class Trainer:
 
     # ------------------------------------------------------------------ the loop
     def fit(self):
+        """Train to max_steps (or early stopping, a non-finite loss, Ctrl-C); returns the
+        summary, also written to summary.json in the run folder."""
         cfg = self.config
         os.makedirs(cfg.out_dir, exist_ok=True)
-        metrics_log = MetricsLog(cfg.out_dir, append=self.step > 0)
-        progress = Progress(cfg.max_steps, start=self.step, log_every=cfg.log_interval)
+        metrics_log = MetricsLog(cfg.out_dir, keep_until=self.step if self.step > 0 else None)
+        progress = Progress(cfg.max_steps, start=self.step, log_every=cfg.log_interval,
+                            items_per_step=self.task.items_per_step, item_name=self.task.item_name)
+        if self.step < cfg.max_steps and runtime.kernels_need_compiling():
+            progress.write("compiling the Numba kernels: the first steps take about half a "
+                           "minute longer, once on this machine (the ETA leaves them out)")
         outcome = "finished"
         t0 = time.perf_counter()
         try:
@@ -175,7 +169,7 @@ class Trainer:
                 if self.step % cfg.eval_interval == 0 or self.step == cfg.max_steps:
                     if self._evaluate_and_checkpoint(metrics_log, progress):
                         progress.write(f"early stopping: no improvement of val "
-                                       f"{cfg.early_stopping_metric} in "
+                                       f"{self.metric} in "
                                        f"{cfg.early_stopping_patience} evaluations")
                         outcome = "early-stopped"
         except KeyboardInterrupt:
@@ -189,12 +183,14 @@ class Trainer:
         finally:
             progress.close()
             metrics_log.close()
-        summary = {"outcome": outcome, "steps": self.step, "best_val": self.best,
+        best_path = os.path.join(cfg.out_dir, BEST_CHECKPOINT)
+        summary = {"outcome": outcome, "steps": self.step,
+                   "best_val": {"metric": self.best_label, "value": self.best,
+                                "checkpoint": best_path if os.path.exists(best_path) else None},
                    "skipped_steps": self.skipped_steps,
                    "wall_seconds": round(time.perf_counter() - t0, 2)}
         if outcome in ("finished", "early-stopped"):
             summary["test"] = self.evaluate("test")
             summary["loss_plot"] = plot_losses(cfg.out_dir, title=self.task.config.get("name"))
-        with open(os.path.join(cfg.out_dir, "summary.json"), "w") as f:
-            json.dump(summary, f, indent=2)
+        write_atomically(os.path.join(cfg.out_dir, "summary.json"), json.dumps(summary, indent=2))
         return summary

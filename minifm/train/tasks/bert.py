@@ -37,7 +37,6 @@ Evaluation on val or test, on the same held-out sequences and masks every time:
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,12 +44,12 @@ import numpy as np
 from ... import backend
 from ...autograd import no_grad
 from ...creation import ones_like, rand, randint, tensor
-from ...data.corpora import train_val_test_split
 from ...models.bert import BertConfig, BertForMaskedLM, BertForSequenceClassification, mask_tokens
 from ...ops.random import multinomial
 from ...optim import AdamW
+from ..settings import require_at_least, require_divisible, require_fraction, require_positive, setting
 from .base import Task
-from .text import corpus_and_tokenizer, tokenizer_state
+from .text import TextDataConfig, corpus_and_tokenizer, encode_prompt, split_tokens
 
 SPECIAL_TOKENS = ("[PAD]", "[CLS]", "[SEP]", "[MASK]")
 PAD, CLS, SEP, MASK = range(len(SPECIAL_TOKENS))
@@ -87,29 +86,34 @@ class SpecialTokens:
 
 
 @dataclass
-class BERTTaskConfig:
-    data: str | None = None          # a text file; None = the embedded default corpus
-    corpus_bytes: int = 1_000_000    # size of the default corpus
-    tokenizer: str = "char"          # "char" or "bpe"
-    bpe_vocab_size: int = 512
-    val_frac: float = 0.1
-    test_frac: float = 0.05
-    seq_len: int = 32                # tokens per sequence, [CLS] and [SEP] included
-    batch_size: int = 128
-    hidden_size: int = 128
-    num_layers: int = 2
-    num_heads: int = 4
-    intermediate_size: int = 512
-    dropout: float = 0.0             # a default run sees each character only a few times
-    mlm_probability: float = 0.15
-    typo_rate: float = 0.1           # fraction of a window's tokens replaced in a typo example
-    mlm_steps: int = 400             # pretraining steps; the rest of the run fine-tunes
-    learning_rate: float = 2e-3
-    weight_decay: float = 0.01
-    beta1: float = 0.9
-    beta2: float = 0.999
-    eval_sequences: int = 256        # held-out sequences per evaluation and phase
-    seed: int = 1337
+class BERTTaskConfig(TextDataConfig):
+    seq_len: int = setting(32, "tokens per sequence, [CLS] and [SEP] included (>= 3)")
+    batch_size: int = setting(128, "sequences per training step")
+    hidden_size: int = setting(128, "width of the encoder")
+    num_layers: int = setting(2, "transformer layers")
+    num_heads: int = setting(4, "attention heads per layer (hidden_size divisible by it)")
+    intermediate_size: int = setting(512, "width of the feed-forward layers")
+    dropout: float = setting(0.0, "dropout probability (a default run sees each character "
+                             "only a few times)")
+    mlm_probability: float = setting(0.15, "fraction of the tokens masked in pretraining")
+    typo_rate: float = setting(0.1, "fraction of a window's tokens replaced in a typo example")
+    mlm_steps: int = setting(400, "pretraining steps; the rest of the run fine-tunes")
+    learning_rate: float = setting(2e-3, "AdamW's peak learning rate")
+    weight_decay: float = setting(0.01, "AdamW's weight decay on the matrices")
+    beta1: float = setting(0.9, "AdamW's beta1")
+    beta2: float = setting(0.999, "AdamW's beta2")
+    eval_sequences: int = setting(256, "held-out sequences per evaluation and phase")
+    seed: int = setting(1337, "seed of the initial weights, the batches and the masks")
+
+    def __post_init__(self):
+        super().__post_init__()
+        require_at_least(self, 3, "seq_len")
+        require_at_least(self, 1, "batch_size", "hidden_size", "num_layers", "num_heads",
+                         "intermediate_size", "eval_sequences")
+        require_at_least(self, 0, "mlm_steps", "weight_decay")
+        require_divisible(self, "hidden_size", "num_heads")
+        require_fraction(self, "dropout", "mlm_probability", "typo_rate", "beta1", "beta2")
+        require_positive(self, "learning_rate")
 
 
 class BERTTask(Task):
@@ -117,28 +121,23 @@ class BERTTask(Task):
 
     name = "bert"
     config_class = BERTTaskConfig
+    train_defaults = dict(max_steps=600, eval_interval=100, warmup_steps=50, grad_clip=1.0,
+                          out_dir="runs/bert")
+    val_metrics = ("loss", "mlm_loss", "cls_loss")
+    sample_options = ("prompt",)
+    item_name = "tokens"
 
-    def __init__(self, cfg: BERTTaskConfig, out_dir, state=None, load_data=True):
-        super().__init__(cfg, out_dir)
-        if cfg.seq_len < 3:
-            raise ValueError(f"bert task: seq_len must be at least 3 ([CLS], a token, [SEP]), "
-                             f"got {cfg.seq_len}")
+    def __init__(self, cfg: BERTTaskConfig, out_dir, state=None, load_data=True, device="cpu"):
+        super().__init__(cfg, out_dir, device=device)
         backend.manual_seed(cfg.seed)
-        text, base = corpus_and_tokenizer("bert", cfg, state, load_data)
+        text, base = corpus_and_tokenizer(cfg, state, load_data)
         self.tokenizer = SpecialTokens(base)
-        os.makedirs(out_dir, exist_ok=True)
-        self.tokenizer_json = tokenizer_state(base, out_dir)
 
         self.splits = {}
         self.sample_text = state["sample_text"] if state else None
         if text is not None:
-            tokens = np.asarray(self.tokenizer.encode(text), dtype=np.int64)
-            self.splits = dict(zip(("train", "val", "test"),
-                                   train_val_test_split(tokens, cfg.val_frac, cfg.test_frac)))
-            for name, part in self.splits.items():
-                if len(part) < cfg.seq_len:
-                    raise ValueError(f"bert task: the {name} split has {len(part)} tokens, "
-                                     f"fewer than seq_len={cfg.seq_len}; use more text")
+            self.splits = split_tokens("bert", cfg, self.tokenizer.encode(text), cfg.seq_len,
+                                       "seq_len")
             counts = np.bincount(self.splits["train"], minlength=self.tokenizer.vocab_size)
             self.unigram = counts / counts.sum()  # the training tokens' frequencies
             self.unigram_id = int(counts.argmax())
@@ -167,7 +166,7 @@ class BERTTask(Task):
 
     # ---------------------------------------------------------------- Trainer interface
     def state(self):
-        return {"tokenizer": self.tokenizer_json, "sample_text": self.sample_text}
+        return {"tokenizer": self.tokenizer.base.to_dict(), "sample_text": self.sample_text}
 
     @property
     def modules(self):
@@ -176,6 +175,21 @@ class BERTTask(Task):
     @property
     def optimizers(self):
         return {"model": self.optimizer}
+
+    @property
+    def items_per_step(self):
+        return self.cfg.batch_size * self.cfg.seq_len
+
+    @property
+    def fine_tuning(self):
+        """Whether the run is past pretraining (the next batch is a typo batch)."""
+        return self.batches_drawn > self.cfg.mlm_steps or self.cfg.mlm_steps == 0
+
+    def metric_label(self, name):
+        """"loss" is mlm_loss while pretraining and cls_loss once fine-tuning has begun."""
+        if name != "loss":
+            return name
+        return "loss (= cls_loss, fine-tuning)" if self.fine_tuning else "loss (= mlm_loss, pretraining)"
 
     def next_batch(self):
         """("mlm", masked sequences) while pretraining, then ("typos", typo examples)."""
@@ -214,8 +228,7 @@ class BERTTask(Task):
             cls = self._classifier_metrics(typos)
         self.mlm.train()
         self.classifier.train()
-        fine_tuning = self.batches_drawn > self.cfg.mlm_steps or self.cfg.mlm_steps == 0
-        return {"loss": cls["cls_loss"] if fine_tuning else mlm["mlm_loss"], **mlm, **cls}
+        return {"loss": cls["cls_loss"] if self.fine_tuning else mlm["mlm_loss"], **mlm, **cls}
 
     def data_state(self):
         return {"generator": self.generator.get_state(), "batches_drawn": self.batches_drawn}
@@ -224,10 +237,12 @@ class BERTTask(Task):
         self.generator.set_state(state["generator"])
         self.batches_drawn = state["batches_drawn"]
 
-    def sample(self, seed=0, text=None):
-        """Fill in the blanks: mask mlm_probability of the tokens of `text` (by default the
+    def sample(self, seed=0, prompt=None):
+        """Fill in the blanks: mask mlm_probability of the tokens of `prompt` (by default the
         start of the test split) and show what the pretrained model predicts for them."""
-        ids = self.tokenizer.encode(self.sample_text if text is None else text)
+        ids = encode_prompt(self.tokenizer, self.sample_text if prompt is None else prompt)
+        if not ids:
+            raise ValueError("the prompt is empty: give a text whose blanks to fill in")
         gen = backend.Generator(seed=seed)
         chosen = rand(len(ids), generator=gen).numpy() < self.cfg.mlm_probability
         if not chosen.any():

@@ -41,25 +41,42 @@ from ..frechet import (
     train_digit_classifier,
 )
 from ..images import save_image
+from ..settings import (
+    ConfigError, require_at_least, require_choices, require_finite, require_fraction,
+    require_positive, setting,
+)
 from .base import Task
 
 
 @dataclass
 class DCGANTaskConfig:
-    image_size: int = 16            # digits are upsampled from 8x8 to this (a power of 2)
-    upsample_mode: str = "bilinear"  # or "nearest"
-    nz: int = 32                    # length of the noise vector z
-    ngf: int = 32                   # generator width (channels of its last hidden layer)
-    ndf: int = 32                   # discriminator width (channels of its first layer)
-    batch_size: int = 64
-    learning_rate: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    val_frac: float = 0.1
-    test_frac: float = 0.1
-    grid_size: int = 64             # images in a sample grid
-    classifier_epochs: int = 15     # training of the Frechet distance's feature extractor
-    seed: int = 1337
+    image_size: int = setting(16, "digits are upsampled from 8x8 to this (a power of 2, >= 8)")
+    upsample_mode: str = setting("bilinear", "how the digits are upsampled",
+                                 choices=("bilinear", "nearest"))
+    nz: int = setting(32, "length of the noise vector z")
+    ngf: int = setting(32, "generator width (channels of its last hidden layer)")
+    ndf: int = setting(32, "discriminator width (channels of its first layer)")
+    batch_size: int = setting(64, "images per training step")
+    learning_rate: float = setting(2e-4, "Adam's learning rate, for both networks")
+    beta1: float = setting(0.5, "Adam's beta1")
+    beta2: float = setting(0.999, "Adam's beta2")
+    val_frac: float = setting(0.1, "fraction of the digits held out for validation")
+    test_frac: float = setting(0.1, "fraction of the digits held out for the final test")
+    grid_size: int = setting(64, "images in a sample grid")
+    classifier_epochs: int = setting(15, "training of the Frechet distance's feature extractor")
+    seed: int = setting(1337, "seed of the initial weights, the batches and the noise")
+
+    def __post_init__(self):
+        require_finite(self)
+        require_choices(self)
+        require_at_least(self, 8, "image_size")
+        require_at_least(self, 1, "nz", "ngf", "ndf", "batch_size", "grid_size",
+                         "classifier_epochs")
+        require_fraction(self, "val_frac", "test_frac", "beta1", "beta2")
+        require_positive(self, "learning_rate")
+        if self.image_size & (self.image_size - 1):
+            raise ConfigError("DCGANTaskConfig", f"image_size={self.image_size} must be a "
+                              "power of 2", "image_size")
 
 
 class DCGANTask(Task):
@@ -67,9 +84,14 @@ class DCGANTask(Task):
 
     name = "dcgan"
     config_class = DCGANTaskConfig
+    train_defaults = dict(max_steps=1500, eval_interval=250, warmup_steps=0, min_lr_ratio=1.0,
+                          grad_clip=None, out_dir="runs/dcgan")
+    val_metrics = ("frechet_distance",)
+    sample_options = ("path",)
+    item_name = "images"
 
-    def __init__(self, cfg: DCGANTaskConfig, out_dir, state=None, load_data=True):
-        super().__init__(cfg, out_dir)
+    def __init__(self, cfg: DCGANTaskConfig, out_dir, state=None, load_data=True, device="cpu"):
+        super().__init__(cfg, out_dir, device=device)
         backend.manual_seed(cfg.seed)
         self.netG = Generator(cfg.nz, cfg.ngf, 1, cfg.image_size)
         self.netD = Discriminator(1, cfg.ndf, cfg.image_size)
@@ -97,6 +119,10 @@ class DCGANTask(Task):
     @property
     def optimizers(self):
         return {"D": self.optimizerD, "G": self.optimizerG}
+
+    @property
+    def items_per_step(self):
+        return self.cfg.batch_size
 
     def next_batch(self):
         """(real images, noise z): the next batch of the shuffled training digits."""

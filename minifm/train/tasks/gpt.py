@@ -3,41 +3,44 @@ random windows of a token stream, next-token cross-entropy, AdamW with weight de
 weights only, validation loss estimated on random windows of held-out text."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
 
 from ... import backend
 from ...autograd import no_grad
+from ...creation import tensor
 from ...data import random_blocks
-from ...data.corpora import train_val_test_split
 from ...models.gpt import GPT, GPTConfig
+from ..settings import require_at_least, require_divisible, require_fraction, require_positive, setting
 from .base import Task
-from .text import corpus_and_tokenizer, tokenizer_state
+from .text import TextDataConfig, corpus_and_tokenizer, encode_prompt, split_tokens
 
 
 @dataclass
-class GPTTaskConfig:
-    data: str | None = None          # a text file; None = the embedded default corpus
-    corpus_bytes: int = 1_000_000    # size of the default corpus
-    tokenizer: str = "char"          # "char" or "bpe"
-    bpe_vocab_size: int = 512
-    val_frac: float = 0.1
-    test_frac: float = 0.05
-    block_size: int = 64
-    batch_size: int = 12
-    n_layer: int = 4
-    n_head: int = 4
-    n_embd: int = 128
-    dropout: float = 0.0
-    bias: bool = False
-    learning_rate: float = 1e-3
-    weight_decay: float = 0.1
-    beta1: float = 0.9
-    beta2: float = 0.99
-    eval_iters: int = 20
-    seed: int = 1337
+class GPTTaskConfig(TextDataConfig):
+    block_size: int = setting(64, "context length in tokens")
+    batch_size: int = setting(12, "sequences per training step")
+    n_layer: int = setting(4, "transformer blocks")
+    n_head: int = setting(4, "attention heads per block")
+    n_embd: int = setting(128, "width of the model (divisible by n_head)")
+    dropout: float = setting(0.0, "dropout probability")
+    bias: bool = setting(False, "biases in the Linear and LayerNorm layers")
+    learning_rate: float = setting(1e-3, "AdamW's peak learning rate")
+    weight_decay: float = setting(0.1, "AdamW's weight decay on the matrices")
+    beta1: float = setting(0.9, "AdamW's beta1")
+    beta2: float = setting(0.99, "AdamW's beta2")
+    eval_iters: int = setting(20, "batches per evaluation")
+    seed: int = setting(1337, "seed of the initial weights and of the batches")
+
+    def __post_init__(self):
+        super().__post_init__()
+        require_at_least(self, 1, "block_size", "batch_size", "n_layer", "n_head", "n_embd",
+                         "eval_iters")
+        require_divisible(self, "n_embd", "n_head")
+        require_fraction(self, "dropout", "beta1", "beta2")
+        require_positive(self, "learning_rate")
+        require_at_least(self, 0, "weight_decay")
 
 
 class GPTTask(Task):
@@ -45,30 +48,30 @@ class GPTTask(Task):
 
     name = "gpt"
     config_class = GPTTaskConfig
+    train_defaults = dict(max_steps=1500, eval_interval=250, warmup_steps=100,
+                          min_lr_ratio=0.1, grad_clip=1.0, out_dir="runs/gpt")
+    sample_options = ("prompt", "max_new_tokens", "temperature", "top_k")
+    item_name = "tokens"
+    devices = ("cpu", "cuda")
 
-    def __init__(self, cfg: GPTTaskConfig, out_dir, state=None, load_data=True):
-        super().__init__(cfg, out_dir)
+    def __init__(self, cfg: GPTTaskConfig, out_dir, state=None, load_data=True, device="cpu"):
+        super().__init__(cfg, out_dir, device=device)
         backend.manual_seed(cfg.seed)
-        text, tokenizer = corpus_and_tokenizer("gpt", cfg, state, load_data)
-        self.tokenizer = tokenizer
-        os.makedirs(out_dir, exist_ok=True)
-        self.tokenizer_json = tokenizer_state(tokenizer, out_dir)
+        text, self.tokenizer = corpus_and_tokenizer(cfg, state, load_data)
         self.splits = {}
         if text is not None:
-            tokens = np.asarray(tokenizer.encode(text), dtype=np.int64)
-            self.splits = dict(zip(("train", "val", "test"),
-                                   train_val_test_split(tokens, cfg.val_frac, cfg.test_frac)))
-
-        self.model = GPT(GPTConfig(block_size=cfg.block_size, vocab_size=tokenizer.vocab_size,
+            self.splits = split_tokens("gpt", cfg, self.tokenizer.encode(text),
+                                       cfg.block_size + 1, "block_size")
+        self.model = GPT(GPTConfig(block_size=cfg.block_size, vocab_size=self.tokenizer.vocab_size,
                                    n_layer=cfg.n_layer, n_head=cfg.n_head, n_embd=cfg.n_embd,
-                                   dropout=cfg.dropout, bias=cfg.bias))
+                                   dropout=cfg.dropout, bias=cfg.bias)).to(device)
         self.optimizer = self.model.configure_optimizers(cfg.weight_decay, cfg.learning_rate,
                                                          (cfg.beta1, cfg.beta2))
         self.batch_generator = backend.Generator(seed=cfg.seed + 1)
 
     # ---------------------------------------------------------------- Trainer interface
     def state(self):
-        return {"tokenizer": self.tokenizer_json}
+        return {"tokenizer": self.tokenizer.to_dict()}
 
     @property
     def modules(self):
@@ -78,9 +81,13 @@ class GPTTask(Task):
     def optimizers(self):
         return {"model": self.optimizer}
 
+    @property
+    def items_per_step(self):
+        return self.cfg.batch_size * self.cfg.block_size
+
     def next_batch(self):
         return random_blocks(self.splits["train"], self.cfg.block_size, self.cfg.batch_size,
-                             generator=self.batch_generator)
+                             generator=self.batch_generator, device=self.device)
 
     def loss(self, name, batch):
         self.model.train()
@@ -100,7 +107,8 @@ class GPTTask(Task):
         losses = []
         with no_grad():
             for _ in range(self.cfg.eval_iters):
-                x, y = random_blocks(tokens, self.cfg.block_size, self.cfg.batch_size, generator=gen)
+                x, y = random_blocks(tokens, self.cfg.block_size, self.cfg.batch_size,
+                                     generator=gen, device=self.device)
                 losses.append(float(self.model(x, y)[1].item()))
         self.model.train()
         return {"loss": float(np.mean(losses))}
@@ -111,17 +119,30 @@ class GPTTask(Task):
     def load_data_state(self, state):
         self.batch_generator.set_state(state["batch_generator"])
 
-    def sample(self, prompt="\n", max_new_tokens=300, temperature=0.8, top_k=None, seed=0):
+    def sample(self, seed=0, prompt="\n", max_new_tokens=300, temperature=0.8, top_k=None):
         return generate_text(self.model, self.tokenizer, prompt, max_new_tokens, temperature,
-                             top_k, seed)
+                             top_k, seed, self.device)
 
 
-def generate_text(model, tokenizer, prompt, max_new_tokens, temperature=0.8, top_k=None, seed=0):
-    """Continue `prompt` with the model (sampling with its own seeded generator)."""
-    import minifm
+def generate_text(model, tokenizer, prompt, max_new_tokens, temperature=0.8, top_k=None, seed=0,
+                  device="cpu"):
+    """Continue `prompt` with the model, sampling with its own seeded generator.
+
+    temperature 0 means greedy decoding (always the most likely token); top_k keeps the
+    k most likely tokens at each step. A prompt the tokenizer cannot encode (a character
+    the training text never had) is refused before anything is generated.
+    """
+    if not temperature >= 0:
+        raise ValueError(f"temperature must be >= 0 (0 is greedy decoding), got {temperature}")
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"top_k must be >= 1, got {top_k}")
+    if max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
+    if temperature == 0:  # the one most likely token: what sampling at temperature -> 0 gives
+        temperature, top_k = 1.0, 1
+    ids = encode_prompt(tokenizer, prompt) or [0]
     model.eval()
-    ids = tokenizer.encode(prompt) or [0]
-    idx = minifm.tensor([ids], dtype=minifm.int64)
-    out = model.generate(idx, max_new_tokens, temperature=temperature, top_k=top_k,
-                         generator=backend.Generator(seed=seed))
+    out = model.generate(tensor([ids], dtype=backend.int64, device=device), max_new_tokens,
+                         temperature=temperature, top_k=top_k,
+                         generator=backend.Generator(device=device, seed=seed))
     return tokenizer.decode(out[0].tolist())

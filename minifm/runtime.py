@@ -1,0 +1,66 @@
+"""The process's runtime settings: thread counts, the device to train on, and whether the
+Numba kernels still have to be compiled.
+
+These are properties of the machine and the process, not of a model, so they live
+here rather than in a config: a run can be resumed with other threads or on another
+device.
+"""
+from __future__ import annotations
+
+import glob
+import importlib.util
+import os
+import sys
+
+from . import backend, kernels
+
+
+def limit_threads(threads=None):
+    """Set the BLAS and Numba thread counts of this process; returns the count used.
+
+    With no request, a machine of 2 cores or fewer gets 1 thread: there, two OpenBLAS
+    threads lose to one as soon as anything else runs (a GPT step measured 632 ms with two
+    threads and 56 ms with one while another process used a core). threadpoolctl, which
+    scikit-learn installs, does the BLAS part; without it the BLAS default stays.
+    """
+    if threads is None:
+        if (os.cpu_count() or 1) > 2:
+            return None
+        threads = 1
+    if threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
+    try:
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(threads)
+    except ImportError:
+        print("minifm: threadpoolctl is not installed; the BLAS thread count is unchanged",
+              file=sys.stderr)
+    if numba_installed():
+        kernels.set_num_threads(threads)
+    return threads
+
+
+def numba_installed():
+    return importlib.util.find_spec("numba") is not None
+
+
+def check_device(device):
+    """`device` ("cpu" or "cuda"), once it is known to be usable here; a ValueError that
+    says what is missing otherwise."""
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    if device == "cuda" and not backend.cuda_is_available():
+        raise ValueError("device 'cuda' needs CuPy and a CUDA GPU, and this machine has none "
+                         "usable (pip install cupy-cuda12x on a GPU machine); use --device cpu")
+    return device
+
+
+def kernels_need_compiling():
+    """Whether the Numba CPU kernels have not been compiled and cached on this machine yet
+    (the first training step then takes about half a minute longer, once)."""
+    if not numba_installed():
+        return False
+    folders = [os.path.join(os.path.dirname(kernels.__file__), "__pycache__")]
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        folders.append(os.path.join(os.environ["NUMBA_CACHE_DIR"], "**"))
+    return not any(glob.glob(os.path.join(folder, "*.nbi"), recursive=True) for folder in folders)
