@@ -137,7 +137,7 @@ def limit_threads(framework, threads):
         from threadpoolctl import threadpool_limits
         threadpool_limits(threads)
     else:
-        from minifm.cli import limit_threads as minifm_limit_threads
+        from minifm.runtime import limit_threads as minifm_limit_threads
         minifm_limit_threads(threads)  # BLAS through threadpoolctl, and Numba's threads
 
 

@@ -59,7 +59,7 @@ else:
     import minifm as fw
     from minifm.models import GPT, GPTConfig
     if args.threads is not None:
-        from minifm.cli import limit_threads
+        from minifm.runtime import limit_threads
         limit_threads(args.threads)
 
 text = open(args.data, encoding="utf-8").read()
