@@ -14,6 +14,7 @@ import time
 import pytest
 
 from minifm.cli import build_parser, main
+from minifm.data import min_corpus_tokens
 from minifm.train import read_checkpoint
 
 TINY_GPT = ["--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--block-size", "16",
@@ -141,7 +142,8 @@ def test_data_that_is_missing_not_utf8_or_too_short(tmp_path, capsys):
     short = tmp_path / "short.txt"
     short.write_text("too short for a block of 16\n" * 3)
     err = refused(capsys, base + ["--data", str(short)], "gives 84 tokens, too few")
-    assert "it needs at least 340 tokens" in err and "smaller block_size" in err
+    assert f"it needs at least {min_corpus_tokens(17, 0.1, 0.05)} tokens" in err
+    assert "use more text or a smaller block_size" in err
     assert not out.exists()
     assert main(base + ["--data", str(latin), "--encoding", "latin-1"]) == 0
 

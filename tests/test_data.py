@@ -11,7 +11,7 @@ import pytest
 import minifm
 from minifm.data import (
     DataLoader, Subset, TensorDataset, default_collate, default_corpus, load_digits, load_text,
-    random_blocks, random_split, train_val_test_split, upsample,
+    min_corpus_tokens, random_blocks, random_split, train_val_test_split, upsample,
 )
 
 torch = pytest.importorskip("torch")
@@ -253,6 +253,28 @@ def test_load_text(tmp_path):
     assert load_text(path) == "héllo\n"
     with pytest.raises(FileNotFoundError, match="load_text: no text file at .*missing.txt"):
         load_text(tmp_path / "missing.txt")
+
+
+def test_load_text_names_the_offset_of_a_byte_the_encoding_refuses(tmp_path):
+    path = tmp_path / "latin.txt"
+    path.write_bytes("naïve café".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"latin.txt' is not valid utf-8: byte 0xef at offset "
+                                         r"2 \(invalid continuation byte\); give the file's encoding"):
+        load_text(path)
+    assert load_text(path, encoding="latin-1") == "naïve café"
+
+
+@pytest.mark.parametrize("min_tokens, val_frac, test_frac", [
+    (17, 0.1, 0.05), (17, 0.1, 0.0), (65, 0.0, 0.0), (3, 0.5, 0.25), (100, 0.3, 0.3)])
+def test_min_corpus_tokens_is_the_shortest_corpus_that_splits(min_tokens, val_frac, test_frac):
+    n = min_corpus_tokens(min_tokens, val_frac, test_frac)
+
+    def fits(length):
+        train, val, test = map(len, train_val_test_split(range(length), val_frac, test_frac))
+        return (train >= min_tokens and (val_frac == 0 or val >= min_tokens)
+                and (test_frac == 0 or test >= min_tokens))
+
+    assert fits(n) and not fits(n - 1)
 
 
 def test_default_corpus_is_deterministic_python_source():

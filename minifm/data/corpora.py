@@ -89,8 +89,7 @@ def min_corpus_tokens(min_tokens, val_frac=0.1, test_frac=0.0):
         return (train >= min_tokens and (val_frac == 0 or val >= min_tokens)
                 and (test_frac == 0 or test >= min_tokens))
 
-    smallest_frac = min(f for f in (1 - val_frac - test_frac, val_frac, test_frac) if f > 0)
-    n = int(min_tokens / smallest_frac)
-    while not long_enough(n):
+    n = min_tokens
+    while not long_enough(n):  # a few thousand tries at most: each is two int products
         n += 1
     return n
