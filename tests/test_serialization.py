@@ -1,23 +1,33 @@
-"""Checkpoint I/O (minifm.serialization): the safetensors format, atomic writes, hostile files.
+"""Checkpoint I/O (minifm.serialization): the safetensors format, checksums, atomic writes,
+hostile files.
 
 The format is checked three ways: against its written rules (a reader and a writer in this
 file built on struct, json and torch), against the real `safetensors` library when it is
-installed (cross-reading both ways, byte-identical output), and by fuzzing the loader with
-truncated, bit-flipped and lying files, which must be refused whole with a CheckpointError.
+installed (cross-reading both ways, the same header and bytes), and by fuzzing the loader
+with truncated, bit-flipped and lying files, which must be refused whole with a
+CheckpointError. tests/test_checkpoint_fuzz.py fuzzes real model and trainer checkpoints.
 """
+import hashlib
+import io
 import json
 import math
 import os
+import pickle
 import random
 import re
+import signal
 import struct
+import subprocess
+import sys
+import textwrap
+import time
 
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
 from minifm import serialization
-from minifm.serialization import CheckpointError, load, load_file, save, save_file
+from minifm.serialization import CheckpointError, add_checksums, load, load_file, save, save_file
 from minifm.tensor import Tensor
 
 
@@ -81,6 +91,19 @@ def read_header(data: bytes):
     return n, json.loads(data[8:8 + n])
 
 
+def minifm_header_bytes(header: dict) -> bytes:
+    """The header as minifm writes it: compact UTF-8 JSON, padded with spaces to 8 bytes."""
+    text = json.dumps(header, ensure_ascii=False, separators=(",", ":")).encode()
+    return text + b" " * (-len(text) % 8)
+
+
+def with_header(data: bytes, header: dict) -> bytes:
+    """`data` with its header replaced by `header`, written the way minifm writes headers."""
+    n, _ = read_header(data)
+    text = minifm_header_bytes(header)
+    return struct.pack("<Q", len(text)) + text + data[8 + n:]
+
+
 # ----------------------------------------------------------------------------- array level
 def test_round_trip_every_dtype_bit_exact(tmp_path):
     arrays = sample_arrays()
@@ -99,7 +122,7 @@ def test_file_follows_the_layout_rules(tmp_path):
     data = (tmp_path / "a.safetensors").read_bytes()
     n, header = read_header(data)
     assert n % 8 == 0 and data[8:8 + n].decode().rstrip(" ").endswith("}")
-    assert list(header)[0] == "__metadata__" and header.pop("__metadata__") == {"k": "v"}
+    assert list(header)[0] == "__metadata__" and header.pop("__metadata__")["k"] == "v"
     regions = sorted(entry["data_offsets"] for entry in header.values())
     assert regions[0][0] == 0 and regions[-1][1] == len(data) - 8 - n
     assert all(a[1] == b[0] for a, b in zip(regions, regions[1:]))          # contiguous
@@ -123,6 +146,10 @@ def test_refuses_bad_arguments(tmp_path):
         save_file({"__metadata__": np.zeros(1)}, tmp_path / "a")
     with pytest.raises(TypeError, match="metadata must be a dict of str -> str"):
         save_file({"x": np.zeros(1)}, tmp_path / "a", {"k": 1})
+    for key in ("minifm.checksums", "minifm.header_checksum"):
+        with pytest.raises(ValueError, match=f"{key!r} is reserved"):
+            save_file({"x": np.zeros(1)}, tmp_path / "a", {key: "0"})
+    assert not os.listdir(tmp_path)
 
 
 # ----------------------------------------------------------------------------- interoperability
@@ -165,7 +192,7 @@ def test_matches_a_reference_built_on_torch(tmp_path):
     arrays = {k: v for k, v in sample_arrays().items() if k != "big_endian"}
     save_file(arrays, tmp_path / "ours.safetensors", {"k": "v"})
     theirs, metadata = torch_reference_read(tmp_path / "ours.safetensors")
-    assert metadata == {"k": "v"} and set(theirs) == set(arrays)
+    assert metadata["k"] == "v" and set(theirs) == set(arrays)
     for name, array in arrays.items():
         assert_bit_exact(theirs[name].numpy(), array)
 
@@ -183,13 +210,19 @@ def test_cross_reads_with_the_safetensors_library(tmp_path):
     arrays = {k: np.array(v, order="C") for k, v in sample_arrays().items() if k != "big_endian"}
 
     save_file(arrays, tmp_path / "ours.safetensors")
-    assert (tmp_path / "ours.safetensors").read_bytes() == st_numpy.save(arrays)  # byte-identical
+    ours = (tmp_path / "ours.safetensors").read_bytes()
+    n, header = read_header(ours)
+    same = st_numpy.save(arrays, metadata=header["__metadata__"])  # the library orders the
+    assert read_header(same) == (n, header)                         # metadata its own way
+    assert same[8 + n:] == ours[8 + n:]                              # the tensors: byte-identical
+
     save_file(arrays, tmp_path / "ours_meta.safetensors", {"k": "v"})
     theirs = st_numpy.load_file(tmp_path / "ours_meta.safetensors")
     for name, array in arrays.items():
         assert_bit_exact(theirs[name], array)
     with safe_open(tmp_path / "ours_meta.safetensors", "np") as f:
-        assert f.metadata() == {"k": "v"}
+        assert f.metadata()["k"] == "v"
+        assert set(f.metadata()) == {"k", "minifm.checksums", "minifm.header_checksum"}
 
     st_numpy.save_file(arrays, tmp_path / "theirs.safetensors", metadata={"a": "1", "b": "2"})
     got, metadata = load_file(tmp_path / "theirs.safetensors")
@@ -390,30 +423,26 @@ def test_truncation_anywhere_is_refused(scratch, good_bytes):
     assert n > 8 and len(good_bytes) > 8 + n + 50
 
 
-def test_flipping_any_header_byte_is_refused_or_loads_whole(scratch, good_bytes):
-    n = int.from_bytes(good_bytes[:8], "little")
+def test_flipping_any_byte_is_refused(scratch, good_bytes):
     rng = random.Random(0)
-    refused = 0
-    for position in range(8 + n):            # the length field and every header byte
+    for position in range(len(good_bytes)):  # the length field, every header and buffer byte
         data = bytearray(good_bytes)
         data[position] ^= rng.randrange(1, 256)
-        refused += try_load(scratch, bytes(data)) is None
-    assert refused > 0.9 * (8 + n)
-    data = bytearray(good_bytes)
-    data[-1] ^= 0xFF                          # in the buffer: a different value, still a valid file
-    assert try_load(scratch, bytes(data)) is not None
+        assert try_load(scratch, bytes(data)) is None, position
 
 
 @settings(max_examples=300, deadline=None)
 @given(edits=st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), min_size=1, max_size=4),
        cut=st.none() | st.integers(0, 10_000), extra=st.binary(max_size=16))
-def test_random_damage_is_refused_or_loads_whole(scratch, good_bytes, edits, cut, extra):
+def test_random_damage_is_refused(scratch, good_bytes, edits, cut, extra):
     data = bytearray(good_bytes)
     for position, value in edits:
         data[position % len(data)] = value
     if cut is not None:
         data = data[:cut % len(data)]
-    try_load(scratch, bytes(data) + extra)
+    data = bytes(data) + extra
+    loaded = try_load(scratch, data)
+    assert (loaded is None) == (data != good_bytes)
 
 
 def entry(dtype="F32", shape=(2,), offsets=(0, 8)):
@@ -497,3 +526,326 @@ def test_valid_edge_files_load(scratch):
     assert arrays["e"].shape == (0,) and arrays["x"].tolist() == [0.0, 0.0]
     arrays, _ = try_load(scratch, crafted(json.dumps({"x": entry()}).encode() + b"   "))  # unaligned header
     assert arrays["x"].shape == (2,)
+
+
+# ----------------------------------------------------------------------------- checksums
+def test_checksums_are_stored_in_the_metadata_as_documented(tmp_path):
+    arrays = {"w": np.arange(6, dtype=np.float32).reshape(2, 3), "e": np.zeros(0, np.int8)}
+    save_file(arrays, tmp_path / "a.safetensors", {"k": "v"})
+    n, header = read_header((tmp_path / "a.safetensors").read_bytes())
+    metadata = header["__metadata__"]
+    assert list(metadata) == ["k", "minifm.checksums", "minifm.header_checksum"]
+    assert json.loads(metadata["minifm.checksums"]) == {
+        "algorithm": "sha256",
+        "tensors": {name: hashlib.sha256(a.tobytes()).hexdigest() for name, a in arrays.items()}}
+    # The header checksum covers the header as written, less the header checksum entry.
+    stated = metadata.pop("minifm.header_checksum")
+    assert stated == hashlib.sha256(minifm_header_bytes(header)).hexdigest()
+    arrays_back, metadata_back = load_file(tmp_path / "a.safetensors")
+    assert metadata_back == {"k": "v"}           # the checksums are the file's business
+    for name, array in arrays.items():
+        assert_bit_exact(arrays_back[name], array)
+
+
+def test_a_changed_tensor_byte_is_refused_naming_the_tensor(tmp_path):
+    path = tmp_path / "a.safetensors"
+    save({"fc.weight": Tensor(np.ones((2, 3), np.float32)), "fc.bias": Tensor(np.zeros(3))}, path)
+    good = path.read_bytes()
+    n, header = read_header(good)
+    for name in ("fc.weight", "fc.bias"):
+        end = header[name]["data_offsets"][1]
+        data = bytearray(good)
+        data[8 + n + end - 1] ^= 0x01                      # one bit of the tensor's last byte
+        path.write_bytes(data)
+        with pytest.raises(CheckpointError, match=re.escape(
+                f"{path}: damaged file: tensor '{name}' does not match its sha256 checksum")):
+            load(path)
+
+
+def test_an_edited_header_is_refused(tmp_path):
+    path = tmp_path / "a.safetensors"
+    save_file({"w": np.ones(2, np.float32)}, path, {"step": "10"})
+    good = path.read_bytes()
+    n, header = read_header(good)
+
+    header["__metadata__"]["step"] = "11"              # a well-formed edit: only its checksum tells
+    path.write_bytes(with_header(good, header))
+    with pytest.raises(CheckpointError, match="damaged file: the header does not match its sha256"):
+        load_file(path)
+
+    spaced = good[8:8 + n].replace(b'"step":', b'"step": ').rstrip(b" ")  # same JSON, other bytes
+    path.write_bytes(struct.pack("<Q", len(spaced)) + spaced + good[8 + n:])
+    with pytest.raises(CheckpointError, match="header is not byte for byte as minifm writes it"):
+        load_file(path)
+
+    for key in ("minifm.checksums", "minifm.header_checksum"):  # half of the checksums gone
+        _, header = read_header(good)
+        del header["__metadata__"][key]
+        path.write_bytes(with_header(good, header))
+        with pytest.raises(CheckpointError, match="has one of minifm's checksum entries but not"):
+            load_file(path)
+
+
+@pytest.mark.parametrize("checksums, match", [
+    ('{"algorithm": "md5", "tensors": {"w": "00"}}', "unknown checksum algorithm 'md5'"),
+    ('{"algorithm": "sha256", "tensors": {}}', "no checksum for tensor 'w'"),
+    ('{"algorithm": "sha256", "tensors": {"w": "0", "v": "0"}}', "checksum for tensor 'v', which"),
+    ('{"algorithm": "sha256"}', "malformed minifm.checksums"),
+    ('[1]', "malformed minifm.checksums"),
+    ('{"algorithm": "sha256", "tensors": {"w": 5}}', "malformed minifm.checksums"),
+    ('{', "malformed minifm.checksums"),
+])
+def test_a_malformed_checksum_entry_is_refused(tmp_path, checksums, match):
+    """Files whose header checksum is right but whose checksum entry is wrong: only a writer
+    with a bug (or a forger) makes them, and each is refused with its reason."""
+    path = tmp_path / "a.safetensors"
+    save_file({"w": np.ones(2, np.float32)}, path)
+    good = path.read_bytes()
+    _, header = read_header(good)
+    metadata = header["__metadata__"]
+    metadata["minifm.checksums"] = checksums
+    del metadata["minifm.header_checksum"]
+    metadata["minifm.header_checksum"] = hashlib.sha256(minifm_header_bytes(header)).hexdigest()
+    path.write_bytes(with_header(good, header))
+    with pytest.raises(CheckpointError, match=re.escape(f"{path}: damaged file: ") + ".*" + match):
+        load_file(path)
+
+
+def write_without_checksums(path, arrays: dict, metadata: dict):
+    """A safetensors file as another tool (or minifm before checksums) writes it."""
+    header, chunks, offset = {"__metadata__": metadata}, [], 0
+    for name, array in arrays.items():
+        raw = np.ascontiguousarray(array).tobytes()
+        header[name] = {"dtype": {"float32": "F32", "int64": "I64"}[str(array.dtype)],
+                        "shape": list(array.shape), "data_offsets": [offset, offset + len(raw)]}
+        chunks.append(raw)
+        offset += len(raw)
+    text = minifm_header_bytes(header)
+    path.write_bytes(struct.pack("<Q", len(text)) + text + b"".join(chunks))
+
+
+def test_a_file_from_an_older_minifm_is_refused_until_given_checksums(tmp_path):
+    path = tmp_path / "old.safetensors"
+    write_without_checksums(path, {"w": np.arange(3, dtype=np.float32)},
+                            {"minifm.structure": '{"dict": [["w", {"tensor": "w"}]]}'})
+    with pytest.raises(CheckpointError, match=re.escape(
+            f"{path}: written by a minifm without checksums") + ".*add_checksums"):
+        load(path)
+    assert load_file(path)[0]["w"].tolist() == [0, 1, 2]   # the array level reads any safetensors
+    add_checksums(path)                                     # the documented way forward
+    assert load(path)["w"].numpy().tolist() == [0, 1, 2]
+
+
+def test_a_file_from_another_tool_loads_unverified(tmp_path):
+    """Another tool's safetensors file has no checksums to check: the format's own checks
+    run, and the tensors load (as the weights of a model downloaded from a hub would)."""
+    path = tmp_path / "theirs.safetensors"
+    write_without_checksums(path, {"w": np.arange(3, dtype=np.float32)}, {"format": "pt"})
+    assert load(path)["w"].numpy().tolist() == [0, 1, 2]
+    add_checksums(path)
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0x40
+    path.write_bytes(data)
+    with pytest.raises(CheckpointError, match="tensor 'w' does not match"):
+        load(path)
+
+
+def test_safetensors_library_file_without_checksums(tmp_path):
+    st_numpy = pytest.importorskip("safetensors.numpy")
+    arrays = {"a": np.arange(4, dtype=np.int64), "b": np.ones((2, 2), np.float32)}
+    st_numpy.save_file(arrays, tmp_path / "t.safetensors", metadata={"format": "np"})
+    got = load(tmp_path / "t.safetensors")
+    assert sorted(got) == ["a", "b"]
+    for name, array in arrays.items():
+        assert_bit_exact(got[name].numpy(), array)
+
+
+def test_the_safetensors_library_reads_a_minifm_checkpoint(tmp_path):
+    st_numpy = pytest.importorskip("safetensors.numpy")
+    obj = optimizer_like_checkpoint()
+    save(obj, tmp_path / "ckpt.safetensors")
+    theirs = st_numpy.load_file(tmp_path / "ckpt.safetensors")
+    ours, _ = load_file(tmp_path / "ckpt.safetensors")
+    assert sorted(theirs) == sorted(ours)
+    for name in ours:
+        assert_bit_exact(theirs[name], ours[name])
+    assert_bit_exact(theirs["model.fc.weight"], obj["model"]["fc.weight"].numpy())
+
+
+# ----------------------------------------------------------------------------- other formats
+class LeavesATrace:
+    """Unpickling this creates the file `sentinel`: proof that something unpickled."""
+
+    def __init__(self, sentinel):
+        self.sentinel = str(sentinel)
+
+    def __reduce__(self):
+        return (open, (self.sentinel, "w"))
+
+
+def other_format_files(tmp_path):
+    """name: (file bytes, what the error must say)."""
+    torch = pytest.importorskip("torch")
+    sentinel = tmp_path / "unpickled"
+    payload = {"w": torch.ones(2), "trap": LeavesATrace(sentinel)}
+    zip_file, legacy = io.BytesIO(), io.BytesIO()
+    torch.save(payload, zip_file)
+    torch.save(payload, legacy, _use_new_zipfile_serialization=False)
+    npy, npz = io.BytesIO(), io.BytesIO()
+    np.save(npy, np.ones(3))
+    np.savez(npz, w=np.ones(3))
+    return sentinel, {
+        "torch.save": (zip_file.getvalue(), "this is a PyTorch zip checkpoint"),
+        "torch.save legacy": (legacy.getvalue(), "this is a pickle"),
+        "pickle.dumps": (pickle.dumps(payload["trap"], protocol=4), "this is a pickle"),
+        "np.save": (npy.getvalue(), "this is a NumPy .npy file"),
+        "np.savez": (npz.getvalue(), "this is a NumPy .npz archive"),
+        "git lfs pointer": (b"version https://git-lfs.github.com/spec/v1\noid sha256:00\nsize 9\n",
+                            "this is a Git LFS pointer"),
+    }
+
+
+def test_other_formats_are_named_and_never_unpickled(tmp_path):
+    sentinel, files = other_format_files(tmp_path)
+    path = tmp_path / "model.pt"
+    for name, (data, match) in files.items():
+        path.write_bytes(data)
+        for reader in (load, load_file, lambda p: load(io.BytesIO(p.read_bytes()))):
+            with pytest.raises(CheckpointError, match=re.escape(match)) as info:
+                reader(path)
+            assert "not a safetensors file" in str(info.value), name
+    assert not sentinel.exists()
+    path.write_bytes(files["torch.save"][0])
+    with pytest.raises(CheckpointError, match="minifm never unpickles"):
+        load(path)
+
+
+# ----------------------------------------------------------------------------- as in PyTorch
+def test_save_and_load_with_file_objects(tmp_path):
+    obj = optimizer_like_checkpoint()
+    buffer = io.BytesIO()
+    save(obj, buffer)
+    size = buffer.tell()
+    buffer.seek(0)
+    assert_same_structure(load(buffer, weights_only=True, map_location="cpu"), obj)
+    assert buffer.tell() == size                        # read to the end, as torch.load does
+
+    with open(tmp_path / "ckpt.safetensors", "wb") as f:
+        f.write(b"prefix")
+        save(obj, f)
+    with open(tmp_path / "ckpt.safetensors", "rb") as f:
+        f.seek(len("prefix"))                           # reads from the current position
+        assert_same_structure(load(f), obj)
+    assert_same_structure(load(io.BytesIO(buffer.getvalue())), obj)
+
+
+def test_file_objects_in_text_mode_are_refused(tmp_path):
+    with open(tmp_path / "x", "w") as f, pytest.raises(TypeError, match="binary mode"):
+        save({"w": Tensor(np.ones(1))}, f)
+    save({"w": Tensor(np.ones(1))}, tmp_path / "x")
+    with open(tmp_path / "x") as f, pytest.raises(TypeError, match="binary mode"):
+        load(f)
+
+
+def test_damage_in_a_file_object_is_named_as_such():
+    buffer = io.BytesIO()
+    save({"w": Tensor(np.ones(2))}, buffer)
+    data = bytearray(buffer.getvalue())
+    data[-1] ^= 1
+    with pytest.raises(CheckpointError, match=r"^<BytesIO>: damaged file: tensor 'w'"):
+        load(io.BytesIO(bytes(data)))
+
+
+def test_torch_style_arguments(tmp_path):
+    from minifm import backend
+    path = tmp_path / "w.safetensors"
+    save({"w": Tensor(np.arange(3.0))}, path)
+    for map_location in ("cpu", backend.device("cpu"), {"cuda:0": "cpu"}, {}, None):
+        for weights_only in (True, False, None):
+            w = load(path, map_location=map_location, weights_only=weights_only)["w"]
+            assert str(w.device) == "cpu" and w.numpy().tolist() == [0.0, 1.0, 2.0]
+    with pytest.raises(TypeError, match="map_location as a function"):
+        load(path, map_location=lambda storage, location: storage)
+    with pytest.raises(TypeError, match="map_location"):
+        load(path, map_location=3)
+    with pytest.raises(ValueError, match="'tpu'"):
+        load(path, map_location="tpu")
+
+
+# ----------------------------------------------------------------------------- killed writes
+WRITER = textwrap.dedent("""
+    import os
+    import sys
+    import numpy as np
+    from minifm import serialization
+
+    target, stop_mid_write = sys.argv[1], sys.argv[2] == "1"
+    def fsync(fd):                       # the bytes are in the temporary file, not yet renamed
+        print("mid-write", flush=True)
+        sys.stdin.read()                 # wait here to be killed
+    if stop_mid_write:
+        os.fsync = fsync
+    for value in range(1, 10**9):
+        serialization.save_file({"a": np.full(500_000, value, np.float64),
+                                 "b": np.full(1000, value, np.float32)}, target)
+        if value == 1:
+            print("written", flush=True)
+""")
+
+
+def start_writer(target, stop_mid_write):
+    return subprocess.Popen([sys.executable, "-c", WRITER, str(target), str(int(stop_mid_write))],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def assert_whole(target):
+    arrays, _ = load_file(target)
+    value = arrays["a"][0]
+    assert (arrays["a"] == value).all() and (arrays["b"] == value).all()
+    return value
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+def test_a_write_killed_midway_leaves_the_last_file_and_its_temp_is_cleaned(tmp_path):
+    target = tmp_path / "ckpt.safetensors"
+    save_file({"a": np.zeros(500_000), "b": np.zeros(1000, np.float32)}, target)
+    writer = start_writer(target, stop_mid_write=True)
+    assert writer.stdout.readline() == "mid-write\n"
+    writer.kill()
+    writer.wait()
+    writer.stdin.close()
+    writer.stdout.close()
+    leftovers = [name for name in os.listdir(tmp_path) if name != target.name]
+    assert len(leftovers) == 1 and leftovers[0].startswith(".ckpt.safetensors.")
+    assert assert_whole(target) == 0                    # the last good file, untouched
+
+    save_file({"a": np.ones(500_000), "b": np.ones(1000, np.float32)}, target)
+    assert os.listdir(tmp_path) == [target.name]         # the dead writer's temp file is gone
+    assert assert_whole(target) == 1
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+def test_a_writer_killed_at_random_moments_always_leaves_a_whole_file(tmp_path):
+    target = tmp_path / "ckpt.safetensors"
+    rng = random.Random(0)
+    for _ in range(3):
+        writer = start_writer(target, stop_mid_write=False)
+        assert writer.stdout.readline() == "written\n"
+        time.sleep(rng.uniform(0.0, 0.2))
+        writer.kill()
+        writer.wait()
+        writer.stdout.close()
+        writer.stdin.close()
+        assert assert_whole(target) >= 1
+
+
+def test_temp_files_of_live_writers_and_other_files_are_left_alone(tmp_path):
+    target = tmp_path / "ckpt.safetensors"
+    dead = f".ckpt.safetensors.{2**31 - 1}.0123456789abcdef.tmp"   # above any pid_max
+    alive = f".ckpt.safetensors.{os.getppid()}.0123456789abcdef.tmp"
+    others = [".other.safetensors.12.0123456789abcdef.tmp", "ckpt.safetensors.bak"]
+    for name in [dead, alive, *others]:
+        (tmp_path / name).write_bytes(b"x")
+    save_file({"a": np.ones(1)}, target)
+    assert sorted(os.listdir(tmp_path)) == sorted([target.name, alive, *others])

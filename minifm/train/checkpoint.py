@@ -10,21 +10,25 @@ the rest as JSON in its metadata; never pickle):
      "data":       the batch source's position (generator states),
      "rng":        the default CPU generator's state (dropout, init, sampling)}
 
-`minifm.load` validates the whole file before returning anything, so a truncated or damaged
-checkpoint is refused whole and nothing is half-loaded into the model.
+`minifm.load` checks the whole file -- its layout and the checksum of every tensor and of
+the header -- before returning anything, so a truncated, damaged or edited checkpoint is
+refused whole with a CheckpointError naming the file (and the tensor, when the damage is in
+one), and nothing is half-loaded into the model. `eval`, `sample` and `--resume` all read
+checkpoints through `read_checkpoint`.
 """
 from __future__ import annotations
 
 import os
 
 from .. import backend
-from ..serialization import load, save
+from ..serialization import CheckpointError, load, save, source_name
 
 FORMAT = "minifm.checkpoint/1"
 
 
 def save_checkpoint(path, *, config, modules, optimizers, schedulers, trainer, data):
-    """Write a checkpoint atomically (minifm.save writes a temporary file, then renames)."""
+    """Write a checkpoint atomically (minifm.save writes a temporary file, then renames),
+    creating its folder if needed."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     save({
         "format": FORMAT,
@@ -39,10 +43,13 @@ def save_checkpoint(path, *, config, modules, optimizers, schedulers, trainer, d
 
 
 def read_checkpoint(path) -> dict:
-    """Load and check a checkpoint file; raises ValueError if it is not one."""
+    """Load and check a checkpoint (a path or a binary file object); raises CheckpointError,
+    a ValueError, if the file is damaged or is not a training checkpoint."""
     ckpt = load(path)
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a minifm training checkpoint (expected format {FORMAT!r})")
+        raise CheckpointError(f"{source_name(path)}: not a minifm training checkpoint "
+                              f"(expected format {FORMAT!r}); a model's weights alone "
+                              "load with minifm.load")
     return ckpt
 
 
