@@ -13,7 +13,7 @@ import weakref
 import numpy as np
 
 from . import backend
-from .autograd import no_create_graph, run_backward, seed_for
+from .autograd.engine import gradients_of, no_create_graph, run_backward, seed_for
 from .creation import full, tensor
 from .dims import size_args
 from .ops import activation as act
@@ -34,7 +34,7 @@ def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=
     retain_graph = bool(retain_graph)
     seed = seed_for(self, gradient, "backward")
     if inputs is not None:
-        grads = run_backward([self], [seed], retain_graph=retain_graph, inputs=list(inputs))
+        grads = gradients_of([self], [seed], list(inputs), retain_graph)
         for t, g in zip(inputs, grads):
             if g is not None:
                 t.grad = g if t.grad is None else t.grad + g

@@ -1,0 +1,248 @@
+"""The backward engine: a short pure core (the chain rule over the graph) and the two ways
+into it, `run_backward` (Tensor.backward: gradients accumulate into leaves' `.grad`) and
+`grad` (torch.autograd.grad: gradients are returned).
+
+The core, `backprop`, is iterative, so a 10,000-op chain does not hit Python's recursion
+limit. It counts each node's consumers first, then hands a node to its backward only when
+every consumer has delivered its gradient (HIPS autograd's child counting), so a node
+reused many times runs once with the sum of its gradients. Broadcasting is undone in one
+place, `unbroadcast`, for every op. Tensor hooks and retain_grad are not in the core: each
+caller passes a `visit` function that sees every node's gradient before its backward runs.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..backend import array_module
+from ..tensor import Tensor
+from .function import Node
+
+
+# ----------------------------------------------------------------------------- the core
+def backprop(seeds, visit, retain_graph):
+    """Propagate gradients from `seeds` ({node: gradient of its output}) to the leaves.
+
+    `visit(node, grad) -> grad` sees each node's summed gradient before the node's backward
+    runs. Returns {id(leaf): [leaf, summed gradient]} for every leaf reached.
+    """
+    node_grads = dict(seeds)  # node -> gradient of its output, summed over consumers so far
+    leaf_grads = {}
+    consumers = _count_consumers(node_grads)
+    ready = [n for n in node_grads if n not in consumers]
+    while ready:
+        node = ready.pop()
+        if node.freed:
+            raise RuntimeError(
+                f"Trying to backward through the graph a second time ({node.name()} has "
+                "already freed its saved arrays). Specify retain_graph=True on the first "
+                "backward() if you need to backward through the graph again.")
+        grad = visit(node, node_grads.pop(node))
+        for parent, g in _input_grads(node, grad):
+            if parent.__class__ is Node:
+                node_grads[parent] = node_grads[parent] + g if parent in node_grads else g
+                consumers[parent] -= 1
+                if consumers[parent] == 0:
+                    ready.append(parent)
+            else:
+                accumulate(leaf_grads, parent, g)
+        if not retain_graph:
+            node.release()
+    return leaf_grads
+
+
+def _count_consumers(roots):
+    """For each node reachable from roots, how many edges point at it (iterative DFS)."""
+    consumers = {}
+    stack = list(roots)
+    seen = set(stack)
+    while stack:
+        for parent in stack.pop().parents:
+            if parent.__class__ is Node:
+                consumers[parent] = consumers.get(parent, 0) + 1
+                if parent not in seen:
+                    seen.add(parent)
+                    stack.append(parent)
+    return consumers
+
+
+def _input_grads(node, grad):
+    """The chain rule at one node: (parent, gradient) for each input that needs one, summed
+    back to the input's shape and cast to its dtype."""
+    input_grads = node.fn.backward(node, grad)
+    if input_grads.__class__ is not tuple:
+        input_grads = (input_grads,)
+    if len(input_grads) != len(node.parents):
+        raise RuntimeError(f"{node.name()} returned {len(input_grads)} gradients for "
+                           f"{len(node.parents)} inputs")
+    for parent, g, meta in zip(node.parents, input_grads, node.input_meta):
+        if parent is None:
+            continue
+        shape, dtype = meta
+        if g is None:  # no gradient flows here, but a parent node still waits for one
+            if parent.__class__ is not Node:
+                continue
+            g = node.xp.zeros(shape, dtype)
+        if g.shape != shape:
+            g = unbroadcast(g, shape)
+        if g.dtype != dtype:
+            g = g.astype(dtype)
+        yield parent, g
+
+
+def unbroadcast(grad, shape):
+    """Sum `grad` down to `shape`, undoing NumPy broadcasting (the one place this is done)."""
+    if grad.shape == shape:
+        return grad
+    lead = grad.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1)
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    return grad.reshape(shape)
+
+
+def accumulate(leaf_grads, leaf, g):
+    entry = leaf_grads.get(id(leaf))
+    if entry is None:
+        leaf_grads[id(leaf)] = [leaf, g]
+    else:
+        entry[1] = entry[1] + g
+
+
+# ----------------------------------------------------------------------------- hooks
+def _apply_hooks(hooks, grad, device):
+    """Tensor hooks: each may return a tensor that replaces the gradient."""
+    for hook in hooks:
+        result = hook(Tensor._make(grad, device))
+        if result is not None:
+            grad = result._data
+    return grad
+
+
+def _run_node_hooks(node, grad):
+    return _apply_hooks(node.hooks, grad, node.device) if node.hooks else grad
+
+
+def _as_array(g):
+    """NumPy turns 0-d results into scalars; gradients stay arrays."""
+    return np.asarray(g) if isinstance(g, np.generic) else g
+
+
+def _split_seeds(tensors, grads):
+    """Seeds on nodes for the core, and seeds on leaves (backward() called on a leaf)."""
+    seeds, leaf_seeds = {}, {}
+    for t, g in zip(tensors, grads):
+        if t.grad_fn is None:
+            accumulate(leaf_seeds, t, g)
+        else:
+            node = t.grad_fn
+            seeds[node] = seeds[node] + g if node in seeds else g
+    return seeds, leaf_seeds
+
+
+def _merge(leaf_grads, more):
+    for leaf, g in more.values():
+        accumulate(leaf_grads, leaf, g)
+    return leaf_grads
+
+
+# ----------------------------------------------------------------------------- Tensor.backward
+def run_backward(tensors, grads, retain_graph=False):
+    """Backpropagate `grads` (raw arrays) from `tensors`; accumulate into leaves' `.grad`,
+    and into `.grad` of non-leaves that called retain_grad()."""
+
+    def visit(node, grad):
+        grad = _run_node_hooks(node, grad)
+        owner = node.retained() if node.retained is not None else None
+        if owner is not None:
+            owner.grad = Tensor._make(grad if owner.grad is None else owner.grad._data + grad,
+                                      node.device)
+        return grad
+
+    seeds, leaf_seeds = _split_seeds(tensors, grads)
+    leaf_grads = _merge(backprop(seeds, visit, retain_graph), leaf_seeds)
+
+    # A .grad owns its memory: views (broadcasts, reshapes) and arrays handed to several
+    # leaves (Add gives its gradient to both inputs) or passed in as seeds are copied.
+    handed_out = {id(s) for s in grads}
+    for leaf, g in leaf_grads.values():
+        if leaf._hooks:
+            g = _apply_hooks(leaf._hooks, g, leaf.device)
+        g = _as_array(g)
+        if leaf.grad is None:
+            if id(g) in handed_out or not g.flags.owndata:
+                g = g.copy()
+            handed_out.add(id(g))
+            leaf.grad = Tensor._make(g, leaf.device)
+        else:
+            leaf.grad._data = leaf.grad._data + g
+
+
+# ----------------------------------------------------------------------------- autograd.grad
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
+         allow_unused=False):
+    """Gradients of outputs with respect to inputs, returned rather than stored in .grad
+    (torch.autograd.grad; higher-order gradients via create_graph are not supported)."""
+    no_create_graph("autograd.grad", create_graph)
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    elif isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs]
+    for t in inputs:
+        if not t.requires_grad:
+            raise RuntimeError("autograd.grad: one of the inputs does not require grad")
+    seeds = [seed_for(o, g, "autograd.grad") for o, g in zip(outputs, grad_outputs)]
+    result = gradients_of(outputs, seeds, inputs, bool(retain_graph))
+    if not allow_unused and any(r is None for r in result):
+        raise RuntimeError("autograd.grad: one of the inputs was not used to compute the "
+                           "outputs; pass allow_unused=True if this is intended")
+    return tuple(result)
+
+
+def gradients_of(tensors, grads, inputs, retain_graph):
+    """The gradients of `inputs` (Tensors, or None where none reached them) when `grads` are
+    backpropagated from `tensors`; no `.grad` changes."""
+    wanted = {t.grad_fn: None for t in inputs if t.grad_fn is not None}
+
+    def visit(node, grad):
+        grad = _run_node_hooks(node, grad)
+        if node in wanted:
+            wanted[node] = grad
+        return grad
+
+    seeds, leaf_seeds = _split_seeds(tensors, grads)
+    leaf_grads = _merge(backprop(seeds, visit, retain_graph), leaf_seeds)
+    result = []
+    for t in inputs:
+        if t.grad_fn is not None:
+            g = wanted.get(t.grad_fn)
+        else:
+            g = leaf_grads[id(t)][1] if id(t) in leaf_grads else None
+            if g is not None and t._hooks:
+                g = _apply_hooks(t._hooks, g, t.device)
+        result.append(None if g is None else Tensor._make(_as_array(g), t.device))
+    return result
+
+
+def no_create_graph(op, create_graph):
+    if create_graph:
+        raise NotImplementedError(f"{op}: create_graph=True (gradients of gradients) is not "
+                                  "supported by minifm: backward runs on raw arrays")
+
+
+def seed_for(output, gradient, op):
+    """The gradient that starts backward at `output`: ones for a scalar, else as given."""
+    if not output.requires_grad:
+        raise RuntimeError(f"{op}: element 0 of tensors does not require grad and does not "
+                           "have a grad_fn")
+    if gradient is None:
+        if output._data.size != 1:
+            raise RuntimeError(f"{op}: grad can be implicitly created only for scalar outputs, "
+                               f"got shape {tuple(output.shape)}")
+        return array_module(output.device).ones(output._data.shape, dtype=output._data.dtype)
+    if tuple(gradient.shape) != tuple(output.shape):
+        raise RuntimeError(f"{op}: gradient has shape {tuple(gradient.shape)} but the output "
+                           f"has shape {tuple(output.shape)}")
+    return gradient._data.astype(output._data.dtype, copy=False)

@@ -1,0 +1,159 @@
+"""Function and Node: what an op is, and what it leaves in the graph.
+
+An op is a `Function` subclass with a `forward` and a `backward` on raw xp arrays. Calling
+`MyOp.apply(*tensors, **attrs)` runs forward and, when grad mode is on and some input
+requires grad, records a `Node` (the op's context: what it saved, and which nodes made its
+inputs). The Tensor it returns keeps that node as `grad_fn`; together the nodes form the
+graph that the engine walks in reverse.
+
+A Function whose output can share its input's memory (`view = True`) also links the output
+to the input's base, so that in-place ops through views reach the base (ops/inplace.py).
+"""
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+
+from ..backend import CPU, array_module
+from ..tensor import Tensor, ViewOf
+from . import grad_mode
+
+
+class Node:
+    """The context of one recorded op, and its place in the graph.
+
+    Ops store what their backward needs with `save_for_backward` (read back as `ctx.saved`)
+    or as plain attributes. `parents[i]` is where the gradient of input i goes: the Node that
+    produced it, the leaf Tensor itself (its gradient is accumulated into `.grad`), or None
+    when input i needs no gradient.
+    """
+
+    __slots__ = ("fn", "device", "xp", "needs_input_grad", "saved", "parents", "input_meta",
+                 "hooks", "retained", "freed", "__dict__", "__weakref__")
+
+    def __init__(self, fn, device, xp, needs_input_grad):
+        self.fn = fn
+        self.device = device
+        self.xp = xp            # numpy or cupy: the array module of the inputs
+        self.needs_input_grad = needs_input_grad
+        self.saved = ()
+        self.parents = ()
+        self.input_meta = ()    # (shape, dtype) of each input, to shape its gradient
+        self.hooks = None       # hooks registered on the (non-leaf) output tensor
+        self.retained = None    # weakref to the output tensor when it called retain_grad()
+        self.freed = False
+
+    def save_for_backward(self, *arrays):
+        self.saved = arrays
+
+    def name(self) -> str:
+        """PyTorch's name for the node: MulBackward0, or the op's own `node_name`."""
+        return self.fn.node_name or f"{self.fn.__name__}Backward0"
+
+    def __repr__(self):
+        return f"<{self.name()}>"
+
+    def release(self):
+        """Drop what backward needed (saved arrays, attributes, the edges to the inputs), so
+        the arrays and the rest of the graph can be freed while the output tensor lives on."""
+        self.saved = None
+        self.__dict__.clear()
+        self.parents = self.input_meta = ()
+        self.freed = True
+
+
+class Function:
+    """Base class of every differentiable op. Subclasses define two static methods:
+
+    forward(ctx, *arrays, **attrs) -> array     (raw xp arrays in, one array out)
+    backward(ctx, grad) -> grad or tuple of grads, one per positional input (None allowed)
+    """
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx, grad):
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *inputs, **attrs):
+        """Run forward on the inputs' arrays; record a Node when a gradient is needed.
+        This is the hot path of every op, so it does one pass over the inputs and no more."""
+        arrays = []
+        device = None
+        any_grad = False
+        for t in inputs:
+            if t is None:
+                arrays.append(None)
+                continue
+            if not isinstance(t, Tensor):
+                raise TypeError(f"{cls.__name__}: expected Tensor inputs, got {type(t).__name__}")
+            if device is None:
+                device = t.device
+            elif t.device is not device and t.device != device:
+                raise RuntimeError(
+                    f"{cls.__name__}: expected all tensors on the same device, got "
+                    + ", ".join(str(x.device) for x in inputs if x is not None))
+            arrays.append(t._data)
+            if t.requires_grad:
+                any_grad = True
+
+        record = any_grad and grad_mode.current.enabled
+        if record:
+            needs = tuple([t is not None and t.requires_grad for t in inputs])
+        else:
+            needs = (False,) * len(inputs)
+        xp = np if device is CPU else array_module(device)
+        ctx = Node(cls, device, xp, needs)
+        out = cls.forward(ctx, *arrays, **attrs)
+        if out.__class__ is not np.ndarray and isinstance(out, np.generic):
+            out = np.asarray(out)  # NumPy gives scalars for 0-d results; a Tensor holds arrays
+        if not record:
+            result = Tensor._make(out, device)
+        else:
+            ctx.parents = tuple([(t.grad_fn or t) if need else None
+                                 for t, need in zip(inputs, needs)])
+            ctx.input_meta = tuple([(a.shape, a.dtype) if need else None
+                                    for a, need in zip(arrays, needs)])
+            result = Tensor._make(out, device, True, ctx)
+        if cls.view and out.base is not None and xp.may_share_memory(out, arrays[0]):
+            _link_view(result, inputs[0], (cls, attrs))
+        return result
+
+    node_name = None  # what grad_fn.name() says when PyTorch does not append "Backward0"
+
+    view = False
+    """True for ops whose output may share the first input's memory (reshape, permute,
+    basic indexing...). When it does, the output is recorded as a view of that input's
+    base, so that in-place ops through it reach the base (see ops/inplace.py)."""
+
+
+def _link_view(view, source, step):
+    """Record that `view` shares the memory of `source`'s base, reached through `step`."""
+    info = source._view
+    base, steps = (source, (step,)) if info is None else (info.base, info.steps + (step,))
+    view._view = ViewOf(base, steps, not grad_mode.current.enabled)
+    refs = base._views
+    if refs is None:
+        base._views = [weakref.ref(view)]
+        return
+    if len(refs) >= 32 and not len(refs) & (len(refs) - 1):  # prune dead ones, amortized
+        refs[:] = [r for r in refs if r() is not None]
+    refs.append(weakref.ref(view))
+
+
+def live_views(base):
+    """The views of `base` that are still alive."""
+    refs = base._views or ()
+    return [v for v in (r() for r in refs) if v is not None]
+
+
+def replay_view(array, steps, device=None):
+    """Apply the view ops `steps` to a raw array (the base's, or its gradient)."""
+    xp = np if device is None or device is CPU else array_module(device)
+    for fn, attrs in steps:
+        array = fn.forward(Node(fn, device, xp, ()), array, **attrs)
+    return array
