@@ -9,8 +9,20 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
+import warnings
 
 import numpy as np
+
+# ----------------------------------------------------------------------------- float errors
+# PyTorch computes 1/0 = inf, log(0) = -inf and sqrt(-1) = nan silently; NumPy does the same
+# arithmetic but also warns ("divide by zero encountered in log"). minifm follows PyTorch by
+# ignoring NumPy's floating-point warnings when they are raised from minifm's own modules or
+# from NumPy's Python-level reductions (numpy._core._methods: `.sum()`, `.mean()`, which
+# minifm's ops call). Other warnings, minifm's own included, are untouched. A filter costs
+# nothing per op, where np.errstate around each op would cost as much as the op itself.
+warnings.filterwarnings(
+    "ignore", message=r"(divide by zero|overflow|underflow|invalid value) encountered",
+    category=RuntimeWarning, module=r"(minifm|numpy\._core\._methods)(\.|$)")
 
 # ----------------------------------------------------------------------------- dtypes
 # minifm's dtypes are NumPy's dtype objects: no wrapper to learn, and CuPy uses them too.
