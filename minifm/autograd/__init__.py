@@ -5,15 +5,17 @@
                 recorded op leaves in the graph), and the links from views to their base
 - engine.py     the backward pass: a pure core (consumer counting, the chain rule) and the
                 two ways into it, Tensor.backward and autograd.grad
+- function_hooks.py  observers of every op's forward and backward (profiler, anomaly mode)
 - gradcheck.py  analytic gradients against central finite differences
 
 Start with function.py, then engine.py's `backprop`.
 """
 from .engine import grad, run_backward, unbroadcast
 from .function import Function, Node, live_views, replay_view
+from .function_hooks import FunctionHook
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .gradcheck import GradcheckError, gradcheck
 
 __all__ = ["Function", "Node", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
            "grad", "run_backward", "unbroadcast", "gradcheck", "GradcheckError",
-           "live_views", "replay_view"]
+           "live_views", "replay_view", "FunctionHook"]

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..backend import array_module
 from ..tensor import Tensor
+from . import function_hooks
 from .function import Node
 
 
@@ -68,9 +69,14 @@ def _count_consumers(roots):
 def _input_grads(node, grad):
     """The chain rule at one node: (parent, gradient) for each input that needs one, summed
     back to the input's shape and cast to its dtype."""
+    hooks = function_hooks.active
+    for hook in hooks:
+        hook.backward_preprocess(node, grad)
     input_grads = node.fn.backward(node, grad)
     if input_grads.__class__ is not tuple:
         input_grads = (input_grads,)
+    for hook in hooks:
+        hook.backward_postprocess(node, grad, input_grads)
     if len(input_grads) != len(node.parents):
         raise RuntimeError(f"{node.name()} returned {len(input_grads)} gradients for "
                            f"{len(node.parents)} inputs")

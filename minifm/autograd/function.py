@@ -17,7 +17,7 @@ import numpy as np
 
 from ..backend import CPU, array_module
 from ..tensor import Tensor, ViewOf
-from . import grad_mode
+from . import function_hooks, grad_mode
 
 
 class Node:
@@ -108,6 +108,9 @@ class Function:
             needs = (False,) * len(inputs)
         xp = np if device is CPU else array_module(device)
         ctx = Node(cls, device, xp, needs)
+        hooks = function_hooks.active
+        for hook in hooks:
+            hook.forward_preprocess(cls, inputs)
         out = cls.forward(ctx, *arrays, **attrs)
         if out.__class__ is not np.ndarray and isinstance(out, np.generic):
             out = np.asarray(out)  # NumPy gives scalars for 0-d results; a Tensor holds arrays
@@ -121,6 +124,8 @@ class Function:
             result = Tensor._make(out, device, True, ctx)
         if cls.view and out.base is not None and xp.may_share_memory(out, arrays[0]):
             _link_view(result, inputs[0], (cls, attrs))
+        for hook in hooks:
+            hook.forward_postprocess(cls, inputs, result, result.grad_fn)
         return result
 
     node_name = None  # what grad_fn.name() says when PyTorch does not append "Backward0"
