@@ -13,9 +13,10 @@ import weakref
 import numpy as np
 
 from . import backend
-from .autograd.engine import gradients_of, no_create_graph, run_backward, seed_for
+from .autograd.engine import gradients_of, run_backward, seed_for
 from .creation import full, tensor
 from .dims import size_args
+from .hooks import RemovableHandle
 from .ops import activation as act
 from .ops import elementwise as ew
 from .ops import index as ix
@@ -28,18 +29,18 @@ from .tensor import Tensor
 
 # ----------------------------------------------------------------------------- autograd
 def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
-    """Accumulate d(self)/d(leaf) into every leaf's .grad (PyTorch's signature;
-    create_graph=True, for higher-order gradients, is not supported)."""
-    no_create_graph("backward", create_graph)
-    retain_graph = bool(retain_graph)
-    seed = seed_for(self, gradient, "backward")
+    """Accumulate d(self)/d(leaf) into every leaf's .grad (PyTorch's signature). With
+    create_graph=True the gradients are Tensors in a graph of their own, so they can be
+    differentiated again; retain_graph defaults to create_graph."""
+    retain_graph = create_graph if retain_graph is None else bool(retain_graph)
+    seed = seed_for(self, gradient, "backward", create_graph)
     if inputs is not None:
-        grads = gradients_of([self], [seed], list(inputs), retain_graph)
+        grads = gradients_of([self], [seed], list(inputs), retain_graph, create_graph)
         for t, g in zip(inputs, grads):
             if g is not None:
                 t.grad = g if t.grad is None else t.grad + g
         return
-    run_backward([self], [seed], retain_graph=retain_graph)
+    run_backward([self], [seed], retain_graph, create_graph)
 
 
 def retain_grad(self):
@@ -48,17 +49,6 @@ def retain_grad(self):
         raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
     if self.grad_fn is not None:
         self.grad_fn.retained = weakref.ref(self)
-
-
-class RemovableHandle:
-    """What register_hook returns: `.remove()` takes the hook off again."""
-
-    def __init__(self, hooks, hook):
-        self.hooks, self.hook = hooks, hook
-
-    def remove(self):
-        if self.hook in self.hooks:
-            self.hooks.remove(self.hook)
 
 
 def register_hook(self, hook):

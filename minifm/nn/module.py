@@ -9,6 +9,10 @@ A Module keeps three ordered registries, filled by plain attribute assignment:
 Everything else follows from walking that tree: `parameters()`, `state_dict()` (keys are
 the attribute paths, "block.weight", so they equal PyTorch's for the same tree),
 `load_state_dict`, `train()`/`eval()`, `to()` and the nested `repr`.
+
+Hooks let code look inside a model without changing it (PyTorch's semantics and order):
+forward pre-hooks see (and may replace) the arguments, forward hooks the output, full
+backward pre-hooks grad_output and full backward hooks grad_input (minifm/hooks.py).
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import no_grad
+from ..hooks import BackwardHook, add_hook
 from ..tensor import Tensor
 from .parameter import Parameter
 
@@ -43,13 +48,72 @@ class Module:
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_non_persistent_buffers", set())
         object.__setattr__(self, "_modules", OrderedDict())
+        for hooks in ("_forward_pre_hooks", "_forward_hooks", "_backward_pre_hooks",
+                      "_backward_hooks"):
+            object.__setattr__(self, hooks, [])
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required '
                                   '"forward" function')
 
     def __call__(self, *args, **kwargs):
+        if (self._forward_pre_hooks or self._forward_hooks or self._backward_pre_hooks
+                or self._backward_hooks):
+            return self._call_with_hooks(args, kwargs)
         return self.forward(*args, **kwargs)
+
+    # ------------------------------------------------------------------ hooks
+    def _call_with_hooks(self, args, kwargs):
+        """__call__ with hooks, in PyTorch's order: forward pre-hooks (may replace the
+        arguments), the backward hooks' wrapping of the inputs, forward, forward hooks (may
+        replace the output), the backward hooks' wrapping of the outputs."""
+        for hook, with_kwargs in self._forward_pre_hooks:
+            if with_kwargs:
+                result = hook(self, args, kwargs)
+                if result is not None:
+                    if not (isinstance(result, tuple) and len(result) == 2):
+                        raise RuntimeError("forward pre-hook must return None or a tuple of "
+                                           f"(new_args, new_kwargs), but got {result}.")
+                    args, kwargs = result
+            else:
+                result = hook(self, args)
+                if result is not None:
+                    args = result if isinstance(result, tuple) else (result,)
+        backward_hook = None
+        if self._backward_hooks or self._backward_pre_hooks:
+            backward_hook = BackwardHook(self, list(self._backward_hooks),
+                                         list(self._backward_pre_hooks))
+            args = backward_hook.setup_input_hook(args)
+        output = self.forward(*args, **kwargs)
+        for hook, with_kwargs in self._forward_hooks:
+            result = hook(self, args, kwargs, output) if with_kwargs else hook(self, args, output)
+            if result is not None:
+                output = result
+        if backward_hook is not None:
+            output = backward_hook.setup_output_hook(output)
+        return output
+
+    def register_forward_pre_hook(self, hook, *, prepend=False, with_kwargs=False):
+        """hook(module, args) -> None or new args (a single value is wrapped in a tuple),
+        called before forward; with_kwargs=True: hook(module, args, kwargs) -> None or
+        (new_args, new_kwargs). Returns a handle whose remove() takes the hook off."""
+        return add_hook(self._forward_pre_hooks, (hook, with_kwargs), prepend)
+
+    def register_forward_hook(self, hook, *, prepend=False, with_kwargs=False):
+        """hook(module, args, output) -> None or a new output, called after forward;
+        with_kwargs=True: hook(module, args, kwargs, output)."""
+        return add_hook(self._forward_hooks, (hook, with_kwargs), prepend)
+
+    def register_full_backward_pre_hook(self, hook, prepend=False):
+        """hook(module, grad_output) -> None or a new grad_output, called when the gradients
+        of the module's outputs are known (a tuple, one entry per output)."""
+        return add_hook(self._backward_pre_hooks, hook, prepend)
+
+    def register_full_backward_hook(self, hook, prepend=False):
+        """hook(module, grad_input, grad_output) -> None or a new grad_input, called when the
+        gradients of the module's positional inputs are known. grad_input has one entry per
+        positional argument (None for non-Tensors and inputs that need no gradient)."""
+        return add_hook(self._backward_hooks, hook, prepend)
 
     # ------------------------------------------------------------------ registration
     def _check_name(self, kind, name):
