@@ -12,6 +12,7 @@ from .tensor import Tensor
 from .autograd import no_grad, enable_grad, set_grad_enabled, is_grad_enabled
 from . import autograd
 from . import tensor_api  # noqa: F401  (gives Tensor its methods and operators)
+from .ops import array_box  # noqa: F401  (NumPy's API on Tensors, for create_graph)
 
 from .creation import (  # noqa: E402
     tensor, as_tensor, from_numpy, zeros, ones, empty, full, arange, linspace, eye,

@@ -278,11 +278,16 @@ def test_backward_with_inputs_accumulates_only_into_them():
     assert_close(results[0][0], results[1][0])
 
 
-def test_create_graph_is_refused_clearly():
-    x = minifm.ones(2, requires_grad=True)
-    with pytest.raises(NotImplementedError, match="backward: create_graph=True.*not supported"):
-        (x * x).sum().backward(create_graph=True)
-    with pytest.raises(NotImplementedError, match="autograd.grad: create_graph=True"):
-        minifm.autograd.grad((x * x).sum(), x, create_graph=True)
-    (x * x).sum().backward(create_graph=False)
-    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 2.0])
+def test_backward_create_graph_gives_grads_that_differentiate_again():
+    """x.grad from backward(create_graph=True) is in a graph: its own backward adds the
+    second derivative into x.grad, as in PyTorch."""
+    results = []
+    for lib in (minifm, torch):
+        x = lib.tensor([0.5, -1.5, 2.0], dtype=lib.float64, requires_grad=True)
+        (x ** 3).sum().backward(create_graph=True)
+        first = x.grad.detach().numpy().copy()
+        assert x.grad.requires_grad
+        x.grad.sum().backward()
+        results.append((first, x.grad.detach().numpy().copy()))
+    for got, want in zip(*results):
+        np.testing.assert_allclose(got, want, rtol=1e-12)

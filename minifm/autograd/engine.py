@@ -8,6 +8,12 @@ every consumer has delivered its gradient (HIPS autograd's child counting), so a
 reused many times runs once with the sum of its gradients. Broadcasting is undone in one
 place, `unbroadcast`, for every op. Tensor hooks and retain_grad are not in the core: each
 caller passes a `visit` function that sees every node's gradient before its backward runs.
+
+Gradients of gradients (`create_graph=True`): the same core runs every op's one backward,
+but hands it ArrayBoxes (Tensors seen through NumPy's array API) for the gradient and for
+the arrays it saved, and a differentiable array namespace as `ctx.xp` (ops/array_box.py).
+The backward's arithmetic is then recorded like any forward computation, and the
+gradients it returns are Tensors in a graph that can be differentiated again.
 """
 from __future__ import annotations
 
@@ -17,10 +23,21 @@ from ..backend import array_module
 from ..tensor import Tensor
 from . import function_hooks
 from .function import Node
+from .grad_mode import enable_grad
+
+# The differentiable array API that create_graph needs (ArrayBox, box, unbox, namespace_for).
+# It is built from the ops, a layer above this one, which register it when minifm is
+# imported (ops/array_box.py).
+_array_api = None
+
+
+def register_array_api(module):
+    global _array_api
+    _array_api = module
 
 
 # ----------------------------------------------------------------------------- the core
-def backprop(seeds, visit, retain_graph):
+def backprop(seeds, visit, retain_graph, create_graph=False):
     """Propagate gradients from `seeds` ({node: gradient of its output}) to the leaves.
 
     `visit(node, grad) -> grad` sees each node's summed gradient before the node's backward
@@ -38,7 +55,7 @@ def backprop(seeds, visit, retain_graph):
                 "already freed its saved arrays). Specify retain_graph=True on the first "
                 "backward() if you need to backward through the graph again.")
         grad = visit(node, node_grads.pop(node))
-        for parent, g in _input_grads(node, grad):
+        for parent, g in _input_grads(node, grad, create_graph):
             if parent.__class__ is Node:
                 node_grads[parent] = node_grads[parent] + g if parent in node_grads else g
                 consumers[parent] -= 1
@@ -66,13 +83,16 @@ def _count_consumers(roots):
     return consumers
 
 
-def _input_grads(node, grad):
+def _input_grads(node, grad, create_graph):
     """The chain rule at one node: (parent, gradient) for each input that needs one, summed
     back to the input's shape and cast to its dtype."""
     hooks = function_hooks.active
     for hook in hooks:
         hook.backward_preprocess(node, grad)
-    input_grads = node.fn.backward(node, grad)
+    if create_graph:
+        input_grads = _differentiable_backward(node, grad)
+    else:
+        input_grads = node.fn.backward(node, grad)
     if input_grads.__class__ is not tuple:
         input_grads = (input_grads,)
     for hook in hooks:
@@ -115,13 +135,73 @@ def accumulate(leaf_grads, leaf, g):
         entry[1] = entry[1] + g
 
 
+# ----------------------------------------------------------------------------- create_graph
+class _DifferentiableContext:
+    """What an op's backward sees under create_graph: its saved arrays as ArrayBoxes of
+    Tensors in the graph, and the differentiable array namespace as `xp`; every other
+    attribute (shapes, keys, needs_input_grad...) is the node's own."""
+
+    def __init__(self, node, xp, box):
+        self.node, self.xp = node, xp
+        self.saved = tuple(box(_saved_tensor(node, source, array))
+                           for source, array in zip(node.saved_sources, node.saved))
+
+    def __getattr__(self, name):
+        return getattr(self.node, name)
+
+
+def _saved_tensor(node, source, array):
+    """A saved array as the Tensor it was in the forward graph (see Node.saved_sources)."""
+    if source is None:  # an array the op computed: it must be a constant of the inputs
+        if array.dtype.kind == "f" and not node.fn.saved_constants:
+            raise RuntimeError(
+                f"{node.name()} cannot be differentiated twice (create_graph=True): its "
+                "backward uses a floating-point array it computed in forward, and the op has "
+                "no composite form")
+        return array
+    if source == -1:
+        return Tensor._make(_as_array(array), node.device, True, node)
+    parent = node.parents[source]
+    if parent is None:
+        return Tensor._make(array, node.device)
+    if parent.__class__ is Node:
+        return Tensor._make(array, node.device, True, parent)
+    return parent  # a leaf: its second-order gradient accumulates into it
+
+
+def _differentiable_backward(node, grad):
+    if node.fn.composite is not None:
+        return _composite_backward(node, grad)
+    ctx = _DifferentiableContext(node, _array_api.namespace_for(node.device), _array_api.box)
+    with enable_grad():
+        return node.fn.backward(ctx, grad)
+
+
+def _composite_backward(node, grad):
+    """Differentiate the op's composite form (made of differentiable ops) instead of its own
+    backward: re-run it on the saved inputs, then backpropagate `grad` through it."""
+    inputs = []
+    for i, parent in enumerate(node.parents):
+        k = next((k for k, s in enumerate(node.saved_sources) if s == i), None)
+        if k is None:
+            raise RuntimeError(f"{node.name()} cannot be differentiated twice "
+                               f"(create_graph=True): input {i} was not saved in forward")
+        inputs.append(_saved_tensor(node, i, node.saved[k]))
+    with enable_grad():
+        out = node.fn.composite(*inputs, **node.attrs)
+    wanted = [t for t, need in zip(inputs, node.needs_input_grad) if need]
+    grads = iter(gradients_of([out], [grad], wanted, retain_graph=True, create_graph=True))
+    return tuple(_array_api.box(next(grads)) if need else None for need in node.needs_input_grad)
+
+
 # ----------------------------------------------------------------------------- hooks
 def _apply_hooks(hooks, grad, device):
     """Tensor hooks: each may return a tensor that replaces the gradient."""
+    boxed = _array_api is not None and isinstance(grad, _array_api.ArrayBox)
     for hook in hooks:
-        result = hook(Tensor._make(grad, device))
+        result = hook(grad.tensor if boxed else Tensor._make(grad, device))
         if result is not None:
-            grad = result._data
+            grad = _array_api.box(result) if boxed else result._data
     return grad
 
 
@@ -132,6 +212,13 @@ def _run_node_hooks(node, grad):
 def _as_array(g):
     """NumPy turns 0-d results into scalars; gradients stay arrays."""
     return np.asarray(g) if isinstance(g, np.generic) else g
+
+
+def _to_tensor(g, device, create_graph):
+    """A gradient as the Tensor handed to the user."""
+    if create_graph:
+        return _array_api.unbox(g, device)
+    return Tensor._make(_as_array(g), device)
 
 
 def _split_seeds(tensors, grads):
@@ -153,20 +240,20 @@ def _merge(leaf_grads, more):
 
 
 # ----------------------------------------------------------------------------- Tensor.backward
-def run_backward(tensors, grads, retain_graph=False):
-    """Backpropagate `grads` (raw arrays) from `tensors`; accumulate into leaves' `.grad`,
-    and into `.grad` of non-leaves that called retain_grad()."""
+def run_backward(tensors, grads, retain_graph=False, create_graph=False):
+    """Backpropagate `grads` (seeds from `seed_for`) from `tensors`; accumulate into leaves'
+    `.grad`, and into `.grad` of non-leaves that called retain_grad()."""
 
     def visit(node, grad):
         grad = _run_node_hooks(node, grad)
         owner = node.retained() if node.retained is not None else None
         if owner is not None:
-            owner.grad = Tensor._make(grad if owner.grad is None else owner.grad._data + grad,
-                                      node.device)
+            g = _to_tensor(grad, node.device, create_graph)
+            owner.grad = g if owner.grad is None else owner.grad + g
         return grad
 
     seeds, leaf_seeds = _split_seeds(tensors, grads)
-    leaf_grads = _merge(backprop(seeds, visit, retain_graph), leaf_seeds)
+    leaf_grads = _merge(backprop(seeds, visit, retain_graph, create_graph), leaf_seeds)
 
     # A .grad owns its memory: views (broadcasts, reshapes) and arrays handed to several
     # leaves (Add gives its gradient to both inputs) or passed in as seeds are copied.
@@ -174,6 +261,10 @@ def run_backward(tensors, grads, retain_graph=False):
     for leaf, g in leaf_grads.values():
         if leaf._hooks:
             g = _apply_hooks(leaf._hooks, g, leaf.device)
+        if create_graph:  # .grad is a Tensor in the graph; accumulation is recorded too
+            g = _to_tensor(g, leaf.device, True)
+            leaf.grad = g if leaf.grad is None else leaf.grad + g
+            continue
         g = _as_array(g)
         if leaf.grad is None:
             if id(g) in handed_out or not g.flags.owndata:
@@ -188,8 +279,8 @@ def run_backward(tensors, grads, retain_graph=False):
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
          allow_unused=False):
     """Gradients of outputs with respect to inputs, returned rather than stored in .grad
-    (torch.autograd.grad; higher-order gradients via create_graph are not supported)."""
-    no_create_graph("autograd.grad", create_graph)
+    (torch.autograd.grad). With create_graph=True they are Tensors in a graph of their own,
+    so they can be differentiated again; retain_graph defaults to create_graph."""
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     if grad_outputs is None:
@@ -199,15 +290,16 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     for t in inputs:
         if not t.requires_grad:
             raise RuntimeError("autograd.grad: one of the inputs does not require grad")
-    seeds = [seed_for(o, g, "autograd.grad") for o, g in zip(outputs, grad_outputs)]
-    result = gradients_of(outputs, seeds, inputs, bool(retain_graph))
+    seeds = [seed_for(o, g, "autograd.grad", create_graph) for o, g in zip(outputs, grad_outputs)]
+    retain_graph = create_graph if retain_graph is None else bool(retain_graph)
+    result = gradients_of(outputs, seeds, inputs, retain_graph, create_graph)
     if not allow_unused and any(r is None for r in result):
         raise RuntimeError("autograd.grad: one of the inputs was not used to compute the "
                            "outputs; pass allow_unused=True if this is intended")
     return tuple(result)
 
 
-def gradients_of(tensors, grads, inputs, retain_graph):
+def gradients_of(tensors, grads, inputs, retain_graph, create_graph=False):
     """The gradients of `inputs` (Tensors, or None where none reached them) when `grads` are
     backpropagated from `tensors`; no `.grad` changes."""
     wanted = {t.grad_fn: None for t in inputs if t.grad_fn is not None}
@@ -219,7 +311,7 @@ def gradients_of(tensors, grads, inputs, retain_graph):
         return grad
 
     seeds, leaf_seeds = _split_seeds(tensors, grads)
-    leaf_grads = _merge(backprop(seeds, visit, retain_graph), leaf_seeds)
+    leaf_grads = _merge(backprop(seeds, visit, retain_graph, create_graph), leaf_seeds)
     result = []
     for t in inputs:
         if t.grad_fn is not None:
@@ -228,18 +320,14 @@ def gradients_of(tensors, grads, inputs, retain_graph):
             g = leaf_grads[id(t)][1] if id(t) in leaf_grads else None
             if g is not None and t._hooks:
                 g = _apply_hooks(t._hooks, g, t.device)
-        result.append(None if g is None else Tensor._make(_as_array(g), t.device))
+        result.append(None if g is None else _to_tensor(g, t.device, create_graph))
     return result
 
 
-def no_create_graph(op, create_graph):
-    if create_graph:
-        raise NotImplementedError(f"{op}: create_graph=True (gradients of gradients) is not "
-                                  "supported by minifm: backward runs on raw arrays")
-
-
-def seed_for(output, gradient, op):
-    """The gradient that starts backward at `output`: ones for a scalar, else as given."""
+def seed_for(output, gradient, op, create_graph=False):
+    """The gradient that starts backward at `output`: ones for a scalar, else as given.
+    Under create_graph it stays a Tensor (boxed), so that gradients can flow into it too
+    (the double-backward trick behind jvp)."""
     if not output.requires_grad:
         raise RuntimeError(f"{op}: element 0 of tensors does not require grad and does not "
                            "have a grad_fn")
@@ -247,8 +335,12 @@ def seed_for(output, gradient, op):
         if output._data.size != 1:
             raise RuntimeError(f"{op}: grad can be implicitly created only for scalar outputs, "
                                f"got shape {tuple(output.shape)}")
-        return array_module(output.device).ones(output._data.shape, dtype=output._data.dtype)
+        seed = array_module(output.device).ones(output._data.shape, dtype=output._data.dtype)
+        return _array_api.box(Tensor._make(seed, output.device)) if create_graph else seed
     if tuple(gradient.shape) != tuple(output.shape):
         raise RuntimeError(f"{op}: gradient has shape {tuple(gradient.shape)} but the output "
                            f"has shape {tuple(output.shape)}")
+    if create_graph:
+        return _array_api.box(gradient if gradient.dtype == output.dtype
+                              else gradient.to(output.dtype))
     return gradient._data.astype(output._data.dtype, copy=False)

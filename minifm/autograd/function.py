@@ -29,8 +29,9 @@ class Node:
     when input i needs no gradient.
     """
 
-    __slots__ = ("fn", "device", "xp", "needs_input_grad", "saved", "parents", "input_meta",
-                 "hooks", "retained", "freed", "__dict__", "__weakref__")
+    __slots__ = ("fn", "device", "xp", "needs_input_grad", "saved", "saved_sources", "attrs",
+                 "parents", "input_meta", "hooks", "retained", "freed", "__dict__",
+                 "__weakref__")
 
     def __init__(self, fn, device, xp, needs_input_grad):
         self.fn = fn
@@ -38,6 +39,8 @@ class Node:
         self.xp = xp            # numpy or cupy: the array module of the inputs
         self.needs_input_grad = needs_input_grad
         self.saved = ()
+        self.saved_sources = ()  # for each saved array: input index, -1 (output) or None
+        self.attrs = None        # the op's keyword attributes, to re-run it (composite)
         self.parents = ()
         self.input_meta = ()    # (shape, dtype) of each input, to shape its gradient
         self.hooks = None       # hooks registered on the (non-leaf) output tensor
@@ -57,7 +60,8 @@ class Node:
     def release(self):
         """Drop what backward needed (saved arrays, attributes, the edges to the inputs), so
         the arrays and the rest of the graph can be freed while the output tensor lives on."""
-        self.saved = None
+        self.saved = self.attrs = None
+        self.saved_sources = ()
         self.__dict__.clear()
         self.parents = self.input_meta = ()
         self.freed = True
@@ -111,7 +115,7 @@ class Function:
         hooks = function_hooks.active
         for hook in hooks:
             hook.forward_preprocess(cls, inputs)
-        out = cls.forward(ctx, *arrays, **attrs)
+        raw = out = cls.forward(ctx, *arrays, **attrs)
         if out.__class__ is not np.ndarray and isinstance(out, np.generic):
             out = np.asarray(out)  # NumPy gives scalars for 0-d results; a Tensor holds arrays
         if not record:
@@ -121,6 +125,9 @@ class Function:
                                  for t, need in zip(inputs, needs)])
             ctx.input_meta = tuple([(a.shape, a.dtype) if need else None
                                     for a, need in zip(arrays, needs)])
+            ctx.attrs = attrs
+            if ctx.saved:
+                ctx.saved_sources = _saved_sources(ctx.saved, arrays, raw)
             result = Tensor._make(out, device, True, ctx)
         if cls.view and out.base is not None and xp.may_share_memory(out, arrays[0]):
             _link_view(result, inputs[0], (cls, attrs))
@@ -130,10 +137,39 @@ class Function:
 
     node_name = None  # what grad_fn.name() says when PyTorch does not append "Backward0"
 
+    saved_constants = False
+    """True when the arrays the op saves, besides its inputs and its output, do not depend on
+    them (masks, indices, random draws): under create_graph they are then constants. When
+    False, such a floating-point array makes create_graph refuse the op (its backward could
+    not be differentiated again), unless the op has a `composite`."""
+
+    composite = None
+    """For ops whose backward cannot run on minifm's differentiable array namespace (a fused
+    kernel): a function (*input_tensors, **attrs) -> Tensor computing the same output with
+    differentiable ops. Under create_graph the engine differentiates that instead."""
+
     view = False
     """True for ops whose output may share the first input's memory (reshape, permute,
     basic indexing...). When it does, the output is recorded as a view of that input's
     base, so that in-place ops through it reach the base (see ops/inplace.py)."""
+
+
+def _saved_sources(saved, arrays, out):
+    """Where each saved array came from: the index of the input it is, -1 for the output,
+    None for an array the op computed. Under create_graph this maps a saved array back to a
+    Tensor in the graph."""
+    sources = []
+    for s in saved:
+        if s is out:
+            sources.append(-1)
+            continue
+        for i, a in enumerate(arrays):
+            if s is a:
+                sources.append(i)
+                break
+        else:
+            sources.append(None)
+    return tuple(sources)
 
 
 def _link_view(view, source, step):

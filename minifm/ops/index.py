@@ -91,6 +91,26 @@ class SetItem(Function):
         return gx, (g[ctx.key] if ctx.needs_input_grad[1] else None)
 
 
+class IndexAdd(Function):
+    """out = x with `values` added at x[key], repeated indices accumulating (NumPy's
+    add.at), out of place: the recorded form of `xp.add.at` under create_graph."""
+
+    @staticmethod
+    def forward(ctx, x, values, *, key):
+        ctx.key = key
+        out = x.copy()
+        ctx.xp.add.at(out, key, values)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        return g, g[ctx.key]  # the engine sums the second back to the values' shape
+
+
+def index_add(input, key, values):
+    return IndexAdd.apply(input, values, key=raw_key(key))
+
+
 def _along_axis_key(xp, index, axis):
     """The fancy-index tuple that addresses x[..., index[...], ...] along `axis`."""
     key = []
