@@ -18,6 +18,7 @@ import math
 import warnings
 
 from .autograd import Function, is_grad_enabled
+from .ops.array_box import ArrayBox, box, unbox
 from .tensor import Tensor
 
 
@@ -49,7 +50,8 @@ def add_hook(hooks: list, hook, prepend=False) -> RemovableHandle:
 class BackwardHookFunction(Function):
     """Identity on a group of tensors, packed into one flat array. Its backward cuts the
     incoming gradient into one gradient per tensor and hands them, as Tensors, to
-    `on_grads(grads) -> grads`, which may replace them (None: no gradient)."""
+    `on_grads(grads) -> grads`, which may replace them (None: no gradient). Under
+    create_graph the gradient comes boxed (ops/array_box.py) and goes back boxed."""
 
     node_name = "BackwardHookFunctionBackward"
 
@@ -64,9 +66,11 @@ class BackwardHookFunction(Function):
         grads, start = [], 0
         for shape, _ in ctx.metas:
             size = math.prod(shape)
-            grads.append(Tensor._make(grad[start:start + size].reshape(shape), ctx.device))
+            grads.append(unbox(grad[start:start + size].reshape(shape), ctx.device))
             start += size
-        return tuple(None if g is None else g._data for g in ctx.on_grads(tuple(grads)))
+        boxed = isinstance(grad, ArrayBox)
+        return tuple(None if g is None else box(g) if boxed else g._data
+                     for g in ctx.on_grads(tuple(grads)))
 
 
 class BackwardHookUnpack(Function):
@@ -82,7 +86,7 @@ class BackwardHookUnpack(Function):
     @staticmethod
     def backward(ctx, grad):
         packed = ctx.xp.zeros(ctx.packed_size, grad.dtype)
-        packed[ctx.span[0]:ctx.span[1]] = grad.ravel()
+        packed[ctx.span[0]:ctx.span[1]] = grad.reshape(-1)
         return packed
 
 

@@ -176,3 +176,18 @@ def test_backward_hook_removal_and_no_grad():
     layer(x).sum().backward()
     assert calls == []
     assert layer(x).grad_fn.name() != "BackwardHookFunctionBackward"
+
+
+def test_backward_hooks_under_create_graph_match_pytorch():
+    """Gradients of gradients flow through the hooks' identity nodes."""
+    results = []
+    for model, x, y in pair():
+        lib = minifm if isinstance(x, minifm.Tensor) else torch
+        seen = []
+        model.body.register_full_backward_hook(lambda m, gi, go: seen.append(gi[0]))
+        a, b = model(x, 2.0, y)
+        (gx,) = lib.autograd.grad((a * b).sum(), [x], create_graph=True)
+        (gx * gx).sum().backward()
+        results.append([gx, x.grad, seen[0]])
+    for got, want in zip(*results):
+        assert_close(got, want)

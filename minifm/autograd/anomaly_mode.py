@@ -17,7 +17,6 @@ import os
 import traceback
 import warnings
 
-from ..tensor import Tensor
 from . import function_hooks
 from .function_hooks import FunctionHook
 
@@ -40,7 +39,7 @@ class AnomalyHook(FunctionHook):
         if not self.check_nan:
             return
         for i, g in enumerate(input_grads):
-            array = g._data if isinstance(g, Tensor) else g  # Tensors under create_graph
+            array = g.tensor._data if hasattr(g, "tensor") else g  # ArrayBox: create_graph
             if array is not None and node.xp.isnan(array).any():
                 trace = "".join(traceback.format_list(getattr(node, "trace", [])))
                 warnings.warn(f"Error detected in {node.name()}. Traceback of forward call "
