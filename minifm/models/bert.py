@@ -3,7 +3,10 @@ language modeling, fine-tuned by putting a classifier on its [CLS] output.
 
 Unlike GPT, every token attends to every other (no causal mask), only padding is masked
 out, and the LayerNorm comes after each residual addition (post-LN, as in the original
-Transformer). The module names are minifm's own (short, flat), not Hugging Face's.
+Transformer). The module names are minifm's own (short, flat), not Hugging Face's; two
+forward arguments are Hugging Face's, to look inside the model (minifm.explain):
+`output_attentions=True` also returns every layer's attention probabilities, and
+`inputs_embeds` takes the token embeddings in place of the token ids.
 """
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from dataclasses import dataclass
 import minifm
 import minifm.nn as nn
 import minifm.nn.functional as F
+from minifm.nn.attention import attention_weights
 
 
 @dataclass
@@ -39,9 +43,13 @@ class BertEmbeddings(nn.Module):
         self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.dropout)
 
-    def forward(self, input_ids, token_type_ids):
-        pos = minifm.arange(input_ids.size(1), dtype=minifm.int64, device=input_ids.device)
-        x = (self.word_embeddings(input_ids) + self.position_embeddings(pos)
+    def forward(self, input_ids, token_type_ids, inputs_embeds=None):
+        """inputs_embeds, if given, replaces word_embeddings(input_ids)."""
+        if inputs_embeds is None:
+            inputs_embeds = self.word_embeddings(input_ids)
+        pos = minifm.arange(inputs_embeds.size(1), dtype=minifm.int64,
+                            device=inputs_embeds.device)
+        x = (inputs_embeds + self.position_embeddings(pos)
              + self.token_type_embeddings(token_type_ids))
         return self.dropout(self.layer_norm(x))
 
@@ -63,14 +71,20 @@ class BertSelfAttention(nn.Module):
         self.dropout_p = config.dropout
         self.dropout = nn.Dropout(config.dropout)
 
-    def forward(self, x, attn_mask):
+    def forward(self, x, attn_mask, output_attentions=False):
+        """(B, T, C) -> (B, T, C); with output_attentions, (that, the attention
+        probabilities (B, num_heads, T, T)), computed explicitly rather than fused."""
         B, T, C = x.shape
         q, k, v = (proj(x).view(B, T, self.num_heads, C // self.num_heads).transpose(1, 2)
                    for proj in (self.query, self.key, self.value))
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask,
-                                           dropout_p=self.dropout_p if self.training else 0.0)
-        y = y.transpose(1, 2).contiguous().view(B, T, C)
-        return self.dropout(self.dense(y))
+        dropout_p = self.dropout_p if self.training else 0.0
+        if output_attentions:
+            att = attention_weights(q, k, attn_mask=attn_mask)
+            y = F.dropout(att, dropout_p) @ v
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p)
+        y = self.dropout(self.dense(y.transpose(1, 2).contiguous().view(B, T, C)))
+        return (y, att) if output_attentions else y
 
 
 class BertLayer(nn.Module):
@@ -86,9 +100,13 @@ class BertLayer(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.output_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
 
-    def forward(self, x, attn_mask):
-        x = self.attention_norm(x + self.attention(x, attn_mask))
-        return self.output_norm(x + self.dropout(self.output(self.gelu(self.intermediate(x)))))
+    def forward(self, x, attn_mask, output_attentions=False):
+        """x -> x; with output_attentions, (x, the attention probabilities)."""
+        out = self.attention(x, attn_mask, output_attentions)
+        y, att = out if output_attentions else (out, None)
+        x = self.attention_norm(x + y)
+        x = self.output_norm(x + self.dropout(self.output(self.gelu(self.intermediate(x)))))
+        return (x, att) if output_attentions else x
 
 
 def init_bert_weights(module):
@@ -109,22 +127,33 @@ class BertModel(nn.Module):
         self.embeddings = BertEmbeddings(config)
         self.layers = nn.ModuleList([BertLayer(config) for _ in range(config.num_layers)])
 
-    def forward(self, input_ids, token_type_ids=None, attention_mask=None):
+    def forward(self, input_ids=None, token_type_ids=None, attention_mask=None,
+                output_attentions=False, inputs_embeds=None):
         """attention_mask (B, T): 1/True for real tokens, 0/False for padding; by default
-        every token that is not pad_token_id."""
-        if input_ids.size(1) > self.config.max_position_embeddings:
-            raise ValueError(f"BERT: sequence length {input_ids.size(1)} exceeds "
+        every token that is not pad_token_id (every token, given inputs_embeds (B, T,
+        hidden_size) in place of input_ids). output_attentions=True returns (x, a tuple of
+        each layer's attention probabilities (B, num_heads, T, T))."""
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("BERT: give either input_ids or inputs_embeds")
+        B, T = input_ids.shape if inputs_embeds is None else inputs_embeds.shape[:2]
+        device = (input_ids if inputs_embeds is None else inputs_embeds).device
+        if T > self.config.max_position_embeddings:
+            raise ValueError(f"BERT: sequence length {T} exceeds "
                              f"max_position_embeddings {self.config.max_position_embeddings}")
         if token_type_ids is None:
-            token_type_ids = minifm.zeros_like(input_ids)
+            token_type_ids = minifm.zeros(B, T, dtype=minifm.int64, device=device)
         if attention_mask is None:
-            attention_mask = input_ids != self.config.pad_token_id
+            attention_mask = (minifm.ones(B, T, dtype=minifm.bool, device=device)
+                              if input_ids is None else input_ids != self.config.pad_token_id)
         # (B, 1, 1, T): the same key mask for every head and every query
         attn_mask = attention_mask.bool()[:, None, None, :]
-        x = self.embeddings(input_ids, token_type_ids)
+        x = self.embeddings(input_ids, token_type_ids, inputs_embeds)
+        attentions = []
         for layer in self.layers:
-            x = layer(x, attn_mask)
-        return x
+            out = layer(x, attn_mask, output_attentions)
+            x, att = out if output_attentions else (out, None)
+            attentions.append(att)
+        return (x, tuple(attentions)) if output_attentions else x
 
 
 class BertLMHead(nn.Module):
@@ -151,15 +180,20 @@ class BertForMaskedLM(nn.Module):
         self.lm_head = BertLMHead(config, self.bert.embeddings.word_embeddings)
         self.apply(init_bert_weights)
 
-    def forward(self, input_ids, token_type_ids=None, attention_mask=None, labels=None):
+    def forward(self, input_ids=None, token_type_ids=None, attention_mask=None, labels=None,
+                output_attentions=False, inputs_embeds=None):
         """-> (logits (B, T, vocab), loss): loss is the cross-entropy over the positions
-        whose label is not -100 (see `mask_tokens`), None without labels."""
-        logits = self.lm_head(self.bert(input_ids, token_type_ids, attention_mask))
+        whose label is not -100 (see `mask_tokens`), None without labels. With
+        output_attentions, (logits, loss, attentions), as BertModel."""
+        out = self.bert(input_ids, token_type_ids, attention_mask, output_attentions,
+                        inputs_embeds)
+        hidden, attentions = out if output_attentions else (out, None)
+        logits = self.lm_head(hidden)
         loss = None
         if labels is not None:
             loss = F.cross_entropy(logits.view(-1, logits.size(-1)), labels.view(-1),
                                    ignore_index=-100)
-        return logits, loss
+        return (logits, loss, attentions) if output_attentions else (logits, loss)
 
 
 class BertForSequenceClassification(nn.Module):
@@ -174,12 +208,17 @@ class BertForSequenceClassification(nn.Module):
         self.classifier = nn.Linear(config.hidden_size, num_labels)
         self.apply(init_bert_weights)
 
-    def forward(self, input_ids, token_type_ids=None, attention_mask=None, labels=None):
-        hidden = self.bert(input_ids, token_type_ids, attention_mask)
+    def forward(self, input_ids=None, token_type_ids=None, attention_mask=None, labels=None,
+                output_attentions=False, inputs_embeds=None):
+        """-> (logits (B, num_labels), loss); with output_attentions, (logits, loss,
+        attentions), as BertModel."""
+        out = self.bert(input_ids, token_type_ids, attention_mask, output_attentions,
+                        inputs_embeds)
+        hidden, attentions = out if output_attentions else (out, None)
         pooled = minifm.tanh(self.pooler(hidden[:, 0]))
         logits = self.classifier(self.dropout(pooled))
         loss = None if labels is None else F.cross_entropy(logits, labels)
-        return logits, loss
+        return (logits, loss, attentions) if output_attentions else (logits, loss)
 
 
 def mask_tokens(input_ids, mask_token_id, vocab_size, special_ids=(), generator=None,

@@ -12,6 +12,10 @@ nanoGPT `model.py`, so a nanoGPT state dict loads as is. Two additions:
 - `convert_hf_gpt2_state_dict` reads Hugging Face GPT-2 checkpoints. GPT-2 itself used
   the tanh approximation of GELU; nanoGPT, and this model, use the exact one (as nanoGPT's
   `from_pretrained` does), which moves the logits of the real weights very slightly.
+
+And two of Hugging Face's forward arguments, to look inside the model (minifm.explain):
+`output_attentions=True` also returns every layer's attention probabilities, and
+`inputs_embeds` takes the token embeddings in place of the token ids.
 """
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ import numpy as np
 import minifm
 import minifm.nn as nn
 import minifm.nn.functional as F
+from minifm.nn.attention import attention_weights
 
 
 @dataclass
@@ -73,7 +78,9 @@ class CausalSelfAttention(nn.Module):
         self.n_embd = config.n_embd
         self.dropout = config.dropout
 
-    def forward(self, x, kv_cache=None):
+    def forward(self, x, kv_cache=None, output_attentions=False):
+        """(B, T, C) -> (B, T, C); with output_attentions, (that, the attention probabilities
+        (B, nh, T, past + T)), computed explicitly rather than by the fused kernel."""
         B, T, C = x.shape
         q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
         # (B, T, C) -> (B, nh, T, hs): the heads become a batch dimension
@@ -84,15 +91,18 @@ class CausalSelfAttention(nn.Module):
         if kv_cache is not None:
             past = kv_cache.length
             k, v = kv_cache.update(k, v)
-        dropout_p = self.dropout if self.training else 0.0
-        if past == 0:
-            y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
-        else:
-            # T new queries after `past` cached positions: query i sees keys 0..past+i
+        mask = None
+        if past:  # T new queries after `past` cached positions: query i sees keys 0..past+i
             mask = minifm.ones(T, past + T, dtype=minifm.bool, device=x.device).tril(past)
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
+        if output_attentions:
+            att = attention_weights(q, k, attn_mask=mask, is_causal=not past)
+            y = self.attn_dropout(att) @ v
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=not past,
+                                               dropout_p=self.dropout if self.training else 0.0)
         y = y.transpose(1, 2).contiguous().view(B, T, C)  # re-assemble the heads
-        return self.resid_dropout(self.c_proj(y))
+        y = self.resid_dropout(self.c_proj(y))
+        return (y, att) if output_attentions else y
 
 
 class MLP(nn.Module):
@@ -117,10 +127,13 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
         self.mlp = MLP(config)
 
-    def forward(self, x, kv_cache=None):
-        x = x + self.attn(self.ln_1(x), kv_cache)
+    def forward(self, x, kv_cache=None, output_attentions=False):
+        """x -> x; with output_attentions, (x, the attention probabilities)."""
+        out = self.attn(self.ln_1(x), kv_cache, output_attentions)
+        y, att = out if output_attentions else (out, None)
+        x = x + y
         x = x + self.mlp(self.ln_2(x))
-        return x
+        return (x, att) if output_attentions else x
 
 
 class GPT(nn.Module):
@@ -163,22 +176,33 @@ class GPT(nn.Module):
             n_params -= self.transformer.wpe.weight.numel()
         return n_params
 
-    def forward(self, idx, targets=None, kv_caches=None):
+    def forward(self, idx=None, targets=None, kv_caches=None, output_attentions=False,
+                inputs_embeds=None):
         """idx (B, T) of token ids -> (logits, loss). With targets, logits (B, T, vocab)
         and the mean cross-entropy (targets of -1 are ignored); without, the logits of the
         last position only, (B, 1, vocab), and loss None. `kv_caches` (one KVCache per
-        layer) makes idx the continuation of the tokens already cached."""
-        t = idx.size(1)
+        layer) makes idx the continuation of the tokens already cached.
+
+        output_attentions=True returns (logits, loss, attentions): a tuple of each layer's
+        attention probabilities (B, n_head, T, past + T), from the reference path.
+        inputs_embeds (B, T, n_embd) stands in for idx: the token embeddings themselves
+        (the position embeddings are still added), to take gradients with respect to."""
+        if (idx is None) == (inputs_embeds is None):
+            raise ValueError("GPT: give either idx or inputs_embeds")
+        tok_emb = self.transformer.wte(idx) if inputs_embeds is None else inputs_embeds
+        t = tok_emb.size(1)
         past = 0 if kv_caches is None else kv_caches[0].length
         if past + t > self.config.block_size:
             raise ValueError(f"GPT: cannot forward a sequence of length {past + t}, the block "
                              f"size is only {self.config.block_size}")
-        pos = minifm.arange(past, past + t, dtype=minifm.int64, device=idx.device)
-        tok_emb = self.transformer.wte(idx)  # (b, t, n_embd)
+        pos = minifm.arange(past, past + t, dtype=minifm.int64, device=tok_emb.device)
         pos_emb = self.transformer.wpe(pos)  # (t, n_embd)
         x = self.transformer.drop(tok_emb + pos_emb)
+        attentions = []
         for i, block in enumerate(self.transformer.h):
-            x = block(x, None if kv_caches is None else kv_caches[i])
+            out = block(x, None if kv_caches is None else kv_caches[i], output_attentions)
+            x, att = out if output_attentions else (out, None)
+            attentions.append(att)
         x = self.transformer.ln_f(x)
         if targets is not None:
             logits = self.lm_head(x)
@@ -188,7 +212,7 @@ class GPT(nn.Module):
             # inference: only the last position's logits are needed
             logits = self.lm_head(x[:, [-1], :])
             loss = None
-        return logits, loss
+        return (logits, loss, tuple(attentions)) if output_attentions else (logits, loss)
 
     def crop_block_size(self, block_size):
         """Shrink the context length (e.g. to fine-tune a pretrained model on shorter text)."""

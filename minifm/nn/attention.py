@@ -9,13 +9,15 @@ Masks follow PyTorch: a bool mask is True where attention is NOT allowed, a floa
 added to the scores. attn_mask is (L, S) or (N * num_heads, L, S); key_padding_mask is
 (N, S). Both are merged into one additive mask. With need_weights=False the fused
 F.scaled_dot_product_attention does the work; with need_weights=True the probabilities are
-computed explicitly, since they are returned.
+computed explicitly by `attention_weights` (which the models' output_attentions use too),
+since they are returned.
 """
 from __future__ import annotations
 
 import math
 
 from .. import creation
+from ..backend import bool_
 from ..ops.attention import scaled_dot_product_attention
 from ..ops.shape import cat
 from ..tensor import Tensor
@@ -38,6 +40,29 @@ def _additive_mask(mask, name, dtype):
         raise TypeError(f"MultiheadAttention: only bool and floating types of {name} are "
                         f"supported, got {mask.dtype}")
     return mask.to(dtype)
+
+
+def attention_weights(query, key, attn_mask=None, is_causal=False, scale=None):
+    """softmax(scale * query @ key^T + mask) over the keys: the attention probabilities
+    (..., L, S) that F.scaled_dot_product_attention multiplies the values by.
+
+    The fused kernel never stores them whole; this composite of differentiable ops does,
+    for the callers that return them (need_weights here, the models' output_attentions).
+    The masks mean what they mean to scaled_dot_product_attention: a bool attn_mask is
+    True where a query may attend a key, a float one is added to the scores, is_causal
+    lets query i see keys j <= i. A query that may see no key at all gets NaN
+    probabilities (F.softmax of a row of -inf), where the fused kernel gives zeros.
+    """
+    scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
+    scores = (query * scale) @ key.transpose(-2, -1)
+    if is_causal:
+        attn_mask = creation.ones(query.shape[-2], key.shape[-2], dtype=bool_,
+                                  device=query.device).tril()
+    if attn_mask is not None and attn_mask.dtype.kind == "b":
+        scores = scores.masked_fill(~attn_mask, float("-inf"))
+    elif attn_mask is not None:
+        scores = scores + attn_mask
+    return F.softmax(scores, dim=-1)
 
 
 def _map_once(fn, *tensors):
@@ -170,10 +195,7 @@ class MultiheadAttention(Module):
         if not need_weights:
             return scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p,
                                                 is_causal=is_causal), None
-        scores = (q * (1.0 / math.sqrt(self.head_dim))) @ k.transpose(-2, -1)
-        if mask is not None:
-            scores = scores + mask
-        weights = F.dropout(F.softmax(scores, dim=-1), dropout_p)
+        weights = F.dropout(attention_weights(q, k, attn_mask=mask), dropout_p)
         return weights @ v, weights
 
     def _check_inputs(self, query, key, value, batched):
