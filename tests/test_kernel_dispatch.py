@@ -95,3 +95,10 @@ def test_a_gpu_kernel_that_does_not_exist_is_an_error(op, choose):
     choose(op, "cuda")
     with pytest.raises(RuntimeError, match="'cuda' backend does not exist"):
         kernels.select(op, "cuda")
+
+
+@pytest.mark.parametrize("op", ["gelu", "softmax", "log_softmax", "layer_norm", "attention"])
+def test_a_non_tensor_input_is_refused_by_name_before_dispatch(op):
+    name = "scaled_dot_product_attention" if op == "attention" else op
+    with pytest.raises(TypeError, match=f"{name}: expected Tensor (input|query), got list"):
+        OPS[op][0]([1.0, 2.0])

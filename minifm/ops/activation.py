@@ -10,6 +10,7 @@ import math
 
 from .. import kernels
 from ..autograd import Function
+from ._checks import check_tensor
 from .elementwise import floating
 from ..dims import normalize_dims
 from .special import erf
@@ -258,6 +259,7 @@ def leaky_relu(input, negative_slope=0.01, inplace=False):
 
 
 def gelu(input, approximate="none"):
+    check_tensor("gelu", input)
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
     kernel = kernels.select("gelu", input.device.type, dtype=input.dtype,
@@ -278,6 +280,7 @@ def softplus(input, beta=1.0, threshold=20.0):
 def _softmax_args(op, input, dim, dtype):
     """The floating input (cast to dtype if given), the softmax axis and the kernel module
     to run it with (None: the reference)."""
+    check_tensor(op, input)
     if dim is None:
         raise TypeError(f"{op}: the 'dim' argument is required")
     input = floating(input if dtype is None else input.to(dtype))

@@ -46,6 +46,7 @@ import numpy as np
 from .. import backend, kernels
 from ..autograd import Function
 from ..tensor import Tensor
+from ._checks import check_tensor
 from ._dtypes import compute_dtype
 from ..creation import rand_array
 
@@ -182,8 +183,7 @@ def _broadcast(*shapes):
 def _validate(query, key, value, attn_mask, dropout_p, is_causal, scale):
     """The batch shape of the output; raises on inputs PyTorch would reject."""
     for name, t in (("query", query), ("key", key), ("value", value)):
-        if not isinstance(t, Tensor):
-            raise TypeError(f"{_OP}: expected {name} to be a Tensor, got {type(t).__name__}")
+        check_tensor(_OP, t, name)
     if min(query.ndim, key.ndim, value.ndim) < 2:
         raise RuntimeError(f"{_OP}: expected query, key and value to be at least 2-D, got "
                            f"shapes {_shapes(query, key, value)}")

@@ -23,6 +23,7 @@ import math
 
 from .. import kernels
 from ..autograd import Function
+from ._checks import check_tensor
 from ._dtypes import compute_dtype
 
 
@@ -162,6 +163,7 @@ def _check_param(op, name, param, shape, input):
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     """Normalize over the trailing dimensions given by normalized_shape."""
+    check_tensor("layer_norm", input)
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     if input.dtype.kind != "f":
         raise TypeError(f"layer_norm: expected a floating input, got {input.dtype}")
