@@ -70,3 +70,35 @@ def test_leaves_inputs_unchanged():
     before = x.detach().numpy().copy()
     gradcheck(lambda t: t.exp(), [x])
     np.testing.assert_array_equal(x.detach().numpy(), before)
+
+
+class FalseConstant(Function):
+    """x**3 whose backward uses x*x, saved as if it were a constant (saved_constants is a
+    false promise here): first derivatives are right, second ones miss d(x*x)/dx."""
+
+    saved_constants = True
+
+    @staticmethod
+    def forward(ctx, x):
+        square = x * x
+        ctx.save_for_backward(square)
+        return square * x
+
+    @staticmethod
+    def backward(ctx, g):
+        (square,) = ctx.saved
+        return g * 3 * square
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_gradgradcheck_passes_where_pytorch_passes(name):
+    fn, shapes = FUNCTIONS[name]
+    assert torch.autograd.gradgradcheck(fn, _inputs(torch, *shapes))
+    assert minifm.autograd.gradgradcheck(fn, _inputs(minifm, *shapes))
+
+
+def test_gradgradcheck_catches_a_wrong_second_derivative():
+    (x,) = _inputs(minifm, (2, 2))
+    assert gradcheck(FalseConstant.apply, [x])
+    with pytest.raises(GradcheckError):
+        minifm.autograd.gradgradcheck(FalseConstant.apply, [x])

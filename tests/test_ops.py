@@ -92,6 +92,36 @@ def test_backward(info, dtype):
             assert_close(g, tg, msg=lambda m: f"{sample}: {m}")
 
 
+def _second_order(info, sample, lib):
+    """Gradients of <w, grad <v, f(x)>> with respect to the leaves x: second derivatives,
+    through the first-order gradients built with create_graph=True."""
+    leaves = []
+    outs = [o for o in call(info, sample, lib, leaves) if o.is_floating_point() and o.requires_grad]
+    rng = np.random.default_rng(2)
+    wrap = (lambda a: torch.from_numpy(a)) if lib == "torch" else minifm.Tensor
+    autograd = torch.autograd if lib == "torch" else minifm.autograd
+    v = [wrap(rng.standard_normal(tuple(o.shape))) for o in outs]
+    firsts = autograd.grad(outs, leaves, v, create_graph=True, allow_unused=True)
+    pairs = [(g, wrap(rng.standard_normal(tuple(g.shape)))) for g in firsts
+             if g is not None and g.requires_grad]
+    if not pairs:  # the first derivatives are constant (a linear op): no second order
+        return [None] * len(leaves)
+    total = sum((g * w).sum() for g, w in pairs)
+    return autograd.grad(total, leaves, allow_unused=True)
+
+
+@pytest.mark.parametrize("info,dtype", cases(lambda info, dtype: info.differentiable and dtype == F64))
+def test_second_order_matches_pytorch(info, dtype):
+    """Gradients of gradients (create_graph=True) equal PyTorch's, for every op."""
+    for sample in info.samples(Make(dtype)):
+        ours, theirs = _second_order(info, sample, "minifm"), _second_order(info, sample, "torch")
+        for g, tg in zip(ours, theirs):
+            if tg is None or g is None:
+                assert (g is None or not g._data.any()) and (tg is None or not tg.detach().numpy().any()), sample
+                continue
+            assert_close(g, tg, msg=lambda m: f"{sample}: {m}")
+
+
 @pytest.mark.parametrize("info,dtype", cases(lambda info, dtype: info.differentiable and dtype == F64))
 def test_finite_differences(info, dtype):
     """minifm.autograd.gradcheck: central differences in float64 agree with the analytic

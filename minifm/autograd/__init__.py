@@ -18,9 +18,9 @@ from .engine import grad, run_backward, unbroadcast
 from .function import Function, Node, live_views, replay_view
 from .function_hooks import FunctionHook
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
-from .gradcheck import GradcheckError, gradcheck
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 
 __all__ = ["Function", "Node", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
-           "grad", "run_backward", "unbroadcast", "gradcheck", "GradcheckError",
+           "grad", "run_backward", "unbroadcast", "gradcheck", "gradgradcheck", "GradcheckError",
            "live_views", "replay_view", "FunctionHook", "detect_anomaly", "set_detect_anomaly",
            "is_anomaly_enabled", "is_anomaly_check_nan_enabled"]

@@ -153,7 +153,7 @@ class _DifferentiableContext:
 def _saved_tensor(node, source, array):
     """A saved array as the Tensor it was in the forward graph (see Node.saved_sources)."""
     if source is None:  # an array the op computed: it must be a constant of the inputs
-        if array.dtype.kind == "f" and not node.fn.saved_constants:
+        if array.dtype.kind == "f" and not (node.fn.reference or node.fn).saved_constants:
             raise RuntimeError(
                 f"{node.name()} cannot be differentiated twice (create_graph=True): its "
                 "backward uses a floating-point array it computed in forward, and the op has "
@@ -172,9 +172,10 @@ def _saved_tensor(node, source, array):
 def _differentiable_backward(node, grad):
     if node.fn.composite is not None:
         return _composite_backward(node, grad)
+    fn = node.fn.reference or node.fn
     ctx = _DifferentiableContext(node, _array_api.namespace_for(node.device), _array_api.box)
     with enable_grad():
-        return node.fn.backward(ctx, grad)
+        return fn.backward(ctx, grad)
 
 
 def _composite_backward(node, grad):

@@ -143,10 +143,15 @@ class Function:
     False, such a floating-point array makes create_graph refuse the op (its backward could
     not be differentiated again), unless the op has a `composite`."""
 
+    reference = None
+    """For a fused op whose backward is a kernel: the reference Function computing the same
+    derivative from the same saved arrays and attributes. Under create_graph the engine runs
+    the reference's backward (on the differentiable array namespace) instead."""
+
     composite = None
-    """For ops whose backward cannot run on minifm's differentiable array namespace (a fused
-    kernel): a function (*input_tensors, **attrs) -> Tensor computing the same output with
-    differentiable ops. Under create_graph the engine differentiates that instead."""
+    """For ops whose backward can run neither on the differentiable array namespace nor
+    through a `reference`: a function (*input_tensors, **attrs) -> Tensor computing the same
+    output with differentiable ops. Under create_graph the engine differentiates that."""
 
     view = False
     """True for ops whose output may share the first input's memory (reshape, permute,

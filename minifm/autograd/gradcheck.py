@@ -1,4 +1,5 @@
-"""gradcheck: the analytic gradient of a function against central finite differences.
+"""gradcheck and gradgradcheck: analytic gradients (first and second order) against central
+finite differences.
 
 As torch.autograd.gradcheck: `func(*inputs)` returns a Tensor or a tuple of them; inputs
 that require grad should be float64. The check draws a random cotangent v for the outputs
@@ -16,7 +17,7 @@ import numpy as np
 
 from ..tensor import Tensor
 from .engine import grad
-from .grad_mode import no_grad
+from .grad_mode import enable_grad, no_grad
 
 
 class GradcheckError(RuntimeError):
@@ -63,6 +64,33 @@ def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=T
                     raise GradcheckError(message)
                 return False
     return True
+
+
+def gradgradcheck(func, inputs, grad_outputs=None, *, eps=1e-6, atol=1e-5, rtol=1e-3,
+                  raise_exception=True, fast_mode=False, seed=0):
+    """Second derivatives of func against finite differences of its first derivatives
+    (torch.autograd.gradgradcheck): gradcheck of the function (inputs, v) -> the gradients
+    of <v, func(inputs)>, built with create_graph=True. `grad_outputs` (v) are random
+    float64 tensors unless given."""
+    inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+    first = func(*inputs)
+    positions = _differentiable_positions(first)
+    if grad_outputs is None:
+        rng = np.random.default_rng(seed + 1)
+        grad_outputs = [Tensor(rng.standard_normal(o.shape), requires_grad=True)
+                        for o in _at(first, positions)]
+    grad_outputs = list(grad_outputs)
+    n = len(inputs)
+
+    def first_derivatives(*args):
+        with enable_grad():  # gradcheck evaluates under no_grad; this needs a graph
+            outs = _at(func(*args[:n]), positions)
+            wanted = [t for t in args[:n] if isinstance(t, Tensor) and t.requires_grad]
+            grads = grad(outs, wanted, list(args[n:]), create_graph=True, allow_unused=True)
+        return tuple(g for g in grads if g is not None)
+
+    return gradcheck(first_derivatives, inputs + tuple(grad_outputs), eps=eps, atol=atol,
+                     rtol=rtol, raise_exception=raise_exception, fast_mode=fast_mode, seed=seed)
 
 
 def _as_tuple(out):

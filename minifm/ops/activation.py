@@ -13,7 +13,7 @@ from ..autograd import Function
 from ._checks import check_tensor
 from .elementwise import floating
 from ..dims import normalize_dims
-from .special import erf
+from .special import erf as erf_array
 
 
 def stable_sigmoid(xp, x):
@@ -77,6 +77,29 @@ class LeakyRelu(Function):
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _INV_SQRT_2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+
+
+class Erf(Function):
+    """erf(x), whose derivative is 2/sqrt(pi) exp(-x^2)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return erf_array(ctx.xp, x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved
+        return g * _TWO_OVER_SQRT_PI * ctx.xp.exp(-(x * x))
+
+
+def _gelu_composite(x, approximate="none", kernel=None):
+    """GELU from differentiable ops, which both GELU Functions are differentiated through
+    under create_graph (their backward uses Phi(x) saved in forward, or a kernel)."""
+    if approximate == "tanh":
+        return 0.5 * x * (1 + tanh(_SQRT_2_OVER_PI * (x + 0.044715 * (x * x * x))))
+    return x * (0.5 * (1 + Erf.apply(x * _INV_SQRT_2)))
 
 
 class GeluReference(Function):
@@ -84,6 +107,8 @@ class GeluReference(Function):
     whole-array NumPy/CuPy code. Forward saves Phi(x) (or the tanh) next to x, so that
     backward does not evaluate erf again: one more array kept, for the most expensive part
     computed once."""
+
+    composite = staticmethod(_gelu_composite)
 
     @staticmethod
     def forward(ctx, x, *, approximate):
@@ -93,7 +118,7 @@ class GeluReference(Function):
             t = xp.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * (x * x * x)))
             ctx.save_for_backward(x, t)
             return 0.5 * x * (1 + t)
-        cdf = erf(xp, x * _INV_SQRT_2)
+        cdf = erf_array(xp, x * _INV_SQRT_2)
         cdf += 1
         cdf *= 0.5
         ctx.save_for_backward(x, cdf)
@@ -117,6 +142,8 @@ class GeluFused(Function):
     """Exact GELU by a kernel module (minifm.kernels.gelu_cpu): each direction is one fused
     pass, and backward recomputes Phi(x) from x, as PyTorch does (one activation less)."""
 
+    composite = staticmethod(_gelu_composite)
+
     @staticmethod
     def forward(ctx, x, *, kernel):
         ctx.kernel = kernel
@@ -130,15 +157,17 @@ class GeluFused(Function):
 
 
 class Silu(Function):
+    """x * sigmoid(x); backward recomputes the sigmoid from x, as PyTorch does."""
+
     @staticmethod
     def forward(ctx, x):
-        s = stable_sigmoid(ctx.xp, x)
-        ctx.save_for_backward(x, s)
-        return x * s
+        ctx.save_for_backward(x)
+        return x * stable_sigmoid(ctx.xp, x)
 
     @staticmethod
     def backward(ctx, g):
-        x, s = ctx.saved
+        (x,) = ctx.saved
+        s = stable_sigmoid(ctx.xp, x)
         return g * s * (1 + x * (1 - s))
 
 
@@ -210,11 +239,14 @@ def _rows(a):
 
 class SoftmaxFused(Function):
     """Softmax over the last axis of a C-contiguous array by a kernel module
-    (minifm.kernels.softmax_cpu): one pass per row each way."""
+    (minifm.kernels.softmax_cpu): one pass per row each way. Under create_graph its backward is
+    SoftmaxReference's: the same derivative, on the same saved output."""
+
+    reference = SoftmaxReference
 
     @staticmethod
     def forward(ctx, x, *, kernel):
-        ctx.kernel = kernel
+        ctx.kernel, ctx.axis = kernel, x.ndim - 1
         y = kernel.softmax_forward(_rows(x)).reshape(x.shape)
         ctx.save_for_backward(y)
         return y
@@ -228,9 +260,11 @@ class SoftmaxFused(Function):
 class LogSoftmaxFused(Function):
     """Log-softmax over the last axis by a kernel module, as SoftmaxFused."""
 
+    reference = LogSoftmaxReference
+
     @staticmethod
     def forward(ctx, x, *, kernel):
-        ctx.kernel = kernel
+        ctx.kernel, ctx.axis = kernel, x.ndim - 1
         y = kernel.softmax_forward(_rows(x), log=True).reshape(x.shape)
         ctx.save_for_backward(y)
         return y
@@ -267,6 +301,10 @@ def gelu(input, approximate="none"):
     if kernel is None:
         return GeluReference.apply(input, approximate=approximate)
     return GeluFused.apply(input, kernel=kernel)
+
+
+def erf(input):
+    return Erf.apply(floating(input))
 
 
 def silu(input, inplace=False):

@@ -274,12 +274,11 @@ class Clamp(Function):
     @staticmethod
     def backward(ctx, g):
         (x,) = ctx.saved
-        inside = True
         if ctx.min is not None:
-            inside = x >= ctx.min
+            g = g * (x >= ctx.min)
         if ctx.max is not None:
-            inside = inside & (x <= ctx.max)
-        return g * inside
+            g = g * (x <= ctx.max)
+        return g
 
 
 def clamp(input, min=None, max=None):

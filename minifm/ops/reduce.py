@@ -66,17 +66,22 @@ class Var(Function):
         ctx.axes, ctx.keepdim, ctx.shape = axes, keepdim, x.shape
         count = math.prod([x.shape[a] for a in axes])
         ctx.denominator = builtins.max(count - correction, 0)
-        centered = x - x.mean(axis=axes, keepdims=True, dtype=_accumulator(x.dtype)).astype(x.dtype)
-        ctx.save_for_backward(centered)
+        centered = _centered(x, axes)
+        ctx.save_for_backward(x)
         with np.errstate(divide="ignore", invalid="ignore"):
             out = (centered * centered).sum(axis=axes, keepdims=keepdim, dtype=_accumulator(x.dtype))
             return (out / ctx.denominator).astype(x.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, g):
-        (centered,) = ctx.saved
+        (x,) = ctx.saved  # the centered x is recomputed: one array less kept
         g = expand_reduced(ctx.xp, g, ctx.axes, ctx.keepdim, ctx.shape)
-        return g * centered * (2.0 / ctx.denominator if ctx.denominator else np.inf)
+        return g * _centered(x, ctx.axes) * (2.0 / ctx.denominator if ctx.denominator else np.inf)
+
+
+def _centered(x, axes):
+    """x minus its mean over axes (float16 averaged in float32)."""
+    return x - x.mean(axis=axes, keepdims=True, dtype=_accumulator(x.dtype)).astype(x.dtype)
 
 
 class LogSumExp(Function):
@@ -87,14 +92,16 @@ class LogSumExp(Function):
         m = x.max(axis=axes, keepdims=True)
         m = xp.where(xp.isfinite(m), m, 0)  # rows of -inf give -inf, not nan
         out = xp.log(xp.exp(x - m).sum(axis=axes, keepdims=True)) + m
+        out = out if keepdim else out.squeeze(axes)
         ctx.save_for_backward(x, out)
-        return out if keepdim else out.squeeze(axes)
+        return out
 
     @staticmethod
     def backward(ctx, g):
         x, out = ctx.saved
-        g = expand_reduced(ctx.xp, g, ctx.axes, ctx.keepdim, ctx.shape)
-        return g * ctx.xp.exp(x - out)
+        xp = ctx.xp
+        g = expand_reduced(xp, g, ctx.axes, ctx.keepdim, ctx.shape)
+        return g * xp.exp(x - expand_reduced(xp, out, ctx.axes, ctx.keepdim, ctx.shape))
 
 
 class Amax(Function):
@@ -114,7 +121,20 @@ class Amax(Function):
         return g * hits / hits.sum(axis=ctx.axes, keepdims=True)
 
 
+def _prod_composite(x, axis, keepdim):
+    """The product as a chain of multiplications: differentiable to any order, zeros
+    included, for create_graph (Prod's own backward uses cumprod)."""
+    if axis is None:
+        x, axis = x.reshape(-1), 0
+    out = x.select(axis, 0)
+    for k in range(1, x.shape[axis]):
+        out = out * x.select(axis, k)
+    return out.unsqueeze(axis) if keepdim else out
+
+
 class Prod(Function):
+    composite = staticmethod(_prod_composite)
+
     @staticmethod
     def forward(ctx, x, *, axis, keepdim):
         ctx.axis, ctx.keepdim = axis, keepdim
