@@ -68,3 +68,4 @@ bmm = mm
 # `import minifm`, as `torch.nn.functional.relu` does after `import torch`.
 from . import nn, optim  # noqa: E402,F401
 from . import cuda  # noqa: E402,F401
+from .autograd import functional as _functional  # noqa: E402,F401  (autograd.functional needs the ops)
