@@ -1,6 +1,8 @@
-"""The command line: `minifm train gpt|bert|dcgan`, `minifm sample`, `minifm eval`.
+"""The command line: `minifm train gpt|bert|dcgan`, `minifm sample`, `minifm eval`,
+`minifm explain`.
 
-Argument parsing only: the commands themselves are minifm/train/commands.py. Every field
+Argument parsing only: the commands themselves are minifm/train/commands.py (and
+minifm/train/explain_command.py). Every field
 of a task's config dataclass and of TrainConfig becomes an option (`--n-layer 6`,
 `--max-steps 500`, `--no-bias`), with the help text and choices declared beside the
 field, so the command line never drifts from the code.
@@ -20,7 +22,7 @@ import sys
 import typing
 
 from . import __version__, runtime
-from .train import commands
+from .train import commands, explain_command
 from .train.config import TrainConfig
 from .train.settings import ConfigError
 from .train.tasks import TASKS
@@ -134,6 +136,15 @@ def build_parser(keep_defaults=True):
     p = leaf(sub, "eval", "evaluate a trained model on a split")
     p.add_argument("--checkpoint", required=True, help="a checkpoint written by `minifm train`")
     p.add_argument("--split", default="test", choices=("val", "test"), help="the split")
+
+    p = leaf(sub, "explain", "draw what a trained model looks at (PNGs; needs matplotlib)")
+    p.add_argument("--checkpoint", required=True, help="a checkpoint written by `minifm train`")
+    p.add_argument("--text", default=None,
+                   help="gpt: the text whose next token to explain; bert: a text with a "
+                        "[MASK] to fill (else its last token is masked)")
+    p.add_argument("--out", default=None,
+                   help="the folder for the pictures (default: explain/ beside the checkpoint)")
+    p.add_argument("--steps", type=int, default=50, help="integrated gradients' steps")
     return parser
 
 
@@ -177,6 +188,11 @@ def prepare(args, argv):
                                                   "top_k", "path") if hasattr(args, k)}
         print(commands.sample_checkpoint(args.checkpoint, seed=args.seed, device=device,
                                          **options))
+        return lambda: 0
+    if args.command == "explain":
+        paths = explain_command.explain_checkpoint(args.checkpoint, args.text, args.out,
+                                                   args.steps, device)
+        print("\n".join(paths))
         return lambda: 0
     if args.command == "eval":
         print(json.dumps(commands.evaluate_checkpoint(args.checkpoint, args.split, device),

@@ -1,0 +1,149 @@
+"""What `minifm explain` does: pictures of what a trained model looks at.
+
+- gpt:   the text's tokens -> the most likely next token. Every layer's attention, head
+         by head (output_attentions=True); the attention rollout; and each token's
+         integrated gradients (IG on the token embeddings, zero baseline, summed over the
+         embedding) for that prediction, beside the rollout of the last position.
+- bert:  the same for the masked-LM's prediction at the first [MASK] in the text (the
+         text's last token is masked when it has none).
+- dcgan: saliency and IG maps (baseline: a blank -1 image, no ink) of the
+         discriminator's logit on real test digits and on generated ones.
+
+The checks come first (the checkpoint, the text, matplotlib), then the pictures.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+
+import numpy as np
+
+from .. import backend
+from ..autograd import no_grad
+from ..creation import randn, tensor
+from ..explain import IntegratedGradients, Saliency, attention_rollout, pictures
+from ..ops.activation import sigmoid, softmax
+from .commands import task_from_checkpoint
+from .tasks.bert import CLS, MASK, SEP
+from .tasks.text import encode_prompt
+
+MASK_TEXT = "[MASK]"
+
+
+def explain_checkpoint(checkpoint, text=None, out_dir=None, n_steps=50, device="cpu"):
+    """Write the pictures for the model of `checkpoint` into out_dir (default: explain/
+    beside the checkpoint); returns the paths written."""
+    if importlib.util.find_spec("matplotlib") is None:
+        raise ValueError("minifm explain draws with matplotlib, which is not installed "
+                         "(pip install matplotlib)")
+    if n_steps < 1:
+        raise ValueError(f"--steps must be >= 1, got {n_steps}")
+    out_dir = out_dir or os.path.join(os.path.dirname(os.path.abspath(checkpoint)), "explain")
+    task, _ = task_from_checkpoint(checkpoint, load_data=False, device=device)
+    if task.name == "dcgan":  # rebuilt with its data: the real digits
+        task, _ = task_from_checkpoint(checkpoint, load_data=True, device=device)
+        os.makedirs(out_dir, exist_ok=True)
+        return explain_dcgan(task, out_dir, n_steps)
+    if not text:
+        raise ValueError(f"explaining a {task.name} model needs a --text")
+    ids, position, truth = prepare_text(task, text)
+    os.makedirs(out_dir, exist_ok=True)
+    if task.name == "gpt":  # without targets, GPT returns the last position's logits
+        return transformer_pictures("gpt", task.model, task.tokenizer, ids, position,
+                                    lambda logits: logits[:, -1], truth, out_dir, n_steps,
+                                    "next token")
+    return transformer_pictures("bert", task.mlm, task.tokenizer, ids, position,
+                                lambda logits: logits[:, position], truth, out_dir, n_steps,
+                                f"masked token at position {position}:")
+
+
+def prepare_text(task, text):
+    """(token ids, the position whose prediction is explained, its true id or None)."""
+    if task.name == "gpt":
+        ids = encode_prompt(task.tokenizer, text)[-task.cfg.block_size:]
+        if not ids:
+            raise ValueError("the --text is empty")
+        return ids, len(ids) - 1, None
+    pieces = [encode_prompt(task.tokenizer, piece) for piece in text.split(MASK_TEXT)]
+    ids = [CLS] + [i for k, piece in enumerate(pieces) for i in ([MASK] if k else []) + piece]
+    ids.append(SEP)
+    if len(ids) > task.cfg.seq_len:
+        raise ValueError(f"the --text has {len(ids) - 2} tokens; this BERT reads at most "
+                         f"{task.cfg.seq_len - 2}")
+    if len(ids) < 3:
+        raise ValueError("the --text is empty")
+    truth = None
+    if MASK not in ids:  # mask the last token of the text
+        truth, ids[-2] = ids[-2], MASK
+    return ids, ids.index(MASK), truth
+
+
+def transformer_pictures(name, model, tokenizer, ids, position, logits_at, truth, out_dir,
+                         n_steps, what):
+    """The attention, rollout and attribution pictures of a GPT or BERT prediction;
+    logits_at(the model's logits) -> the (B, vocab) logits at `position`."""
+    model.eval()
+    x = tensor([ids], dtype=backend.int64, device=model_device(model))
+    with no_grad():
+        logits, _, attentions = model(x, output_attentions=True)
+        probs = softmax(logits_at(logits)[0], dim=-1).numpy()
+    predicted = int(probs.argmax())
+    tokens = [tokenizer.decode([i]) for i in ids]
+    paths = []
+    for layer, att in enumerate(attentions):
+        paths.append(pictures.attention_heads(
+            os.path.join(out_dir, f"{name}_attention_layer{layer}.png"), att[0].numpy(),
+            tokens, f"{name.upper()} layer {layer}: attention probabilities per head"))
+    rollout = attention_rollout(attentions)[0].numpy()
+    paths.append(pictures.token_matrix(
+        os.path.join(out_dir, f"{name}_rollout.png"), rollout, tokens,
+        f"{name.upper()} attention rollout over {len(attentions)} layers",
+        "share of the token's representation"))
+    embeds = embedding_layer(model)(x).detach()
+    ig = IntegratedGradients(lambda e: logits_at(model(inputs_embeds=e)[0]))
+    attributions, delta = ig.attribute(embeds, target=predicted, n_steps=n_steps,
+                                       return_convergence_delta=True)
+    scores = attributions[0].sum(dim=-1).numpy()
+    def shown(i):
+        return repr(tokenizer.decode([i]))
+    title = (f"{what} {shown(predicted)} (p = {probs[predicted]:.2f})"
+             + ("" if truth is None else f", the text has {shown(truth)}")
+             + f"\nIG, {n_steps} steps: attributions sum to {scores.sum():.3f}, "
+             f"logit change {scores.sum() - float(delta.item()):.3f}")
+    paths.append(pictures.token_attributions(
+        os.path.join(out_dir, f"{name}_token_attributions.png"), tokens, scores,
+        rollout[position], title, position))
+    return paths
+
+
+def explain_dcgan(task, out_dir, n_steps, count=8):
+    """Saliency and IG maps of the discriminator on `count` real and generated digits."""
+    netD, netG = task.netD.eval(), task.netG.eval()
+    split = "test" if "test" in task.digits else "train"
+    real = tensor(task.digits[split][0][:count])
+    z = randn(count, task.cfg.nz, 1, 1, generator=backend.Generator(seed=0))
+    with no_grad():
+        fake = netG(z)
+    paths = []
+    for name, images in (("real", real), ("generated", fake)):
+        with no_grad():
+            p_real = sigmoid(netD(images)).numpy()
+        saliency = Saliency(netD).attribute(images)
+        ig = IntegratedGradients(netD).attribute(images, baselines=-1.0, n_steps=n_steps)
+        maps = {"saliency |dD/dx|": saliency[:, 0].numpy(),
+                "integrated gradients": ig[:, 0].numpy()}
+        paths.append(pictures.image_attributions(
+            os.path.join(out_dir, f"dcgan_discriminator_{name}.png"), images[:, 0].numpy(),
+            maps, [f"D(x) = {p:.2f}" for p in p_real],
+            f"Discriminator on {name} digits: where it looks (red: evidence for 'real')"))
+    return paths
+
+
+def embedding_layer(model):
+    """The token-embedding table of a GPT or a BERT."""
+    return model.transformer.wte if hasattr(model, "transformer") else \
+        model.bert.embeddings.word_embeddings
+
+
+def model_device(model):
+    return next(iter(model.parameters())).device
