@@ -523,8 +523,8 @@ def _read_into(file, buffer: np.ndarray) -> int:
 # does not start as a safetensors file does, with a header that opens with '{'.
 _PICKLE_ADVICE = ("minifm never unpickles, since loading a pickle runs whatever code its "
                   "author put in it. Convert it once with PyTorch, on a machine where you "
-                  "trust the file: safetensors.torch.save_file(torch.load(path, "
-                  "weights_only=True), 'model.safetensors')")
+                  "trust the file: for a model's state_dict, safetensors.torch.save_file("
+                  "torch.load(path, weights_only=True), 'model.safetensors')")
 _OTHER_FORMATS = [
     (b"\x93NUMPY", "a NumPy .npy file: read it with numpy.load and save it with minifm.save"),
     (b"\x89HDF\r\n\x1a\n", "an HDF5 file (Keras, h5py)"),
