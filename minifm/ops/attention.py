@@ -142,19 +142,18 @@ class ScaledDotProductAttentionFused(Function):
         xp = ctx.xp
         q3, k3, v3 = (_as_heads(xp, a, batch) for a in (q, k, v))
         out, lse = kernel.attention_forward(q3, k3, v3, bias, bias_index, is_causal, scale)
-        ctx.kernel = kernel
-        ctx.attrs = (batch, bias, bias_index, is_causal, scale)
+        ctx.kernel, ctx.batch, ctx.is_causal, ctx.scale = kernel, batch, is_causal, scale
+        ctx.bias, ctx.bias_index = bias, bias_index
         ctx.save_for_backward(q3, k3, v3, out, lse)
         return out.reshape(batch + out.shape[1:])
 
     @staticmethod
     def backward(ctx, g):
-        batch, bias, bias_index, is_causal, scale = ctx.attrs
         q3, k3, v3, out, lse = ctx.saved
         g3 = ctx.xp.ascontiguousarray(g.reshape(out.shape), dtype=out.dtype)
-        dq, dk, dv = ctx.kernel.attention_backward(q3, k3, v3, out, lse, g3, bias,
-                                                   bias_index, is_causal, scale)
-        return tuple(d.reshape(batch + d.shape[1:]) for d in (dq, dk, dv))
+        dq, dk, dv = ctx.kernel.attention_backward(q3, k3, v3, out, lse, g3, ctx.bias,
+                                                   ctx.bias_index, ctx.is_causal, ctx.scale)
+        return tuple(d.reshape(ctx.batch + d.shape[1:]) for d in (dq, dk, dv))
 
 
 def _mask_slabs(xp, mask, batch, dtype):
