@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import builtins
 import sys
+import types
 
 import numpy as np
 
@@ -179,6 +180,7 @@ class ArrayNamespace:
         self.device = device
         self.array_module = backend.array_module(device)
         self.add = _AddUfunc(self)
+        self.lib = types.SimpleNamespace(stride_tricks=_StrideTricks(self))
 
     # elementwise: see _UNARY for exp, log, sin, ...
     def maximum(self, a, b):
@@ -202,6 +204,10 @@ class ArrayNamespace:
     # new arrays: recordable zeros (backward code writes into them: grad[key] = g)
     def zeros(self, shape, dtype=float):
         return ArrayBox(Tensor._make(self.array_module.zeros(shape, dtype=dtype), self.device))
+
+    def full(self, shape, fill_value, dtype=None):
+        return ArrayBox(Tensor._make(self.array_module.full(shape, fill_value, dtype=dtype),
+                                     self.device))
 
     def zeros_like(self, a, dtype=None):
         return self.zeros(a.shape, dtype or a.dtype)
@@ -246,6 +252,12 @@ class ArrayNamespace:
 
     def cumsum(self, a, axis):
         return self._shaped(lambda t: red.cumsum(t, axis), "cumsum", a, axis)
+
+    def stack(self, arrays, axis=0):
+        like = _like_tensor((arrays,))
+        if like is None:
+            return self.array_module.stack(arrays, axis)
+        return box(sh.stack([unbox(a, like.device) for a in arrays], axis))
 
     def concatenate(self, arrays, axis=0):
         like = _like_tensor((arrays,))
@@ -316,6 +328,31 @@ class _AddUfunc:
         key = _unbox_key(key)
         result = ix.index_add(target.tensor, key, _tensor(values, target.tensor))
         ip.commit(target.tensor, result, "add.at")
+
+
+class _StrideTricks:
+    """`xp.lib.stride_tricks`: sliding_window_view, as one slice of the array per window
+    offset, stacked (NumPy's strided view; as_strided itself has no differentiable form)."""
+
+    def __init__(self, namespace):
+        self.namespace = namespace
+
+    def sliding_window_view(self, x, window_shape, axis=None):
+        if not isinstance(x, ArrayBox):
+            return self.namespace.array_module.lib.stride_tricks.sliding_window_view(
+                x, window_shape, axis=axis)
+        window_shape = tuple(window_shape) if np.iterable(window_shape) else (window_shape,)
+        axes = tuple(range(x.ndim)) if axis is None else (
+            tuple(axis) if np.iterable(axis) else (axis,))
+        axes = tuple(a % x.ndim for a in axes)
+        pieces = []
+        for offset in np.ndindex(*window_shape):
+            key = [slice(None)] * x.ndim
+            for a, o, w in zip(axes, offset, window_shape):
+                key[a] = slice(o, o + x.shape[a] - w + 1)
+            pieces.append(x.tensor[tuple(key)])
+        stacked = sh.stack(pieces, -1)
+        return box(sh.reshape(stacked, *stacked.shape[:-1], *window_shape))
 
 
 _namespaces = {}

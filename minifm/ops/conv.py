@@ -12,12 +12,16 @@ A transposed convolution *is* the adjoint in x, so `conv_transpose2d` runs
 `conv2d_weight_grad` with the roles of x and y swapped (for the weight).
 
 im2col: the sliding windows of the padded input are a strided view (no copy) of shape
-(N, C, kh, kw, Ho, Wo); one copy lays them out as the matrix (G, C/G*kh*kw, N*Ho*Wo), and
+(N, C, Ho, Wo, kh, kw); one copy lays them out as the matrix (G, C/G*kh*kw, N*Ho*Wo), and
 the weight (O, C/G, kh, kw) as (G, O/G, C/G*kh*kw), so the convolution of a whole batch is
 one (batched over groups) matrix product. col2im, the adjoint, adds the column gradient back
 into the input: one strided slice per kernel offset (kh*kw adds, each over the whole batch).
 Backward keeps the input and the weight, never the columns: it rebuilds them when the
 weight's gradient needs them (they are up to kh*kw times larger than the input).
+
+Second derivatives: the helpers take the array namespace `xp` and use only NumPy's array
+API (sliding_window_view, slices, matmul), so under create_graph the same backward runs on
+the differentiable namespace and is recorded, to be differentiated again.
 """
 from __future__ import annotations
 
@@ -25,7 +29,6 @@ from collections import namedtuple
 
 import numpy as np
 
-from .. import backend
 from ..autograd import Function
 from .shape import squeeze, unsqueeze
 
@@ -64,36 +67,36 @@ def unbatched(output, was_unbatched):
 
 
 # ----------------------------------------------------------------------------- im2col / col2im
-def pad_array(x, padding, value=0.0):
+# Every helper takes the array namespace `xp` and uses only NumPy's array API, so the
+# backward that calls them also runs on the differentiable namespace under create_graph.
+def pad_array(xp, x, padding, value=0.0):
     """x (N, C, H, W) surrounded by `value`: padding is ((top, bottom), (left, right))."""
     (top, bottom), (left, right) = padding
     if not (top or bottom or left or right):
         return x
-    xp = backend.array_module(backend.device_of_array(x))
     n, c, h, w = x.shape
     out = xp.full((n, c, h + top + bottom, w + left + right), value, dtype=x.dtype)
     out[:, :, top:top + h, left:left + w] = x
     return out
 
 
-def windows(xpad, kernel, stride, dilation, out_hw):
-    """The sliding windows of an (already padded) xpad (N, C, Hp, Wp) as a strided view of
-    shape (N, C, kh, kw, Ho, Wo): element [n, c, a, b, i, j] is
-    xpad[n, c, i*sh + a*dh, j*sw + b*dw]. Nothing is copied."""
-    xp = backend.array_module(backend.device_of_array(xpad))
-    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
-    n_s, c_s, h_s, w_s = xpad.strides
-    shape = (*xpad.shape[:2], kh, kw, *out_hw)
-    strides = (n_s, c_s, h_s * dh, w_s * dw, h_s * sh, w_s * sw)
-    return xp.lib.stride_tricks.as_strided(xpad, shape=shape, strides=strides)
+def windows(xp, xpad, kernel, stride, dilation, out_hw):
+    """The sliding windows of an (already padded) xpad (N, C, Hp, Wp) as a view of shape
+    (N, C, Ho, Wo, kh, kw): element [n, c, i, j, a, b] is xpad[n, c, i*sh + a*dh, j*sw + b*dw].
+    Nothing is copied: NumPy's sliding_window_view is a strided view, taken here over the
+    dilated kernel's span and then subsampled by the stride and the dilation."""
+    (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel, stride, dilation, out_hw
+    span = (dh * (kh - 1) + 1, dw * (kw - 1) + 1)
+    view = xp.lib.stride_tricks.sliding_window_view(xpad, span, axis=(2, 3))
+    return view[:, :, :sh * (ho - 1) + 1:sh, :sw * (wo - 1) + 1:sw, ::dh, ::dw]
 
 
-def col2im(cols, x_shape, stride, padding, dilation):
-    """The adjoint of `windows` followed by padding: add the window gradient cols
-    (N, C, kh, kw, Ho, Wo) back onto the positions of x (N, C, H, W) they were read from."""
-    xp = backend.array_module(backend.device_of_array(cols))
+def col2im(xp, cols, x_shape, stride, padding, dilation):
+    """The adjoint of `windows` after padding: add the window gradient cols
+    (N, C, Ho, Wo, kh, kw) back onto the positions of x (N, C, H, W) they were read from,
+    one strided slice per kernel offset (kh*kw adds, each over the whole batch)."""
     n, c, h, w = x_shape
-    kh, kw, ho, wo = cols.shape[2:]
+    ho, wo, kh, kw = cols.shape[2:]
     (sh, sw), (dh, dw) = stride, dilation
     (top, bottom), (left, right) = padding
     gpad = xp.zeros((n, c, h + top + bottom, w + left + right), dtype=cols.dtype)
@@ -101,61 +104,59 @@ def col2im(cols, x_shape, stride, padding, dilation):
         for b in range(kw):
             rows = slice(a * dh, a * dh + sh * (ho - 1) + 1, sh)
             columns = slice(b * dw, b * dw + sw * (wo - 1) + 1, sw)
-            gpad[:, :, rows, columns] += cols[:, :, a, b]
+            gpad[:, :, rows, columns] += cols[:, :, :, :, a, b]
     return xp.ascontiguousarray(gpad[:, :, top:top + h, left:left + w])
 
 
-def im2col(x, kernel, geom, out_hw):
+def im2col(xp, x, kernel, geom, out_hw):
     """x (N, C, H, W) -> the column matrix (G, C/G*kh*kw, N*Ho*Wo) (one copy)."""
-    xp = backend.array_module(backend.device_of_array(x))
     n, c = x.shape[:2]
     g = geom.groups
-    view = windows(pad_array(x, geom.padding), kernel, geom.stride, geom.dilation, out_hw)
-    view = view.reshape(n, g, c // g, *kernel, *out_hw).transpose(1, 2, 3, 4, 0, 5, 6)
+    view = windows(xp, pad_array(xp, x, geom.padding), kernel, geom.stride, geom.dilation,
+                   out_hw)
+    view = view.reshape(n, g, c // g, *out_hw, *kernel).transpose(1, 2, 5, 6, 0, 3, 4)
     return xp.ascontiguousarray(view).reshape(g, -1, n * out_hw[0] * out_hw[1])
 
 
-def to_gemm(y, groups):
+def to_gemm(xp, y, groups):
     """y (N, O, Ho, Wo) -> (G, O/G, N*Ho*Wo), the layout of the product's result."""
-    xp = backend.array_module(backend.device_of_array(y))
     n, o, ho, wo = y.shape
     return xp.ascontiguousarray(y.transpose(1, 0, 2, 3)).reshape(groups, o // groups, n * ho * wo)
 
 
-def from_gemm(m, n, out_hw):
+def from_gemm(xp, m, n, out_hw):
     """(G, O/G, N*Ho*Wo) -> y (N, O, Ho, Wo), contiguous."""
-    xp = backend.array_module(backend.device_of_array(m))
     y = m.reshape(-1, n, *out_hw).transpose(1, 0, 2, 3)
     return xp.ascontiguousarray(y)
 
 
 # ----------------------------------------------------------------------------- the three maps
-def conv2d_forward(x, w, geom, out_hw=None):
+def conv2d_forward(xp, x, w, geom, out_hw=None):
     """y[n, o] = sum over the input channels of o's group and the kernel of x * w."""
     g = geom.groups
     o, cg, kh, kw = w.shape
     if out_hw is None:
         out_hw = tuple(output_size(x.shape[2 + i], w.shape[2 + i], geom.stride[i],
                                    sum(geom.padding[i]), geom.dilation[i]) for i in range(2))
-    cols = im2col(x, (kh, kw), geom, out_hw)
-    return from_gemm(w.reshape(g, o // g, cg * kh * kw) @ cols, x.shape[0], out_hw)
+    cols = im2col(xp, x, (kh, kw), geom, out_hw)
+    return from_gemm(xp, w.reshape(g, o // g, cg * kh * kw) @ cols, x.shape[0], out_hw)
 
 
-def conv2d_input_grad(gy, w, x_shape, geom):
+def conv2d_input_grad(xp, gy, w, x_shape, geom):
     """gx = the adjoint of conv2d_forward in x: columns W^T @ gy, scattered back by col2im."""
     g = geom.groups
     o, cg, kh, kw = w.shape
     n, _, ho, wo = gy.shape
-    gcols = w.reshape(g, o // g, cg * kh * kw).transpose(0, 2, 1) @ to_gemm(gy, g)
-    gcols = gcols.reshape(g, cg, kh, kw, n, ho, wo).transpose(4, 0, 1, 2, 3, 5, 6)
-    return col2im(gcols.reshape(n, g * cg, kh, kw, ho, wo), x_shape, geom.stride,
+    gcols = w.reshape(g, o // g, cg * kh * kw).transpose(0, 2, 1) @ to_gemm(xp, gy, g)
+    gcols = gcols.reshape(g, cg, kh, kw, n, ho, wo).transpose(4, 0, 1, 5, 6, 2, 3)
+    return col2im(xp, gcols.reshape(n, g * cg, ho, wo, kh, kw), x_shape, geom.stride,
                   geom.padding, geom.dilation)
 
 
-def conv2d_weight_grad(x, gy, w_shape, geom):
+def conv2d_weight_grad(xp, x, gy, w_shape, geom):
     """gw = the adjoint of conv2d_forward in w: gy @ columns^T, summed over batch and space."""
-    cols = im2col(x, w_shape[2:], geom, gy.shape[2:])
-    return (to_gemm(gy, geom.groups) @ cols.transpose(0, 2, 1)).reshape(w_shape)
+    cols = im2col(xp, x, w_shape[2:], geom, gy.shape[2:])
+    return (to_gemm(xp, gy, geom.groups) @ cols.transpose(0, 2, 1)).reshape(w_shape)
 
 
 def bias_grad(g):
@@ -170,7 +171,7 @@ class Convolution(Function):
         ctx.save_for_backward(x if ctx.needs_input_grad[1] else None,
                               w if ctx.needs_input_grad[0] else None)
         ctx.x_shape, ctx.w_shape = x.shape, w.shape
-        y = conv2d_forward(x, w, geom)
+        y = conv2d_forward(ctx.xp, x, w, geom)
         if bias is not None:
             y += bias.reshape(-1, 1, 1)
         return y
@@ -179,8 +180,8 @@ class Convolution(Function):
     def backward(ctx, g):
         x, w = ctx.saved
         need_x, need_w, need_b = ctx.needs_input_grad
-        gx = conv2d_input_grad(g, w, ctx.x_shape, ctx.geom) if need_x else None
-        gw = conv2d_weight_grad(x, g, ctx.w_shape, ctx.geom) if need_w else None
+        gx = conv2d_input_grad(ctx.xp, g, w, ctx.x_shape, ctx.geom) if need_x else None
+        gw = conv2d_weight_grad(ctx.xp, x, g, ctx.w_shape, ctx.geom) if need_w else None
         return gx, gw, bias_grad(g) if need_b else None
 
 
@@ -194,7 +195,7 @@ class TransposedConvolution(Function):
         ctx.save_for_backward(x if ctx.needs_input_grad[1] else None,
                               w if ctx.needs_input_grad[0] else None)
         ctx.x_shape, ctx.w_shape = x.shape, w.shape
-        y = conv2d_input_grad(x, w, out_shape, geom)
+        y = conv2d_input_grad(ctx.xp, x, w, out_shape, geom)
         if bias is not None:
             y += bias.reshape(-1, 1, 1)
         return y
@@ -203,8 +204,8 @@ class TransposedConvolution(Function):
     def backward(ctx, g):
         x, w = ctx.saved
         need_x, need_w, need_b = ctx.needs_input_grad
-        gx = conv2d_forward(g, w, ctx.geom, out_hw=ctx.x_shape[2:]) if need_x else None
-        gw = conv2d_weight_grad(g, x, ctx.w_shape, ctx.geom) if need_w else None
+        gx = conv2d_forward(ctx.xp, g, w, ctx.geom, out_hw=ctx.x_shape[2:]) if need_x else None
+        gw = conv2d_weight_grad(ctx.xp, g, x, ctx.w_shape, ctx.geom) if need_w else None
         return gx, gw, bias_grad(g) if need_b else None
 
 

@@ -1,7 +1,7 @@
 """Pooling and nearest-neighbour resizing of (N, C, H, W) images.
 
 max_pool2d and avg_pool2d reuse the convolution's windows (ops/conv.py): the forward
-reduces the strided view (N, C, kh, kw, Ho, Wo) over the kernel axes, and the backward
+reduces the strided view (N, C, Ho, Wo, kh, kw) over the kernel axes, and the backward
 builds the gradient of that view and hands it to col2im, the same scatter-add the
 convolution's input gradient uses.
 
@@ -70,9 +70,10 @@ class MaxPool2DWithIndices(Function):
     def forward(ctx, x, *, kernel, stride, pads, dilation, out_hw):
         xp = ctx.xp
         n, c = x.shape[:2]
-        view = windows(pad_array(x, pads, value=-np.inf), kernel, stride, dilation, out_hw)
-        # one copy with the kernel positions last, where argmax runs fastest
-        view = view.transpose(0, 1, 4, 5, 2, 3).reshape(n, c, *out_hw, kernel[0] * kernel[1])
+        view = windows(xp, pad_array(xp, x, pads, value=-np.inf), kernel, stride, dilation,
+                       out_hw)
+        # one copy with the kernel positions flattened, where argmax runs fastest
+        view = view.reshape(n, c, *out_hw, kernel[0] * kernel[1])
         argmax = view.argmax(axis=-1)
         ctx.argmax, ctx.x_shape = argmax, x.shape
         ctx.kernel, ctx.stride, ctx.pads, ctx.dilation = kernel, stride, pads, dilation
@@ -83,9 +84,8 @@ class MaxPool2DWithIndices(Function):
         xp = ctx.xp
         offsets = xp.arange(ctx.kernel[0] * ctx.kernel[1])
         gcols = xp.where(offsets == ctx.argmax[..., None], g[..., None], 0)
-        gcols = gcols.astype(g.dtype, copy=False)
-        gcols = gcols.reshape(*g.shape, *ctx.kernel).transpose(0, 1, 4, 5, 2, 3)
-        return col2im(gcols, ctx.x_shape, ctx.stride, ctx.pads, ctx.dilation)
+        gcols = gcols.astype(g.dtype, copy=False).reshape(*g.shape, *ctx.kernel)
+        return col2im(xp, gcols, ctx.x_shape, ctx.stride, ctx.pads, ctx.dilation)
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
@@ -118,17 +118,18 @@ class AvgPool2D(Function):
     @staticmethod
     def forward(ctx, x, *, kernel, stride, pads, divisor):
         out_hw = divisor.shape
-        view = windows(pad_array(x, pads), kernel, stride, (1, 1), out_hw)
+        xp = ctx.xp
+        view = windows(xp, pad_array(xp, x, pads), kernel, stride, (1, 1), out_hw)
         ctx.x_shape, ctx.kernel, ctx.stride, ctx.pads, ctx.divisor = (
             x.shape, kernel, stride, pads, divisor)
-        return view.sum(axis=(2, 3)) / divisor
+        return view.sum(axis=(4, 5)) / divisor
 
     @staticmethod
     def backward(ctx, g):
+        xp = ctx.xp
         share = g / ctx.divisor  # every position of a window receives the same share
-        gcols = ctx.xp.broadcast_to(share[:, :, None, None],
-                                    (*g.shape[:2], *ctx.kernel, *g.shape[2:]))
-        return col2im(gcols, ctx.x_shape, ctx.stride, ctx.pads, (1, 1))
+        gcols = xp.broadcast_to(share[..., None, None], (*g.shape, *ctx.kernel))
+        return col2im(xp, gcols, ctx.x_shape, ctx.stride, ctx.pads, (1, 1))
 
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
