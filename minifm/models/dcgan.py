@@ -10,6 +10,12 @@ with each stage while halving the channels; the discriminator mirrors it.
 Difference from the paper: the discriminator returns logits, not sigmoid probabilities.
 Train it with `F.binary_cross_entropy_with_logits` (nn.BCEWithLogitsLoss), which is
 sigmoid + BCE computed stably; apply `minifm.sigmoid` to get the probability D(x).
+
+The same network, with `norm="layer"` or `norm="none"`, is a WGAN-GP critic (Gulrajani et
+al., 2017): its output is then a score, not a logit. The gradient penalty constrains the
+gradient of the critic with respect to each input separately, and batch norm makes every
+output depend on the whole batch, so the paper drops it from the critic and recommends
+layer normalization instead.
 """
 from __future__ import annotations
 
@@ -47,24 +53,43 @@ class Generator(nn.Module):
         return self.main(z)
 
 
-class Discriminator(nn.Module):
-    """images (N, nc, image_size, image_size) -> logits (N,): real > 0 > fake."""
+NORMS = ("batch", "layer", "none")
 
-    def __init__(self, nc=1, ndf=64, image_size=32):
+
+class Discriminator(nn.Module):
+    """images (N, nc, image_size, image_size) -> logits (N,): real > 0 > fake.
+
+    `norm` normalizes the inner stages: "batch" (DCGAN), or for a WGAN-GP critic "layer"
+    (LayerNorm over each image's (channels, height, width), as in Gulrajani et al.) or
+    "none". The layer stack keeps the same indices in all three, so their weights line up.
+    """
+
+    def __init__(self, nc=1, ndf=64, image_size=32, norm="batch"):
         super().__init__()
+        if norm not in NORMS:
+            raise ValueError(f"DCGAN: norm must be one of {', '.join(NORMS)}, got {norm!r}")
         stages = _stages(image_size)
         layers = [nn.Conv2d(nc, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True)]
-        ch = ndf
+        ch, side = ndf, image_size // 2
         for _ in range(stages - 1):  # each halves the side, doubles the channels
-            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch * 2),
+            ch, side = ch * 2, side // 2
+            layers += [nn.Conv2d(ch // 2, ch, 4, 2, 1, bias=False), _normalization(norm, ch, side),
                        nn.LeakyReLU(0.2, inplace=True)]
-            ch *= 2
         layers += [nn.Conv2d(ch, 1, 4, 1, 0, bias=False)]  # 4x4 -> 1x1: one logit
         self.main = nn.Sequential(*layers)
         self.apply(weights_init)
 
     def forward(self, x):
         return self.main(x).view(-1)
+
+
+def _normalization(norm, channels, side):
+    """The normalization layer of a discriminator stage with this output shape."""
+    if norm == "batch":
+        return nn.BatchNorm2d(channels)
+    if norm == "layer":
+        return nn.LayerNorm((channels, side, side))
+    return nn.Identity()
 
 
 def weights_init(module):

@@ -2,8 +2,10 @@
 
 The data are scikit-learn's 1,797 8x8 digits (no download), upsampled bilinearly to
 `image_size` with pixel values in [-1, 1], the range of the generator's tanh. Each
-training step is two optimizer steps, in the order of `optimizers` (PyTorch's DCGAN
-example):
+training step is one generator update, preceded by discriminator updates, in the order
+of `optimizers`. Two losses:
+
+`--loss standard` (the default; PyTorch's DCGAN example), one update each:
 
     D  minimise BCE(D(x), 1) + BCE(D(G(z)), 0) on a real batch x and a fake batch G(z).
        The fake batch enters as fake.detach(): this backward stops at D and leaves G's
@@ -11,8 +13,25 @@ example):
     G  minimise BCE(D(G(z)), 1), through the discriminator just updated: the
        "non-saturating" loss, whose gradient stays strong while D easily spots fakes.
 
-BCE is `binary_cross_entropy_with_logits` (the discriminator returns logits); both
-optimizers are Adam(lr 2e-4, betas (0.5, 0.999)), the paper's settings.
+   BCE is `binary_cross_entropy_with_logits` (the discriminator returns logits); both
+   optimizers are Adam(lr 2e-4, betas (0.5, 0.999)), the paper's settings.
+
+`--loss wgan-gp` (Gulrajani et al., 2017, Algorithm 1): D is a critic whose score
+estimates the Wasserstein distance, mean D(x) - mean D(G(z)), kept 1-Lipschitz by a
+gradient penalty instead of weight clipping:
+
+    D  n_critic times, each on a fresh real batch, noise and eps ~ U[0, 1] per image:
+       minimise mean D(G(z)) - mean D(x) + lambda * mean((||grad D(x_hat)||_2 - 1)^2)
+       at x_hat = eps * x + (1 - eps) * G(z), points between real and fake images.
+    G  minimise -mean D(G(z)), reusing the last critic update's fake batch as above.
+
+   The penalty is a function of a gradient, so its own gradient with respect to the
+   critic's weights is a second derivative: grad(create_graph=True) records the first.
+   The critic has layer norm where DCGAN's discriminator has batch norm (see
+   minifm/models/dcgan.py); both optimizers are Adam(lr 1e-4, betas (0, 0.9)), lambda 10,
+   n_critic 5, the paper's settings. The Trainer updates each optimizer once per step, so
+   the first n_critic - 1 critic updates run inside `loss("D")` and the Trainer makes the
+   last one (--grad-clip, if given, clips that last one only).
 
 Evaluation reports the Frechet distance (see minifm/train/frechet.py) between the
 features of n generated digits and the n real digits of the split, where the features
@@ -29,7 +48,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ... import backend
-from ...autograd import no_grad
+from ...autograd import grad, no_grad
 from ...creation import ones_like, rand, randn, randperm, zeros_like
 from ...data import DataLoader, TensorDataset, load_digits
 from ...models.dcgan import Discriminator, Generator
@@ -48,6 +67,12 @@ from ..settings import (
 from .base import Task
 
 
+# Adam's settings for each loss, used where the config leaves them None: DCGAN's (Radford
+# et al.) and WGAN-GP's (Gulrajani et al., Algorithm 1)
+ADAM_SETTINGS = {"standard": dict(learning_rate=2e-4, beta1=0.5, beta2=0.999),
+                 "wgan-gp": dict(learning_rate=1e-4, beta1=0.0, beta2=0.9)}
+
+
 @dataclass
 class DCGANTaskConfig:
     image_size: int = setting(16, "digits are upsampled from 8x8 to this (a power of 2, >= 8)")
@@ -57,9 +82,18 @@ class DCGANTaskConfig:
     ngf: int = setting(32, "generator width (channels of its last hidden layer)")
     ndf: int = setting(32, "discriminator width (channels of its first layer)")
     batch_size: int = setting(64, "images per training step")
-    learning_rate: float = setting(2e-4, "Adam's learning rate, for both networks")
-    beta1: float = setting(0.5, "Adam's beta1")
-    beta2: float = setting(0.999, "Adam's beta2")
+    loss: str = setting("standard", "the GAN loss: DCGAN's binary cross-entropy, or a "
+                        "Wasserstein critic with a gradient penalty", choices=tuple(ADAM_SETTINGS))
+    gp_weight: float = setting(10.0, "wgan-gp: weight lambda of the gradient penalty")
+    n_critic: int = setting(5, "wgan-gp: critic updates per generator update")
+    critic_norm: str = setting("layer", "wgan-gp: the critic's normalization (no batch "
+                               "norm: it breaks the per-image penalty)",
+                               choices=("layer", "none"))
+    learning_rate: float | None = setting(None, "Adam's learning rate, for both networks "
+                                          "(default: 2e-4, or 1e-4 with --loss wgan-gp)")
+    beta1: float | None = setting(None, "Adam's beta1 (default: 0.5, or 0 with --loss wgan-gp)")
+    beta2: float | None = setting(None, "Adam's beta2 (default: 0.999, or 0.9 with "
+                                  "--loss wgan-gp)")
     val_frac: float = setting(0.1, "fraction of the digits held out for validation")
     test_frac: float = setting(0.1, "fraction of the digits held out for the final test")
     grid_size: int = setting(64, "images in a sample grid")
@@ -69,11 +103,14 @@ class DCGANTaskConfig:
     def __post_init__(self):
         require_finite(self)
         require_choices(self)
+        for name, value in ADAM_SETTINGS[self.loss].items():
+            if getattr(self, name) is None:
+                setattr(self, name, value)
         require_at_least(self, 8, "image_size")
         require_at_least(self, 1, "nz", "ngf", "ndf", "batch_size", "grid_size",
-                         "classifier_epochs")
+                         "classifier_epochs", "n_critic")
         require_fraction(self, "val_frac", "test_frac", "beta1", "beta2")
-        require_positive(self, "learning_rate")
+        require_positive(self, "learning_rate", "gp_weight")
         if self.image_size & (self.image_size - 1):
             raise ConfigError("DCGANTaskConfig", f"image_size={self.image_size} must be a "
                               "power of 2", "image_size")
@@ -94,7 +131,8 @@ class DCGANTask(Task):
         super().__init__(cfg, out_dir, device=device)
         backend.manual_seed(cfg.seed)
         self.netG = Generator(cfg.nz, cfg.ngf, 1, cfg.image_size)
-        self.netD = Discriminator(1, cfg.ndf, cfg.image_size)
+        self.netD = Discriminator(1, cfg.ndf, cfg.image_size,
+                                  norm="batch" if cfg.loss == "standard" else cfg.critic_norm)
         betas = (cfg.beta1, cfg.beta2)
         self.optimizerD = Adam(self.netD.parameters(), lr=cfg.learning_rate, betas=betas)
         self.optimizerG = Adam(self.netG.parameters(), lr=cfg.learning_rate, betas=betas)
@@ -107,7 +145,7 @@ class DCGANTask(Task):
             self.loader = DataLoader(TensorDataset(self.digits["train"][0]), cfg.batch_size,
                                      shuffle=True, drop_last=True, generator=self.generator)
         self._batches = None       # the loader's current epoch
-        self._fake = None          # G(z) of this step, made by the D loss, reused by the G loss
+        self._fake = None          # G(z) of this step, made by the (last) D loss, reused by G's
         self._classifier = None    # the Frechet distance's feature extractor, trained lazily
         self._references = {}      # split -> the reference metrics (they never change)
 
@@ -125,38 +163,72 @@ class DCGANTask(Task):
         return self.cfg.batch_size
 
     def next_batch(self):
-        """(real images, noise z): the next batch of the shuffled training digits."""
+        """Standard loss: (real images, noise z), the next batch of the shuffled training
+        digits. WGAN-GP: a list of n_critic (real images, noise z, eps), one per critic
+        update, eps of shape (batch_size, 1, 1, 1): each image's interpolation weight."""
+        if self.cfg.loss == "standard":
+            return self._real_batch(), self._noise()
+        return [(self._real_batch(), self._noise(),
+                 rand(self.cfg.batch_size, 1, 1, 1, generator=self.generator))
+                for _ in range(self.cfg.n_critic)]
+
+    def _real_batch(self):
         if self._batches is None:
             self._batches = iter(self.loader)
         batch = next(self._batches, None)
         if batch is None:  # the epoch is over: start the next one
             self._batches = iter(self.loader)
             batch = next(self._batches)
-        z = randn(self.cfg.batch_size, self.cfg.nz, 1, 1, generator=self.generator)
-        return batch[0], z
+        return batch[0]
+
+    def _noise(self):
+        return randn(self.cfg.batch_size, self.cfg.nz, 1, 1, generator=self.generator)
 
     def loss(self, name, batch):
-        real, z = batch
         self.netG.train()
         self.netD.train()
         if name == "D":
-            self._fake = self.netG(z)
-            logits_real = self.netD(real)
-            logits_fake = self.netD(self._fake.detach())
-            loss = (F.binary_cross_entropy_with_logits(logits_real, ones_like(logits_real))
-                    + F.binary_cross_entropy_with_logits(logits_fake, zeros_like(logits_fake)))
-            return loss, {"loss_D": float(loss.item()),
-                          "D(x)": float(sigmoid(logits_real).mean().item()),
-                          "D(G(z))": float(sigmoid(logits_fake).mean().item())}
+            if self.cfg.loss == "standard":
+                return self._discriminator_loss(*batch)
+            for critic_batch in batch[:-1]:  # the Trainer makes the last update
+                self.optimizerD.zero_grad(set_to_none=True)
+                self._critic_loss(*critic_batch)[0].backward()
+                self.optimizerD.step()
+            return self._critic_loss(*batch[-1])
         if name != "G":
             raise ValueError(f"dcgan task: no optimizer named {name!r} (expected 'D' or 'G')")
         if self._fake is None:
             raise RuntimeError("dcgan task: the G loss reuses the fake batch of the D loss; "
                                "step D before G")
         fake, self._fake = self._fake, None
-        logits = self.netD(fake)
-        loss = F.binary_cross_entropy_with_logits(logits, ones_like(logits))
+        output = self.netD(fake)
+        if self.cfg.loss == "standard":
+            loss = F.binary_cross_entropy_with_logits(output, ones_like(output))
+        else:
+            loss = -output.mean()
         return loss, {"loss_G": float(loss.item())}
+
+    def _discriminator_loss(self, real, z):
+        """DCGAN's discriminator loss on one batch; caches G(z) for the G loss."""
+        self._fake = self.netG(z)
+        logits_real = self.netD(real)
+        logits_fake = self.netD(self._fake.detach())
+        loss = (F.binary_cross_entropy_with_logits(logits_real, ones_like(logits_real))
+                + F.binary_cross_entropy_with_logits(logits_fake, zeros_like(logits_fake)))
+        return loss, {"loss_D": float(loss.item()),
+                      "D(x)": float(sigmoid(logits_real).mean().item()),
+                      "D(G(z))": float(sigmoid(logits_fake).mean().item())}
+
+    def _critic_loss(self, real, z, eps):
+        """WGAN-GP's critic loss on one batch; caches G(z) for the G loss."""
+        self._fake = self.netG(z)
+        fake = self._fake.detach()
+        wasserstein = self.netD(real).mean() - self.netD(fake).mean()
+        penalty = gradient_penalty(self.netD, real, fake, eps)
+        loss = self.cfg.gp_weight * penalty - wasserstein
+        return loss, {"loss_D": float(loss.item()),
+                      "wasserstein_estimate": float(wasserstein.item()),
+                      "gradient_penalty": float(penalty.item())}
 
     def evaluate(self, split):
         """Frechet distances to the real digits of `split` (see the module docstring). The
@@ -228,3 +300,19 @@ class DCGANTask(Task):
                 "frechet_distance_gaussian_noise": distance(gaussian),
                 "frechet_distance_uniform_noise": distance(uniform),
                 "classifier_accuracy": classifier_accuracy(classifier, images, labels)}
+
+
+def gradient_penalty(critic, real, fake, eps):
+    """WGAN-GP's penalty mean((||grad_x critic(x)||_2 - 1)^2) at x_hat = eps * real +
+    (1 - eps) * fake (Gulrajani et al.): it pushes the critic's gradient norm towards 1,
+    the 1-Lipschitz bound of the Wasserstein dual, on the lines between real and fake
+    images. `real` and `fake` carry no graph; eps broadcasts (one weight per image).
+
+    The gradient is taken with create_graph=True, so it is itself a function of the
+    critic's weights, and the penalty's backward reaches them (a second derivative).
+    Summing the scores gives each image's own gradient at once: the critic treats the
+    images of a batch independently (no batch norm).
+    """
+    x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
+    (gradient,) = grad(critic(x_hat).sum(), x_hat, create_graph=True)
+    return ((gradient.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
