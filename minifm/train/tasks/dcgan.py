@@ -81,7 +81,7 @@ class DCGANTaskConfig:
     nz: int = setting(32, "length of the noise vector z")
     ngf: int = setting(32, "generator width (channels of its last hidden layer)")
     ndf: int = setting(32, "discriminator width (channels of its first layer)")
-    batch_size: int = setting(64, "images per training step")
+    batch_size: int = setting(64, "images per batch (wgan-gp: per critic update)")
     loss: str = setting("standard", "the GAN loss: DCGAN's binary cross-entropy, or a "
                         "Wasserstein critic with a gradient penalty", choices=tuple(ADAM_SETTINGS))
     gp_weight: float = setting(10.0, "wgan-gp: weight lambda of the gradient penalty")
@@ -160,12 +160,13 @@ class DCGANTask(Task):
 
     @property
     def items_per_step(self):
-        return self.cfg.batch_size
+        """Real images a training step sees: one batch, or one per critic update."""
+        return self.cfg.batch_size * (1 if self.cfg.loss == "standard" else self.cfg.n_critic)
 
     def next_batch(self):
-        """Standard loss: (real images, noise z), the next batch of the shuffled training
-        digits. WGAN-GP: a list of n_critic (real images, noise z, eps), one per critic
-        update, eps of shape (batch_size, 1, 1, 1): each image's interpolation weight."""
+        """Standard loss: (real images, noise z). WGAN-GP: a list of n_critic (real images,
+        noise z, eps), one per critic update, eps of shape (batch_size, 1, 1, 1): each
+        image's interpolation weight."""
         if self.cfg.loss == "standard":
             return self._real_batch(), self._noise()
         return [(self._real_batch(), self._noise(),
@@ -173,6 +174,7 @@ class DCGANTask(Task):
                 for _ in range(self.cfg.n_critic)]
 
     def _real_batch(self):
+        """The next batch of the shuffled training digits."""
         if self._batches is None:
             self._batches = iter(self.loader)
         batch = next(self._batches, None)
@@ -182,6 +184,7 @@ class DCGANTask(Task):
         return batch[0]
 
     def _noise(self):
+        """A batch of noise vectors z, (batch_size, nz, 1, 1)."""
         return randn(self.cfg.batch_size, self.cfg.nz, 1, 1, generator=self.generator)
 
     def loss(self, name, batch):
