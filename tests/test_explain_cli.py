@@ -39,7 +39,6 @@ def test_explain_gpt_writes_attention_rollout_and_attributions(tmp_path, corpus,
                      "--text", "x"], "none.safetensors")
 
 
-@pytest.mark.slow
 def test_explain_bert_and_dcgan(tmp_path, corpus, capsys):
     bert = tmp_path / "bert"
     assert main(["train", "bert", "--data", str(corpus), "--out-dir", str(bert),

@@ -33,41 +33,56 @@ def _symmetric_limit(values):
     return float(np.abs(values).max()) or 1.0
 
 
-def _token_axes(ax, tokens, fontsize):
+def _side(n_tokens):
+    """The side, in inches, of a (T, T) heatmap whose tick labels stay legible."""
+    return max(3.6, 0.15 * n_tokens)
+
+
+def _fontsize(n_tokens, length):
+    """The tick label size that gives each of n_tokens labels its share of `length`
+    inches (72 points to the inch), within 5 to 11 points."""
+    return max(5.0, min(11.0, 0.8 * 72 * length / max(n_tokens, 1)))
+
+
+def _token_axes(ax, tokens, side, xlabel, ylabel):
     labels = token_labels(tokens)
-    ax.set_xticks(range(len(labels)), labels, fontsize=fontsize, rotation=90)
-    ax.set_yticks(range(len(labels)), labels, fontsize=fontsize)
-    ax.set_xlabel("attends to (key)")
-    ax.set_ylabel("token (query)")
-
-
-def _fontsize(n_tokens):
-    return max(5, min(10, 260 // max(n_tokens, 1)))
+    size = _fontsize(len(labels), side)
+    ax.set_xticks(range(len(labels)), labels, fontsize=size, rotation=90)
+    ax.set_yticks(range(len(labels)), labels, fontsize=size)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
 
 
 def attention_heads(path, attention, tokens, title):
-    """One layer's attention probabilities (H, T, T), a heatmap per head side by side."""
-    heads = attention.shape[0]
-    fig = _figure(3.6 * heads + 1.0, 4.2)
-    axes = fig.subplots(1, heads, squeeze=False)[0]
+    """One layer's attention probabilities (H, T, T), a heatmap per head, in rows of
+    four (of two for long texts, whose panels are bigger)."""
+    heads, side = attention.shape[0], _side(len(tokens))
+    cols = min(heads, 4 if len(tokens) <= 24 else 2)
+    rows = -(-heads // cols)
+    fig = _figure(side * cols + 1.2, side * rows + 0.8)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
     for h, ax in enumerate(axes):
+        if h >= heads:
+            ax.set_axis_off()
+            continue
         image = ax.imshow(attention[h], cmap="viridis", vmin=0.0, vmax=1.0)
-        _token_axes(ax, tokens, _fontsize(len(tokens)))
+        _token_axes(ax, tokens, side, "attends to (key)", "token (query)")
         ax.set_title(f"head {h}")
-        if h:
-            ax.set_ylabel("")
-    fig.colorbar(image, ax=list(axes), label="attention probability", shrink=0.8)
+    fig.colorbar(image, ax=list(axes), label="attention probability", shrink=0.6)
     fig.suptitle(title)
     return _save(fig, path)
 
 
 def token_matrix(path, matrix, tokens, title, label):
-    """A (T, T) map between the tokens, e.g. the attention rollout."""
-    fig = _figure(6.4, 5.6)
+    """A (T, T) map between the tokens, e.g. the attention rollout, on a square-root
+    colour scale (the first tokens hold most of the mass and would wash out the rest)."""
+    from matplotlib import colors
+    side = _side(len(tokens))
+    fig = _figure(side + 1.8, side + 0.6)
     ax = fig.subplots()
-    image = ax.imshow(matrix, cmap="viridis", vmin=0.0)
-    _token_axes(ax, tokens, _fontsize(len(tokens)))
-    fig.colorbar(image, ax=ax, label=label, shrink=0.8)
+    image = ax.imshow(matrix, cmap="viridis", norm=colors.PowerNorm(0.5, vmin=0.0))
+    _token_axes(ax, tokens, side, "input token", "position")
+    fig.colorbar(image, ax=ax, label=label + " (square-root scale)", shrink=0.8)
     ax.set_title(title)
     return _save(fig, path)
 
@@ -86,14 +101,14 @@ def token_attributions(path, tokens, attributions, rollout, title, marked):
     top.axhline(0, color="0.3", linewidth=0.6)
     top.set_ylabel("integrated gradients\n(sum over embedding)")
     top.set_title(title)
-    fig.colorbar(cm.ScalarMappable(scale, "RdBu_r"), ax=top, label="for / against")
+    fig.colorbar(cm.ScalarMappable(scale, "RdBu_r"), ax=top, label="against  |  for")
     bottom.bar(range(n), rollout, color=cm.viridis(rollout / (rollout.max() or 1.0)),
                edgecolor="0.3", linewidth=0.4)
     bottom.set_ylabel("attention rollout\n(share of the input)")
     fig.colorbar(cm.ScalarMappable(colors.Normalize(0, rollout.max() or 1.0), "viridis"),
                  ax=bottom, label="share")
     labels = token_labels(tokens)
-    bottom.set_xticks(range(n), labels, fontsize=_fontsize(n) + 1)
+    bottom.set_xticks(range(n), labels, fontsize=_fontsize(n, 0.28 * n))
     bottom.get_xticklabels()[marked].set_color("crimson")
     bottom.set_xlabel("input tokens (the predicting position in red)")
     return _save(fig, path)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import importlib.util
 import os
 
-import numpy as np
 
 from .. import backend
 from ..autograd import no_grad
@@ -89,31 +88,37 @@ def transformer_pictures(name, model, tokenizer, ids, position, logits_at, truth
         probs = softmax(logits_at(logits)[0], dim=-1).numpy()
     predicted = int(probs.argmax())
     tokens = [tokenizer.decode([i]) for i in ids]
-    paths = []
-    for layer, att in enumerate(attentions):
-        paths.append(pictures.attention_heads(
-            os.path.join(out_dir, f"{name}_attention_layer{layer}.png"), att[0].numpy(),
-            tokens, f"{name.upper()} layer {layer}: attention probabilities per head"))
+    paths = [pictures.attention_heads(
+        os.path.join(out_dir, f"{name}_attention_layer{layer}.png"), att[0].numpy(), tokens,
+        f"{name.upper()} layer {layer}: attention probabilities per head")
+        for layer, att in enumerate(attentions)]
     rollout = attention_rollout(attentions)[0].numpy()
     paths.append(pictures.token_matrix(
         os.path.join(out_dir, f"{name}_rollout.png"), rollout, tokens,
-        f"{name.upper()} attention rollout over {len(attentions)} layers",
+        f"{name.upper()} attention rollout over {len(attentions)} layers: how much each "
+        "position\n(row) draws on each input token (column), through the residual stream",
         "share of the token's representation"))
-    embeds = embedding_layer(model)(x).detach()
-    ig = IntegratedGradients(lambda e: logits_at(model(inputs_embeds=e)[0]))
-    attributions, delta = ig.attribute(embeds, target=predicted, n_steps=n_steps,
-                                       return_convergence_delta=True)
-    scores = attributions[0].sum(dim=-1).numpy()
-    def shown(i):
-        return repr(tokenizer.decode([i]))
-    title = (f"{what} {shown(predicted)} (p = {probs[predicted]:.2f})"
-             + ("" if truth is None else f", the text has {shown(truth)}")
+    scores, change = token_attributions(model, x, logits_at, predicted, n_steps)
+    shown = [repr(tokenizer.decode([i])) for i in (predicted, truth) if i is not None]
+    title = (f"{name.upper()}, {what} {shown[0]} (p = {probs[predicted]:.2f})"
+             + (f", the text has {shown[1]}" if truth is not None else "")
              + f"\nIG, {n_steps} steps: attributions sum to {scores.sum():.3f}, "
-             f"logit change {scores.sum() - float(delta.item()):.3f}")
+             f"logit change {change:.3f}")
     paths.append(pictures.token_attributions(
         os.path.join(out_dir, f"{name}_token_attributions.png"), tokens, scores,
         rollout[position], title, position))
     return paths
+
+
+def token_attributions(model, x, logits_at, target, n_steps):
+    """(each token's integrated gradients for the logit of `target`, summed over the
+    embedding, from zero embeddings; the logit change they split up, f(x) - f(0))."""
+    embeds = embedding_layer(model)(x).detach()
+    ig = IntegratedGradients(lambda e: logits_at(model(inputs_embeds=e)[0]))
+    attributions, delta = ig.attribute(embeds, target=target, n_steps=n_steps,
+                                       return_convergence_delta=True)
+    scores = attributions[0].sum(dim=-1).numpy()
+    return scores, float(scores.sum()) - float(delta.item())
 
 
 def explain_dcgan(task, out_dir, n_steps, count=8):
@@ -134,8 +139,9 @@ def explain_dcgan(task, out_dir, n_steps, count=8):
                 "integrated gradients": ig[:, 0].numpy()}
         paths.append(pictures.image_attributions(
             os.path.join(out_dir, f"dcgan_discriminator_{name}.png"), images[:, 0].numpy(),
-            maps, [f"D(x) = {p:.2f}" for p in p_real],
-            f"Discriminator on {name} digits: where it looks (red: evidence for 'real')"))
+            maps, [f"P(real) = {p:.2f}" for p in p_real],
+            f"Discriminator on {name} digits: where it looks (IG from a blank image; red: "
+            "evidence for 'real')"))
     return paths
 
 
