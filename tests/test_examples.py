@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -18,3 +20,12 @@ def test_train_gpt_example_runs_a_few_steps(tmp_path):
                           capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "step 0: train loss" in done.stdout and "step 2: train loss" in done.stdout
+
+
+def test_tanh_derivatives_example_matches_closed_forms(tmp_path):
+    """examples/tanh_derivatives.py asserts its four derivatives equal the closed forms."""
+    pytest.importorskip("matplotlib")
+    done = subprocess.run([sys.executable, os.path.join(ROOT, "examples", "tanh_derivatives.py"),
+                           "--out-dir", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("closed form") == 5

@@ -189,7 +189,7 @@ def _composite_backward(node, grad):
                                f"(create_graph=True): input {i} was not saved in forward")
         inputs.append(_saved_tensor(node, i, node.saved[k]))
     with enable_grad():
-        out = node.fn.composite(*inputs, **node.attrs)
+        out = node.fn.composite(*inputs, **node.call_attrs)
     wanted = [t for t, need in zip(inputs, node.needs_input_grad) if need]
     grads = iter(gradients_of([out], [grad], wanted, retain_graph=True, create_graph=True))
     return tuple(_array_api.box(next(grads)) if need else None for need in node.needs_input_grad)

@@ -29,9 +29,9 @@ class Node:
     when input i needs no gradient.
     """
 
-    __slots__ = ("fn", "device", "xp", "needs_input_grad", "saved", "saved_sources", "attrs",
-                 "parents", "input_meta", "hooks", "retained", "freed", "__dict__",
-                 "__weakref__")
+    __slots__ = ("fn", "device", "xp", "needs_input_grad", "saved", "saved_sources",
+                 "call_attrs", "parents", "input_meta", "hooks", "retained", "freed",
+                 "__dict__", "__weakref__")
 
     def __init__(self, fn, device, xp, needs_input_grad):
         self.fn = fn
@@ -40,7 +40,7 @@ class Node:
         self.needs_input_grad = needs_input_grad
         self.saved = ()
         self.saved_sources = ()  # for each saved array: input index, -1 (output) or None
-        self.attrs = None        # the op's keyword attributes, to re-run it (composite)
+        self.call_attrs = None   # the op's keyword attributes, to re-run it (composite)
         self.parents = ()
         self.input_meta = ()    # (shape, dtype) of each input, to shape its gradient
         self.hooks = None       # hooks registered on the (non-leaf) output tensor
@@ -51,8 +51,9 @@ class Node:
         self.saved = arrays
 
     def name(self) -> str:
-        """PyTorch's name for the node: MulBackward0, or the op's own `node_name`."""
-        return self.fn.node_name or f"{self.fn.__name__}Backward0"
+        """PyTorch's name for the node: MulBackward0, or the op's own `node_name`. A Function
+        called <Op>Function (so as not to share its nn Module's name) is <Op>Backward0."""
+        return self.fn.node_name or f"{self.fn.__name__.removesuffix('Function')}Backward0"
 
     def __repr__(self):
         return f"<{self.name()}>"
@@ -60,7 +61,7 @@ class Node:
     def release(self):
         """Drop what backward needed (saved arrays, attributes, the edges to the inputs), so
         the arrays and the rest of the graph can be freed while the output tensor lives on."""
-        self.saved = self.attrs = None
+        self.saved = self.call_attrs = None
         self.saved_sources = ()
         self.__dict__.clear()
         self.parents = self.input_meta = ()
@@ -125,7 +126,7 @@ class Function:
                                  for t, need in zip(inputs, needs)])
             ctx.input_meta = tuple([(a.shape, a.dtype) if need else None
                                     for a, need in zip(arrays, needs)])
-            ctx.attrs = attrs
+            ctx.call_attrs = attrs
             if ctx.saved:
                 ctx.saved_sources = _saved_sources(ctx.saved, arrays, raw)
             result = Tensor._make(out, device, True, ctx)
