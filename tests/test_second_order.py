@@ -10,6 +10,7 @@ to a differentiable form (their reference's backward, or a composite).
 import numpy as np
 import pytest
 import torch
+import torch.nn.attention
 import torch.nn.functional as TF
 
 import minifm
@@ -22,6 +23,15 @@ def _normal(rng, *shape):
 
 def _targets(rng, n, classes):
     return rng.integers(0, classes, size=n)
+
+
+def _attention(lib, F, q, k, v, **kwargs):
+    """scaled_dot_product_attention; PyTorch's through its math backend, as its flash
+    kernel has no second derivative."""
+    if lib is not torch:
+        return F.scaled_dot_product_attention(q, k, v, **kwargs)
+    with torch.nn.attention.sdpa_kernel(torch.nn.attention.SDPBackend.MATH):
+        return F.scaled_dot_product_attention(q, k, v, **kwargs)
 
 
 # name: (function of (lib, F, *tensors), inputs that require grad, constant inputs)
@@ -60,10 +70,10 @@ CASES = {
     "embedding": (lambda lib, F, w, i: F.embedding(i, w) ** 2,
                   lambda r: [_normal(r, 7, 3)], lambda r: [r.integers(0, 7, size=(2, 5))]),
     "scaled_dot_product_attention": (
-        lambda lib, F, q, k, v: F.scaled_dot_product_attention(q, k, v),
+        lambda lib, F, q, k, v: _attention(lib, F, q, k, v),
         lambda r: [_normal(r, 1, 2, 5, 4) for _ in range(3)], []),
     "scaled_dot_product_attention (causal)": (
-        lambda lib, F, q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True),
+        lambda lib, F, q, k, v: _attention(lib, F, q, k, v, is_causal=True),
         lambda r: [_normal(r, 1, 2, 5, 4) for _ in range(3)], []),
     "gelu then softmax": (lambda lib, F, x: F.softmax(F.gelu(x), dim=-1),
                           lambda r: [_normal(r, 3, 8)], []),
@@ -99,3 +109,55 @@ def test_second_order_matches_pytorch(name):
             assert (got is None or not got.any()) and (want is None or not want.any())
             continue
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-10)
+
+
+def test_dropout_second_order_matches_pytorch_with_its_mask():
+    """Dropout's scale mask is a constant of the input (a random draw): the second
+    derivative of <v, dropout(x)^3>'s gradient is 6 x scale^3 v w, as in PyTorch given the
+    same mask (recovered from minifm's output: x is nonzero)."""
+    rng = np.random.default_rng(0)
+    x_np, v, w = (rng.standard_normal((4, 5)) for _ in range(3))
+    x = minifm.tensor(x_np, requires_grad=True)
+    out = F.dropout(x, p=0.4, generator=minifm.Generator().manual_seed(0))
+    scale = torch.tensor(out.detach().numpy() / x_np)
+    t_x = torch.tensor(x_np, requires_grad=True)
+    results = []
+    for lib, leaf, y in ((minifm, x, out), (torch, t_x, t_x * scale)):
+        (g,) = lib.autograd.grad((y ** 3 * lib.tensor(v)).sum(), leaf, create_graph=True)
+        (gg,) = lib.autograd.grad((g * lib.tensor(w)).sum(), leaf)
+        results.append((g.detach().numpy(), gg.detach().numpy()))
+    for got, want in zip(*results):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def _critic(nn, lib):
+    """A small WGAN critic: Conv2d -> LeakyReLU -> Linear to one score."""
+    return nn.Sequential(nn.Conv2d(2, 3, 3, stride=2, padding=1), nn.LeakyReLU(0.2),
+                         nn.Flatten(), nn.Linear(3 * 3 * 3, 1)).to(lib.float64)
+
+
+def test_gradient_penalty_through_a_conv_critic_matches_pytorch():
+    """WGAN-GP's penalty ((||grad_x D(x)||_2 - 1)^2).mean() on interpolates x: the critic
+    parameters' gradients need the second derivatives of conv2d, leaky_relu and linear.
+    (The last bias does not reach grad_x D: its gradient is None in both libraries. The
+    conv bias reaches it only through leaky_relu's piecewise-constant slope: PyTorch gives
+    zeros, minifm None.)"""
+    rng = np.random.default_rng(0)
+    x_np = rng.standard_normal((4, 2, 6, 6))
+    t_critic = _critic(torch.nn, torch)
+    critic = _critic(minifm.nn, minifm)
+    for p, t_p in zip(critic.parameters(), t_critic.parameters()):
+        p.data = minifm.tensor(t_p.detach().numpy().copy())
+    results = []
+    for lib, model in ((minifm, critic), (torch, t_critic)):
+        x = lib.tensor(x_np, requires_grad=True)
+        (g,) = lib.autograd.grad(model(x).sum(), x, create_graph=True)
+        penalty = ((g.reshape(4, -1).norm(2, dim=1) - 1) ** 2).mean()
+        penalty.backward()
+        results.append([penalty.detach().numpy()] + [
+            None if p.grad is None else p.grad.detach().numpy() for p in model.parameters()])
+    for got, want in zip(*results):
+        if want is None or got is None:
+            assert (got is None or not got.any()) and (want is None or not want.any())
+            continue
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)

@@ -80,6 +80,9 @@ class ArrayBox:
     def mean(self, axis=None, keepdims=False, dtype=None):
         return box(red.mean(self.tensor, axis, keepdims, dtype=dtype))
 
+    def max(self, axis=None, keepdims=False):
+        return box(red.amax(self.tensor, () if axis is None else axis, keepdims))
+
     def __getitem__(self, key):
         return box(ix.getitem(self.tensor, _unbox_key(key)))
 

@@ -48,6 +48,7 @@ from ..autograd import Function
 from ..tensor import Tensor
 from ._checks import check_tensor
 from ._dtypes import compute_dtype
+from .array_box import box, namespace_for, unbox
 from ..creation import rand_array
 
 _OP = "scaled_dot_product_attention"
@@ -76,6 +77,25 @@ def _safe_softmax(xp, s):
     return e / xp.where(total == 0, 1, total)
 
 
+def _probabilities(xp, q, k, mask, is_causal, scale):
+    """P = softmax(scale * q @ k^T + mask) over the keys, the causal mask applied."""
+    s = (q @ xp.swapaxes(k, -1, -2)) * scale
+    if is_causal:  # replaced, not added: a NaN score under the mask stays unseen
+        s = xp.where(_causal(xp, q.shape[-2], k.shape[-2]), s, -np.inf)
+    if mask is not None:
+        s = s + _additive(xp, mask, s.dtype)
+    return _safe_softmax(xp, s)
+
+
+def _attention_composite(q, k, v, mask, is_causal, scale):
+    """Attention from differentiable ops, _probabilities on the array namespace: what the
+    engine differentiates under create_graph, as both Functions' backwards use P or the
+    log-sum-exp computed in forward. `mask` is a Tensor, a constant array or None."""
+    xp = namespace_for(q.device)
+    p = _probabilities(xp, box(q), box(k), box(mask), is_causal, scale)
+    return unbox(p @ box(v))
+
+
 class ScaledDotProductAttentionReference(Function):
     """The materialized reference. `mask` is a positional input so that a float mask can
     receive a gradient (which is dS, the gradient of the scores). float16 is computed in
@@ -87,25 +107,20 @@ class ScaledDotProductAttentionReference(Function):
         dtype = q.dtype
         work = compute_dtype(dtype)
         q, k, v = (a.astype(work, copy=False) for a in (q, k, v))
-        s = (q @ xp.swapaxes(k, -1, -2)) * scale
-        if is_causal:  # replaced, not added: a NaN score under the mask stays unseen
-            s = xp.where(_causal(xp, q.shape[-2], k.shape[-2]), s, -np.inf)
-        if mask is not None:
-            s = s + _additive(xp, mask, work)
-        p = _safe_softmax(xp, s)
+        p = _probabilities(xp, q, k, mask, is_causal, scale)
         drop = None
         if dropout_p > 0:
             keep = rand_array(p.shape, work, backend.device_of_array(p)) >= dropout_p
             drop = keep * (1 / (1 - dropout_p)) if dropout_p < 1 else xp.zeros_like(p)
             drop = drop.astype(work, copy=False)
         ctx.scale = scale
-        ctx.save_for_backward(q, k, v, p, drop)
+        ctx.save_for_backward(q, k, v, mask, p, drop)
         return ((p if drop is None else p * drop) @ v).astype(dtype, copy=False)
 
     @staticmethod
     def backward(ctx, g):
         xp = ctx.xp
-        q, k, v, p, drop = ctx.saved
+        q, k, v, _, p, drop = ctx.saved
         g = g.astype(q.dtype, copy=False)
         p_used = p if drop is None else p * drop
         dv = xp.swapaxes(p_used, -1, -2) @ g
@@ -117,6 +132,14 @@ class ScaledDotProductAttentionReference(Function):
         dk = (xp.swapaxes(ds, -1, -2) @ q) * ctx.scale
         dmask = ds if ctx.needs_input_grad[3] else None
         return dq, dk, dv, dmask
+
+    @staticmethod
+    def composite(q, k, v, mask, *, is_causal, scale, dropout_p):
+        if dropout_p > 0:
+            raise NotImplementedError(
+                f"{_OP} with dropout cannot be differentiated twice (create_graph=True): its "
+                "dropout mask is a random draw that its differentiable form cannot repeat")
+        return _attention_composite(q, k, v, mask, is_causal, scale)
 
 
 # ----------------------------------------------------------------------------- fused kernel
@@ -134,7 +157,8 @@ class ScaledDotProductAttentionFused(Function):
     The kernels work on (N, T, D) arrays, N being the flattened batch dimensions; a mask
     arrives as `bias` slabs (M, L or 1, S or 1) with `bias_index[n]` naming head n's slab,
     so a mask that broadcasts over batch or heads is never expanded. Backward needs only
-    q, k, v, the output and the per-row log-sum-exp `lse`.
+    q, k, v as heads, the output and the per-row log-sum-exp `lse`; forward also keeps the
+    inputs as given, for the composite (the same memory, unless the heads needed a copy).
     """
 
     @staticmethod
@@ -144,16 +168,22 @@ class ScaledDotProductAttentionFused(Function):
         out, lse = kernel.attention_forward(q3, k3, v3, bias, bias_index, is_causal, scale)
         ctx.kernel, ctx.batch, ctx.is_causal, ctx.scale = kernel, batch, is_causal, scale
         ctx.bias, ctx.bias_index = bias, bias_index
-        ctx.save_for_backward(q3, k3, v3, out, lse)
+        ctx.save_for_backward(q, k, v, q3, k3, v3, out, lse)
         return out.reshape(batch + out.shape[1:])
 
     @staticmethod
     def backward(ctx, g):
-        q3, k3, v3, out, lse = ctx.saved
+        _, _, _, q3, k3, v3, out, lse = ctx.saved
         g3 = ctx.xp.ascontiguousarray(g.reshape(out.shape), dtype=out.dtype)
         dq, dk, dv = ctx.kernel.attention_backward(q3, k3, v3, out, lse, g3, ctx.bias,
                                                    ctx.bias_index, ctx.is_causal, ctx.scale)
         return tuple(d.reshape(ctx.batch + d.shape[1:]) for d in (dq, dk, dv))
+
+    @staticmethod
+    def composite(q, k, v, *, batch, bias, bias_index, is_causal, scale, kernel):
+        """The reference's attention, head n's mask being the slab bias[bias_index[n]]."""
+        mask = None if bias is None else bias[bias_index].reshape(batch + bias.shape[1:])
+        return _attention_composite(q, k, v, mask, is_causal, scale)
 
 
 def _mask_slabs(xp, mask, batch, dtype):

@@ -22,7 +22,7 @@ from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
 from ._dtypes import compute_dtype
-from .activation import stable_sigmoid
+from .activation import log_softmax, stable_sigmoid
 from .elementwise import abs, log, square, where
 
 _REDUCTIONS = ("none", "mean", "sum")
@@ -153,11 +153,15 @@ class CrossEntropy(Function):
     spreads its weight over the classes as a[c] = (1 - s) w[y] [c == y] + (s / C) w[c]
     (a = 0 where y is ignored), and loss = -sum_c a[c] log p[c]. Since
     d(-log p[c]) / dx[j] = p[j] - [c == j], the gradient is p * sum(a) - a: without weights
-    and smoothing, softmax minus the one-hot target.
+    and smoothing, softmax minus the one-hot target. The class weights are a constant
+    attribute (they get no gradient, as in PyTorch).
+
+    Under create_graph the engine differentiates `_cross_entropy_composite` instead, which
+    is why forward saves the logits and the targets besides the log-probabilities.
     """
 
     @staticmethod
-    def forward(ctx, x, y, weight, *, ignore_index, reduction, label_smoothing):
+    def forward(ctx, x, y, *, weight, ignore_index, reduction, label_smoothing):
         xp = ctx.xp
         n, c, r = _ncr(x)
         x3 = x.reshape(n, c, r).astype(compute_dtype(x.dtype), copy=False)
@@ -168,16 +172,17 @@ class CrossEntropy(Function):
         if label_smoothing:
             scored = logp if weight is None else logp * weight.astype(logp.dtype)[None, :, None]
             loss -= (label_smoothing / c) * scored.sum(axis=1) * targets.keep
-        ctx.save_for_backward(logp, weight)
-        ctx.targets, ctx.reduction, ctx.smoothing = targets, reduction, label_smoothing
+        ctx.save_for_backward(x, y, logp)
+        ctx.weight, ctx.targets = weight, targets
+        ctx.reduction, ctx.smoothing = reduction, label_smoothing
         ctx.shape, ctx.dtype = x.shape, x.dtype
         return _reduce_class_loss(xp, loss, targets, reduction, y.shape, x.dtype)
 
     @staticmethod
     def backward(ctx, g):
         xp = ctx.xp
-        logp, weight = ctx.saved
-        targets, s = ctx.targets, ctx.smoothing
+        _, _, logp = ctx.saved
+        weight, targets, s = ctx.weight, ctx.targets, ctx.smoothing
         c = logp.shape[1]
         gn = _per_target_grad(xp, g, targets, ctx.reduction).astype(logp.dtype, copy=False)
         gn_kept = gn * targets.keep
@@ -190,7 +195,24 @@ class CrossEntropy(Function):
             spread = (s / c) * gn_kept[:, None, :]
             grad -= spread if weight is None else spread * weight.astype(logp.dtype)[None, :, None]
         grad[targets.index] -= (1.0 - s) * gn * targets.w_y
-        return grad.reshape(ctx.shape).astype(ctx.dtype, copy=False), None, None
+        return grad.reshape(ctx.shape).astype(ctx.dtype, copy=False), None
+
+    @staticmethod
+    def composite(x, y, *, weight, ignore_index, reduction, label_smoothing):
+        """The same loss from differentiable ops, -sum_c a[c] log_softmax(x)[c], with the
+        target weights a (a constant of y) laid out as an (N, C, R) array."""
+        xp = backend.array_module(x.device)
+        n, c, r = _ncr(x)
+        logp = log_softmax(x.reshape(n, c, r), dim=1)
+        targets = _ClassTargets(xp, y._data.reshape(n, r), weight, ignore_index, logp.dtype)
+        w = xp.ones(c, logp.dtype) if weight is None else weight.astype(logp.dtype)
+        a = (label_smoothing / c) * w[None, :, None] * targets.keep[:, None, :]
+        a[targets.index] += (1.0 - label_smoothing) * targets.w_y
+        loss = -(logp * Tensor._make(a, x.device)).sum(dim=1)
+        if reduction == "none":
+            return loss.reshape(y.shape)
+        total = loss.sum()
+        return total / float(targets.total_weight) if reduction == "mean" else total
 
 
 class CrossEntropyProbs(Function):
@@ -320,8 +342,9 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
                         f"{backend.dtype_name(target.dtype)}")
     input, target, unbatched = _class_index_operands("cross_entropy", input, target, weight,
                                                      ignore_index)
-    out = CrossEntropy.apply(input, target, weight, ignore_index=ignore_index,
-                             reduction=reduction, label_smoothing=label_smoothing)
+    out = CrossEntropy.apply(input, target, weight=None if weight is None else weight._data,
+                             ignore_index=ignore_index, reduction=reduction,
+                             label_smoothing=label_smoothing)
     return out.reshape(()) if unbatched and reduction == "none" else out
 
 
@@ -376,15 +399,16 @@ class BinaryCrossEntropy(Function):
         loss = -(t * log_x + (1 - t) * log_1mx)
         if weight is not None:
             loss *= weight
-        ctx.save_for_backward(x, t, weight)
+        ctx.save_for_backward(x, t)
+        ctx.weight = weight  # a constant: the weight gets no gradient
         return loss
 
     @staticmethod
     def backward(ctx, g):
         xp = ctx.xp
-        x, t, weight = ctx.saved
-        if weight is not None:
-            g = g * weight
+        x, t = ctx.saved
+        if ctx.weight is not None:
+            g = g * ctx.weight
         gx = gt = None
         if ctx.needs_input_grad[0]:
             gx = g * (x - t) / xp.maximum((1 - x) * x, 1e-12)
@@ -409,13 +433,15 @@ class BinaryCrossEntropyWithLogits(Function):
             loss = (1 - t) * x - (1 + (pos_weight - 1) * t) * log_sig
         if weight is not None:
             loss *= weight
-        ctx.save_for_backward(x, t, weight, pos_weight)
+        ctx.save_for_backward(x, t)
+        ctx.weight, ctx.pos_weight = weight, pos_weight  # constants: they get no gradient
         return loss
 
     @staticmethod
     def backward(ctx, g):
         xp = ctx.xp
-        x, t, weight, pos_weight = ctx.saved
+        x, t = ctx.saved
+        weight, pos_weight = ctx.weight, ctx.pos_weight
         if weight is not None:
             g = g * weight
         gx = gt = None

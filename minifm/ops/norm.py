@@ -12,6 +12,10 @@ which is the chain rule through mean and var worked out once on paper: the two s
 terms are the gradient flowing through the mean and through the variance. float16 inputs
 are computed in float32.
 
+Second derivatives (create_graph): both backwards use statistics computed in forward, so
+each Function has a `composite`, `_standardize` run on the differentiable array namespace,
+that the engine differentiates instead; forward saves the input, weight and bias for it.
+
 layer_norm also has a kernel in minifm.kernels: it is a reference Function (the NumPy/CuPy
 code below, the oracle and the fallback) and a fused one (the kernel's loops), and
 layer_norm picks one with one `kernels.select` call. The names follow PyTorch's node,
@@ -25,6 +29,7 @@ from .. import kernels
 from ..autograd import Function
 from ._checks import check_tensor
 from ._dtypes import compute_dtype
+from .array_box import box, namespace_for, unbox
 
 
 def _standardize(xp, x, axes, eps):
@@ -37,11 +42,35 @@ def _standardize(xp, x, axes, eps):
     return xhat, rstd, mean, var
 
 
+def _standardize_running(x, running_mean, running_var, eps, channel_shape):
+    """(xhat, rstd) of x (N, C, *) with the running estimates, constants, as statistics."""
+    rstd = (1.0 / (running_var.astype(x.dtype) + eps) ** 0.5).reshape(channel_shape)
+    return (x - running_mean.astype(x.dtype).reshape(channel_shape)) * rstd, rstd
+
+
+def _scale_shift(xhat, weight, bias, param_shape):
+    """xhat * weight + bias, of Tensors: the end of the composite forms."""
+    out = unbox(xhat)
+    if weight is not None:
+        out = out * weight.reshape(param_shape)
+    if bias is not None:
+        out = out + bias.reshape(param_shape)
+    return out
+
+
 def _standardize_backward(gxhat, xhat, rstd, axes):
     """dL/dx from dL/dxhat when mean and var were computed from x itself."""
     mean_g = gxhat.mean(axis=axes, keepdims=True)
     mean_gx = (gxhat * xhat).mean(axis=axes, keepdims=True)
     return rstd * (gxhat - mean_g - xhat * mean_gx)
+
+
+def _layer_norm_composite(x, weight, bias, *, ndim, eps, kernel=None):
+    """Layer norm from differentiable ops, _standardize on the array namespace: the
+    composite of both layer norm Functions (the fused one's `kernel` is not needed)."""
+    axes = tuple(range(x.ndim - ndim, x.ndim))
+    xhat, _, _, _ = _standardize(namespace_for(x.device), box(x), axes, eps)
+    return _scale_shift(xhat, weight, bias, x.shape[x.ndim - ndim:])
 
 
 class NativeLayerNormReference(Function):
@@ -53,7 +82,7 @@ class NativeLayerNormReference(Function):
         xw = x.astype(compute_dtype(x.dtype), copy=False)
         xhat, rstd, _, _ = _standardize(ctx.xp, xw, axes, eps)
         ctx.axes = axes
-        ctx.save_for_backward(xhat, rstd, weight)
+        ctx.save_for_backward(x, weight, bias, xhat, rstd)
         out = xhat * weight if weight is not None else xhat.copy()
         if bias is not None:
             out += bias
@@ -61,7 +90,7 @@ class NativeLayerNormReference(Function):
 
     @staticmethod
     def backward(ctx, g):
-        xhat, rstd, weight = ctx.saved
+        _, weight, _, xhat, rstd = ctx.saved
         g = g.astype(xhat.dtype, copy=False)
         lead = tuple(range(g.ndim - len(ctx.axes)))
         gx = gw = gb = None
@@ -74,6 +103,13 @@ class NativeLayerNormReference(Function):
             gb = g.sum(axis=lead)
         return gx, gw, gb
 
+    composite = staticmethod(_layer_norm_composite)
+
+
+def _rows(x, ndim):
+    """x as the kernel sees it: (rows, elements normalized together)."""
+    return x.reshape(-1, math.prod(x.shape[x.ndim - ndim:]))
+
 
 class NativeLayerNormFused(Function):
     """Layer norm by a kernel module (minifm.kernels.layer_norm_cpu) on x seen as (rows,
@@ -82,15 +118,18 @@ class NativeLayerNormFused(Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias, *, ndim, eps, kernel):
-        x2 = x.reshape(-1, math.prod(x.shape[x.ndim - ndim:]))
+        x2 = _rows(x, ndim)
         y, mean, rstd = kernel.layer_norm_forward(x2, weight, bias, eps)
         ctx.kernel, ctx.ndim = kernel, ndim
-        ctx.save_for_backward(x2, mean, rstd, weight)
+        ctx.save_for_backward(x, weight, bias, mean, rstd)
         return y.reshape(x.shape)
+
+    composite = staticmethod(_layer_norm_composite)
 
     @staticmethod
     def backward(ctx, g):
-        x2, mean, rstd, weight = ctx.saved
+        x, weight, _, mean, rstd = ctx.saved
+        x2 = _rows(x, ctx.ndim)
         gx, gw, gb = ctx.kernel.layer_norm_backward(g.reshape(x2.shape), x2, mean, rstd,
                                                     weight, ctx.needs_input_grad[0])
         shape = g.shape[g.ndim - ctx.ndim:]
@@ -124,10 +163,9 @@ class BatchNorm(Function):
                 running_var *= 1 - momentum
                 running_var += momentum * var.reshape(-1) * (count / (count - 1))
         else:
-            rstd = (1.0 / xp.sqrt(running_var.astype(work) + eps)).reshape(channel_shape)
-            xhat = (xw - running_mean.astype(work).reshape(channel_shape)) * rstd
+            xhat, rstd = _standardize_running(xw, running_mean, running_var, eps, channel_shape)
         ctx.axes, ctx.training, ctx.channel_shape = axes, training, channel_shape
-        ctx.save_for_backward(xhat, rstd, weight)
+        ctx.save_for_backward(x, weight, bias, xhat, rstd)
         out = xhat * weight.reshape(channel_shape) if weight is not None else xhat.copy()
         if bias is not None:
             out += bias.reshape(channel_shape)
@@ -135,7 +173,7 @@ class BatchNorm(Function):
 
     @staticmethod
     def backward(ctx, g):
-        xhat, rstd, weight = ctx.saved
+        _, weight, _, xhat, rstd = ctx.saved
         g = g.astype(xhat.dtype, copy=False)
         gx = gw = gb = None
         if ctx.needs_input_grad[0]:
@@ -147,6 +185,18 @@ class BatchNorm(Function):
         if ctx.needs_input_grad[2]:
             gb = g.sum(axis=ctx.axes)
         return gx, gw, gb
+
+    @staticmethod
+    def composite(x, weight, bias, *, running_mean, running_var, training, momentum, eps):
+        """Batch norm from differentiable ops, on the array namespace; the running
+        estimates are not updated again."""
+        axes = (0,) + tuple(range(2, x.ndim))
+        channel_shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+        if training:
+            xhat, _, _, _ = _standardize(namespace_for(x.device), box(x), axes, eps)
+        else:
+            xhat, _ = _standardize_running(box(x), running_mean, running_var, eps, channel_shape)
+        return _scale_shift(xhat, weight, bias, channel_shape)
 
 
 # ----------------------------------------------------------------------------- public API
