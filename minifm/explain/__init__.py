@@ -10,8 +10,8 @@ transformers. Start with saliency.py (one gradient), then integrated_gradients.p
     layers         LayerActivation, LayerGradCam (forward hooks on a Module)
     transformers   attention_rollout, on the attentions of output_attentions=True
 
-`minifm explain` (report.py) draws them for a trained checkpoint; pictures.py holds the
-drawings (matplotlib, imported only when drawing).
+pictures.py draws them (matplotlib, imported only when drawing); `minifm explain`
+(minifm/train/explain_command.py) draws them for a trained checkpoint.
 """
 from .attribution import Attribution, GradientAttribution
 from .integrated_gradients import IntegratedGradients
