@@ -196,7 +196,7 @@ class ArrayNamespace:
         return self._binary(la.matmul, "matmul", a, b)
 
     def where(self, condition, a, b):
-        like = _like_tensor((condition, a, b))
+        like = _like_tensor((a, b))  # a condition carries no gradient
         if like is None:
             return self.array_module.where(_raw(condition), a, b)
         cond = _tensor(condition, like)

@@ -44,7 +44,7 @@ class EmbeddingFunction(Function):
         rows = g.reshape(flat.size, g.shape[-1])
         if ctx.scale_grad_by_freq:  # each row's gradient divided by its count in the batch
             counts = xp.bincount(flat, minlength=ctx.num_rows)
-            rows = rows / counts[flat][:, None].astype(rows.dtype)
+            rows = rows / xp.take(counts, flat)[:, None].astype(rows.dtype)
         grad = scatter_add_rows(xp, ctx.num_rows, flat, rows)
         if ctx.padding_idx is not None:
             grad[ctx.padding_idx] = 0

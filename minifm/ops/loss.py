@@ -23,6 +23,7 @@ from ..autograd import Function
 from ..tensor import Tensor
 from ._dtypes import compute_dtype
 from .activation import log_softmax, stable_sigmoid
+from .array_box import box, namespace_for, unbox
 from .elementwise import abs, log, square, where
 
 _REDUCTIONS = ("none", "mean", "sum")
@@ -215,39 +216,51 @@ class CrossEntropy(Function):
         return total / float(targets.total_weight) if reduction == "mean" else total
 
 
+def _probability_terms(xp, x, t, weight, label_smoothing):
+    """log p, a and w of CrossEntropyProbs, in NumPy's array API (its composite runs this
+    on the differentiable namespace): x (N, C, *) seen as (N, C, R), t smoothed into a."""
+    n, c, r = _ncr(x)
+    work = compute_dtype(x.dtype)
+    logp = _log_softmax_axis1(xp, x.reshape(n, c, r).astype(work, copy=False))
+    a = t.reshape(n, c, r).astype(work, copy=False)
+    if label_smoothing:
+        a = a * (1.0 - label_smoothing) + label_smoothing / c
+    w = None if weight is None else weight.astype(work)[None, :, None]
+    if w is not None:
+        a = a * w
+    return logp, a, w
+
+
+def _reduce_probability_loss(loss, reduction, dtype):
+    """The (N, R) losses of CrossEntropyProbs, reduced, in the input's dtype."""
+    if reduction == "none":
+        return loss.astype(dtype, copy=False)
+    total = loss.sum()
+    if reduction == "mean":
+        with np.errstate(invalid="ignore"):
+            total = total / loss.size  # nan for an empty batch, as PyTorch
+    return total.astype(dtype)
+
+
 class CrossEntropyProbs(Function):
     """Cross-entropy of logits x (N, C, R) with class probabilities t (N, C, R):
     loss = -sum_c w[c] t[c] log p[c], smoothed as t -> (1 - s) t + s / C. The gradient is
-    p * sum(a) - a with a = w t, as for class indices; t gets -w log p."""
+    p * sum(a) - a with a = w t, as for class indices; t gets -w log p. The class weights
+    are a constant attribute, and forward saves x and t for the composite."""
 
     @staticmethod
-    def forward(ctx, x, t, weight, *, reduction, label_smoothing):
-        xp = ctx.xp
-        n, c, r = _ncr(x)
-        work = compute_dtype(x.dtype)
-        logp = _log_softmax_axis1(xp, x.reshape(n, c, r).astype(work, copy=False))
-        a = t.reshape(n, c, r).astype(work, copy=False)
-        if label_smoothing:
-            a = a * (1.0 - label_smoothing) + label_smoothing / c
-        w = None if weight is None else weight.astype(work)[None, :, None]
-        if w is not None:
-            a = a * w
-        loss = -(a * logp).sum(axis=1)
-        ctx.save_for_backward(logp, a, w)
+    def forward(ctx, x, t, *, weight, reduction, label_smoothing):
+        logp, a, w = _probability_terms(ctx.xp, x, t, weight, label_smoothing)
+        ctx.save_for_backward(x, t, logp, a, w)
         ctx.reduction, ctx.smoothing = reduction, label_smoothing
-        ctx.shape, ctx.dtype, ctx.out_shape = x.shape, x.dtype, (n,) + x.shape[2:]
-        if reduction == "none":
-            return loss.reshape(ctx.out_shape).astype(x.dtype, copy=False)
-        total = loss.sum()
-        if reduction == "mean":
-            with np.errstate(invalid="ignore"):
-                total = total / loss.size  # nan for an empty batch, as PyTorch
-        return xp.asarray(total, dtype=x.dtype)
+        ctx.shape, ctx.dtype = x.shape, x.dtype
+        loss = -(a * logp).sum(axis=1).reshape((x.shape[0],) + x.shape[2:])
+        return _reduce_probability_loss(loss, reduction, x.dtype)
 
     @staticmethod
     def backward(ctx, g):
         xp = ctx.xp
-        logp, a, w = ctx.saved
+        _, _, logp, a, w = ctx.saved
         n, _, r = logp.shape
         if ctx.reduction == "none":
             gn = g.reshape(n, 1, r)
@@ -264,7 +277,15 @@ class CrossEntropyProbs(Function):
             if w is not None:
                 gt *= w
             gt = (gt * gn).reshape(ctx.shape)
-        return gx, gt, None
+        return gx, gt
+
+    @staticmethod
+    def composite(x, t, *, weight, reduction, label_smoothing):
+        """The same loss from differentiable ops: the forward's terms on the namespace."""
+        logp, a, _ = _probability_terms(namespace_for(x.device), box(x), box(t), weight,
+                                        label_smoothing)
+        loss = -(a * logp).sum(axis=1).reshape((x.shape[0],) + tuple(x.shape[2:]))
+        return unbox(_reduce_probability_loss(loss, reduction, x.dtype))
 
 
 class NllLoss(Function):
@@ -359,8 +380,9 @@ def _cross_entropy_probabilities(input, target, weight, reduction, label_smoothi
     unbatched = input.ndim == 1
     if unbatched:
         input, target = input.reshape(1, -1), target.reshape(1, -1)
-    out = CrossEntropyProbs.apply(input, target.to(input.dtype), weight, reduction=reduction,
-                                  label_smoothing=label_smoothing)
+    out = CrossEntropyProbs.apply(input, target.to(input.dtype),
+                                  weight=None if weight is None else weight._data,
+                                  reduction=reduction, label_smoothing=label_smoothing)
     return out.reshape(()) if unbatched and reduction == "none" else out
 
 
