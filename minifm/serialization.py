@@ -100,6 +100,7 @@ import zipfile
 import numpy as np
 
 from . import backend
+from .tensor import Tensor
 
 __all__ = ["CheckpointError", "save_file", "load_file", "save", "load", "add_checksums"]
 
@@ -593,7 +594,6 @@ def save(obj, f) -> None:
 
     The layout is described in this module's docstring; `load` reads it back.
     """
-    from minifm.tensor import Tensor
 
     arrays = {}
 
@@ -653,7 +653,6 @@ def load(f, map_location=None, *, weights_only=None):
     safe as torch.load(..., weights_only=True). A damaged file, or a file from an older
     minifm without checksums, is refused with a CheckpointError (see the module docstring).
     """
-    from minifm.tensor import Tensor
 
     device = _map_location_device(map_location)
     arrays, metadata, verified = _read(f)
