@@ -1,4 +1,4 @@
-"""Gradient clipping and parameter flattening (torch.nn.utils).
+"""Gradient clipping (torch.nn.utils.clip_grad).
 
 clip_grad_norm_ = get_total_norm (the norm of all gradients taken as one vector) followed by
 clip_grads_with_norm_ (scale them all by max_norm / (norm + 1e-6) when that is below 1), as
@@ -11,10 +11,9 @@ import math
 
 import numpy as np
 
-from .. import backend
-from ..creation import tensor
-from ..ops.shape import cat
-from ..tensor import Tensor
+from ... import backend
+from ...creation import tensor
+from ...tensor import Tensor
 
 
 def _as_list(tensors):
@@ -86,26 +85,3 @@ def clip_grad_value_(parameters, clip_value, foreach=None):
     clip_value = float(clip_value)
     for g in _grads(parameters):
         backend.array_module(g.device).clip(g._data, -clip_value, clip_value, out=g._data)
-
-
-def parameters_to_vector(parameters):
-    """All parameters flattened and concatenated into one 1-D Tensor (differentiable)."""
-    return cat([p.reshape(-1) for p in parameters])
-
-
-def vector_to_parameters(vec, parameters):
-    """Copy consecutive slices of the 1-D `vec` into the parameters' arrays, in place."""
-    if not isinstance(vec, Tensor) or vec.ndim != 1:
-        raise TypeError(f"vector_to_parameters: expected a 1-D Tensor, got "
-                        f"{getattr(vec, 'shape', type(vec).__name__)}")
-    parameters = _as_list(parameters)
-    needed = sum(p.numel() for p in parameters)
-    if vec.numel() != needed:
-        raise ValueError(f"vector_to_parameters: vector of {vec.numel()} elements for "
-                         f"parameters of {needed} elements")
-    offset = 0
-    for p in parameters:
-        n = p.numel()
-        chunk = backend.move_array(vec._data[offset:offset + n], p.device)
-        p._data[...] = chunk.reshape(p.shape)
-        offset += n
