@@ -1,19 +1,22 @@
 """Batching: the DataLoader with PyTorch's default_collate, and nanoGPT's random blocks.
 
-``DataLoader`` walks a map-style dataset in order or in a seeded random order, groups
-``batch_size`` samples and stacks them into Tensors. Unlike torch.utils.data it has no
-samplers and no worker processes; what it adds is ``state_dict()`` /
-``load_state_dict()``, the loader's position, so a trainer can stop mid-epoch and resume
-with exactly the batches it would have seen.
+``DataLoader`` walks a map-style dataset in the order its sampler gives (in order, a
+seeded random order, or weighted draws: sampler.py), groups ``batch_size`` samples and
+stacks them into Tensors. Unlike torch.utils.data it has no worker processes; what it
+adds is ``state_dict()`` / ``load_state_dict()``, the loader's position, so a trainer can
+stop mid-epoch and resume with exactly the batches it would have seen.
 """
 
 import collections.abc
+import copy
 import math
 
 import numpy as np
 
 import minifm
 from minifm import backend
+
+from .sampler import RandomSampler, SequentialSampler
 
 
 def default_collate(batch):
@@ -61,28 +64,37 @@ def default_collate(batch):
 class DataLoader:
     """Iterate over ``dataset`` in batches of ``batch_size`` collated samples.
 
-    Each ``iter(loader)`` is one epoch. With ``shuffle=True`` every epoch draws a new
-    permutation with ``minifm.randperm`` from ``generator`` (the default CPU generator when
-    None); otherwise samples come in order. ``drop_last`` drops a final short batch.
+    Each ``iter(loader)`` is one epoch: the indices of one pass over ``sampler``. With
+    ``shuffle=True`` the sampler is a RandomSampler drawing a new permutation every epoch
+    with ``minifm.randperm`` from ``generator`` (the default CPU generator when None);
+    otherwise, without a sampler, samples come in order. ``drop_last`` drops a final short
+    batch.
 
     Resuming: ``state_dict()`` says where the next batch comes from: ``epoch`` (how many
     epochs began before this one), ``batch_index`` (batches of it already yielded) and
-    ``generator_state`` (the generator's state just before this epoch's permutation was
-    drawn; None when not shuffling or not drawn yet). After ``load_state_dict(state)`` the
-    next ``iter(loader)`` yields the rest of that epoch, in the same order, and later
-    iterations start new epochs. The permutation is redrawn from a private copy of the
-    saved state, so ``generator`` itself is left alone: restore it (``minifm.set_rng_state``
-    for the default one) from the same checkpoint, and later epochs match too. Use one
-    iterator at a time; starting a new one before the last is exhausted begins a new epoch.
+    ``generator_state`` (the state of the sampler's generator just before this epoch's
+    order was drawn; None for a sampler without randomness or not drawn yet). After
+    ``load_state_dict(state)`` the next ``iter(loader)`` yields the rest of that epoch, in
+    the same order, and later iterations start new epochs. The order is redrawn by a copy
+    of the sampler with a private generator in the saved state, so the sampler's own
+    generator is left alone: restore it (``minifm.set_rng_state`` for the default one)
+    from the same checkpoint, and later epochs match too. Use one iterator at a time;
+    starting a new one before the last is exhausted begins a new epoch.
     """
 
-    def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False,
+    def __init__(self, dataset, batch_size=1, shuffle=False, sampler=None, drop_last=False,
                  collate_fn=None, generator=None):
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
+        if sampler is not None and shuffle:
+            raise ValueError("DataLoader: sampler option is mutually exclusive with shuffle")
+        if sampler is None:
+            sampler = (RandomSampler(dataset, generator=generator) if shuffle
+                       else SequentialSampler(dataset))
         self.dataset = dataset
         self.batch_size = batch_size
         self.shuffle = shuffle
+        self.sampler = sampler
         self.drop_last = drop_last
         self.collate_fn = default_collate if collate_fn is None else collate_fn
         self.generator = generator
@@ -92,7 +104,7 @@ class DataLoader:
         self._continue = True      # whether the next iter() continues that epoch
 
     def __len__(self):
-        n = len(self.dataset)
+        n = len(self.sampler)
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def __iter__(self):
@@ -117,17 +129,15 @@ class DataLoader:
 
     def _order(self):
         """The sample indices of the current epoch, in the order they are visited."""
-        n = len(self.dataset)
-        if not self.shuffle:
-            return list(range(n))
+        if not hasattr(self.sampler, "generator"):  # no randomness: nothing to record
+            return list(self.sampler)
         if self._order_state is None:
-            generator = self.generator
-            if generator is None:
-                generator = backend.default_generator()
+            generator = self.sampler.generator or backend.default_generator()
             self._order_state = generator.get_state()
-            return minifm.randperm(n, generator=generator).tolist()
-        replay = backend.Generator().set_state(self._order_state)
-        return minifm.randperm(n, generator=replay).tolist()
+            return list(self.sampler)
+        replay = copy.copy(self.sampler)
+        replay.generator = backend.Generator().set_state(self._order_state)
+        return list(replay)
 
     def state_dict(self):
         """The loader's position as a JSON-able dict (see the class docstring)."""
@@ -145,14 +155,15 @@ class DataLoader:
                 f"DataLoader.load_state_dict: batch_index {batch_index} is outside this "
                 f"loader's [0, {len(self)}] batches"
             )
-        if self.shuffle and batch_index > 0 and order_state is None:
+        random = hasattr(self.sampler, "generator")
+        if random and batch_index > 0 and order_state is None:
             raise ValueError(
                 "DataLoader.load_state_dict: a shuffling loader needs the generator_state "
                 "of a partly consumed epoch"
             )
         self._epoch = state["epoch"]
         self._batch_index = batch_index
-        self._order_state = order_state if self.shuffle else None
+        self._order_state = order_state if random else None
         self._continue = True
 
 
