@@ -1,0 +1,5 @@
+"""minifm.nn.parallel: data parallelism across processes (torch.nn.parallel)."""
+from .buckets import all_reduce_gradients
+from .distributed import DistributedDataParallel
+
+__all__ = ["DistributedDataParallel", "all_reduce_gradients"]
