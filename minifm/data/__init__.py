@@ -6,13 +6,15 @@ from .corpora import default_corpus, load_text, min_corpus_tokens, train_val_tes
 from .dataloader import DataLoader, default_collate, random_blocks
 from .dataset import Dataset, Subset, TensorDataset, random_split
 from .digits import load_digits, upsample
+from .distributed import DistributedSampler
 from .sampler import (
     RandomSampler, Sampler, SequentialSampler, WeightedRandomSampler, group_balanced_weights,
 )
 from .tokenizers import load_tokenizer, tokenizer_from_dict
 
 __all__ = [
-    "ByteLevelBPETokenizer", "CharTokenizer", "DataLoader", "Dataset", "RandomSampler",
+    "ByteLevelBPETokenizer", "CharTokenizer", "DataLoader", "Dataset", "DistributedSampler",
+    "RandomSampler",
     "Sampler", "SequentialSampler", "Subset", "WeightedRandomSampler", "group_balanced_weights",
     "TensorDataset", "default_collate", "default_corpus", "load_digits", "load_text",
     "load_tokenizer", "min_corpus_tokens", "pretokenize", "random_blocks", "random_split",
