@@ -60,6 +60,7 @@ _KERNELS = {
     "layer_norm": {"numba": "layer_norm_cpu"},
     "softmax": {"numba": "softmax_cpu"},
     "gelu": {"numba": "gelu_cpu"},
+    "int8_matmul": {"numba": "int8_matmul_cpu"},
 }
 _chosen: dict = {}    # op -> backend set with set_backend
 _logged: set = set()  # configurations already logged

@@ -67,5 +67,6 @@ bmm = mm
 # The layers above the engine, so that `minifm.nn.functional.relu` works after a bare
 # `import minifm`, as `torch.nn.functional.relu` does after `import torch`.
 from . import nn, optim  # noqa: E402,F401
+from .quantization.qtypes import qint8, quint8  # noqa: E402,F401  (torch.qint8, torch.quint8)
 from . import cuda  # noqa: E402,F401
 from .autograd import functional as _functional  # noqa: E402,F401  (autograd.functional needs the ops)
