@@ -49,6 +49,7 @@ from ..tensor import Tensor
 from ._checks import check_tensor
 from ._dtypes import compute_dtype
 from .array_box import box, namespace_for, unbox
+from .shape import contiguous, expand
 from ..creation import rand_array
 
 _OP = "scaled_dot_product_attention"
@@ -143,12 +144,19 @@ class ScaledDotProductAttentionReference(Function):
 
 
 # ----------------------------------------------------------------------------- fused kernel
-def _as_heads(xp, a, batch):
-    """(*batch', T, D) -> a C-contiguous (N, T, D) array, N = prod(batch), broadcasting the
-    batch dimensions first (a copy only when broadcasting or strides require one)."""
-    if a.shape[:-2] != batch:
-        a = xp.broadcast_to(a, batch + a.shape[-2:]).copy()
-    return xp.ascontiguousarray(a).reshape((math.prod(batch),) + a.shape[-2:])
+def _as_heads(t, batch):
+    """A Tensor (*batch', T, D) broadcast to (*batch, T, D) and C-contiguous, by
+    differentiable ops (a copy only when broadcasting or strides require one): the layout
+    the kernels read as (N, T, D), N = prod(batch). Done before the fused op, so that the
+    op's inputs are its kernel's arrays and saving them for the composite costs nothing."""
+    if tuple(t.shape[:-2]) != batch:
+        t = expand(t, *batch, *t.shape[-2:])
+    return contiguous(t)
+
+
+def _flat_heads(a):
+    """A contiguous (*batch, T, D) array as (N, T, D), a view."""
+    return a.reshape((math.prod(a.shape[:-2]),) + a.shape[-2:])
 
 
 class ScaledDotProductAttentionFused(Function):
@@ -156,24 +164,24 @@ class ScaledDotProductAttentionFused(Function):
 
     The kernels work on (N, T, D) arrays, N being the flattened batch dimensions; a mask
     arrives as `bias` slabs (M, L or 1, S or 1) with `bias_index[n]` naming head n's slab,
-    so a mask that broadcasts over batch or heads is never expanded. Backward needs only
-    q, k, v as heads, the output and the per-row log-sum-exp `lse`; forward also keeps the
-    inputs as given, for the composite (the same memory, unless the heads needed a copy).
+    so a mask that broadcasts over batch or heads is never expanded. q, k and v arrive
+    broadcast to the batch shape and C-contiguous (_as_heads). Backward needs only q, k,
+    v, the output and the per-row log-sum-exp `lse`.
     """
 
     @staticmethod
     def forward(ctx, q, k, v, *, batch, bias, bias_index, is_causal, scale, kernel):
-        xp = ctx.xp
-        q3, k3, v3 = (_as_heads(xp, a, batch) for a in (q, k, v))
+        q3, k3, v3 = (_flat_heads(a) for a in (q, k, v))
         out, lse = kernel.attention_forward(q3, k3, v3, bias, bias_index, is_causal, scale)
         ctx.kernel, ctx.batch, ctx.is_causal, ctx.scale = kernel, batch, is_causal, scale
         ctx.bias, ctx.bias_index = bias, bias_index
-        ctx.save_for_backward(q, k, v, q3, k3, v3, out, lse)
+        ctx.save_for_backward(q, k, v, out, lse)
         return out.reshape(batch + out.shape[1:])
 
     @staticmethod
     def backward(ctx, g):
-        _, _, _, q3, k3, v3, out, lse = ctx.saved
+        q, k, v, out, lse = ctx.saved
+        q3, k3, v3 = (_flat_heads(a) for a in (q, k, v))
         g3 = ctx.xp.ascontiguousarray(g.reshape(out.shape), dtype=out.dtype)
         dq, dk, dv = ctx.kernel.attention_backward(q3, k3, v3, out, lse, g3, ctx.bias,
                                                    ctx.bias_index, ctx.is_causal, ctx.scale)
@@ -281,8 +289,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         xp = backend.array_module(query.device)
         bias, bias_index = _mask_slabs(xp, attn_mask._data, batch, query.dtype)
     return ScaledDotProductAttentionFused.apply(
-        query, key, value, batch=batch, bias=bias, bias_index=bias_index,
-        is_causal=bool(is_causal), scale=scale, kernel=kernel)
+        *(_as_heads(t, batch) for t in (query, key, value)), batch=batch, bias=bias,
+        bias_index=bias_index, is_causal=bool(is_causal), scale=scale, kernel=kernel)
 
 
 __all__ = ["scaled_dot_product_attention", "ScaledDotProductAttentionReference",
