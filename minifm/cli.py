@@ -18,10 +18,11 @@ import dataclasses
 import json
 import os
 import re
+import subprocess
 import sys
 import typing
 
-from . import __version__, runtime
+from . import __version__, distributed, runtime
 from .train import commands, explain_command
 from .train.config import TrainConfig
 from .train.settings import ConfigError
@@ -116,6 +117,9 @@ def build_parser(keep_defaults=True):
         p.add_argument("--overwrite", action="store_true",
                        help="replace the run in --out-dir (its files are deleted)")
         p.add_argument("--samples", type=int, default=1, help="samples to show after training")
+        p.add_argument("--nproc", type=int, default=1,
+                       help="processes training data-parallel, started with mpiexec (each "
+                            "takes batch_size / nproc of every batch; needs mpi4py)")
 
     p = leaf(sub, "sample", "sample from a trained model")
     p.add_argument("--checkpoint", required=True, help="a checkpoint written by `minifm train`")
@@ -200,12 +204,17 @@ def prepare(args, argv):
         return lambda: 0
     if args.samples < 0:
         raise ValueError(f"--samples must be >= 0, got {args.samples}")
+    if args.nproc > 1 and distributed.launched_world_size() == 1:
+        command = distributed.mpiexec_command(args.nproc, argv)
+        return lambda: subprocess.call(command)
+    if distributed.launched_world_size() > 1:
+        distributed.init_process_group("nccl" if device == "cuda" else "mpi")
     task_cls = TASKS[args.task]
     given = vars(build_parser(keep_defaults=False).parse_args(argv))
     trainer = commands.prepare_training(
         args.task, fields_of(task_cls.config_class, args), fields_of(TrainConfig, args),
         given=given, resume=args.resume, overwrite=args.overwrite, device=device)
-    if args.resume:
+    if args.resume and trainer.rank == 0:
         print(f"resumed from {trainer.checkpoint_path} at step {trainer.step}")
     return lambda: train(trainer, args.samples)
 
@@ -213,6 +222,8 @@ def prepare(args, argv):
 def train(trainer, samples):
     """Train, print the summary and `samples` samples; exit code 0 if the run ended well."""
     summary = trainer.fit()
+    if trainer.rank != 0:  # rank 0 reports for a data-parallel run
+        return 0
     print(json.dumps(summary, indent=2))
     for i in range(samples):
         print(f"--- sample {i + 1} ---")

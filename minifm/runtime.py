@@ -12,7 +12,7 @@ import importlib.util
 import os
 import sys
 
-from . import backend, kernels
+from . import backend, distributed, kernels
 
 
 def limit_threads(threads=None):
@@ -22,11 +22,13 @@ def limit_threads(threads=None):
     threads lose to one as soon as anything else runs (a GPT step measured 632 ms with two
     threads and 56 ms with one while another process used a core). threadpoolctl, which
     scikit-learn installs, does the BLAS part; without it the BLAS default stays.
+    Ranks started by mpiexec on one machine share its cores: each gets its share.
     """
     if threads is None:
-        if (os.cpu_count() or 1) > 2:
+        cores, ranks = os.cpu_count() or 1, distributed.launched_local_size()
+        if cores > 2 and ranks == 1:
             return None
-        threads = 1
+        threads = max(1, cores // ranks) if cores > 2 else 1
     if threads < 1:
         raise ValueError(f"threads must be >= 1, got {threads}")
     try:

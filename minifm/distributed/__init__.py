@@ -15,6 +15,7 @@ which brings the MPICH library as a wheel), or NCCL's between GPUs (backend="ncc
 through CuPy; untested until a machine with two GPUs is available). Data parallelism on
 top of it: minifm.nn.parallel.DistributedDataParallel and minifm.data.DistributedSampler.
 """
+from .launcher import launched_local_size, launched_world_size, mpiexec_command
 from .collectives import ReduceOp, Work, all_gather, all_reduce, barrier, broadcast, reduce
 from .process_group import (
     destroy_process_group, get_backend, get_rank, get_world_size, init_process_group,
@@ -24,5 +25,6 @@ from .process_group import (
 __all__ = [
     "ReduceOp", "Work", "all_gather", "all_reduce", "barrier", "broadcast",
     "destroy_process_group", "get_backend", "get_rank", "get_world_size",
-    "init_process_group", "is_available", "is_initialized", "reduce",
+    "init_process_group", "is_available", "is_initialized", "launched_local_size",
+    "launched_world_size", "mpiexec_command", "reduce",
 ]

@@ -47,7 +47,8 @@ def prepare_training(task_name, task_settings, train_settings, given=(), resume=
         train_cfg = TrainConfig(**train_settings)
         task = task_cls(task_cls.config_class(**task_settings), out_dir, device=device)
         trainer = Trainer(task, train_cfg, log=log)
-    clear_run_folder(out_dir, checkpoint_name, overwrite=overwrite)
+    if trainer.rank == 0:  # the other ranks of a data-parallel run write nothing
+        clear_run_folder(out_dir, checkpoint_name, overwrite=overwrite)
     return trainer
 
 

@@ -12,8 +12,11 @@ import os
 import time
 from dataclasses import asdict
 
+from .. import distributed as dist
 from .. import runtime
 from ..autograd import no_grad
+from ..creation import tensor
+from ..nn.parallel import all_reduce_gradients, broadcast_module
 from ..nn.utils import clip_grad_norm_
 from ..optim.lr_scheduler import LambdaLR
 from .checkpoint import read_checkpoint, restore, save_checkpoint
@@ -29,6 +32,15 @@ BEST_CHECKPOINT = "best.safetensors"
 
 class NonFiniteLoss(RuntimeError):
     pass
+
+
+class Silent:
+    """The metrics log and progress of ranks other than 0: rank 0 writes for them all."""
+
+    def log(self, *args, **kwargs):
+        pass
+
+    write = update = close = log
 
 
 class Trainer:
@@ -51,6 +63,12 @@ class Trainer:
         self.best_label = self.metric  # the metric's name when it was best
         self.evals_without_improvement = 0
         self.skipped_steps = 0
+        # Data parallelism (under mpiexec): each rank trains on its share of every batch,
+        # the gradients are averaged, and rank 0 alone writes the run's files.
+        self.rank, self.world_size = ((dist.get_rank(), dist.get_world_size())
+                                      if dist.is_initialized() else (0, 1))
+        for module in task.modules.values() if self.world_size > 1 else ():
+            broadcast_module(module)
 
     # ------------------------------------------------------------------ checkpoints
     @property
@@ -58,6 +76,8 @@ class Trainer:
         return os.path.join(self.config.out_dir, self.config.checkpoint_name)
 
     def save(self, path=None):
+        if self.rank != 0:
+            return
         save_checkpoint(
             path or self.checkpoint_path,
             config={"task": self.task.config, "trainer": asdict(self.config)},
@@ -87,17 +107,20 @@ class Trainer:
     # ------------------------------------------------------------------ one step
     def train_step(self):
         """One step of every optimizer; returns the train metrics (or None if skipped)."""
-        batch = self.task.next_batch()
+        batch = shard(self.task.next_batch(), self.rank, self.world_size)
         metrics = {}
         for name, opt in self.task.optimizers.items():
             opt.zero_grad(set_to_none=True)
             loss, values = self.task.loss(name, batch)
-            loss_value = float(loss.item())
+            loss_value, *rest = mean_over_ranks([float(loss.item()), *values.values()])
+            values = dict(zip(values, rest))
             if not math.isfinite(loss_value):
                 return self._non_finite(f"{name} loss is {loss_value}")
             loss.backward()
+            params = [p for group in opt.param_groups for p in group["params"]]
+            if self.world_size > 1:
+                all_reduce_gradients(params)
             if self.config.grad_clip:
-                params = [p for group in opt.param_groups for p in group["params"]]
                 norm = float(clip_grad_norm_(params, self.config.grad_clip).item())
                 if not math.isfinite(norm):
                     return self._non_finite(f"{name} gradient norm is {norm}")
@@ -121,7 +144,8 @@ class Trainer:
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, split="val"):
         with no_grad():
-            return self.task.evaluate(split)
+            values = self.task.evaluate(split)
+        return dict(zip(values, mean_over_ranks(list(values.values()))))
 
     def _evaluate_and_checkpoint(self, metrics_log, progress):
         values = self.evaluate("val")
@@ -146,9 +170,12 @@ class Trainer:
         summary, also written to summary.json in the run folder."""
         cfg = self.config
         os.makedirs(cfg.out_dir, exist_ok=True)
-        metrics_log = MetricsLog(cfg.out_dir, keep_until=self.step if self.step > 0 else None)
-        progress = Progress(cfg.max_steps, start=self.step, log_every=cfg.log_interval,
-                            items_per_step=self.task.items_per_step, item_name=self.task.item_name)
+        metrics_log, progress = Silent(), Silent()
+        if self.rank == 0:
+            metrics_log = MetricsLog(cfg.out_dir, keep_until=self.step if self.step > 0 else None)
+            progress = Progress(cfg.max_steps, start=self.step, log_every=cfg.log_interval,
+                                items_per_step=self.task.items_per_step,
+                                item_name=self.task.item_name)
         if self.step < cfg.max_steps and runtime.kernels_need_compiling():
             progress.write("compiling the Numba kernels: the first steps take about half a "
                            "minute longer, once on this machine (the ETA leaves them out)")
@@ -191,6 +218,39 @@ class Trainer:
                    "wall_seconds": round(time.perf_counter() - t0, 2)}
         if outcome in ("finished", "early-stopped"):
             summary["test"] = self.evaluate("test")
-            summary["loss_plot"] = plot_losses(cfg.out_dir, title=self.task.config.get("name"))
-        write_atomically(os.path.join(cfg.out_dir, "summary.json"), json.dumps(summary, indent=2))
+            if self.rank == 0:
+                summary["loss_plot"] = plot_losses(cfg.out_dir,
+                                                   title=self.task.config.get("name"))
+        if self.rank == 0:
+            write_atomically(os.path.join(cfg.out_dir, "summary.json"), json.dumps(summary, indent=2))
         return summary
+
+
+def shard(batch, rank, world_size):
+    """This rank's rows of every tensor in `batch` (tensors, in any nesting of tuples,
+    lists and dicts; other values pass unchanged): rows rank*n/N to (rank+1)*n/N. Every
+    rank draws the same global batch, so the run follows one process's batches, and a
+    resumed run may have another world size."""
+    if world_size == 1:
+        return batch
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(shard(b, rank, world_size) for b in batch)
+    if isinstance(batch, dict):
+        return {k: shard(v, rank, world_size) for k, v in batch.items()}
+    if not hasattr(batch, "shape"):
+        return batch
+    n = batch.shape[0]
+    if n % world_size:
+        raise ValueError(f"a batch of {n} does not split evenly over {world_size} ranks: "
+                         "choose a batch size divisible by the number of processes")
+    return batch[rank * n // world_size:(rank + 1) * n // world_size]
+
+
+def mean_over_ranks(values):
+    """The mean of each number in `values` over all ranks (the list itself in one process):
+    the global batch's loss, and evaluations, the same on every rank."""
+    if not values or not dist.is_initialized() or dist.get_world_size() == 1:
+        return values
+    t = tensor(values, dtype="float64")
+    dist.all_reduce(t, op=dist.ReduceOp.AVG)
+    return t.tolist()

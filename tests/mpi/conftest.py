@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 
 import pytest
 
@@ -27,14 +26,13 @@ def pytest_collection_modifyitems(config, items):
 
 def world_too_small():
     """Why the MPI tests cannot run in this process (None if they can). The launcher's
-    environment (MPICH's PMI_SIZE, Open MPI's OMPI_COMM_WORLD_SIZE) says whether this is a
-    rank of mpiexec -n 2, so a plain pytest run never initialises MPI."""
+    environment says whether this is a rank of mpiexec -n 2, so a plain pytest run never
+    initialises MPI."""
     if importlib.util.find_spec("mpi4py") is None:
         return "MPI is not installed (pip install mpi4py mpich)"
-    launched = os.environ.get("PMI_SIZE") or os.environ.get("OMPI_COMM_WORLD_SIZE")
-    if launched != "2":
+    if dist.launched_world_size() != 2:
         return ("needs 2 MPI ranks: mpiexec -n 2 python -m pytest tests/mpi -m mpi "
-                f"(this process was started {'by mpiexec -n ' + launched if launched else 'without mpiexec'})")
+                f"(this process is one of {dist.launched_world_size()})")
     if not dist.is_initialized():
         dist.init_process_group("mpi")
     return None

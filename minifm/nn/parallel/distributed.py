@@ -41,8 +41,7 @@ class DistributedDataParallel(Module):
         self.module = module
         self.broadcast_buffers = broadcast_buffers
         self.require_backward_grad_sync = True
-        for tensor in [*module.parameters(), *module.buffers()]:
-            broadcast(tensor, src=0)
+        broadcast_module(module)
         params = [p for p in module.parameters() if p.requires_grad]
         self.reducer = Reducer(params, bucket_cap_mb)
 
@@ -66,3 +65,9 @@ class DistributedDataParallel(Module):
             yield
         finally:
             self.require_backward_grad_sync = previous
+
+
+def broadcast_module(module, src=0):
+    """Copy rank `src`'s parameters and buffers into every rank's `module`."""
+    for tensor in [*module.parameters(), *module.buffers()]:
+        broadcast(tensor, src=src)
