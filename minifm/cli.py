@@ -1,5 +1,5 @@
 """The command line: `minifm train gpt|bert|dcgan`, `minifm sample`, `minifm eval`,
-`minifm explain`.
+`minifm explain`, `minifm tune gpt|bert|dcgan`.
 
 Argument parsing only: the commands themselves are minifm/train/commands.py (and
 minifm/train/explain_command.py). Every field
@@ -23,7 +23,7 @@ import sys
 import typing
 
 from . import __version__, distributed, runtime
-from .train import commands, explain_command
+from .train import commands, explain_command, tune
 from .train.config import TrainConfig
 from .train.settings import ConfigError
 from .train.tasks import TASKS
@@ -104,13 +104,19 @@ def build_parser(keep_defaults=True):
                        help="where the model runs (cuda needs CuPy and a GPU)")
         return p
 
+    def task_leaf(parent, name, task_cls, out_dir=None):
+        """A task's subcommand with an option for every setting of it and of TrainConfig."""
+        p = leaf(parent, name, task_cls.__doc__.splitlines()[0])
+        add_dataclass_options(p, task_cls.config_class, keep_defaults=keep_defaults)
+        defaults = {**task_cls.train_defaults, **({"out_dir": out_dir} if out_dir else {})}
+        add_dataclass_options(p, TrainConfig, defaults,
+                              {"early_stopping_metric": task_cls.val_metrics}, keep_defaults)
+        return p
+
     train = sub.add_parser("train", help="train a model", allow_abbrev=False)
     models = train.add_subparsers(dest="task", required=True)
     for name, task_cls in TASKS.items():
-        p = leaf(models, name, task_cls.__doc__.splitlines()[0])
-        add_dataclass_options(p, task_cls.config_class, keep_defaults=keep_defaults)
-        add_dataclass_options(p, TrainConfig, task_cls.train_defaults,
-                              {"early_stopping_metric": task_cls.val_metrics}, keep_defaults)
+        p = task_leaf(models, name, task_cls)
         p.add_argument("--resume", action="store_true",
                        help="continue the run in --out-dir from its checkpoint (its model, "
                             "data and schedule settings; --max-steps may grow)")
@@ -140,6 +146,24 @@ def build_parser(keep_defaults=True):
     p = leaf(sub, "eval", "evaluate a trained model on a split")
     p.add_argument("--checkpoint", required=True, help="a checkpoint written by `minifm train`")
     p.add_argument("--split", default="test", choices=("val", "test"), help="the split")
+    p.add_argument("--data", action="append", default=None, metavar="FILE",
+                   help="language models: report loss and perplexity on this text file "
+                        "instead of a split (repeat for several corpora)")
+
+    search = sub.add_parser("tune", help="search hyperparameters on the validation split "
+                            "(Optuna: pip install optuna)", allow_abbrev=False)
+    models = search.add_subparsers(dest="task", required=True)
+    for name, task_cls in TASKS.items():
+        p = task_leaf(models, name, task_cls, out_dir=f"runs/tune-{name}")
+        p.add_argument("--trials", type=int, required=True,
+                       help="trials the study should hold when done (a rerun resumes it)")
+        p.add_argument("--param", action="append", required=True, metavar="NAME=KIND:...",
+                       help="a setting to search: NAME=uniform:LOW:HIGH, loguniform:LOW:HIGH, "
+                            "int:LOW:HIGH, logint:LOW:HIGH or choice:A,B,...; the other "
+                            "options fix the rest (repeat for each setting)")
+        p.add_argument("--startup-trials", type=int, default=4,
+                       help="random trials before TPE models the losses, and before pruning")
+        p.add_argument("--sampler-seed", type=int, default=0, help="seed of Optuna's sampler")
 
     p = leaf(sub, "explain", "draw what a trained model looks at (PNGs; needs matplotlib)")
     p.add_argument("--checkpoint", required=True, help="a checkpoint written by `minifm train`")
@@ -199,9 +223,21 @@ def prepare(args, argv):
         print("\n".join(paths))
         return lambda: 0
     if args.command == "eval":
-        print(json.dumps(commands.evaluate_checkpoint(args.checkpoint, args.split, device),
-                         indent=2))
+        result = (commands.evaluate_corpora(args.checkpoint, args.data, device) if args.data
+                  else commands.evaluate_checkpoint(args.checkpoint, args.split, device))
+        print(json.dumps(result, indent=2))
         return lambda: 0
+    task_cls = TASKS[args.task]
+    if args.command == "tune":
+        types = tune.field_types(args.task)
+        params = [tune.parse_param(text, types) for text in args.param]
+        if args.trials < 1 or args.startup_trials < 0:
+            raise ValueError("--trials must be >= 1 and --startup-trials >= 0")
+        search = tune.Search(args.task, fields_of(task_cls.config_class, args),
+                             fields_of(TrainConfig, args), params, device,
+                             args.startup_trials, args.sampler_seed)
+        study = search.open_study()
+        return lambda: run_search(search, study, args.trials)
     if args.samples < 0:
         raise ValueError(f"--samples must be >= 0, got {args.samples}")
     if args.nproc > 1 and distributed.launched_world_size() == 1:
@@ -209,7 +245,6 @@ def prepare(args, argv):
         return lambda: subprocess.call(command)
     if distributed.launched_world_size() > 1:
         distributed.init_process_group("nccl" if device == "cuda" else "mpi")
-    task_cls = TASKS[args.task]
     given = vars(build_parser(keep_defaults=False).parse_args(argv))
     trainer = commands.prepare_training(
         args.task, fields_of(task_cls.config_class, args), fields_of(TrainConfig, args),
@@ -229,6 +264,12 @@ def train(trainer, samples):
         print(f"--- sample {i + 1} ---")
         print(trainer.task.sample(seed=i))
     return 0 if summary["outcome"] in ("finished", "early-stopped") else 1
+
+
+def run_search(search, study, trials):
+    """Run the search's remaining trials and print its summary; exit code 0."""
+    print(json.dumps(search.run(study, trials), indent=2))
+    return 0
 
 
 def fields_of(cls, args):

@@ -8,9 +8,13 @@ constructor) and, when resuming, that the checkpoint fits the settings given.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 
+import numpy as np
+
 from ..autograd import no_grad
+from ..data import load_text
 from .checkpoint import read_checkpoint
 from .config import TrainConfig
 from .run_folder import check_run_folder, clear_run_folder
@@ -136,3 +140,30 @@ def evaluate_checkpoint(checkpoint, split="test", device="cpu"):
         raise ValueError(f"the run has no {split} split ({split}_frac was 0 when it was "
                          "trained); evaluate another split (--split val)")
     return {"step": ckpt["trainer"]["step"], "split": split, **metrics}
+
+
+def evaluate_corpora(checkpoint, paths, device="cpu"):
+    """{"step", "corpora": {path: metrics}}: a language model's loss on each text file, an
+    evaluation across data sets. Each text is encoded with the checkpoint's tokenizer and
+    scored as the task scores its validation split (the same windows, batches and seed),
+    so the numbers compare with its val loss; perplexity is exp(the language-model loss:
+    next-token for gpt, masked-token for bert)."""
+    task, ckpt = task_from_checkpoint(checkpoint, load_data=False, device=device)
+    if not hasattr(task, "tokenizer"):
+        raise ValueError(f"--data evaluates language models; {checkpoint} is a {task.name} "
+                         "model: evaluate its splits (--split) instead")
+    results = {}
+    for path in paths:
+        try:
+            tokens = np.asarray(task.tokenizer.encode(load_text(path, task.cfg.encoding)))
+        except ValueError as err:
+            raise ValueError(f"{path}: {err}") from None
+        task.splits[path] = tokens
+        with no_grad():
+            metrics = task.evaluate(path)
+        if not metrics:
+            raise ValueError(f"{path}: {len(tokens)} tokens are too few for one evaluation "
+                             "window of this model")
+        lm_loss = metrics.get("mlm_loss", metrics["loss"])
+        results[path] = {"tokens": len(tokens), **metrics, "perplexity": math.exp(lm_loss)}
+    return {"step": ckpt["trainer"]["step"], "corpora": results}

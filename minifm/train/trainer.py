@@ -43,16 +43,29 @@ class Silent:
     write = update = close = log
 
 
-class Trainer:
-    """Trains `task` as `config` says; `log` receives the lines meant for the user."""
+class StopRun(Exception):
+    """Raised by an `on_evaluate` callback to end a run that is not worth finishing (a
+    hyperparameter search's pruner does): fit() stops with outcome "pruned"."""
 
-    def __init__(self, task, config: TrainConfig, log=print):
+
+class Trainer:
+    """Trains `task` as `config` says; `log` receives the lines meant for the user.
+
+    on_evaluate(step, metrics), if given, is called after every validation (and the
+    checkpoint it writes) with the validation metrics; it may raise StopRun. With
+    evaluate_test=False the test split is left untouched at the end of fit(), for a
+    search that must look at the test split only once, for its best run.
+    """
+
+    def __init__(self, task, config: TrainConfig, log=print, on_evaluate=None,
+                 evaluate_test=True):
         self.metric = config.early_stopping_metric or task.val_metrics[0]
         if self.metric not in task.val_metrics:
             raise ConfigError("TrainConfig", f"early_stopping_metric={self.metric!r} must be "
                               f"one of {', '.join(map(repr, task.val_metrics))} for the "
                               f"{task.name} task", "early_stopping_metric")
         self.task, self.config, self.log = task, config, log
+        self.on_evaluate, self.evaluate_test = on_evaluate, evaluate_test
         decay = config.lr_decay_steps or config.max_steps
         self.schedule = WarmupCosine(config.warmup_steps, max(decay, config.warmup_steps),
                                      config.min_lr_ratio)
@@ -161,6 +174,8 @@ class Trainer:
         else:
             self.evals_without_improvement += 1
         self.save()
+        if self.on_evaluate is not None:
+            self.on_evaluate(self.step, values)
         patience = self.config.early_stopping_patience
         return patience is not None and self.evals_without_improvement >= patience
 
@@ -207,6 +222,9 @@ class Trainer:
         except NonFiniteLoss as err:
             progress.write(str(err))
             outcome = "stopped-non-finite"
+        except StopRun as err:
+            progress.write(f"stopped at step {self.step}: {err}")
+            outcome = "pruned"
         finally:
             progress.close()
             metrics_log.close()
@@ -217,7 +235,8 @@ class Trainer:
                    "skipped_steps": self.skipped_steps,
                    "wall_seconds": round(time.perf_counter() - t0, 2)}
         if outcome in ("finished", "early-stopped"):
-            summary["test"] = self.evaluate("test")
+            if self.evaluate_test:
+                summary["test"] = self.evaluate("test")
             if self.rank == 0:
                 summary["loss_plot"] = plot_losses(cfg.out_dir,
                                                    title=self.task.config.get("name"))
