@@ -3,6 +3,7 @@ random windows of a token stream, next-token cross-entropy, AdamW with weight de
 weights only, validation loss estimated on random windows of held-out text."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,7 +13,10 @@ from ...autograd import no_grad
 from ...creation import tensor
 from ...data import random_blocks
 from ...models.gpt import GPT, GPTConfig
-from ..settings import require_at_least, require_divisible, require_fraction, require_positive, setting
+from ..distill import load_teacher, soft_target_loss
+from ..settings import (
+    ConfigError, require_at_least, require_divisible, require_fraction, require_positive, setting,
+)
 from .base import Task
 from .text import TextDataConfig, corpus_and_tokenizer, encode_prompt, split_tokens
 
@@ -32,6 +36,12 @@ class GPTTaskConfig(TextDataConfig):
     beta2: float = setting(0.99, "AdamW's beta2")
     eval_iters: int = setting(20, "batches per evaluation")
     seed: int = setting(1337, "seed of the initial weights and of the batches")
+    distill_from: str | None = setting(None, "a gpt checkpoint whose model teaches this one "
+                                       "(knowledge distillation; its tokenizer is used)")
+    distill_temperature: float = setting(2.0, "distillation: temperature softening both "
+                                         "models' distributions")
+    distill_alpha: float = setting(0.5, "distillation: weight of the teacher's soft targets "
+                                   "(1 - alpha weighs the data loss)")
 
     def __post_init__(self):
         super().__post_init__()
@@ -39,8 +49,13 @@ class GPTTaskConfig(TextDataConfig):
                          "eval_iters")
         require_divisible(self, "n_embd", "n_head")
         require_fraction(self, "dropout", "beta1", "beta2")
-        require_positive(self, "learning_rate")
+        require_positive(self, "learning_rate", "distill_temperature")
         require_at_least(self, 0, "weight_decay")
+        if not 0 <= self.distill_alpha <= 1:
+            raise ConfigError("GPTTaskConfig", f"distill_alpha={self.distill_alpha} must be in "
+                              "[0, 1]", "distill_alpha")
+        if self.distill_from:  # absolute, so that a resumed run finds it from any folder
+            self.distill_from = os.path.abspath(self.distill_from)
 
 
 class GPTTask(Task):
@@ -56,7 +71,15 @@ class GPTTask(Task):
 
     def __init__(self, cfg: GPTTaskConfig, out_dir, state=None, load_data=True, device="cpu"):
         super().__init__(cfg, out_dir, device=device)
-        backend.manual_seed(cfg.seed)
+        self.teacher = None  # loaded for training only (see loss)
+        if cfg.distill_from and state is None:  # a new run: the teacher's tokenizer
+            self.teacher, tokenizer = load_teacher(cfg.distill_from, device)
+            if self.teacher.config.block_size < cfg.block_size:
+                raise ValueError(f"--distill-from: the teacher's block_size "
+                                 f"({self.teacher.config.block_size}) is below the "
+                                 f"student's ({cfg.block_size})")
+            state = {"tokenizer": tokenizer}
+        backend.manual_seed(cfg.seed)  # after building the teacher: the same student as alone
         text, self.tokenizer = corpus_and_tokenizer(cfg, state, load_data)
         self.splits = {}
         if text is not None:
@@ -90,10 +113,23 @@ class GPTTask(Task):
                              generator=self.batch_generator, device=self.device)
 
     def loss(self, name, batch):
+        """The data loss, or with a teacher the distillation loss; the metric "loss" is the
+        data loss either way, so runs with and without a teacher compare."""
         self.model.train()
         x, y = batch
-        _, loss = self.model(x, y)
-        return loss, {"loss": float(loss.item())}
+        logits, loss = self.model(x, y)
+        if not self.cfg.distill_from:
+            return loss, {"loss": float(loss.item())}
+        if self.teacher is None:  # a resumed run
+            self.teacher, _ = load_teacher(self.cfg.distill_from, self.device)
+        with no_grad():
+            teacher_logits, _ = self.teacher(x, y)
+        vocab = logits.size(-1)
+        soft = soft_target_loss(logits.view(-1, vocab), teacher_logits.view(-1, vocab),
+                                self.cfg.distill_temperature)
+        alpha = self.cfg.distill_alpha
+        total = alpha * soft + (1 - alpha) * loss
+        return total, {"loss": float(loss.item()), "distill_kl": float(soft.item())}
 
     def evaluate(self, split):
         """Mean loss over eval_iters random batches of windows of the split; they come from a
