@@ -23,7 +23,7 @@ import sys
 import typing
 
 from . import __version__, distributed, runtime
-from .train import commands, explain_command, tune
+from .train import commands, compress_command, explain_command, tune
 from .train.config import TrainConfig
 from .train.settings import ConfigError
 from .train.tasks import TASKS
@@ -173,6 +173,19 @@ def build_parser(keep_defaults=True):
     p.add_argument("--out", default=None,
                    help="the folder for the pictures (default: explain/ beside the checkpoint)")
     p.add_argument("--steps", type=int, default=50, help="integrated gradients' steps")
+
+    p = leaf(sub, "compress", "prune, fine-tune and quantize a trained model; report the cost")
+    p.add_argument("--checkpoint", required=True, help="a checkpoint written by `minifm train`")
+    p.add_argument("--out", required=True, help="the compressed checkpoint to write (and its "
+                                                "report, with the suffix .json)")
+    p.add_argument("--prune", type=float, default=None, metavar="FRACTION",
+                   help="prune this fraction of the Linear and Conv2d weights")
+    p.add_argument("--structured", action="store_true",
+                   help="prune whole output channels (L2 norm) instead of single weights")
+    p.add_argument("--finetune-steps", type=int, default=0,
+                   help="training steps after pruning")
+    p.add_argument("--quantize", choices=("int8",), default=None,
+                   help="dynamic int8 quantization of the Linear layers")
     return parser
 
 
@@ -221,6 +234,12 @@ def prepare(args, argv):
         paths = explain_command.explain_checkpoint(args.checkpoint, args.text, args.out,
                                                    args.steps, device)
         print("\n".join(paths))
+        return lambda: 0
+    if args.command == "compress":
+        report = compress_command.compress_checkpoint(
+            args.checkpoint, args.out, args.prune, args.structured, args.finetune_steps,
+            args.quantize, device)
+        print(compress_command.describe(report))
         return lambda: 0
     if args.command == "eval":
         result = (commands.evaluate_corpora(args.checkpoint, args.data, device) if args.data

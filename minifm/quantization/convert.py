@@ -9,26 +9,29 @@ from .modules import DynamicQuantizedLinear, WeightOnlyInt8Linear
 from .qtypes import qint8
 
 
-def _swap(model, types, quantized_cls, inplace):
-    """The model with every child module of one of `types` replaced by
-    quantized_cls.from_float(child), at any depth."""
-    types = set(types or {Linear})
-    unsupported = types - {Linear}
-    if unsupported:
+def _swap(model, qconfig_spec, quantized_cls, inplace):
+    """The model with its Linear layers that qconfig_spec names replaced by
+    quantized_cls.from_float(layer), at any depth. qconfig_spec is a set of module types
+    and/or qualified module names ("transformer.h.0.mlp.c_fc"), as in PyTorch; the
+    default {Linear} takes every Linear."""
+    spec = set(qconfig_spec or {Linear})
+    types = {t for t in spec if isinstance(t, type)}
+    if types - {Linear}:
         raise ValueError(f"quantization: only Linear layers are quantized, not "
-                         f"{', '.join(t.__name__ for t in unsupported)}")
+                         f"{', '.join(t.__name__ for t in types - {Linear})}")
     if not inplace:
         model = copy.deepcopy(model)
-    for parent in list(model.modules()):
+    for prefix, parent in list(model.named_modules()):
         for name, child in list(parent.named_children()):
-            if type(child) in types:
+            path = f"{prefix}.{name}" if prefix else name
+            if type(child) is Linear and (Linear in types or path in spec):
                 setattr(parent, name, quantized_cls.from_float(child))
     return model
 
 
 def quantize_dynamic(model, qconfig_spec=None, dtype=qint8, mapping=None, inplace=False):
-    """The model with its Linear layers (qconfig_spec: a set of types, {Linear} by
-    default) dynamically quantized to int8. As in PyTorch, the model's own class is
+    """The model with its Linear layers (qconfig_spec: a set of types and/or module
+    names, {Linear} by default) dynamically quantized to int8. As in PyTorch, the model's own class is
     never swapped, only its descendants; the copy is a new model unless inplace."""
     if dtype is not qint8:
         raise ValueError(f"quantize_dynamic: only dtype=minifm.qint8 is supported, got {dtype}")
