@@ -24,10 +24,20 @@ from .ops.elementwise import (  # noqa: E402
     add, sub, mul, div, pow, neg, abs, exp, log, log1p, sqrt, rsqrt, sin, cos, square,
     clamp, maximum, minimum, where, masked_fill, eq, ne, lt, le, gt, ge, isnan, isinf,
     isfinite, logical_and, logical_or, logical_not, equal, allclose, sign, floor, ceil, round,
-    reciprocal,
+    reciprocal, tan, asin, acos, atan, atan2, sinh, cosh, asinh, acosh, atanh, erf, erfc,
+    erfinv, exp2, expm1, log2, log10, trunc, frac, fmod, remainder, copysign, lerp, hypot,
+    logaddexp, logaddexp2, xlogy, nan_to_num, isclose, isposinf, isneginf, logical_xor,
+    floor_divide, bitwise_and, bitwise_or, bitwise_xor, bitwise_not, bitwise_left_shift,
+    bitwise_right_shift,
+)
+from .ops.elementwise import (  # noqa: E402  (NumPy's spellings, as torch has them)
+    asin as arcsin, acos as arccos, atan as arctan, atan2 as arctan2, asinh as arcsinh,
+    acosh as arccosh, atanh as arctanh, trunc as fix,
 )
 from .ops.elementwise import clamp as clip  # noqa: E402
-from .ops.activation import sigmoid, tanh, relu, softmax, log_softmax  # noqa: E402
+from .ops.activation import (  # noqa: E402
+    sigmoid, tanh, relu, softmax, log_softmax, selu, celu, threshold, prelu,
+)
 from .ops.reduce import (  # noqa: E402
     sum, mean, var, std, max, min, amax, amin, logsumexp, prod, cumsum, norm, argmax, argmin,
     all, any,

@@ -144,7 +144,9 @@ def rand(*size, generator=None, dtype=None, device=None, requires_grad=False):
 
 def randint(low, high=None, size=None, generator=None, dtype=None, device=None):
     """randint(high, size) or randint(low, high, size): integers in [low, high)."""
-    if high is None:
+    if size is None and isinstance(high, (tuple, list)):  # randint(high, size)
+        low, high, size = 0, low, high
+    elif high is None:
         low, high = 0, low
     if size is None:
         raise TypeError("randint: missing the 'size' argument")

@@ -124,6 +124,22 @@ def new_ones(self, *size, dtype=None, device=None, requires_grad=False):
     return new_full(self, size_args(size), 1, dtype, device, requires_grad)
 
 
+# ----------------------------------------------------------------------------- printing
+def __format__(self, spec):
+    """f"{loss:.4f}": a 0-d tensor formats as its Python number; other tensors take only the
+    empty spec (PyTorch's rule)."""
+    if self.ndim == 0:
+        return format(self.item(), spec)
+    return object.__format__(self, spec)
+
+
+def _reflected(op):
+    """b (op) a for a reflected operator a.__rop__(b) (b a Python scalar)."""
+    method = lambda self, other: op(other, self)  # noqa: E731
+    method.__doc__ = f"{op.__name__}(other, self)"
+    return method
+
+
 # ----------------------------------------------------------------------------- the table
 METHODS = {
     # autograd, dtype and device
@@ -141,26 +157,49 @@ METHODS = {
     "clamp": ew.clamp, "clip": ew.clamp, "maximum": ew.maximum, "minimum": ew.minimum,
     "masked_fill": ew.masked_fill, "where": lambda self, cond, other: ew.where(cond, self, other),
     "sign": ew.sign, "reciprocal": ew.reciprocal,
-    "__add__": ew.add, "__radd__": lambda a, b: ew.add(b, a),
-    "__sub__": ew.sub, "__rsub__": lambda a, b: ew.sub(b, a),
-    "__mul__": ew.mul, "__rmul__": lambda a, b: ew.mul(b, a),
-    "__truediv__": ew.div, "__rtruediv__": lambda a, b: ew.div(b, a),
-    "__pow__": ew.pow, "__rpow__": lambda a, b: ew.pow(b, a),
+    "tan": ew.tan, "asin": ew.asin, "acos": ew.acos, "atan": ew.atan, "atan2": ew.atan2,
+    "arcsin": ew.asin, "arccos": ew.acos, "arctan": ew.atan, "arctan2": ew.atan2,
+    "sinh": ew.sinh, "cosh": ew.cosh, "asinh": ew.asinh, "acosh": ew.acosh, "atanh": ew.atanh,
+    "arcsinh": ew.asinh, "arccosh": ew.acosh, "arctanh": ew.atanh,
+    "erf": ew.erf, "erfc": ew.erfc, "erfinv": ew.erfinv, "exp2": ew.exp2, "expm1": ew.expm1,
+    "log2": ew.log2, "log10": ew.log10, "frac": ew.frac, "fmod": ew.fmod,
+    "remainder": ew.remainder, "copysign": ew.copysign, "lerp": ew.lerp, "hypot": ew.hypot,
+    "logaddexp": ew.logaddexp, "logaddexp2": ew.logaddexp2, "xlogy": ew.xlogy,
+    "nan_to_num": ew.nan_to_num,
+    "__add__": ew.add, "__radd__": _reflected(ew.add),
+    "__sub__": ew.sub, "__rsub__": _reflected(ew.sub),
+    "__mul__": ew.mul, "__rmul__": _reflected(ew.mul),
+    "__truediv__": ew.div, "__rtruediv__": _reflected(ew.div),
+    "__pow__": ew.pow, "__rpow__": _reflected(ew.pow),
+    "__mod__": ew.remainder, "__rmod__": _reflected(ew.remainder),
+    "__floordiv__": ew.floor_divide, "__rfloordiv__": _reflected(ew.floor_divide),
     "__neg__": ew.neg, "__abs__": ew.abs, "__pos__": lambda a: a,
-    "__matmul__": la.matmul, "__rmatmul__": lambda a, b: la.matmul(b, a),
+    "__matmul__": la.matmul, "__rmatmul__": _reflected(la.matmul),
     "matmul": la.matmul, "mm": la.matmul, "bmm": la.matmul,
     # comparisons and logic (no gradient)
     "eq": ew.eq, "ne": ew.ne, "lt": ew.lt, "le": ew.le, "gt": ew.gt, "ge": ew.ge,
     "__eq__": ew.eq, "__ne__": ew.ne, "__lt__": ew.lt, "__le__": ew.le,
     "__gt__": ew.gt, "__ge__": ew.ge,
-    "__and__": ew.logical_and, "__or__": ew.logical_or, "__xor__": ew.logical_xor,
-    "__invert__": ew.logical_not, "logical_not": ew.logical_not,
-    "__floordiv__": ew.floor_divide, "__mod__": ew.remainder,
-    "isnan": ew.isnan, "isinf": ew.isinf, "isfinite": ew.isfinite,
-    "floor": ew.floor, "ceil": ew.ceil, "round": ew.round,
+    "logical_and": ew.logical_and, "logical_or": ew.logical_or,
+    "logical_xor": ew.logical_xor, "logical_not": ew.logical_not,
+    "isnan": ew.isnan, "isinf": ew.isinf, "isfinite": ew.isfinite, "isposinf": ew.isposinf,
+    "isneginf": ew.isneginf, "isclose": ew.isclose,
+    "floor": ew.floor, "ceil": ew.ceil, "round": ew.round, "trunc": ew.trunc, "fix": ew.trunc,
+    "floor_divide": ew.floor_divide,
+    # bitwise, on integer and bool tensors (on bool, & | ^ ~ are the logical ops)
+    "bitwise_and": ew.bitwise_and, "bitwise_or": ew.bitwise_or,
+    "bitwise_xor": ew.bitwise_xor, "bitwise_not": ew.bitwise_not,
+    "bitwise_left_shift": ew.bitwise_left_shift, "bitwise_right_shift": ew.bitwise_right_shift,
+    "__and__": ew.bitwise_and, "__rand__": _reflected(ew.bitwise_and),
+    "__or__": ew.bitwise_or, "__ror__": _reflected(ew.bitwise_or),
+    "__xor__": ew.bitwise_xor, "__rxor__": _reflected(ew.bitwise_xor),
+    "__invert__": ew.bitwise_not,
+    "__lshift__": ew.bitwise_left_shift, "__rlshift__": _reflected(ew.bitwise_left_shift),
+    "__rshift__": ew.bitwise_right_shift, "__rrshift__": _reflected(ew.bitwise_right_shift),
     # activations
     "sigmoid": act.sigmoid, "tanh": act.tanh, "relu": act.relu,
     "softmax": act.softmax, "log_softmax": act.log_softmax,
+    "__format__": __format__,
     # reductions
     "sum": red.sum, "mean": red.mean, "var": red.var, "std": red.std, "prod": red.prod,
     "max": red.max, "min": red.min, "amax": red.amax, "amin": red.amin,

@@ -84,6 +84,7 @@ class OpInfo:
     dtypes: tuple = FLOATS
     differentiable: bool = True
     errors: Callable | None = None  # errors(make) -> iterable of ErrorCase
+    second_order: bool = True      # False where PyTorch cannot differentiate its own backward
 
 
 OPS: list[OpInfo] = []
@@ -100,7 +101,11 @@ def shapes_msg(*shapes):
                      for s in shapes)
 
 
-def binary_samples(low=-2.0, high=2.0, away=0.0, scalar=2.5, right_low=None):
+def binary_samples(low=-2.0, high=2.0, away=0.0, scalar=2.5, right_low=None, reflected=True,
+                   scalars=True):
+    """Samples of a broadcasting binary op; reflected=False leaves out the scalar-first form
+    (torch's functions, unlike its operators, mostly refuse it), scalars=False every Python
+    scalar operand (atan2, hypot... take tensors only in torch)."""
     right_low = low if right_low is None else right_low
 
     def samples(make):
@@ -109,9 +114,12 @@ def binary_samples(low=-2.0, high=2.0, away=0.0, scalar=2.5, right_low=None):
         yield Sample(m(3, 1, 4), m(5, 4, lo=right_low))                   # broadcast both ways
         yield Sample(m(4, 3).T, m(3, 4, lo=right_low))                    # non-contiguous
         yield Sample(m(2, 3), np.array(m(1, lo=right_low)[0]))            # 0-d tensor operand
+        if not scalars:
+            return
         if make.dtype.kind == "f":
             yield Sample(m(2, 3), scalar)                                  # Python scalar right
-            yield Sample(scalar, m(2, 3, lo=right_low))                    # reflected form
+            if reflected:
+                yield Sample(scalar, m(2, 3, lo=right_low))                # reflected form
         yield Sample(m(2, 3), 2)                                           # Python int
     return samples
 
@@ -140,7 +148,8 @@ add_op("div_int_tensors", operator.truediv, dtypes=(I64,), differentiable=False,
        samples=lambda make: [Sample(make(3, 4, low=-5, high=5), make(3, 4, low=1, high=5))])
 add_op("pow_scalar_exponents", operator.pow,
        samples=lambda make: [Sample(make(3, 4, low=0.5), e) for e in (2, 3, 0.5, -1, -1.5)]
-       + [Sample(make(3, 4), 2), Sample(2.0, make(3, 4))])
+       + [Sample(make(3, 4), 2), Sample(2.0, make(3, 4)),
+          Sample(np.array([0.0, 1.5, -2.0], make.dtype), 0)])          # x ** 0: gradient 0
 
 
 def unary(name, fn, ref, low=-2.0, high=2.0, away=0.0, op_name=None, **kw):
@@ -350,6 +359,7 @@ def _softmax_samples(make):
     yield Sample(make(3, 4) * 1e4, -1)
     yield Sample(make(4, 3).T, 1)
     yield Sample(np.array([[0.0, float("-inf"), 1.0]], dtype=make.dtype), 1)
+    yield Sample(np.array(make(1)[0]), 0)                  # 0-d: one row of one element
 
 
 for _name, _ours, _theirs in [("softmax", F.softmax, TF.softmax),
@@ -594,5 +604,162 @@ add_op("logical_not", minifm.logical_not, torch.logical_not, differentiable=Fals
        samples=lambda make: [Sample(make.mask(3, 4))])
 add_op("__floordiv__", operator.floordiv, differentiable=False, dtypes=FLOATS + (I64,),
        samples=lambda make: [Sample(make(3, 4, low=-5, high=5), make(3, 4, low=1, high=3))])
-add_op("__mod__", operator.mod, differentiable=False, dtypes=FLOATS + (I64,),
-       samples=lambda make: [Sample(make(3, 4, low=-5, high=5), make(3, 4, low=1, high=3))])
+for _name, _fn in [("__rfloordiv__", lambda a: 7 // a), ("__rmod__", lambda a: 7 % a)]:
+    add_op(_name, _fn, differentiable=False, dtypes=FLOATS + (I64,),  # torch: no derivative
+           samples=lambda make: [Sample(make(3, 4, low=1, high=3))])
+for _name, _ours, _theirs in [("__mod__", operator.mod, operator.mod),
+                              ("remainder", minifm.remainder, torch.remainder),
+                              ("fmod", minifm.fmod, torch.fmod)]:
+    add_op(_name, _ours, _theirs,
+           samples=binary_samples(low=-5, high=5, away=0.5, reflected=False),
+           errors=binary_errors("fmod" if _name == "fmod" else "remainder"))
+    add_op(_name + "_int", _ours, _theirs, differentiable=False, dtypes=(I64,),
+           samples=lambda make: [Sample(make(3, 4, low=-7, high=7), make(3, 4, low=1, high=3)),
+                                 Sample(make(3, 4, low=-7, high=7), -3),
+                                 Sample(make(3, 4, low=-7, high=7), make(4, low=-3, high=-1))])
+
+
+# ----------------------------------------------------------------------------- more math
+unary("tan", minifm.tan, torch.tan, low=-1.2, high=1.2)
+unary("asin", minifm.asin, torch.asin, low=-0.9, high=0.9)
+unary("acos", minifm.acos, torch.acos, low=-0.9, high=0.9)
+unary("atan", minifm.atan, torch.atan, low=-3, high=3)
+unary("sinh", minifm.sinh, torch.sinh)
+unary("cosh", minifm.cosh, torch.cosh)
+unary("asinh", minifm.asinh, torch.asinh, low=-3, high=3)
+unary("acosh", minifm.acosh, torch.acosh, low=1.2, high=3)
+unary("atanh", minifm.atanh, torch.atanh, low=-0.9, high=0.9)
+unary("erf", minifm.erf, torch.erf)
+unary("erfc", minifm.erfc, torch.erfc, low=-3, high=3)
+unary("erfinv", minifm.erfinv, torch.erfinv, low=-0.95, high=0.95)
+unary("exp2", minifm.exp2, torch.exp2)
+unary("expm1", minifm.expm1, torch.expm1)
+unary("log2", minifm.log2, torch.log2, low=0.1)
+unary("log10", minifm.log10, torch.log10, low=0.1)
+unary("frac", minifm.frac, torch.frac, low=-3, high=3)
+add_op("arcsin_method", lambda x: x.arcsin(), samples=lambda make: [Sample(make(3, 4, low=-0.9, high=0.9))])
+unary("trig_of_int", minifm.atan, torch.atan, low=-3, high=3, dtypes=(I64,),
+      differentiable=False, op_name="atan")
+add_op("trunc", minifm.trunc, torch.trunc, differentiable=False, dtypes=FLOATS + (I64,),
+       samples=lambda make: [Sample(make(3, 4, low=-5, high=5))])
+add_op("erfinv_edges", minifm.erfinv, torch.erfinv, differentiable=False,
+       samples=lambda make: [Sample(np.array([-1.0, 1.0, 0.0, 0.999999, -0.9999], make.dtype))])
+add_op("erfc_tail", minifm.erfc, torch.erfc, differentiable=False,
+       samples=lambda make: [Sample(np.array([-30.0, -5.0, 5.0, 9.0, 26.0], make.dtype))])
+for _name, _kw in [("atan2", dict(scalars=False)), ("hypot", dict(scalars=False)),
+                   ("logaddexp", dict(scalars=False)), ("logaddexp2", dict(scalars=False)),
+                   ("xlogy", dict(right_low=0.1)), ("copysign", dict(away=0.1))]:
+    add_op(_name, getattr(minifm, _name), getattr(torch, _name),
+           samples=binary_samples(reflected=False, **_kw),
+           errors=binary_errors(_name))
+add_op("logaddexp_extreme", minifm.logaddexp, torch.logaddexp, second_order=False,  # torch: NaN
+       samples=lambda make: [Sample(make(3, 4) * 1e4, make(3, 4) * 1e4)])
+add_op("xlogy_zeros", minifm.xlogy, torch.xlogy, samples=lambda make: [
+    Sample(np.array([0.0, 0.0, 1.5, 2.0], make.dtype), np.array([0.5, 2.0, 0.3, 1.0], make.dtype),
+           fd=False),
+    Sample(np.array([0.0, 1.0], make.dtype), np.array([-1.0, 2.0], make.dtype), fd=False)])
+add_op("copysign_zero", minifm.copysign, torch.copysign, samples=lambda make: [
+    Sample(np.array([0.5, -0.5, 1.5, -2.0], make.dtype), np.array([-1.0, 1.0, -0.0, 0.0], make.dtype),
+           fd=False)])
+add_op("lerp", minifm.lerp, torch.lerp, samples=lambda make: [
+    Sample(make(3, 4), make(3, 4), 0.3), Sample(make(3, 1), make(4), make(3, 4, low=0, high=1)),
+    Sample(make(4, 3).T, make(3, 4), np.array(make(1)[0])), Sample(make(2, 3), make(2, 3), 0.8)],
+    errors=lambda make: [ErrorCase((make(3, 4), make(5,), 0.5), {}, ValueError,
+                                   "lerp.*" + shapes_msg((3, 4), (5,)))])
+
+
+def _special_floats(make):
+    x = make(3, 4)
+    x[0, 1], x[1, 2], x[2, 0] = np.nan, np.inf, -np.inf
+    return x
+
+
+add_op("nan_to_num", minifm.nan_to_num, torch.nan_to_num, samples=lambda make: [
+    Sample(_special_floats(make), fd=False), Sample(_special_floats(make), nan=1.0, posinf=5.0, fd=False),
+    Sample(_special_floats(make), neginf=-3.0, fd=False), Sample(make(3, 4))])
+for _name in ("isposinf", "isneginf"):
+    add_op(_name, getattr(minifm, _name), getattr(torch, _name), differentiable=False,
+           samples=lambda make: [Sample(_special_floats(make))])
+add_op("isclose", minifm.isclose, torch.isclose, differentiable=False, samples=lambda make: [
+    Sample(np.array([1.0, 1.0, np.nan, 2.0], make.dtype), np.array([1.0 + 1e-9, 1.1, np.nan, 2.0], make.dtype)),
+    Sample(np.array([1.0, np.nan], make.dtype), np.array([1.05, np.nan], make.dtype), rtol=0.1, equal_nan=True),
+    Sample(make(3, 4), make(4), atol=1.0)])
+add_op("where_scalars", minifm.where, torch.where, differentiable=False, samples=lambda make: [
+    Sample(make.mask(3, 4), 0.0, float("-inf")), Sample(make.mask(3, 4), 1, 2)])
+
+
+# ----------------------------------------------------------------------------- bitwise
+def _bitwise_samples(unary_op=False):
+    def samples(make):
+        a, b = make(3, 4, low=-9, high=9), make(3, 4, low=-9, high=9)
+        m = make.mask(3, 4)
+        if unary_op:
+            yield Sample(a)
+            yield Sample(m)
+            return
+        yield Sample(a, b)
+        yield Sample(a, make(4, low=0, high=9))
+        yield Sample(a, 5)
+        yield Sample(6, a)                                    # reflected
+        yield Sample(m, make.mask(4))
+        yield Sample(a.astype(np.int32), 3)
+        yield Sample(a.astype(np.uint8) % 16, np.array(2, np.uint8))
+    return samples
+
+
+def _bitwise_errors(name):
+    def errors(make):
+        yield ErrorCase((np.ones(3, np.float32), np.ones(3, np.int64)), {}, TypeError,
+                        f"{name}.*integer or bool.*float32")
+    return errors
+
+
+for _name, _fn, _op in [("bitwise_and", "__and__", operator.and_),
+                        ("bitwise_or", "__or__", operator.or_),
+                        ("bitwise_xor", "__xor__", operator.xor)]:
+    add_op(_name, getattr(minifm, _name), getattr(torch, _name), differentiable=False, dtypes=(I64,),
+           samples=lambda make: [s for s in _bitwise_samples()(make)
+                                 if isinstance(s.args[0], np.ndarray)],
+           errors=_bitwise_errors(_name))
+    add_op(_fn, _op, differentiable=False, dtypes=(I64,), samples=_bitwise_samples(),
+           errors=_bitwise_errors(_name))
+for _name, _op in [("bitwise_left_shift", operator.lshift),
+                   ("bitwise_right_shift", operator.rshift)]:
+    add_op(_name, _op, differentiable=False, dtypes=(I64,), samples=lambda make: [
+        Sample(make(3, 4, low=-9, high=9), make(3, 4, low=0, high=4)),
+        Sample(make(3, 4, low=-9, high=9), 2), Sample(3, make(4, low=0, high=4))],
+        errors=_bitwise_errors("shift"))
+add_op("bitwise_not", minifm.bitwise_not, torch.bitwise_not, differentiable=False, dtypes=(I64,),
+       samples=_bitwise_samples(unary_op=True), errors=lambda make: [
+           ErrorCase((np.ones(3, np.float32),), {}, TypeError, "bitwise_not.*integer or bool")])
+add_op("__invert__", operator.invert, differentiable=False, dtypes=(I64,),
+       samples=_bitwise_samples(unary_op=True))
+
+
+# ----------------------------------------------------------------------------- activations
+unary("elu", F.elu, TF.elu, away=0.05)
+unary("elu_alpha", lambda x: F.elu(x, 0.5), lambda x: TF.elu(x, 0.5), away=0.05, op_name="elu")
+unary("celu", lambda x: F.celu(x, 0.7), lambda x: TF.celu(x, 0.7), away=0.05, op_name="elu")
+unary("selu", F.selu, TF.selu, away=0.05, op_name="elu")
+unary("mish", F.mish, TF.mish, low=-5, high=5)
+unary("hardtanh", F.hardtanh, TF.hardtanh)
+unary("hardtanh_range", lambda x: F.hardtanh(x, -0.5, 1.5), lambda x: TF.hardtanh(x, -0.5, 1.5),
+      op_name="hardtanh")
+unary("relu6", F.relu6, TF.relu6, low=-3, high=9, away=0.05, op_name="hardtanh")
+unary("hardsigmoid", F.hardsigmoid, TF.hardsigmoid, low=-5, high=5, second_order=False)
+unary("hardswish", F.hardswish, TF.hardswish, low=-5, high=5)
+unary("softsign", F.softsign, TF.softsign, low=-5, high=5)
+unary("logsigmoid", F.logsigmoid, TF.logsigmoid, low=-30, high=30)
+unary("threshold", lambda x: F.threshold(x, 0.5, -1.0), lambda x: TF.threshold(x, 0.5, -1.0),
+      op_name="threshold")
+add_op("softmin", F.softmin, TF.softmin, errors=_dim_error("softmin"),
+       samples=lambda make: [s for s in _softmax_samples(make) if np.isfinite(s.args[0]).all()])
+add_op("glu", F.glu, TF.glu, samples=lambda make: [
+    Sample(make(3, 4)), Sample(make(4, 3), 0), Sample(make(2, 6, 2).transpose(0, 2, 1), -1)],
+    errors=lambda make: [ErrorCase((make(3, 5),), {}, ValueError, "glu.*even.*dimension 1.*size 5")])
+add_op("prelu", F.prelu, TF.prelu, samples=lambda make: [
+    Sample(make(2, 3, 4, away=0.05), make(3, low=0, high=1)),
+    Sample(make(2, 3, away=0.05), make(1, low=0, high=1)),
+    Sample(make(4, 3, away=0.05).T, make(4, low=0, high=1)),
+    Sample(make(5, away=0.05), make(1, low=0, high=1))],
+    errors=lambda make: [ErrorCase((make(2, 3, 4), make(4)), {}, ValueError, "prelu.*weight.*3 channels")])

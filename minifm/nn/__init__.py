@@ -9,7 +9,9 @@ from .embedding import Embedding  # noqa: F401
 from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm  # noqa: F401
 from .dropout import Dropout  # noqa: F401
 from .activation import (  # noqa: F401
-    GELU, LeakyReLU, LogSoftmax, ReLU, SiLU, Sigmoid, Softmax, Softplus, Tanh,
+    CELU, ELU, GELU, GLU, Hardsigmoid, Hardswish, Hardtanh, LeakyReLU, LogSigmoid, LogSoftmax,
+    Mish, PReLU, ReLU, ReLU6, SELU, SiLU, Sigmoid, Softmax, Softmin, Softplus, Softsign, Tanh,
+    Threshold,
 )
 from .attention import MultiheadAttention  # noqa: F401
 from .transformer import (  # noqa: F401

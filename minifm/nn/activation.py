@@ -3,8 +3,10 @@ fused op in minifm/ops/activation.py. (`inplace` is accepted for PyTorch compati
 minifm always computes out of place.)"""
 from __future__ import annotations
 
+from .. import creation
 from . import functional as F
 from .module import Module
+from .parameter import Parameter
 
 
 class ReLU(Module):
@@ -105,3 +107,71 @@ class LogSoftmax(Module):
 
     def extra_repr(self):
         return f"dim={self.dim}"
+
+
+class _Pointwise(Module):
+    """A module that calls one functional activation with fixed keyword arguments: the
+    arguments are the module's attributes (PyTorch's names) and its repr."""
+
+    function = None   # the F.<activation> it calls
+    defaults = {}     # argument name -> default
+
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+        names = list(self.defaults)
+        if len(args) > len(names):
+            raise TypeError(f"{type(self).__name__} takes at most {len(names)} arguments")
+        values = {**self.defaults, **dict(zip(names, args)), **kwargs}
+        unknown = set(values) - set(names)
+        if unknown:
+            raise TypeError(f"{type(self).__name__}: unexpected arguments {sorted(unknown)}")
+        self.__dict__.update(values)
+
+    def forward(self, input):
+        kwargs = {n: getattr(self, n) for n in self.defaults if n != "inplace"}
+        return type(self).function(input, **kwargs)
+
+    def extra_repr(self):
+        return ", ".join(f"{n}={getattr(self, n)}" for n in self.defaults
+                         if n != "inplace" or self.inplace)
+
+
+def _pointwise(name, function, doc, **defaults):
+    return type(name, (_Pointwise,), {"function": staticmethod(function),
+                                      "defaults": defaults, "__doc__": doc})
+
+
+ELU = _pointwise("ELU", F.elu, "x if x > 0 else alpha (e^x - 1).", alpha=1.0, inplace=False)
+CELU = _pointwise("CELU", F.celu, "max(0, x) + min(0, alpha (e^(x/alpha) - 1)).",
+                  alpha=1.0, inplace=False)
+SELU = _pointwise("SELU", F.selu, "scale * elu(x, alpha), self-normalizing constants.",
+                  inplace=False)
+Mish = _pointwise("Mish", F.mish, "x * tanh(softplus(x)).", inplace=False)
+Hardtanh = _pointwise("Hardtanh", F.hardtanh, "x clamped to [min_val, max_val].",
+                      min_val=-1.0, max_val=1.0, inplace=False)
+ReLU6 = _pointwise("ReLU6", F.relu6, "min(max(0, x), 6).", inplace=False)
+Hardsigmoid = _pointwise("Hardsigmoid", F.hardsigmoid, "relu6(x + 3) / 6.", inplace=False)
+Hardswish = _pointwise("Hardswish", F.hardswish, "x * relu6(x + 3) / 6.", inplace=False)
+Softsign = _pointwise("Softsign", F.softsign, "x / (1 + |x|).")
+LogSigmoid = _pointwise("LogSigmoid", F.logsigmoid, "log(sigmoid(x)), without overflow.")
+Softmin = _pointwise("Softmin", F.softmin, "softmax(-x) over dim.", dim=None)
+GLU = _pointwise("GLU", F.glu, "a * sigmoid(b), a and b the halves of x along dim.", dim=-1)
+Threshold = _pointwise("Threshold", F.threshold, "value where x <= threshold, else x.",
+                       threshold=None, value=None, inplace=False)
+
+
+class PReLU(Module):
+    """max(0, x) + weight * min(0, x) with a learned slope per channel (num_parameters of
+    them, or one shared), initialized to `init` (0.25)."""
+
+    def __init__(self, num_parameters=1, init=0.25, device=None, dtype=None):
+        super().__init__()
+        self.num_parameters = num_parameters
+        self.weight = Parameter(creation.full((num_parameters,), init, dtype=dtype,
+                                              device=device))
+
+    def forward(self, input):
+        return F.prelu(input, self.weight)
+
+    def extra_repr(self):
+        return f"num_parameters={self.num_parameters}"

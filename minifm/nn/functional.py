@@ -1,7 +1,9 @@
 """The public functional API, PyTorch's `torch.nn.functional`: one import line per op
 module, so a reader sees where each function is implemented."""
 from ..ops.activation import (  # noqa: F401
-    gelu, leaky_relu, log_softmax, relu, sigmoid, silu, softmax, softplus, tanh,
+    celu, elu, gelu, glu, hardsigmoid, hardswish, hardtanh, leaky_relu, log_softmax,
+    logsigmoid, mish, prelu, relu, relu6, selu, sigmoid, silu, softmax, softmin, softplus,
+    softsign, tanh, threshold,
 )
 from ..ops.index import one_hot  # noqa: F401
 from ..ops.linalg import linear  # noqa: F401

@@ -1,5 +1,7 @@
 """Activations and softmax, each one fused op with an analytic backward (no chain of small
-ops, no temporaries kept beyond what backward needs).
+ops, no temporaries kept beyond what backward needs). The pointwise ones with a derivative
+of x alone (elu, hardswish, ...) are built by elementwise's `_unary` from a forward and a
+derivative; a few are composites of other ops (softmin, glu, prelu).
 
 GELU, softmax and log_softmax also have a kernel in minifm.kernels: each of them is a
 reference Function (NumPy/CuPy code, the oracle and the fallback) and a fused Function
@@ -11,7 +13,7 @@ import math
 from .. import kernels
 from ..autograd import Function
 from ._checks import check_tensor
-from .elementwise import floating
+from .elementwise import Erf, _unary, floating, mul, where
 from ..dims import normalize_dims
 from .special import erf as erf_array
 
@@ -77,21 +79,6 @@ class LeakyRelu(Function):
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _INV_SQRT_2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
-_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
-
-
-class Erf(Function):
-    """erf(x), whose derivative is 2/sqrt(pi) exp(-x^2)."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return erf_array(ctx.xp, x)
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved
-        return g * _TWO_OVER_SQRT_PI * ctx.xp.exp(-(x * x))
 
 
 def _gelu_composite(x, approximate="none", kernel=None):
@@ -303,10 +290,6 @@ def gelu(input, approximate="none"):
     return GeluFused.apply(input, kernel=kernel)
 
 
-def erf(input):
-    return Erf.apply(floating(input))
-
-
 def silu(input, inplace=False):
     return Silu.apply(input)
 
@@ -332,6 +315,8 @@ def _softmax_args(op, input, dim, dtype):
 
 def softmax(input, dim=None, dtype=None):
     input, axis, kernel = _softmax_args("softmax", input, dim, dtype)
+    if input.ndim == 0:  # a row of one element, as in PyTorch
+        return softmax(input.reshape(1), 0).reshape(())
     if kernel is None:
         return SoftmaxReference.apply(input, axis=axis)
     return SoftmaxFused.apply(input, kernel=kernel)
@@ -339,6 +324,143 @@ def softmax(input, dim=None, dtype=None):
 
 def log_softmax(input, dim=None, dtype=None):
     input, axis, kernel = _softmax_args("log_softmax", input, dim, dtype)
+    if input.ndim == 0:  # a row of one element, as in PyTorch
+        return log_softmax(input.reshape(1), 0).reshape(())
     if kernel is None:
         return LogSoftmaxReference.apply(input, axis=axis)
     return LogSoftmaxFused.apply(input, kernel=kernel)
+
+
+# ----------------------------------------------------------------------------- more activations
+# Each is y = f(x) with a derivative of the saved x (PyTorch's formulas, its choice at kinks).
+def _elu_derivative(xp, x, alpha, scale, input_scale):
+    return xp.where(x > 0, scale, (alpha * scale * input_scale) * xp.exp(x * input_scale))
+
+
+Elu = _unary("Elu", lambda xp, x, alpha, scale, input_scale: xp.where(
+    x > 0, scale * x, (alpha * scale) * xp.expm1(x * input_scale)).astype(x.dtype, copy=False),
+    _elu_derivative)
+Elu.__doc__ = ("scale * (x if x > 0 else alpha (e^(x input_scale) - 1)): elu, celu "
+               "(input_scale 1/alpha) and selu (fixed alpha and scale) in one op.")
+
+
+def _hardtanh_derivative(xp, x, min_val, max_val):
+    return (x > min_val) & (x < max_val)
+
+
+Hardtanh = _unary("Hardtanh", lambda xp, x, min_val, max_val: xp.clip(x, min_val, max_val)
+                  .astype(x.dtype, copy=False), _hardtanh_derivative)
+Hardsigmoid = _unary("Hardsigmoid", lambda xp, x: (xp.clip(x, -3, 3) / 6 + 0.5)
+                     .astype(x.dtype, copy=False),
+                     lambda xp, x: xp.where((x > -3) & (x < 3), 1 / 6, 0).astype(x.dtype))
+Hardswish = _unary("Hardswish", lambda xp, x: x * (xp.clip(x, -3, 3) / 6 + 0.5)
+                   .astype(x.dtype, copy=False),
+                   lambda xp, x: xp.where(x < -3, 0, xp.where(x <= 3, x / 3 + 0.5, 1)))
+Softsign = _unary("Softsign", lambda xp, x: x / (1 + xp.abs(x)),
+                  lambda xp, x: 1 / ((1 + xp.abs(x)) * (1 + xp.abs(x))))
+
+
+def _softplus_stable(xp, x):
+    """log(1 + e^x) = max(x, 0) + log1p(e^-|x|), finite for every x."""
+    return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+
+
+LogSigmoid = _unary("LogSigmoid", lambda xp, x: -_softplus_stable(xp, -x),
+                    lambda xp, x: stable_sigmoid(xp, -x))
+
+
+def _mish_derivative(xp, x):
+    t = xp.tanh(_softplus_stable(xp, x))
+    return t + x * stable_sigmoid(xp, x) * (1 - t * t)
+
+
+Mish = _unary("Mish", lambda xp, x: x * xp.tanh(_softplus_stable(xp, x)), _mish_derivative)
+Threshold = _unary("Threshold", lambda xp, x, threshold, value: xp.where(
+    x > threshold, x, xp.asarray(value, dtype=x.dtype)), lambda xp, x, threshold, value: x > threshold)
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def elu(input, alpha=1.0, inplace=False):
+    return Elu.apply(input, alpha=alpha, scale=1.0, input_scale=1.0)
+
+
+def celu(input, alpha=1.0, inplace=False):
+    if alpha == 0:
+        raise ValueError("celu: alpha must not be 0 (it divides the input)")
+    return Elu.apply(input, alpha=alpha, scale=1.0, input_scale=1.0 / alpha)
+
+
+def selu(input, inplace=False):
+    return Elu.apply(input, alpha=_SELU_ALPHA, scale=_SELU_SCALE, input_scale=1.0)
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    if min_val > max_val:
+        raise ValueError(f"hardtanh: min_val ({min_val}) cannot be greater than max_val ({max_val})")
+    return Hardtanh.apply(input, min_val=min_val, max_val=max_val)
+
+
+def relu6(input, inplace=False):
+    return Hardtanh.apply(input, min_val=0.0, max_val=6.0)
+
+
+def hardsigmoid(input, inplace=False):
+    return Hardsigmoid.apply(input)
+
+
+def hardswish(input, inplace=False):
+    return Hardswish.apply(input)
+
+
+def softsign(input):
+    return Softsign.apply(input)
+
+
+def logsigmoid(input):
+    return LogSigmoid.apply(input)
+
+
+def mish(input, inplace=False):
+    return Mish.apply(input)
+
+
+def threshold(input, threshold, value, inplace=False):
+    """value where input <= threshold, else input."""
+    return Threshold.apply(input, threshold=threshold, value=value)
+
+
+def softmin(input, dim=None, dtype=None):
+    """softmax(-input): weights that favour the smallest entries."""
+    input, _, _ = _softmax_args("softmin", input, dim, dtype)
+    return softmax(-input, dim)
+
+
+def glu(input, dim=-1):
+    """a * sigmoid(b), a and b the two halves of input along dim (the gated linear unit)."""
+    check_tensor("glu", input)
+    if input.ndim == 0:
+        raise ValueError("glu: does not support scalars because halving size must be even")
+    axis = normalize_dims("glu", dim, input.ndim)[0]
+    if input.shape[axis] % 2:
+        raise ValueError(f"glu: halving dimension must be even, but dimension {axis} is size "
+                         f"{input.shape[axis]}")
+    a, b = input.chunk(2, axis)
+    return a * sigmoid(b)
+
+
+def prelu(input, weight):
+    """max(0, x) + weight * min(0, x), weight one slope per channel (dim 1) or one for all."""
+    check_tensor("prelu", input)
+    check_tensor("prelu", weight, "weight")
+    if weight.numel() != 1:
+        channels = input.shape[1] if input.ndim >= 2 else 1
+        if weight.ndim != 1 or weight.shape[0] != channels:
+            raise ValueError(f"prelu: weight of shape {tuple(weight.shape)} does not match the "
+                             f"{channels} channels of input of shape {tuple(input.shape)}")
+        if input.ndim >= 2:
+            weight = weight.reshape(channels, *([1] * (input.ndim - 2)))
+    elif weight.ndim:
+        weight = weight.reshape(())
+    return where(input > 0, input, mul(weight, input))

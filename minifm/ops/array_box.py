@@ -308,7 +308,8 @@ class ArrayNamespace:
 
 _UNARY = {"exp": ew.exp, "log": ew.log, "log1p": ew.log1p, "sqrt": ew.sqrt, "abs": ew.abs,
           "sign": ew.sign, "sin": ew.sin, "cos": ew.cos, "tanh": act.tanh,
-          "reciprocal": ew.reciprocal, "square": ew.square}
+          "reciprocal": ew.reciprocal, "square": ew.square, "sinh": ew.sinh, "cosh": ew.cosh,
+          "floor": ew.floor, "trunc": ew.trunc}
 """NumPy's unary functions with a differentiable minifm op of the same meaning."""
 
 

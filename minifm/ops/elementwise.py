@@ -1,5 +1,6 @@
-"""Elementwise ops: arithmetic, unary math, clamping, selection, casts, comparisons, and the
-in-place updates used by initializers and optimizers.
+"""Elementwise ops: arithmetic, unary math (trigonometric, hyperbolic, exponential and
+logarithmic, erf and kin), clamping, selection, casts, comparisons, bitwise and logical
+ops.
 
 Binary ops broadcast like NumPy; the engine's `unbroadcast` sums each gradient back to its
 input's shape, so no op here deals with broadcasting in backward. Python scalars never
@@ -8,6 +9,7 @@ dtype, as in PyTorch.
 """
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -15,6 +17,8 @@ import numpy as np
 from .. import backend
 from ..autograd import Function, is_grad_enabled
 from ..tensor import Tensor
+from . import special
+from ._checks import check_tensor
 
 
 # ----------------------------------------------------------------------------- operands
@@ -140,8 +144,13 @@ class Pow(Function):
     def backward(ctx, g):
         x, y, out = ctx.saved
         xp = ctx.xp
-        gx = g * y * x ** (y - 1) if ctx.needs_input_grad[0] else None
-        gy = None
+        gx = gy = None
+        if ctx.needs_input_grad[0]:
+            # d(x^y)/dx = y x^(y-1), taken as 0 where y == 0 (PyTorch's rule: x ** 0 is the
+            # constant 1, also at x == 0 where 0 * 0^-1 would be NaN)
+            # (the inner where keeps 0^-1 out of the masked branch, whose own derivative
+            # would otherwise turn the second derivative into 0 * inf = NaN)
+            gx = g * xp.where(y == 0, 0, y * x ** xp.where(y == 0, 1, y - 1))
         if ctx.needs_input_grad[1]:
             # d(x^y)/dy = x^y log x; PyTorch takes it as 0 where x == 0 and y >= 0
             log_x = xp.log(xp.where(x == 0, 1, x))
@@ -189,16 +198,21 @@ def pow(input, exponent):
 
 # ----------------------------------------------------------------------------- unary math
 def _unary(name, forward, derivative, saves="x"):
-    """Build a Function for y = f(x) with dy/dx computed from the saved x or y."""
+    """Build a Function for y = f(x) with dy/dx computed from the saved x or y.
 
-    def fwd(ctx, x):
-        y = forward(ctx.xp, x)
+    forward(xp, x, **attrs) and derivative(xp, saved, **attrs) take the op's keyword
+    attributes (an activation's alpha, say). The derivative runs on ctx.xp, so it is written
+    once for raw arrays and for the differentiable namespace of create_graph."""
+
+    def fwd(ctx, x, **attrs):
+        ctx.attrs = attrs
+        y = forward(ctx.xp, x, **attrs)
         ctx.save_for_backward(x if saves == "x" else y)
         return y
 
     def bwd(ctx, g):
         (saved,) = ctx.saved
-        return g * derivative(ctx.xp, saved)
+        return g * derivative(ctx.xp, saved, **ctx.attrs)
 
     fn = type(name, (Function,), {"forward": staticmethod(fwd), "backward": staticmethod(bwd),
                                   "__doc__": f"Elementwise {name.lower()}."})
@@ -217,6 +231,24 @@ Sin = _unary("Sin", lambda xp, x: xp.sin(x), lambda xp, x: xp.cos(x))
 Cos = _unary("Cos", lambda xp, x: xp.cos(x), lambda xp, x: -xp.sin(x))
 Square = _unary("Square", lambda xp, x: x * x, lambda xp, x: 2 * x)
 Reciprocal = _unary("Reciprocal", lambda xp, x: 1 / x, lambda xp, y: -y * y, saves="y")
+Tan = _unary("Tan", lambda xp, x: xp.tan(x), lambda xp, y: 1 + y * y, saves="y")
+Asin = _unary("Asin", lambda xp, x: xp.arcsin(x), lambda xp, x: 1 / xp.sqrt(1 - x * x))
+Acos = _unary("Acos", lambda xp, x: xp.arccos(x), lambda xp, x: -1 / xp.sqrt(1 - x * x))
+Atan = _unary("Atan", lambda xp, x: xp.arctan(x), lambda xp, x: 1 / (1 + x * x))
+Sinh = _unary("Sinh", lambda xp, x: xp.sinh(x), lambda xp, x: xp.cosh(x))
+Cosh = _unary("Cosh", lambda xp, x: xp.cosh(x), lambda xp, x: xp.sinh(x))
+Asinh = _unary("Asinh", lambda xp, x: xp.arcsinh(x), lambda xp, x: 1 / xp.sqrt(x * x + 1))
+Acosh = _unary("Acosh", lambda xp, x: xp.arccosh(x), lambda xp, x: 1 / xp.sqrt(x * x - 1))
+Atanh = _unary("Atanh", lambda xp, x: xp.arctanh(x), lambda xp, x: 1 / (1 - x * x))
+Exp2 = _unary("Exp2", lambda xp, x: xp.exp2(x), lambda xp, y: y * math.log(2), saves="y")
+Expm1 = _unary("Expm1", lambda xp, x: xp.expm1(x), lambda xp, y: y + 1, saves="y")
+Log2 = _unary("Log2", lambda xp, x: xp.log2(x), lambda xp, x: 1 / (x * math.log(2)))
+Log10 = _unary("Log10", lambda xp, x: xp.log10(x), lambda xp, x: 1 / (x * math.log(10)))
+_TWO_OVER_SQRT_PI = 2 / math.sqrt(math.pi)
+Erf = _unary("Erf", special.erf, lambda xp, x: _TWO_OVER_SQRT_PI * xp.exp(-(x * x)))
+Erfc = _unary("Erfc", special.erfc, lambda xp, x: -_TWO_OVER_SQRT_PI * xp.exp(-(x * x)))
+Erfinv = _unary("Erfinv", special.erfinv,
+                lambda xp, y: (math.sqrt(math.pi) / 2) * xp.exp(y * y), saves="y")
 
 
 def neg(input):
@@ -261,6 +293,224 @@ def square(input):
 
 def reciprocal(input):
     return Reciprocal.apply(floating(input))
+
+
+def _float_unary(fn, name):
+    """The public function of a float-valued unary op: integer inputs become floats."""
+    def op(input):
+        return fn.apply(floating(input))
+    op.__name__ = name
+    op.__doc__ = f"Elementwise {name} (integer inputs give the default float dtype)."
+    return op
+
+
+tan, asin, acos, atan = (_float_unary(fn, n) for fn, n in
+                         [(Tan, "tan"), (Asin, "asin"), (Acos, "acos"), (Atan, "atan")])
+sinh, cosh, asinh, acosh, atanh = (_float_unary(fn, n) for fn, n in
+                                   [(Sinh, "sinh"), (Cosh, "cosh"), (Asinh, "asinh"),
+                                    (Acosh, "acosh"), (Atanh, "atanh")])
+exp2, expm1, log2, log10 = (_float_unary(fn, n) for fn, n in
+                            [(Exp2, "exp2"), (Expm1, "expm1"), (Log2, "log2"),
+                             (Log10, "log10")])
+erf, erfc, erfinv = (_float_unary(fn, n) for fn, n in
+                     [(Erf, "erf"), (Erfc, "erfc"), (Erfinv, "erfinv")])
+
+
+def frac(input):
+    """input - trunc(input): the fractional part, keeping input's sign; its gradient is 1."""
+    check_tensor("frac", input)
+    return sub(input, trunc(input))
+
+
+# ----------------------------------------------------------------------------- binary math
+class Atan2(Function):
+    """atan2(y, x), the angle of the point (x, y): d/dy = x / r^2, d/dx = -y / r^2."""
+
+    @staticmethod
+    def forward(ctx, y, x):
+        ctx.save_for_backward(y, x)
+        return ctx.xp.arctan2(y, x)
+
+    @staticmethod
+    def backward(ctx, g):
+        y, x = ctx.saved
+        g = g / (x * x + y * y)
+        return g * x, -g * y
+
+
+class Hypot(Function):
+    """sqrt(x^2 + y^2) without overflow: d/dx = x / out, d/dy = y / out."""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        out = ctx.xp.hypot(x, y)
+        ctx.save_for_backward(x, y, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, y, out = ctx.saved
+        g = g / out
+        return g * x, g * y
+
+
+class LogAddExp(Function):
+    """log(e^x + e^y) without overflow; the gradients are softmax weights e^(x - out)."""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        out = ctx.xp.logaddexp(x, y)
+        ctx.save_for_backward(x, y, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, y, out = ctx.saved
+        return g * ctx.xp.exp(x - out), g * ctx.xp.exp(y - out)
+
+
+class LogAddExp2(Function):
+    """log2(2^x + 2^y); the gradients are 2^(x - out) and 2^(y - out)."""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        out = ctx.xp.logaddexp2(x, y)
+        ctx.save_for_backward(x, y, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, y, out = ctx.saved
+        ln2 = math.log(2)
+        return g * ctx.xp.exp((x - out) * ln2), g * ctx.xp.exp((y - out) * ln2)
+
+
+class Xlogy(Function):
+    """x * log(y), and 0 where x == 0 (unless y is NaN): the entropy term that stays finite
+    at x = 0. d/dx = log(y), taken as 0 where x == 0 and y <= 0 (PyTorch's rule), d/dy = x / y."""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        xp = ctx.xp
+        ctx.save_for_backward(x, y)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = xp.where((x == 0) & ~xp.isnan(y), 0, x * xp.log(y))
+        return out.astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, y = ctx.saved
+        xp = ctx.xp
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return g * xp.where((x == 0) & (y <= 0), 0, xp.log(y)), g * x / y
+
+
+class Copysign(Function):
+    """|x| with the sign of y. d/dx = sign(x) sign(out) (0 at x == 0, as in PyTorch); y only
+    contributes its sign, so its gradient is 0."""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        out = ctx.xp.copysign(x, y)
+        ctx.save_for_backward(x, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, out = ctx.saved
+        xp = ctx.xp
+        return g * xp.sign(x) * xp.sign(out), g * 0
+
+
+class Fmod(Function):
+    """x - trunc(x / y) * y, the C remainder (the sign of x). d/dx = 1, d/dy = -trunc(x / y)."""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        return ctx.xp.fmod(x, y)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, y = ctx.saved
+        return g, (-g * ctx.xp.trunc(x / y) if ctx.needs_input_grad[1] else None)
+
+
+class Remainder(Function):
+    """x - floor(x / y) * y, Python's modulo (the sign of y). d/dx = 1, d/dy = -floor(x / y)."""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        return ctx.xp.remainder(x, y)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, y = ctx.saved
+        return g, (-g * ctx.xp.floor(x / y) if ctx.needs_input_grad[1] else None)
+
+
+def atan2(input, other):
+    return _binary(Atan2, "atan2", floating(input), floating(other))
+
+
+def hypot(input, other):
+    return _binary(Hypot, "hypot", input, other)
+
+
+def logaddexp(input, other):
+    return _binary(LogAddExp, "logaddexp", input, other)
+
+
+def logaddexp2(input, other):
+    return _binary(LogAddExp2, "logaddexp2", input, other)
+
+
+def xlogy(input, other):
+    return _binary(Xlogy, "xlogy", floating(input), floating(other))
+
+
+def copysign(input, other):
+    return _binary(Copysign, "copysign", floating(input), floating(other))
+
+
+def fmod(input, other):
+    return _binary(Fmod, "fmod", input, other)
+
+
+def remainder(input, other):
+    return _binary(Remainder, "remainder", input, other)
+
+
+def lerp(input, end, weight):
+    """input + weight * (end - input), from differentiable ops (so differentiable twice)."""
+    operands = [t for t in (input, end, weight) if isinstance(t, Tensor)]
+    try:
+        np.broadcast_shapes(*(t.shape for t in operands))
+    except ValueError:
+        raise ValueError("lerp: shapes " + ", ".join(str(tuple(t.shape)) for t in operands)
+                         + " are not broadcastable") from None
+    return add(input, mul(weight, sub(end, input)))
+
+
+class NanToNum(Function):
+    """NaN, +inf and -inf replaced by finite numbers; the gradient flows only where x was
+    finite (a mask saved in forward, a constant)."""
+
+    @staticmethod
+    def forward(ctx, x, *, nan, posinf, neginf):
+        ctx.save_for_backward(ctx.xp.isfinite(x))
+        return ctx.xp.nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf)
+
+    @staticmethod
+    def backward(ctx, g):
+        (finite,) = ctx.saved
+        return g * finite
+
+
+def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
+    """posinf/neginf default to the dtype's largest/lowest finite value, as in PyTorch."""
+    return NanToNum.apply(input, nan=nan, posinf=posinf, neginf=neginf)
 
 
 # ----------------------------------------------------------------------------- clamp, select
@@ -345,7 +595,13 @@ def where(condition, input, other):
     if not isinstance(condition, Tensor) or condition.dtype != backend.bool_:
         raise TypeError(f"where: condition must be a bool Tensor, got "
                         f"{getattr(condition, 'dtype', type(condition).__name__)}")
-    like = input if isinstance(input, Tensor) else other
+    if not isinstance(input, Tensor) and not isinstance(other, Tensor):
+        # two Python scalars: a 0-d tensor of PyTorch's dtype for the pair, on cond's device
+        like = Tensor._make(backend.array_module(condition.device).zeros(
+            (), backend.get_default_dtype() if isinstance(input, float) or isinstance(other, float)
+            else backend.int64), condition.device)
+    else:
+        like = input if isinstance(input, Tensor) else other
     input, other = binary_operands(as_tensor_like(input, like), as_tensor_like(other, like))
     try:
         np.broadcast_shapes(condition.shape, input.shape, other.shape)
@@ -454,18 +710,25 @@ def clone(input):
 
 
 # ----------------------------------------------------------------------------- no-grad ops
-def _no_grad_op(ufunc_name, out_dtype=None):
-    """A comparison / logical / rounding op: computed on raw arrays, never recorded."""
+def _no_grad_op(ufunc_name, integral=False):
+    """A comparison / logical / rounding / bitwise op: computed on raw arrays, never
+    recorded. An `integral` op (bitwise) refuses floating-point tensors, as PyTorch does."""
 
     def op(input, other=None):
-        xp = backend.array_module(input.device)
-        fn = getattr(xp, ufunc_name)
         if other is None:
-            return Tensor._make(fn(input._data), input.device)
-        a, b = binary_operands(input, other)
-        if a.shape != b.shape:
-            check_broadcast(ufunc_name, a, b)
-        return Tensor._make(fn(a._data, b._data), a.device)
+            operands = (input,)
+        else:
+            operands = binary_operands(input, other)
+            if operands[0].shape != operands[1].shape:
+                check_broadcast(ufunc_name, *operands)
+        for t in operands:
+            if not isinstance(t, Tensor):
+                raise TypeError(f"{ufunc_name}: expected Tensor input, got {type(t).__name__}")
+            if integral and t.dtype.kind == "f":
+                raise TypeError(f"{ufunc_name}: expected integer or bool tensors, got {t.dtype}")
+        xp = backend.array_module(operands[0].device)
+        fn = getattr(xp, ufunc_name)
+        return Tensor._make(xp.asarray(fn(*(t._data for t in operands))), operands[0].device)
 
     op.__name__ = ufunc_name
     op.__doc__ = f"Elementwise {ufunc_name} (no gradient)."
@@ -485,11 +748,27 @@ logical_not = _no_grad_op("logical_not")
 isnan = _no_grad_op("isnan")
 isinf = _no_grad_op("isinf")
 isfinite = _no_grad_op("isfinite")
+isposinf = _no_grad_op("isposinf")
+isneginf = _no_grad_op("isneginf")
 floor = _no_grad_op("floor")
 ceil = _no_grad_op("ceil")
 round = _no_grad_op("round")
+trunc = _no_grad_op("trunc")
 floor_divide = _no_grad_op("floor_divide")
-remainder = _no_grad_op("remainder")
+bitwise_and = _no_grad_op("bitwise_and", integral=True)
+bitwise_or = _no_grad_op("bitwise_or", integral=True)
+bitwise_xor = _no_grad_op("bitwise_xor", integral=True)
+bitwise_not = _no_grad_op("bitwise_not", integral=True)
+bitwise_left_shift = _no_grad_op("left_shift", integral=True)
+bitwise_right_shift = _no_grad_op("right_shift", integral=True)
+
+
+def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """|input - other| <= atol + rtol |other|, elementwise (no gradient)."""
+    a, b = binary_operands(input, other)
+    xp = backend.array_module(a.device)
+    return Tensor._make(xp.asarray(xp.isclose(a._data, b._data, rtol=rtol, atol=atol,
+                                              equal_nan=equal_nan)), a.device)
 
 
 def equal(input, other) -> bool:

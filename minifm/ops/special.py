@@ -1,4 +1,5 @@
-"""The error function, for exact GELU, without SciPy.
+"""The error function, its complement and its inverse (exact GELU, torch.erf/erfc/erfinv),
+without SciPy.
 
 NumPy has no erf, so minifm evaluates one of two published approximations on whole arrays:
 - float64: W. J. Cody's rational Chebyshev approximation ("Rational Chebyshev
@@ -8,6 +9,12 @@ NumPy has no erf, so minifm evaluates one of two published approximations on who
   Recipes (2nd ed., section 6.2), fractional error below 1.2e-7, one polynomial and one
   exp for every x. It is about four times faster than Cody's in float32, where Cody's
   extra accuracy would be rounded away (measured max abs error 4e-7 against float64).
+Both compute erfc(|x|) directly away from 0, so erfc keeps its relative accuracy in the
+tail, where 1 - erf(x) would round to 0.
+
+erfinv starts from M. Giles' single-precision polynomials ("Approximating the erfinv
+function", GPU Computing Gems, 2011) and refines them with two Newton steps on erf in
+float64, which take the 1e-7 start to float64 accuracy.
 """
 from __future__ import annotations
 
@@ -47,11 +54,25 @@ _NR = (-1.26551223, 1.00002368, 0.37409196, 0.09678418, -0.18628806, 0.27886807,
 def erf(xp, x):
     """erf(x) elementwise, in x's floating dtype (float16 is computed in float32)."""
     if x.dtype == np.float64:
-        return _erf_cody(xp, x)
-    return _erf_float32(xp, x.astype(np.float32, copy=False)).astype(x.dtype, copy=False)
+        small, erfc_abs = _cody(xp, x)
+        return xp.where(xp.abs(x) <= 0.46875, small, xp.sign(x) * (1.0 - erfc_abs))
+    x32 = x.astype(np.float32, copy=False)
+    return xp.copysign(1.0 - _erfc_abs_float32(xp, x32), x32).astype(x.dtype, copy=False)
 
 
-def _erf_float32(xp, x):
+def erfc(xp, x):
+    """1 - erf(x) elementwise, accurate in the tail; erfc(-x) = 2 - erfc(x)."""
+    if x.dtype == np.float64:
+        small, erfc_abs = _cody(xp, x)
+        return xp.where(xp.abs(x) <= 0.46875, 1.0 - small,
+                        xp.where(x < 0, 2.0 - erfc_abs, erfc_abs))
+    x32 = x.astype(np.float32, copy=False)
+    erfc_abs = _erfc_abs_float32(xp, x32)
+    return xp.where(x32 < 0, 2.0 - erfc_abs, erfc_abs).astype(x.dtype, copy=False)
+
+
+def _erfc_abs_float32(xp, x):
+    """erfc(|x|) by the Numerical Recipes fit."""
     z = xp.abs(x)
     t = 1.0 / (1.0 + 0.5 * z)
     poly = xp.full_like(t, _NR[-1])
@@ -60,16 +81,44 @@ def _erf_float32(xp, x):
         poly += c
     poly -= z * z
     with np.errstate(under="ignore"):
-        erfc = t * xp.exp(poly)
-    return xp.copysign(1.0 - erfc, x)
+        return t * xp.exp(poly)
 
 
-def _erf_cody(xp, work):
+def _cody(xp, work):
+    """Cody's two results: erf(x) for |x| <= 0.46875, and erfc(|x|) for larger |x|."""
     y = xp.abs(work)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         small = work * _ratio(_A, _B, y * y, 4)                       # |x| <= 0.46875
         mid = xp.exp(-y * y) * _ratio(_C, _D, y, 8)                   # erfc, |x| <= 4
         z = 1.0 / (y * y)
         tail = xp.exp(-y * y) * (_ONE_OVER_SQRT_PI - z * _ratio(_P, _Q, z, 5)) / y  # erfc
-    erfc = xp.where(y <= 4.0, mid, tail)
-    return xp.where(y <= 0.46875, small, xp.sign(work) * (1.0 - erfc))
+    return small, xp.where(y <= 4.0, mid, tail)
+
+
+_GILES_CENTRAL = (2.81022636e-08, 3.43273939e-07, -3.5233877e-06, -4.39150654e-06,
+                  0.00021858087, -0.00125372503, -0.00417768164, 0.246640727, 1.50140941)
+_GILES_TAIL = (-0.000200214257, 0.000100950558, 0.00134934322, -0.00367342844,
+               0.00573950773, -0.0076224613, 0.00943887047, 1.00167406, 2.83297682)
+_SQRT_PI_OVER_2 = 0.88622692545275801365
+
+
+def _horner(coeffs, t):
+    out = coeffs[0]
+    for c in coeffs[1:]:
+        out = out * t + c
+    return out
+
+
+def erfinv(xp, x):
+    """The y with erf(y) = x, for x in [-1, 1] (+-inf at +-1, NaN outside), in x's dtype."""
+    x64 = x.astype(np.float64, copy=False)
+    inside = xp.abs(x64) < 1
+    safe = xp.where(inside, x64, 0.0)
+    w = -xp.log((1.0 - safe) * (1.0 + safe))
+    central = _horner(_GILES_CENTRAL, w - 2.5)
+    tail = _horner(_GILES_TAIL, xp.sqrt(w) - 3.0)
+    y = xp.where(w < 5.0, central, tail) * safe
+    for _ in range(2):  # Newton on erf(y) - x, whose derivative is 2/sqrt(pi) exp(-y^2)
+        y = y - (erf(xp, y) - safe) * _SQRT_PI_OVER_2 * xp.exp(y * y)
+    edge = xp.where(xp.abs(x64) == 1, xp.copysign(np.inf, x64), np.nan)
+    return xp.where(inside, y, edge).astype(x.dtype, copy=False)
