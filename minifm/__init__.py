@@ -40,7 +40,8 @@ from .ops.activation import (  # noqa: E402
 )
 from .ops.reduce import (  # noqa: E402
     sum, mean, var, std, max, min, amax, amin, logsumexp, prod, cumsum, norm, argmax, argmin,
-    all, any,
+    all, any, cumprod, cummax, cummin, logcumsumexp, var_mean, std_mean, nansum, nanmean,
+    count_nonzero, aminmax, median, quantile,
 )
 from .ops.shape import (  # noqa: E402
     reshape, permute, transpose, unsqueeze, squeeze, flatten, unflatten, cat, concat, stack,

@@ -205,6 +205,10 @@ METHODS = {
     "max": red.max, "min": red.min, "amax": red.amax, "amin": red.amin,
     "logsumexp": red.logsumexp, "cumsum": red.cumsum, "norm": red.norm,
     "argmax": red.argmax, "argmin": red.argmin, "all": red.all, "any": red.any,
+    "cumprod": red.cumprod, "cummax": red.cummax, "cummin": red.cummin,
+    "logcumsumexp": red.logcumsumexp, "nansum": red.nansum, "nanmean": red.nanmean,
+    "count_nonzero": red.count_nonzero, "aminmax": red.aminmax, "median": red.median,
+    "quantile": red.quantile,
     # shape: views share the tensor's memory (see ops/inplace.py)
     "reshape": sh.reshape, "view": sh.view, "view_as": lambda a, b: sh.view(a, b.shape),
     "reshape_as": lambda a, b: sh.reshape(a, b.shape),

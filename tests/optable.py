@@ -763,3 +763,61 @@ add_op("prelu", F.prelu, TF.prelu, samples=lambda make: [
     Sample(make(4, 3, away=0.05).T, make(4, low=0, high=1)),
     Sample(make(5, away=0.05), make(1, low=0, high=1))],
     errors=lambda make: [ErrorCase((make(2, 3, 4), make(4)), {}, ValueError, "prelu.*weight.*3 channels")])
+
+
+# ----------------------------------------------------------------------------- scans, statistics
+def _scan_samples(make):
+    yield Sample(make(3, 4), 1)
+    yield Sample(make(2, 3, 4), 0)
+    yield Sample(make(4, 3).T, -1)                                  # non-contiguous
+    yield Sample(np.array(make(1)[0]), 0)                           # 0-d
+
+
+def _with_zeros(make):
+    x = make(3, 4)
+    x[0, 1] = x[2, 0] = x[2, 2] = 0.0
+    yield Sample(x, 1)
+
+
+for _name in ("cumprod", "cummax", "cummin", "logcumsumexp"):
+    add_op(_name, getattr(minifm, _name), getattr(torch, _name), errors=_dim_error(_name),
+           samples=lambda make, n=_name: list(_scan_samples(make)) + (
+               list(_with_zeros(make)) if n == "cumprod" else [])
+           + ([Sample(make(3, 4) * 50, 1)] if n == "logcumsumexp" else []))
+add_op("cummax_ties", minifm.cummax, torch.cummax, differentiable=False, dtypes=FLOATS + (I64,),
+       samples=lambda make: [Sample(np.array([[1, 3, 3, 2, 3], [2, 2, 1, 2, 0]], make.dtype), 1)])
+for _name in ("var_mean", "std_mean"):
+    add_op(_name, getattr(minifm, _name), getattr(torch, _name), samples=lambda make: [
+        Sample(make.distinct(2, 3, 4)), Sample(make.distinct(2, 3, 4), 1, keepdim=True),
+        Sample(make.distinct(2, 3, 4), (0, 2), correction=0)], errors=_dim_error(_name))
+
+
+def _nan_samples(make):
+    x = make(3, 4)
+    x[0, 1] = x[2, 3] = np.nan
+    yield Sample(x)
+    yield Sample(x, 1)
+    yield Sample(x, 0, keepdim=True)
+
+
+add_op("nansum", minifm.nansum, torch.nansum, samples=_nan_samples)
+add_op("nanmean", minifm.nanmean, torch.nanmean, samples=_nan_samples)
+add_op("count_nonzero", minifm.count_nonzero, torch.count_nonzero, differentiable=False,
+       dtypes=FLOATS + (I64,), samples=lambda make: [
+           Sample(make(3, 4, low=-1, high=1).round()), Sample(make(3, 4, low=-1, high=1).round(), 1),
+           Sample(make(2, 3, 4, low=-1, high=1).round(), (0, 2))])
+add_op("aminmax", minifm.aminmax, torch.aminmax, samples=lambda make: [
+    Sample(make.distinct(3, 4)), Sample(make.distinct(3, 4), dim=1),
+    Sample(make.distinct(3, 4), dim=0, keepdim=True)],
+    errors=lambda make: [ErrorCase((make(0, 3),), {}, RuntimeError, "aminmax.*non-empty")])
+add_op("median", minifm.median, torch.median, dtypes=FLOATS + (I64,), samples=lambda make: [
+    Sample(make.distinct(3, 5)), Sample(make.distinct(3, 4)), Sample(make.distinct(3, 5), 1),
+    Sample(make.distinct(4, 3), 0, keepdim=True), Sample(make.distinct(4, 3).T, -1)],
+    errors=_dim_error("median"))
+add_op("quantile", minifm.quantile, torch.quantile, samples=lambda make: [
+    Sample(make.distinct(3, 5), 0.3), Sample(make.distinct(3, 5), 0.3, 1),
+    Sample(make.distinct(3, 5), np.array([0.1, 0.45, 0.95], make.dtype), 0, keepdim=True),
+    Sample(make.distinct(2, 5), np.array([0.05, 0.6], make.dtype), keepdim=True)]
+    + [Sample(make.distinct(3, 5), 0.4, 1, interpolation=m)
+       for m in ("lower", "higher", "midpoint", "nearest")],
+    errors=lambda make: [ErrorCase((make(3, 4), 1.5), {}, ValueError, "quantile.*q.*\\[0, 1\\]")])

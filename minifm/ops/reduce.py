@@ -1,5 +1,7 @@
-"""Reductions: sum, mean, var/std, max/min (with indices), amax/amin, logsumexp, prod,
-cumsum, norm, and the non-differentiable argmax/argmin/all/any.
+"""Reductions: sum, mean, var/std (and var_mean/std_mean), max/min (with indices),
+amax/amin/aminmax, logsumexp, prod, nansum/nanmean, median/quantile, norm; the scans cumsum,
+cumprod, cummax/cummin, logcumsumexp; and the non-differentiable argmax/argmin/all/any/
+count_nonzero.
 
 `dim` is None (all dimensions), an int or a tuple, negative allowed; `keepdim` keeps the
 reduced dimensions with size 1. Backward of a reduction re-expands the gradient over the
@@ -9,14 +11,16 @@ from __future__ import annotations
 
 import builtins
 import math
+from collections import namedtuple
 
 import numpy as np
 
 from .. import backend
 from ..autograd import Function
 from ..dims import normalize_dims
-from .elementwise import floating, maximum, minimum
-from .index import ValuesIndices, gather
+from .elementwise import floating, isnan, maximum, minimum, where
+from .index import ValuesIndices, argsort, gather
+from .shape import stack
 from ..tensor import Tensor
 
 def expand_reduced(xp, g, axes, keepdim, shape):
@@ -177,6 +181,31 @@ def xp_cumsum(x, axis):
     return x.cumsum(axis=axis, dtype=np.int64 if x.dtype.kind in "iub" else None)
 
 
+class LogCumSumExp(Function):
+    """out_j = log(sum_{i<=j} e^(x_i)), by logaddexp's running accumulation (no overflow).
+
+    backward: dx_i = sum_{j>=i} g_j e^(x_i - out_j), as e^(x_i - out_0) times
+    revcumsum(g_j e^(out_0 - out_j)); out never decreases along the axis, so the second
+    factor stays below the sum of |g|, but the first overflows when the inputs along the
+    axis span more than the dtype's exp range (~700 in float64; PyTorch's log-space
+    backward does not)."""
+
+    @staticmethod
+    def forward(ctx, x, *, axis):
+        ctx.axis = axis
+        out = ctx.xp.logaddexp.accumulate(x, axis=axis)
+        ctx.save_for_backward(x, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, out = ctx.saved
+        xp, axis = ctx.xp, ctx.axis
+        first = out[(slice(None),) * axis + (slice(0, 1),)]
+        tail = xp.flip(xp.cumsum(xp.flip(g * xp.exp(first - out), axis), axis=axis), axis)
+        return xp.exp(x - first) * tail
+
+
 # ----------------------------------------------------------------------------- public API
 def sum(input, dim=None, keepdim=False, *, dtype=None):
     if dtype is not None:
@@ -300,3 +329,161 @@ def all(input, dim=None, keepdim=False):
 def any(input, dim=None, keepdim=False):
     axes = normalize_dims("any", dim, input.ndim)
     return Tensor._make(input._data.astype(bool).any(axis=axes, keepdims=keepdim), input.device)
+
+
+# ----------------------------------------------------------------------------- more reductions
+def _cumulative_axis(op, input, dim):
+    (axis,) = normalize_dims(op, dim, input.ndim) or (0,)
+    return axis
+
+
+def cumprod(input, dim, *, dtype=None):
+    """Running products along dim, as a chain of multiplications: exact gradients where the
+    input has zeros (x_i's gradient is a product of the others, never out / x_i), and
+    differentiable to any order."""
+    if dtype is not None:
+        input = input.to(dtype)
+    axis = _cumulative_axis("cumprod", input, dim)
+    if input.ndim == 0 or input.shape[axis] == 0:
+        return input.clone()
+    running = [input.select(axis, 0)]
+    for k in range(1, input.shape[axis]):
+        running.append(running[-1] * input.select(axis, k))
+    return stack(running, axis)
+
+
+def _cumulative_extreme(op, input, dim, largest):
+    """(values, indices) of the running max (min) along dim. On ties the later index wins,
+    as in PyTorch; the gradient goes to the element each index names (a gather)."""
+    axis = _cumulative_axis(op, input, dim)
+    xp = backend.array_module(input.device)
+    data = input._data if input.ndim else input._data.reshape(1)
+    running = (xp.maximum if largest else xp.minimum).accumulate(data, axis=axis)
+    positions = xp.arange(data.shape[axis]).reshape((-1,) + (1,) * (data.ndim - axis - 1))
+    indices = xp.maximum.accumulate(xp.where(data == running, positions, 0), axis=axis)
+    indices = Tensor._make(indices.reshape(input.shape).astype(np.int64), input.device)
+    if input.ndim == 0:
+        return ValuesIndices(input.clone(), indices)
+    return ValuesIndices(gather(input, axis, indices), indices)
+
+
+def cummax(input, dim):
+    return _cumulative_extreme("cummax", input, dim, largest=True)
+
+
+def cummin(input, dim):
+    return _cumulative_extreme("cummin", input, dim, largest=False)
+
+
+def logcumsumexp(input, dim):
+    input = floating(input)
+    if input.ndim == 0:
+        return input.clone()
+    return LogCumSumExp.apply(input, axis=_cumulative_axis("logcumsumexp", input, dim))
+
+
+def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """(var, mean) over dim, in one call (torch.var_mean)."""
+    return (_var("var_mean", input, dim, unbiased, keepdim, correction),
+            mean(input, dim, keepdim))
+
+
+def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """(std, mean) over dim, in one call (torch.std_mean)."""
+    return (_var("std_mean", input, dim, unbiased, keepdim, correction).sqrt(),
+            mean(input, dim, keepdim))
+
+
+def nansum(input, dim=None, keepdim=False, *, dtype=None):
+    """The sum with NaNs counted as 0 (and no gradient to them)."""
+    return sum(where(isnan(input), 0, input), dim, keepdim, dtype=dtype)
+
+
+def nanmean(input, dim=None, keepdim=False, *, dtype=None):
+    """The mean of the non-NaN entries (NaN where there are none)."""
+    present = ~isnan(input)
+    return nansum(input, dim, keepdim, dtype=dtype) / sum(present, dim, keepdim)
+
+
+def count_nonzero(input, dim=None):
+    axes = normalize_dims("count_nonzero", dim, input.ndim)
+    xp = backend.array_module(input.device)
+    return Tensor._make(xp.asarray((input._data != 0).sum(axis=axes), dtype=np.int64),
+                        input.device)
+
+
+MinMax = namedtuple("aminmax", ["min", "max"])
+"""What aminmax returns: (min, max), by name or position."""
+
+
+def aminmax(input, *, dim=None, keepdim=False):
+    if input.numel() == 0:
+        raise RuntimeError("aminmax(): expected a non-empty tensor")
+    dims = () if dim is None else dim
+    return MinMax(amin(input, dims, keepdim), amax(input, dims, keepdim))
+
+
+def _sorted_along(op, input, dim):
+    """(input sorted along one axis, the sort's indices, that axis); dim None flattens."""
+    if dim is None:
+        input, dim = input.reshape(-1), 0
+    axis = _cumulative_axis(op, input, dim)
+    if input.ndim == 0:
+        input, axis = input.reshape(1), 0
+    return input, argsort(input, axis), axis
+
+
+def median(input, dim=None, keepdim=False):
+    """The lower median (the (n-1)//2-th smallest value, no averaging, as in PyTorch): over
+    all elements a 0-d tensor, along dim (values, indices). The gradient goes to the median
+    element."""
+    if input.numel() == 0 and dim is None:
+        raise RuntimeError("median(): expected a non-empty tensor")
+    flat, order, axis = _sorted_along("median", input, dim)
+    k = (flat.shape[axis] - 1) // 2
+    index = order.narrow(axis, k, 1)
+    value = gather(flat, axis, index)
+    if dim is None:
+        return value.reshape(())
+    if not keepdim or input.ndim == 0:
+        value, index = value.squeeze(axis), index.squeeze(axis)
+    return ValuesIndices(value, index)
+
+
+_QUANTILE_METHODS = ("linear", "lower", "higher", "midpoint", "nearest")
+
+
+def quantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
+    """The q-th quantiles along dim (all elements when None), between the two order
+    statistics around q (n - 1) as `interpolation` says; a 1-D q puts its axis first."""
+    if interpolation not in _QUANTILE_METHODS:
+        raise ValueError(f"quantile: interpolation must be one of {_QUANTILE_METHODS}, "
+                         f"got {interpolation!r}")
+    if input.dtype.kind != "f":
+        raise TypeError(f"quantile: input must be a floating-point tensor, got {input.dtype}")
+    qs = np.atleast_1d(backend.move_array(q._data, backend.CPU) if isinstance(q, Tensor)
+                       else np.asarray(q, dtype=np.float64))
+    if qs.ndim > 1 or ((qs < 0) | (qs > 1)).any():
+        raise ValueError("quantile: q must be a scalar or 1-D tensor of values in [0, 1]")
+    flat, order, axis = _sorted_along("quantile", input, dim)
+    sorted_values = gather(flat, axis, order)
+    position = qs * (flat.shape[axis] - 1)
+    lo, hi = np.floor(position).astype(np.int64), np.ceil(position).astype(np.int64)
+    frac = {"linear": position - lo, "lower": 0 * position, "higher": 0 * position + 1,
+            "midpoint": np.where(hi > lo, 0.5, 0.0),
+            "nearest": (np.round(position) > lo).astype(np.float64)}[interpolation]
+    if interpolation == "linear" and isinstance(q, Tensor):  # differentiable in q too
+        frac = q.reshape(-1) * (flat.shape[axis] - 1) - Tensor._make(
+            lo.astype(q.dtype), q.device)
+        frac = [frac.select(0, i) for i in range(len(lo))]
+    rows = []
+    for a, b, t in zip(lo, hi, frac):
+        low = sorted_values.select(axis, int(a))
+        rows.append(low + (sorted_values.select(axis, int(b)) - low) * t)
+    out = stack(rows, 0)
+    if keepdim:
+        out = out.unsqueeze(axis + 1) if dim is not None else out.reshape(
+            len(rows), *([1] * input.ndim))
+    if not isinstance(q, Tensor) and np.ndim(q) == 0 or isinstance(q, Tensor) and q.ndim == 0:
+        out = out.squeeze(0)
+    return out
