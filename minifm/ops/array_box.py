@@ -335,8 +335,9 @@ class _AddUfunc:
 
 
 class _StrideTricks:
-    """`xp.lib.stride_tricks`: sliding_window_view, as one slice of the array per window
-    offset, stacked (NumPy's strided view; as_strided itself has no differentiable form)."""
+    """`xp.lib.stride_tricks`: sliding_window_view of a box is one slice per window offset,
+    stacked (of a raw array, NumPy's strided view). as_strided has no differentiable form:
+    its strides may alias elements arbitrarily."""
 
     def __init__(self, namespace):
         self.namespace = namespace
