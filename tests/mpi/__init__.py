@@ -1,0 +1,1 @@
+"""Tests run in 2 ranks under mpiexec (a package, so that its conftest does not shadow tests/conftest.py)."""
