@@ -67,8 +67,6 @@ def unbatched(output, was_unbatched):
 
 
 # ----------------------------------------------------------------------------- im2col / col2im
-# Every helper takes the array namespace `xp` and uses only NumPy's array API, so the
-# backward that calls them also runs on the differentiable namespace under create_graph.
 def pad_array(xp, x, padding, value=0.0):
     """x (N, C, H, W) surrounded by `value`: padding is ((top, bottom), (left, right))."""
     (top, bottom), (left, right) = padding
