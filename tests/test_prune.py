@@ -245,12 +245,18 @@ def test_bad_amounts_are_refused_as_torch_does(amount, error):
         prune.l1_unstructured(ours, "weight", amount=amount)
 
 
-def test_errors():
+def test_errors_leave_the_module_as_it_was():
     m = nn.Linear(4, 3)
     with pytest.raises(ValueError, match="has to be pruned"):
         prune.remove(m, "weight")
     with pytest.raises(ValueError, match="multidimensional"):
         prune.ln_structured(m, "bias", amount=1, n=2, dim=0)
+    assert list(m.state_dict()) == ["weight", "bias"] and not prune.is_pruned(m)
+    prune.l1_unstructured(m, "weight", amount=3)
+    with pytest.raises(ValueError, match="smaller than"):
+        prune.l1_unstructured(m, "weight", amount=10)  # only 9 left unpruned
+    assert [type(h) for h, _ in m._forward_pre_hooks] == [prune.L1Unstructured]
+    assert (to_numpy(m.weight_mask) == 0).sum() == 3
     with pytest.raises(TypeError, match="unstructured"):
         prune.global_unstructured([(m, "weight")], pruning_method=prune.LnStructured,
                                   amount=1, n=2, dim=0)

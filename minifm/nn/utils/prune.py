@@ -121,19 +121,13 @@ class BasePruningMethod(abc.ABC):
     def apply(cls, module, name, *args, importance_scores=None, **kwargs):
         """Prune module.<name> with cls(*args, **kwargs), ranking entries by
         importance_scores (default: the tensor itself). A tensor pruned before gets a
-        PruningContainer holding every method applied to it, and its masks compose."""
+        PruningContainer holding every method applied to it, and its masks compose. If
+        the mask cannot be computed (a bad amount), the module is left as it was."""
         old_method = next((hook for hook, _ in module._forward_pre_hooks
                            if isinstance(hook, BasePruningMethod) and hook._tensor_name == name),
                           None)
         method = cls(*args, **kwargs)
         method._tensor_name = name
-        if old_method is not None:
-            _remove_hook(module, old_method)
-            if not isinstance(old_method, PruningContainer):
-                old_method = PruningContainer(old_method)
-            old_method.add_pruning_method(method)
-            method = old_method
-
         orig = getattr(module, name)
         if importance_scores is None:
             importance_scores = orig
@@ -141,13 +135,26 @@ class BasePruningMethod(abc.ABC):
             raise ValueError(f"importance_scores should have the same shape as parameter "
                              f"{name} of {module}")
         with no_grad():
-            if isinstance(method, PruningContainer):
-                default_mask = getattr(module, name + "_mask").detach().clone()
-            else:
-                module.register_parameter(name + "_orig", orig)
-                del module._parameters[name]
+            if old_method is None:
                 default_mask = _ones_like(orig)
-            mask = method.compute_mask(importance_scores.detach(), default_mask=default_mask)
+            else:
+                container = old_method if isinstance(old_method, PruningContainer) \
+                    else PruningContainer(old_method)
+                container.add_pruning_method(method)
+                default_mask = getattr(module, name + "_mask").detach().clone()
+            try:
+                mask = (method if old_method is None else container).compute_mask(
+                    importance_scores.detach(), default_mask=default_mask)
+            except Exception:
+                if old_method is not None:
+                    container._pruning_methods = container._pruning_methods[:-1]
+                raise
+        if old_method is None:
+            module.register_parameter(name + "_orig", orig)
+            del module._parameters[name]
+        else:
+            _remove_hook(module, old_method)
+            method = container
         module.register_buffer(name + "_mask", mask)
         setattr(module, name, method.apply_mask(module))
         module.register_forward_pre_hook(method)
