@@ -36,6 +36,17 @@ def supports(dtype_a=None, dtype_b=None, k=0, **_):
 
 
 @njit(cache=True)
+def _row_sums(b):
+    """sum_k b[n, k] in int32 (NumPy's b.sum(axis=1, dtype=int32) took 90 us for a
+    512 x 128 weight, ten times the product itself at one row of a)."""
+    sums = np.zeros(b.shape[0], dtype=np.int32)
+    for n in range(b.shape[0]):
+        for k in range(b.shape[1]):
+            sums[n] += b[n, k]
+    return sums
+
+
+@njit(cache=True)
 def _rows(a, a_zero, b, b_sums, out, start, stop):
     """Rows start .. stop of out."""
     n_out, k_in = b.shape
@@ -58,7 +69,7 @@ def int8_matmul(a, a_zero, b):
     """(a - a_zero) @ b.T in int32, for a (M, K) uint8 and b (N, K) int8."""
     a = np.ascontiguousarray(a)
     b = np.ascontiguousarray(b)
-    b_sums = b.sum(axis=1, dtype=np.int32)
+    b_sums = _row_sums(b)
     out = np.empty((a.shape[0], b.shape[0]), dtype=np.int32)
     run_in_ranges(_rows, _rows_parallel, out, a, np.int32(a_zero), b, b_sums)
     return out
