@@ -182,6 +182,14 @@ def test_pruned_zeros_stay_zero_when_quantized():
     np.testing.assert_array_equal(qlinear.weight.numpy() == 0, linear.weight_mask.numpy() == 0)
 
 
+def test_qconfig_spec_names_layers():
+    model = nn.Sequential(nn.Linear(4, 4), nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 2)))
+    named = quantize_dynamic(model, {"1.0"})
+    assert [type(m).__name__ for m in named.modules()].count("DynamicQuantizedLinear") == 1
+    assert type(named[1][0]) is DynamicQuantizedLinear
+    assert quantize_dynamic(model, set()).state_dict().keys() == model.state_dict().keys()
+
+
 def test_errors():
     model = nn.Sequential(nn.Linear(4, 4))
     with pytest.raises(ValueError, match="qint8"):

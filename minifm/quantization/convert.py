@@ -13,8 +13,8 @@ def _swap(model, qconfig_spec, quantized_cls, inplace):
     """The model with its Linear layers that qconfig_spec names replaced by
     quantized_cls.from_float(layer), at any depth. qconfig_spec is a set of module types
     and/or qualified module names ("transformer.h.0.mlp.c_fc"), as in PyTorch; the
-    default {Linear} takes every Linear."""
-    spec = set(qconfig_spec or {Linear})
+    default (None) {Linear} takes every Linear, an empty set none."""
+    spec = {Linear} if qconfig_spec is None else set(qconfig_spec)
     types = {t for t in spec if isinstance(t, type)}
     if types - {Linear}:
         raise ValueError(f"quantization: only Linear layers are quantized, not "
