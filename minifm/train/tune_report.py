@@ -21,7 +21,7 @@ def trial_rows(study):
     rows = []
     for t in study.trials:
         reported = t.intermediate_values  # a pruned trial: its last validation
-        value = t.value if t.value is not None else reported[max(reported)] if reported else None
+        value = reported[max(reported)] if t.state.name == "PRUNED" and reported else t.value
         value = "" if value is None else f"{value:.4f}"
         rows.append([f"{t.number}{' (best)' if t.number == best else ''}", t.state.name.lower(),
                      *(_format(t.params.get(name, "")) for name in names), value,
