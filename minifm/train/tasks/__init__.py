@@ -3,5 +3,6 @@ answers the Trainer's questions (see minifm/train/trainer.py)."""
 from .bert import BERTTask  # noqa: F401
 from .dcgan import DCGANTask  # noqa: F401
 from .gpt import GPTTask  # noqa: F401
+from .resnet import ResNetTask  # noqa: F401
 
-TASKS = {"gpt": GPTTask, "bert": BERTTask, "dcgan": DCGANTask}
+TASKS = {"gpt": GPTTask, "bert": BERTTask, "dcgan": DCGANTask, "resnet": ResNetTask}
