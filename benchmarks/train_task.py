@@ -32,7 +32,7 @@ COPIED = {"loss.png": "loss", "samples_seed0.png": "samples"}  # run file: suffi
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("task", choices=("gpt", "bert", "dcgan"))
+    parser.add_argument("task", choices=("gpt", "bert", "dcgan", "resnet"))
     parser.add_argument("--output", type=Path, help="default benchmarks/results/<task>.json")
     argv = sys.argv[1:]
     cut = argv.index("--") if "--" in argv else len(argv)
