@@ -239,7 +239,7 @@ class GPT(nn.Module):
         """Empty KV caches, one per layer, for `capacity` positions (at most block_size):
         pass them as `kv_caches` to forward, the prompt first, then new tokens."""
         head_size = self.config.n_embd // self.config.n_head
-        w = self.lm_head.weight
+        w = self.transformer.wte.weight  # a float table even when lm_head is quantized
         return [KVCache(batch_size, self.config.n_head, head_size, capacity, w.dtype, w.device)
                 for _ in range(self.config.n_layer)]
 
