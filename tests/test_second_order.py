@@ -51,6 +51,10 @@ CASES = {
         lambda r: [_normal(r, 3, 4)], lambda r: [r.uniform(size=(3, 4))]),
     "binary_cross_entropy": (lambda lib, F, x, y: F.binary_cross_entropy(x.sigmoid(), y),
                              lambda r: [_normal(r, 3, 4)], lambda r: [r.uniform(size=(3, 4))]),
+    "layer_norm (no affine)": (lambda lib, F, x: F.layer_norm(x, (6,)) ** 3,
+                               lambda r: [_normal(r, 2, 3, 6)], []),
+    "layer_norm (weight only)": (lambda lib, F, x, w: F.layer_norm(x, (6,), w) ** 3,
+                                 lambda r: [_normal(r, 2, 3, 6), _normal(r, 6)], []),
     "layer_norm": (lambda lib, F, x, w, b: F.layer_norm(x, (6,), w, b),
                    lambda r: [_normal(r, 2, 3, 6), _normal(r, 6), _normal(r, 6)], []),
     "batch_norm (training)": (

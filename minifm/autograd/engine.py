@@ -152,6 +152,8 @@ class _DifferentiableContext:
 
 def _saved_tensor(node, source, array):
     """A saved array as the Tensor it was in the forward graph (see Node.saved_sources)."""
+    if array is None:  # an optional input (a weight, a mask) that was not given
+        return None
     if source is None:  # an array the op computed: it must be a constant of the inputs
         if array.dtype.kind == "f" and not (node.fn.reference or node.fn).saved_constants:
             raise RuntimeError(

@@ -163,18 +163,19 @@ class Function:
 def _saved_sources(saved, arrays, out):
     """Where each saved array came from: the index of the input it is, -1 for the output,
     None for an array the op computed. Under create_graph this maps a saved array back to a
-    Tensor in the graph."""
-    sources = []
+    Tensor in the graph. An input passed twice (x * x) or an optional input left None is
+    matched to the next input it is, so each saved entry keeps its own position."""
+    sources, taken = [], set()
     for s in saved:
-        if s is out:
+        if s is out and s is not None:
             sources.append(-1)
             continue
-        for i, a in enumerate(arrays):
-            if s is a:
-                sources.append(i)
-                break
-        else:
-            sources.append(None)
+        same = [i for i, a in enumerate(arrays) if s is a]
+        free = [i for i in same if i not in taken]
+        index = free[0] if free else (same[0] if same else None)
+        if index is not None:
+            taken.add(index)
+        sources.append(index)
     return tuple(sources)
 
 
