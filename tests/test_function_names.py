@@ -32,13 +32,10 @@ FUNCTIONS = _classes(minifm.ops, Function)
 MODULES = _classes(nn, nn.Module)
 # Spelled as PyTorch's nodes, these differ from their Module's name in case only.
 PYTORCH_SPELLINGS = {"Relu", "LeakyRelu", "Silu", "AvgPool2D", "AdaptiveAvgPool2D", "NllLoss"}
-# minifm/ops/random.py's Dropout is renamed by that module's owner (PyTorch's node on a
-# GPU is NativeDropoutBackward0).
-PENDING = {"Dropout"}
 
 
 def test_no_function_has_a_module_name():
-    assert set(FUNCTIONS) & set(MODULES) <= PENDING
+    assert set(FUNCTIONS) & set(MODULES) == set()
 
 
 def test_names_equal_but_for_case_are_pytorch_spellings():

@@ -26,7 +26,12 @@ def multinomial(input, num_samples, replacement=False, generator=None):
     return Tensor(out).to(input.device)
 
 
-class Dropout(Function):
+class NativeDropout(Function):
+    """x times a random mask scaled by 1/(1-p): PyTorch's native_dropout (its node on a GPU;
+    on the CPU PyTorch records a plain Mul). The mask is a constant of x."""
+
+    saved_constants = True
+
     @staticmethod
     def forward(ctx, x, *, p, generator):
         keep = rand_array(x.shape, x.dtype if x.dtype == np.float64 else np.float32,
@@ -47,4 +52,4 @@ def dropout(input, p=0.5, training=True, inplace=False, generator=None):
         return input
     if p == 1.0:
         return input * 0.0
-    return Dropout.apply(input, p=p, generator=generator)
+    return NativeDropout.apply(input, p=p, generator=generator)
