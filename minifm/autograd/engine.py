@@ -22,7 +22,7 @@ import numpy as np
 from ..backend import array_module
 from ..tensor import Tensor
 from . import function_hooks
-from .function import Node
+from .function import Node, saved_sources
 from .grad_mode import enable_grad
 
 # The differentiable array API that create_graph needs (ArrayBox, box, unbox, namespace_for).
@@ -144,14 +144,14 @@ class _DifferentiableContext:
     def __init__(self, node, xp, box):
         self.node, self.xp = node, xp
         self.saved = tuple(box(_saved_tensor(node, source, array))
-                           for source, array in zip(node.saved_sources, node.saved))
+                           for source, array in zip(saved_sources(node), node.saved))
 
     def __getattr__(self, name):
         return getattr(self.node, name)
 
 
 def _saved_tensor(node, source, array):
-    """A saved array as the Tensor it was in the forward graph (see Node.saved_sources)."""
+    """A saved array as the Tensor it was in the forward graph (see saved_sources)."""
     if array is None:  # an optional input (a weight, a mask) that was not given
         return None
     if source is None:  # an array the op computed: it must be a constant of the inputs
@@ -183,9 +183,9 @@ def _differentiable_backward(node, grad):
 def _composite_backward(node, grad):
     """Differentiate the op's composite form (made of differentiable ops) instead of its own
     backward: re-run it on the saved inputs, then backpropagate `grad` through it."""
-    inputs = []
+    inputs, sources = [], saved_sources(node)
     for i, parent in enumerate(node.parents):
-        k = next((k for k, s in enumerate(node.saved_sources) if s == i), None)
+        k = next((k for k, s in enumerate(sources) if s == i), None)
         if k is None:
             raise RuntimeError(f"{node.name()} cannot be differentiated twice "
                                f"(create_graph=True): input {i} was not saved in forward")

@@ -29,7 +29,7 @@ class Node:
     when input i needs no gradient.
     """
 
-    __slots__ = ("fn", "device", "xp", "needs_input_grad", "saved", "saved_sources",
+    __slots__ = ("fn", "device", "xp", "needs_input_grad", "saved", "array_ids",
                  "call_attrs", "parents", "input_meta", "hooks", "retained", "freed",
                  "__dict__", "__weakref__")
 
@@ -39,7 +39,7 @@ class Node:
         self.xp = xp            # numpy or cupy: the array module of the inputs
         self.needs_input_grad = needs_input_grad
         self.saved = ()
-        self.saved_sources = ()  # for each saved array: input index, -1 (output) or None
+        self.array_ids = ()      # id() of each input array, then of the output (saved_sources)
         self.call_attrs = None   # the op's keyword attributes, to re-run it (composite)
         self.parents = ()
         self.input_meta = ()    # (shape, dtype) of each input, to shape its gradient
@@ -62,7 +62,7 @@ class Node:
         """Drop what backward needed (saved arrays, attributes, the edges to the inputs), so
         the arrays and the rest of the graph can be freed while the output tensor lives on."""
         self.saved = self.call_attrs = None
-        self.saved_sources = ()
+        self.array_ids = ()
         self.__dict__.clear()
         self.parents = self.input_meta = ()
         self.freed = True
@@ -128,9 +128,9 @@ class Function:
                                     for a, need in zip(arrays, needs)])
             ctx.call_attrs = attrs
             if ctx.saved:
-                ctx.saved_sources = _saved_sources(ctx.saved, arrays, raw)
+                ctx.array_ids = (*map(id, arrays), id(raw))
             result = Tensor._make(out, device, True, ctx)
-        if cls.view and out.base is not None and xp.may_share_memory(out, arrays[0]):
+        if cls.view and _shares_memory(out, arrays[0], xp):
             _link_view(result, inputs[0], (cls, attrs))
         for hook in hooks:
             hook.forward_postprocess(cls, inputs, result, result.grad_fn)
@@ -160,23 +160,37 @@ class Function:
     base, so that in-place ops through it reach the base (see ops/inplace.py)."""
 
 
-def _saved_sources(saved, arrays, out):
-    """Where each saved array came from: the index of the input it is, -1 for the output,
-    None for an array the op computed. Under create_graph this maps a saved array back to a
-    Tensor in the graph. An input passed twice (x * x) or an optional input left None is
-    matched to the next input it is, so each saved entry keeps its own position."""
+def saved_sources(node):
+    """Where each array the node saved came from: the index of the input it is, -1 for the
+    output, None for an array the op computed. Under create_graph this maps a saved array
+    back to a Tensor in the graph. Forward records only the ids of its arrays (cheap, and
+    exact: the inputs, the output and the saved arrays were all alive together then). An
+    input passed twice (x * x) or an optional input left None is matched to the next input
+    it is, so each saved entry keeps its own position."""
+    if not node.saved:
+        return ()
+    *input_ids, output_id = node.array_ids
     sources, taken = [], set()
-    for s in saved:
-        if s is out and s is not None:
+    for s in node.saved:
+        if s is not None and id(s) == output_id:
             sources.append(-1)
             continue
-        same = [i for i, a in enumerate(arrays) if s is a]
+        same = [i for i, a in enumerate(input_ids) if a == id(s)]
         free = [i for i in same if i not in taken]
         index = free[0] if free else (same[0] if same else None)
         if index is not None:
             taken.add(index)
         sources.append(index)
     return tuple(sources)
+
+
+def _shares_memory(out, source, xp):
+    """Whether a view op's output is a view of its input (NumPy's own base link first: the
+    common case costs no memory-bounds check)."""
+    base = out.base
+    if base is None:
+        return False
+    return base is source or base is source.base or xp.may_share_memory(out, source)
 
 
 def _link_view(view, source, step):
