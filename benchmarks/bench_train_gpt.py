@@ -104,8 +104,7 @@ def build_minifm(config, batch_size, seed=0, device="cpu"):
 
 def build_torch(config, batch_size, seed=0, device="cpu"):
     import torch
-    sys.path.insert(0, str(ROOT / "tests"))
-    import torch_models
+    import torch_models  # benchmarks/torch_models.py, beside this script
 
     torch.manual_seed(seed)
     model = torch_models.GPT(torch_models.GPTConfig(**config))

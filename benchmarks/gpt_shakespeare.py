@@ -32,7 +32,6 @@ import numpy as np
 from common import machine_info, write_json
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "tests"))  # torch_models: the PyTorch twins
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--data", required=True, help="tinyshakespeare.txt")

@@ -149,6 +149,9 @@ def build_parser(keep_defaults=True):
     p.add_argument("--data", action="append", default=None, metavar="FILE",
                    help="language models: report loss and perplexity on this text file "
                         "instead of a split (repeat for several corpora)")
+    p.add_argument("--groups", default=None, metavar="FILE|FIELD",
+                   help="classifiers: metrics per group, the groups being a field the task "
+                        "names (resnet: label) or a file with one group name per example")
 
     search = sub.add_parser("tune", help="search hyperparameters on the validation split "
                             "(Optuna: pip install optuna)", allow_abbrev=False)
@@ -242,8 +245,12 @@ def prepare(args, argv):
         print(compress_command.describe(report))
         return lambda: 0
     if args.command == "eval":
-        result = (commands.evaluate_corpora(args.checkpoint, args.data, device) if args.data
-                  else commands.evaluate_checkpoint(args.checkpoint, args.split, device))
+        if args.data:
+            result = commands.evaluate_corpora(args.checkpoint, args.data, device)
+        elif args.groups:
+            result = commands.evaluate_groups(args.checkpoint, args.groups, args.split, device)
+        else:
+            result = commands.evaluate_checkpoint(args.checkpoint, args.split, device)
         print(json.dumps(result, indent=2))
         return lambda: 0
     task_cls = TASKS[args.task]

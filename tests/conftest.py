@@ -1,9 +1,17 @@
 """Shared test helpers: conversions between minifm and PyTorch, PyTorch's tolerances, and a
-`device` fixture that runs a test on the CPU and, where CuPy sees a GPU, on CUDA."""
+`device` fixture that runs a test on the CPU and, where CuPy sees a GPU, on CUDA.
+
+The PyTorch twins of minifm's models live in benchmarks/torch_models.py (the benchmarks time
+them too); that folder is put on the import path here, so tests `import torch_models`."""
 from __future__ import annotations
+
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
 import minifm
 from minifm import backend

@@ -13,6 +13,7 @@ pytest.importorskip("sklearn")
 from minifm import backend  # noqa: E402
 from minifm.cli import main  # noqa: E402
 from minifm.train import TrainConfig, Trainer, read_checkpoint  # noqa: E402
+from minifm.train.commands import task_from_checkpoint  # noqa: E402
 from minifm.train.settings import ConfigError  # noqa: E402
 from minifm.train.tasks import TASKS  # noqa: E402
 from minifm.train.tasks.resnet import ResNetTask, ResNetTaskConfig, random_shift  # noqa: E402
@@ -113,3 +114,31 @@ def test_train_resnet_from_the_command_line(tmp_path, capsys):
     assert set(summary["test"]) == {"loss", "accuracy", "error"}
     assert main(["sample", "--checkpoint", str(out / "checkpoint.safetensors")]) == 0
     assert "confusion matrix" in capsys.readouterr().out
+    _eval_groups_matches_fairlearn(out / "checkpoint.safetensors", tmp_path, capsys)
+
+
+def _eval_groups_matches_fairlearn(checkpoint, tmp_path, capsys):
+    """minifm eval --groups: per-group accuracy and counts equal fairlearn's MetricFrame on
+    the same predictions, for a task field and for a groups file; a file of the wrong
+    length is refused in one plain line."""
+    fairlearn = pytest.importorskip("fairlearn.metrics")
+    from sklearn.metrics import accuracy_score
+
+    task, _ = task_from_checkpoint(str(checkpoint))
+    y_true, y_pred = task.predictions("test")
+    parity = np.where(y_true % 2 == 0, "even", "odd")
+    groups_file = tmp_path / "groups.txt"
+    groups_file.write_text("\n".join(parity) + "\n")
+    for groups, sensitive in (("label", y_true), (str(groups_file), parity)):
+        assert main(["eval", "--checkpoint", str(checkpoint), "--groups", groups]) == 0
+        report = json.loads(capsys.readouterr().out)
+        frame = fairlearn.MetricFrame(metrics=accuracy_score, y_true=y_true, y_pred=y_pred,
+                                      sensitive_features=sensitive)
+        ours = report["by_group"]["accuracy"]
+        assert {str(k): v for k, v in ours.items()} == pytest.approx(
+            {str(k): v for k, v in frame.by_group.to_dict().items()})
+        assert report["accuracy_difference"] == pytest.approx(frame.difference())
+        assert sum(report["by_group"]["count"].values()) == len(y_true)
+    groups_file.write_text("a\nb\n")
+    assert main(["eval", "--checkpoint", str(checkpoint), "--groups", str(groups_file)]) == 2
+    assert "2 group names for" in capsys.readouterr().err

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..autograd import no_grad
 from ..data import load_text
+from ..metrics import MetricFrame, accuracy_score
 from ..quantization import quantize_dynamic
 from .checkpoint import read_checkpoint
 from .config import TrainConfig
@@ -144,6 +145,45 @@ def evaluate_checkpoint(checkpoint, split="test", device="cpu"):
         raise ValueError(f"the run has no {split} split ({split}_frac was 0 when it was "
                          "trained); evaluate another split (--split val)")
     return {"step": ckpt["trainer"]["step"], "split": split, **metrics}
+
+
+def evaluate_groups(checkpoint, groups, split="test", device="cpu"):
+    """A classifier's metrics on a split overall and per group (fairlearn's MetricFrame):
+    `groups` is a field the task names (the resnet task: "label") or a text file with one
+    group name per example of the split, in the split's order."""
+    task, ckpt = task_from_checkpoint(checkpoint, load_data=True, device=device)
+    if not hasattr(task, "predictions"):
+        raise ValueError(f"--groups evaluates classifiers; {checkpoint} is a {task.name} "
+                         "model")
+    y_true, y_pred = task.predictions(split)
+    fields = task.group_fields(split)
+    sensitive = fields[groups] if groups in fields else _read_groups(groups, len(y_true),
+                                                                     sorted(fields))
+    frame = MetricFrame(metrics={"accuracy": accuracy_score, "count": _count},
+                        y_true=y_true, y_pred=y_pred, sensitive_features=sensitive)
+    accuracy = frame.by_group["accuracy"]
+    return {"step": ckpt["trainer"]["step"], "split": split, "groups": groups,
+            "overall": frame.overall, "by_group": frame.by_group,
+            "accuracy_difference": frame.difference()["accuracy"],
+            "accuracy_ratio": frame.ratio()["accuracy"],
+            "worst_group": min(accuracy, key=accuracy.get)}
+
+
+def _count(y_true, y_pred):
+    return len(y_true)
+
+
+def _read_groups(path, count, fields):
+    """One group name per line of a text file, for `count` examples."""
+    if not os.path.isfile(path):
+        raise ValueError(f"--groups {path}: neither a field of this task ({', '.join(fields)}) "
+                         "nor a file")
+    with open(path, encoding="utf-8") as f:
+        names = [line.strip() for line in f if line.strip()]
+    if len(names) != count:
+        raise ValueError(f"--groups {path}: {len(names)} group names for {count} examples "
+                         "(one line per example of the split, in order)")
+    return np.asarray(names)
 
 
 def evaluate_corpora(checkpoint, paths, device="cpu"):

@@ -157,6 +157,17 @@ class ResNetTask(Task):
         accuracy = float((logits.argmax(1) == labels).mean())
         return {"loss": loss, "accuracy": accuracy, "error": 1.0 - accuracy}
 
+    def predictions(self, split):
+        """(true labels, predicted labels) of a split, for per-group reports (eval --groups)."""
+        if split not in self.digits:
+            raise ValueError(f"the run has no {split} split; evaluate another one (--split)")
+        images, labels = self.digits[split]
+        return labels, self.logits(images).argmax(1)
+
+    def group_fields(self, split):
+        """Groupings of a split's examples that the task knows by name: the true digit."""
+        return {"label": self.digits[split][1]}
+
     @no_grad()
     def logits(self, images, batch_size=512):
         """The model's logits (N, 10) of images (N, 1, 8, 8), a NumPy array, in eval mode
