@@ -63,3 +63,13 @@ def test_explain_bert_and_dcgan(tmp_path, corpus, capsys):
                  "--out", str(tmp_path / "d"), "--steps", "4"]) == 0
     assert pngs(tmp_path / "d") == ["dcgan_discriminator_generated.png",
                                     "dcgan_discriminator_real.png"]
+
+
+def test_explain_resnet_writes_gradcam(tmp_path, capsys):
+    run = tmp_path / "resnet"
+    assert main(["train", "resnet", "--out-dir", str(run), "--batch-size", "32",
+                 "--augment", "none", "--max-steps", "1", "--eval-interval", "1",
+                 "--samples", "0"]) == 0
+    assert main(["explain", "--checkpoint", str(run / "checkpoint.safetensors"),
+                 "--out", str(tmp_path / "r"), "--steps", "4"]) == 0
+    assert pngs(tmp_path / "r") == ["resnet_gradcam.png"]

@@ -8,6 +8,8 @@
          text's last token is masked when it has none).
 - dcgan: saliency and IG maps (baseline: a blank -1 image, no ink) of the
          discriminator's logit on real test digits and on generated ones.
+- resnet: Grad-CAM (Selvaraju et al.) of the predicted digit at the classifier's middle
+         stage, upsampled to the image, and IG from a blank image, on test digits.
 
 The checks come first (the checkpoint, the text, matplotlib), then the pictures.
 """
@@ -20,7 +22,8 @@ import os
 from .. import backend
 from ..autograd import no_grad
 from ..creation import randn, tensor
-from ..explain import IntegratedGradients, Saliency, attention_rollout, pictures
+from ..explain import (IntegratedGradients, LayerAttribution, LayerGradCam, Saliency,
+                       attention_rollout, pictures)
 from ..ops.activation import sigmoid, softmax
 from .commands import task_from_checkpoint
 from .tasks.bert import CLS, MASK, SEP
@@ -39,10 +42,11 @@ def explain_checkpoint(checkpoint, text=None, out_dir=None, n_steps=50, device="
         raise ValueError(f"--steps must be >= 1, got {n_steps}")
     out_dir = out_dir or os.path.join(os.path.dirname(os.path.abspath(checkpoint)), "explain")
     task, _ = task_from_checkpoint(checkpoint, load_data=False, device=device)
-    if task.name == "dcgan":  # rebuilt with its data: the real digits
+    if task.name in ("dcgan", "resnet"):  # rebuilt with its data: the real digits
         task, _ = task_from_checkpoint(checkpoint, load_data=True, device=device)
         os.makedirs(out_dir, exist_ok=True)
-        return explain_dcgan(task, out_dir, n_steps)
+        explain = explain_dcgan if task.name == "dcgan" else explain_resnet
+        return explain(task, out_dir, n_steps)
     if not text:
         raise ValueError(f"explaining a {task.name} model needs a --text")
     ids, position, truth = prepare_text(task, text)
@@ -143,6 +147,29 @@ def explain_dcgan(task, out_dir, n_steps, count=8):
             f"Discriminator on {name} digits: where it looks (IG from a blank image; red: "
             "evidence for 'real')"))
     return paths
+
+
+def explain_resnet(task, out_dir, n_steps, count=8):
+    """Grad-CAM and IG maps of the classifier's predicted digit on `count` test digits.
+    Grad-CAM looks at layer2, the last stage whose maps are still 4x4 on 8x8 digits (the
+    last one, layer3, is 2x2: too coarse to point at a stroke)."""
+    model = task.model.eval()
+    split = "test" if "test" in task.digits else "val"
+    images = tensor(task.digits[split][0][:count])
+    labels = task.digits[split][1][:count]
+    with no_grad():
+        predicted = model(images).argmax(1)
+    cam = LayerGradCam(model, model.layer2).attribute(images, target=predicted,
+                                                     relu_attributions=True)
+    cam = LayerAttribution.interpolate(cam, tuple(images.shape[-2:]))
+    ig = IntegratedGradients(model).attribute(images, baselines=0.0, target=predicted,
+                                              n_steps=n_steps)
+    maps = {"Grad-CAM (layer2)": cam[:, 0].numpy(), "integrated gradients": ig[:, 0].numpy()}
+    captions = [f"{t} -> {p}" for t, p in zip(labels, predicted.numpy())]
+    return [pictures.image_attributions(
+        os.path.join(out_dir, "resnet_gradcam.png"), images[:, 0].numpy() * 2 - 1, maps,
+        captions, "ResNet on test digits (true -> predicted): where the predicted class's "
+        "evidence lies")]
 
 
 def embedding_layer(model):
