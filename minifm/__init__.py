@@ -22,7 +22,7 @@ from .creation import rand, randn, randint, randperm  # noqa: E402
 from .ops.random import multinomial  # noqa: E402
 from .ops.elementwise import (  # noqa: E402
     add, sub, mul, div, pow, neg, abs, exp, log, log1p, sqrt, rsqrt, sin, cos, square,
-    clamp, maximum, minimum, where, masked_fill, eq, ne, lt, le, gt, ge, isnan, isinf,
+    clamp, maximum, minimum, masked_fill, eq, ne, lt, le, gt, ge, isnan, isinf,
     isfinite, logical_and, logical_or, logical_not, equal, allclose, sign, floor, ceil, round,
     reciprocal, tan, asin, acos, atan, atan2, sinh, cosh, asinh, acosh, atanh, erf, erfc,
     erfinv, exp2, expm1, log2, log10, trunc, frac, fmod, remainder, copysign, lerp, hypot,
@@ -48,7 +48,11 @@ from .ops.shape import (  # noqa: E402
     split, chunk, unbind, narrow, repeat, flip, roll, tril, triu, broadcast_to, movedim,
     swapaxes, swapdims, select, diagonal,
 )
-from .ops.index import gather, scatter_add, index_select, sort, topk, argsort  # noqa: E402
+from .ops.index import (  # noqa: E402
+    gather, scatter, scatter_add, index_select, index_add, index_copy, index_fill, take,
+    take_along_dim, masked_select, nonzero, where, searchsorted, bucketize, unique, sort, topk,
+    argsort,
+)
 from .ops.linalg import matmul  # noqa: E402
 from .serialization import save, load  # noqa: E402
 

@@ -223,12 +223,20 @@ METHODS = {
     # indexing
     "__getitem__": ix.getitem, "__setitem__": ip.setitem, "gather": ix.gather,
     "scatter_add": ix.scatter_add, "index_select": ix.index_select,
-    "sort": ix.sort, "topk": ix.topk, "argsort": ix.argsort,
+    "sort": ix.sort, "topk": ix.topk, "argsort": ix.argsort, "scatter": ix.scatter,
+    "index_add": ix.index_add, "index_copy": ix.index_copy, "index_fill": ix.index_fill,
+    "take": ix.take, "take_along_dim": ix.take_along_dim, "masked_select": ix.masked_select,
+    "nonzero": ix.nonzero, "unique": ix.unique,
     # in-place updates (ops/inplace.py: through views, and recorded in the graph)
     "copy_": ip.copy_, "zero_": ip.zero_, "fill_": ip.fill_,
     "normal_": ip.normal_, "uniform_": ip.uniform_,
     "add_": ip.add_, "sub_": ip.sub_, "mul_": ip.mul_, "div_": ip.div_,
     "clamp_": ip.clamp_, "masked_fill_": ip.masked_fill_,
+    "scatter_": ip._inplace("scatter_", ix.scatter),
+    "scatter_add_": ip._inplace("scatter_add_", ix.scatter_add),
+    "index_add_": ip._inplace("index_add_", ix.index_add),
+    "index_copy_": ip._inplace("index_copy_", ix.index_copy),
+    "index_fill_": ip._inplace("index_fill_", ix.index_fill),
     "__iadd__": ip.add_, "__isub__": ip.sub_, "__imul__": ip.mul_, "__itruediv__": ip.div_,
 }
 

@@ -475,6 +475,176 @@ add_op("index_select", minifm.index_select, torch.index_select, dtypes=FLOATS + 
            ErrorCase((make(3, 4), 1, np.array([[0, 1]])), {}, TypeError, "index_select.*1-D")])
 
 
+
+def _distinct_index(make, rows, cols, high):
+    """An index of shape (rows, cols) whose rows pick distinct positions in [0, high): a
+    scatter with no position written twice (where PyTorch leaves the winner unspecified)."""
+    return np.stack([make.rng.permutation(high)[:cols] for _ in range(rows)]).astype(np.int64)
+
+
+def _scatter_samples(make):
+    yield Sample(make(3, 4), 1, _distinct_index(make, 3, 2, 4), make(3, 2))
+    yield Sample(make(3, 4), 0, _distinct_index(make, 4, 3, 3).T.copy(), make(3, 4))
+    yield Sample(make(3, 4), 1, _distinct_index(make, 2, 3, 4), 1.5)          # value form
+    yield Sample(make(3, 4), -1, _distinct_index(make, 3, 2, 4), value=-2.0)
+
+
+add_op("scatter", minifm.scatter, torch.scatter, samples=_scatter_samples,
+       dtypes=FLOATS + (I64,), errors=_index_errors("scatter", lambda make: (make(3, 2),)))
+add_op("scatter_reduce_add", minifm.scatter, torch.scatter, differentiable=False,  # nor in torch
+       samples=lambda make: [Sample(make(3, 4), 1, make.index(3, 6, high=4), make(3, 6), reduce="add")],
+       dtypes=FLOATS + (I64,),
+       errors=lambda make: [ErrorCase((make(3, 4), 1, make.index(3, 2, high=4), make(3, 2)),
+                                      {"reduce": "max"}, ValueError, "scatter.*reduce")])
+
+
+def scatter_(x, *args, **kwargs):
+    """Tensor.scatter_ on a clone (PyTorch forbids writing into a leaf)."""
+    return x.clone().scatter_(*args, **kwargs)
+
+
+add_op("scatter_", scatter_, samples=_scatter_samples)
+
+
+def _index_dim_errors(name, extra):
+    def errors(make):
+        yield ErrorCase((make(3, 4), 1, np.array([0, 4])) + extra(make, 2), {}, IndexError,
+                        f"{name}.*out of range.*size 4")
+        yield ErrorCase((make(3, 4), 1, np.array([[0, 1]])) + extra(make, 2), {}, TypeError,
+                        f"{name}.*1-D")
+    return errors
+
+
+def _index_source_samples(make):
+    yield Sample(make(3, 4), 1, np.array([0, 3, 1]), make(3, 3))
+    yield Sample(make(3, 4), 0, np.array([2, 0]), make(2, 4))
+    yield Sample(make(3, 4).T, -1, np.array([1]), make(4, 1))                # non-contiguous
+    yield Sample(make(5), 0, np.array(3), make(1))
+
+
+def _index_add_samples(make):
+    yield from _index_source_samples(make)
+    yield Sample(make(3, 4), 1, np.array([0, 3, 3, 0]), make(3, 4), alpha=2)  # repeats add up
+
+
+def _source_errors(name):
+    def errors(make):
+        yield from _index_dim_errors(name, lambda make, n: (make(3, n),))(make)
+        yield ErrorCase((make(3, 4), 1, np.array([0, 1]), make(3, 3)), {}, ValueError,
+                        f"{name}.*source of shape " + shapes_msg((3, 3), (3, 2)))
+    return errors
+
+
+def index_add_(x, *args, **kwargs):
+    return x.clone().index_add_(*args, **kwargs)
+
+
+def index_copy_(x, *args, **kwargs):
+    return x.clone().index_copy_(*args, **kwargs)
+
+
+def index_fill_(x, *args, **kwargs):
+    return x.clone().index_fill_(*args, **kwargs)
+
+
+add_op("index_add", minifm.index_add, torch.index_add, samples=_index_add_samples,
+       dtypes=FLOATS + (I64,), errors=_source_errors("index_add"))
+add_op("index_add_", index_add_, samples=_index_add_samples)
+add_op("index_copy", minifm.index_copy, torch.index_copy, samples=_index_source_samples,
+       dtypes=FLOATS + (I64,), errors=_source_errors("index_copy"))
+add_op("index_copy_", index_copy_, samples=_index_source_samples)
+
+
+def _index_fill_samples(make):
+    yield Sample(make(3, 4), 1, np.array([0, 3, 3]), 1.5)
+    yield Sample(make(3, 4).T, 0, np.array([2]), -1)
+    yield Sample(make(5), 0, np.array(3), 0.25)
+
+
+add_op("index_fill", minifm.index_fill, torch.index_fill, samples=_index_fill_samples,
+       dtypes=FLOATS + (I64,), errors=_index_dim_errors("index_fill", lambda make, n: (1.0,)))
+add_op("index_fill_", index_fill_, samples=_index_fill_samples)
+add_op("take", minifm.take, torch.take, dtypes=FLOATS + (I64,),
+       samples=lambda make: [Sample(make(3, 4), make.index(2, 5, high=12)),
+                             Sample(make(3, 4).T, np.array([-1, 0, 0, 5])),
+                             Sample(make(3), np.array(2))],
+       errors=lambda make: [ErrorCase((make(3, 4), np.array([12])), {}, IndexError,
+                                      "take.*out of range.*12 elements"),
+                            ErrorCase((make(3, 4), make(2)), {}, TypeError, "take.*integer")])
+add_op("take_along_dim", minifm.take_along_dim, torch.take_along_dim, dtypes=FLOATS + (I64,),
+       samples=lambda make: [Sample(make(3, 4), make.index(3, 6, high=4), 1),
+                             Sample(make(3, 4), make.index(1, 4, high=3), dim=0),    # broadcast
+                             Sample(make(1, 4), make.index(5, 2, high=4), -1),
+                             Sample(make(3, 4), make.index(5, high=12))],            # flattened
+       errors=lambda make: [ErrorCase((make(3, 4), make.index(4, high=4), 1), {}, ValueError,
+                                      "take_along_dim.*dimensions")])
+add_op("masked_select", minifm.masked_select, torch.masked_select, dtypes=FLOATS + (I64,),
+       samples=lambda make: [Sample(make(3, 4), make.mask(3, 4)),
+                             Sample(make(3, 4).T, make.mask(4, 1)),                  # broadcast
+                             Sample(make(4), make.mask(3, 4)),
+                             Sample(make(2, 3), np.zeros((2, 3), bool))],           # empty
+       errors=lambda make: [ErrorCase((make(3, 4), make.index(3, 4, high=2)), {}, TypeError,
+                                      "masked_select.*bool")])
+
+
+def _nonzero_samples(make):
+    x = make(3, 4) * make.mask(3, 4)
+    yield Sample(x)
+    yield Sample(x.T)
+    yield Sample(x, as_tuple=True)
+    yield Sample(np.zeros((2, 0), x.dtype), as_tuple=True)
+    yield Sample(np.array(x[0, 0] + 1))
+    yield Sample(np.array(x[0, 0] + 1), as_tuple=True)
+
+
+add_op("nonzero", minifm.nonzero, torch.nonzero, samples=_nonzero_samples, differentiable=False,
+       dtypes=FLOATS + (I64,))
+add_op("where_cond", minifm.where, torch.where, differentiable=False, dtypes=(I64,),
+       samples=lambda make: [Sample(make.mask(3, 4)), Sample(make.mask(2, 3, 2))])
+
+
+def _searchsorted_samples(make):
+    seq = np.sort(make(7))
+    yield Sample(seq, make(3, 4))
+    yield Sample(seq, np.concatenate([seq[:3], make(2)]), right=True)         # ties
+    yield Sample(seq, np.concatenate([seq[:3], make(2)]), side="right", out_int32=True)
+    yield Sample(np.sort(make(3, 5), axis=-1), make(3, 2))                     # row by row
+    unsorted = make.distinct(6)
+    yield Sample(unsorted, make(4), sorter=np.argsort(unsorted))
+
+
+add_op("searchsorted", minifm.searchsorted, torch.searchsorted, samples=_searchsorted_samples,
+       differentiable=False, dtypes=FLOATS + (I64,),
+       errors=lambda make: [ErrorCase((make(2, 5), make(3, 2)), {}, ValueError,
+                                      "searchsorted.*leading dimensions"),
+                            ErrorCase((make(5), make(2)), {"side": "left", "right": True},
+                                      ValueError, "searchsorted.*contradict")])
+
+
+def _bucketize_samples(make):
+    bounds = np.sort(make(5))
+    yield Sample(make(3, 4), bounds)
+    yield Sample(np.concatenate([bounds, make(3)]), bounds, right=True)
+    yield Sample(np.concatenate([bounds, make(3)]), bounds, out_int32=True)
+
+
+add_op("bucketize", minifm.bucketize, torch.bucketize, samples=_bucketize_samples,
+       differentiable=False, dtypes=FLOATS + (I64,),
+       errors=lambda make: [ErrorCase((make(3), make(2, 2)), {}, ValueError, "bucketize.*1-D")])
+
+
+def _unique_samples(make):
+    x = make(3, 4, low=-3, high=3).round()
+    yield Sample(x)
+    yield Sample(x.T, return_inverse=True, return_counts=True)
+    yield Sample(x, return_counts=True)
+    yield Sample(np.concatenate([x, x[:1]]), return_inverse=True, dim=0)
+    yield Sample(np.zeros(0, x.dtype), return_inverse=True)
+
+
+add_op("unique", minifm.unique, torch.unique, samples=_unique_samples, differentiable=False,
+       dtypes=FLOATS + (I64,))
+
 def _cat_errors(name):
     def errors(make):
         yield ErrorCase(([make(2, 3), make(3, 3)], 1), {}, ValueError,

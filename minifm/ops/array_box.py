@@ -330,7 +330,7 @@ class _AddUfunc:
                                 "xp.zeros")
             return self.namespace.array_module.add.at(target, key, values)
         key = _unbox_key(key)
-        result = ix.index_add(target.tensor, key, _tensor(values, target.tensor))
+        result = ix.add_at(target.tensor, key, _tensor(values, target.tensor))
         ip.commit(target.tensor, result, "add.at")
 
 

@@ -1,4 +1,6 @@
-"""Indexing ops: t[key] (writes t[key] = v are in inplace.py), gather, scatter_add, index_select, sort/topk, one_hot.
+"""Indexing ops: t[key] (writes t[key] = v are in inplace.py), gather, scatter, scatter_add,
+index_select/add/copy/fill, take, take_along_dim, masked_select, nonzero, sort/topk,
+searchsorted/bucketize, unique, one_hot.
 
 The backward of a read is a scatter-add of the gradient into zeros: `xp.add.at` when the
 key can select an element twice (integer arrays), a plain slice assignment otherwise.
@@ -13,6 +15,9 @@ from .. import backend
 from ..autograd import Function, is_grad_enabled
 from ..dims import normalize_dims
 from ..tensor import Tensor
+from .elementwise import as_tensor_like, mul, to_dtype
+from .elementwise import where as _where3
+from .shape import broadcast_to, expand, reshape
 
 
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
@@ -107,7 +112,8 @@ class IndexAdd(Function):
         return g, g[ctx.key]  # the engine sums the second back to the values' shape
 
 
-def index_add(input, key, values):
+def add_at(input, key, values):
+    """input with values added at input[key] (NumPy's add.at), out of place and recorded."""
     return IndexAdd.apply(input, values, key=raw_key(key))
 
 
@@ -188,6 +194,52 @@ def scatter_add(input, dim, index, src):
     return ScatterAdd.apply(input, index, src.to(input.dtype), axis=axis)
 
 
+class Scatter(Function):
+    """out = x with out[index[i][j]][j] = src[i][j] (dim 0; likewise along other dims).
+    The written positions take src's gradient; the rest keep x's. Where index repeats a
+    position, which src element lands there is unspecified, as in PyTorch."""
+
+    @staticmethod
+    def forward(ctx, x, index, src, *, axis):
+        ctx.key = _along_axis_key(ctx.xp, index, axis)
+        ctx.src_shape = src.shape
+        ctx.used = tuple(slice(0, n) for n in index.shape)  # the part of src that is written
+        out = x.copy()
+        out[ctx.key] = src[ctx.used]
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        gx = gsrc = None
+        if ctx.needs_input_grad[0]:
+            gx = g.copy()
+            gx[ctx.key] = 0
+        if ctx.needs_input_grad[2]:
+            gsrc = ctx.xp.zeros(ctx.src_shape, dtype=g.dtype)
+            gsrc[ctx.used] = g[ctx.key]
+        return gx, None, gsrc
+
+
+def scatter(input, dim, index, src=None, value=None, *, reduce=None):
+    """PyTorch's scatter: src (a Tensor) or value (a number) written at `index` along dim;
+    reduce='add' accumulates src instead (scatter_add)."""
+    if src is not None and not isinstance(src, Tensor):
+        src, value = None, src  # scatter(input, dim, index, 2.0): the value form
+    if (src is None) == (value is None):
+        raise TypeError("scatter: expected exactly one of src (a Tensor) or value (a number)")
+    if src is None:
+        src = expand(as_tensor_like(value, input).to(input.dtype), *index.shape)
+    if reduce == "add":
+        return scatter_add(input, dim, index, src)
+    if reduce is not None:
+        raise ValueError(f"scatter: reduce must be None or 'add', got {reduce!r}")
+    axis = _check_index("scatter", input, dim, index)
+    if any(n > m for n, m in zip(index.shape, src.shape)):
+        raise ValueError(f"scatter: index of shape {tuple(index.shape)} is larger than "
+                         f"src of shape {tuple(src.shape)}")
+    return Scatter.apply(input, index, src.to(input.dtype), axis=axis)
+
+
 class IndexSelect(Function):
     @staticmethod
     def forward(ctx, x, index, *, axis):
@@ -212,6 +264,107 @@ def index_select(input, dim, index):
     if index.numel() and (int(index._data.min()) < -size or int(index._data.max()) >= size):
         raise IndexError(f"index_select: index out of range for dimension {dim} of size {size}")
     return IndexSelect.apply(input, index.reshape(-1), axis=axis)
+
+
+def _dim_key(op, input, dim, index):
+    """The key input[:, ..., index] that addresses `index` (a 1-D integer Tensor) along dim,
+    for index_add, index_copy and index_fill; the index is checked against dim's size."""
+    if not isinstance(index, Tensor) or index.dtype.kind not in "iu" or index.ndim > 1:
+        raise TypeError(f"{op}: index must be a 0-D or 1-D integer Tensor, got "
+                        f"{getattr(index, 'shape', type(index).__name__)}")
+    axis = normalize_dims(op, dim, input.ndim)[0] if input.ndim else 0
+    size = input.shape[axis] if input.ndim else 1
+    if index.numel() and (int(index._data.min()) < -size or int(index._data.max()) >= size):
+        raise IndexError(f"{op}: index out of range for dimension {dim} of size {size}")
+    return (slice(None),) * axis + (index._data.reshape(-1),), axis
+
+
+def _check_source(op, input, axis, index, source):
+    """source must have input's shape with dim's size replaced by len(index), and its dtype."""
+    expected = list(input.shape)
+    if expected:
+        expected[axis] = index.numel()
+    if tuple(source.shape) != tuple(expected):
+        raise ValueError(f"{op}: source of shape {tuple(source.shape)} must have the shape "
+                         f"{tuple(expected)} (the input's, with dimension {axis} of size len(index))")
+    if source.dtype != input.dtype:
+        raise TypeError(f"{op}: source must have the input's dtype "
+                        f"{backend.dtype_name(input.dtype)}, got {backend.dtype_name(source.dtype)}")
+
+
+def index_add(input, dim, index, source, *, alpha=1):
+    """input with alpha * source added at `index` along dim; repeated indices accumulate."""
+    key, axis = _dim_key("index_add", input, dim, index)
+    _check_source("index_add", input, axis, index, source)
+    return IndexAdd.apply(input, source if alpha == 1 else mul(source, alpha), key=key)
+
+
+def index_copy(input, dim, index, source):
+    """input with source's slices copied to positions `index` along dim."""
+    key, axis = _dim_key("index_copy", input, dim, index)
+    _check_source("index_copy", input, axis, index, source)
+    return SetItem.apply(input, source, key=key)
+
+
+def index_fill(input, dim, index, value):
+    """input with the slices at `index` along dim set to value (a number or 0-d Tensor)."""
+    key, _ = _dim_key("index_fill", input, dim, index)
+    return SetItem.apply(input, to_dtype(as_tensor_like(value, input), input.dtype), key=key)
+
+
+def take(input, index):
+    """input seen as 1-D, read at index: the result has index's shape."""
+    if not isinstance(index, Tensor) or index.dtype.kind not in "iu":
+        raise TypeError(f"take: index must be an integer Tensor, got "
+                        f"{getattr(index, 'dtype', type(index).__name__)}")
+    size = input.numel()
+    if index.numel() and (int(index._data.min()) < -size or int(index._data.max()) >= size):
+        raise IndexError(f"take: index out of range for a tensor of {size} elements")
+    return GetItem.apply(reshape(input, -1), key=index._data)
+
+
+def take_along_dim(input, indices, dim=None):
+    """gather(input, dim, indices) with input and indices broadcast against each other in
+    every dimension but dim; with dim=None, take(input, indices) of the flattened input."""
+    if dim is None:
+        return take(input, reshape(indices, -1) if isinstance(indices, Tensor) else indices)
+    if indices.ndim != input.ndim:
+        raise ValueError(f"take_along_dim: input of shape {tuple(input.shape)} and indices "
+                         f"of shape {tuple(indices.shape)} must have as many dimensions")
+    axis = normalize_dims("take_along_dim", dim, input.ndim)[0]
+    others = np.broadcast_shapes(*(tuple(1 if d == axis else n for d, n in enumerate(t.shape))
+                                   for t in (input, indices)))
+    input = expand(input, *(input.shape[d] if d == axis else n for d, n in enumerate(others)))
+    indices = expand(indices, *(indices.shape[d] if d == axis else n for d, n in enumerate(others)))
+    return gather(input, axis, indices)
+
+
+def masked_select(input, mask):
+    """The elements of input where mask (broadcast with input) is True, as a 1-D tensor."""
+    if not isinstance(mask, Tensor) or mask.dtype != backend.bool_:
+        raise TypeError(f"masked_select: mask must be a bool Tensor, got "
+                        f"{getattr(mask, 'dtype', type(mask).__name__)}")
+    shape = np.broadcast_shapes(tuple(input.shape), tuple(mask.shape))
+    return GetItem.apply(broadcast_to(input, shape), key=broadcast_to(mask, shape)._data)
+
+
+def nonzero(input, *, as_tuple=False):
+    """The indices of the nonzero elements: an (n, ndim) int64 tensor, or with as_tuple a
+    tuple of ndim 1-D tensors, one per dimension (a 0-d input counts as 1-D)."""
+    xp = backend.array_module(input.device)
+    found = xp.argwhere(input._data).astype(np.int64)
+    if not as_tuple:
+        return Tensor._make(found, input.device)
+    columns = found.T if input.ndim else xp.zeros((1, len(found)), np.int64)
+    return tuple(Tensor._make(xp.ascontiguousarray(c), input.device) for c in columns)
+
+
+def where(condition, input=None, other=None):
+    """where(condition, input, other) elementwise; where(condition) is
+    nonzero(condition, as_tuple=True)."""
+    if input is None and other is None:
+        return nonzero(condition, as_tuple=True)
+    return _where3(condition, input, other)
 
 
 def argsort(input, dim=-1, descending=False, stable=False):
@@ -251,3 +404,60 @@ def one_hot(tensor, num_classes=-1):
         raise ValueError(f"one_hot: class values must be in [0, {num_classes})")
     out = (tensor._data[..., None] == xp.arange(num_classes)).astype(np.int64)
     return Tensor._make(out, tensor.device)
+
+
+def searchsorted(sorted_sequence, values, *, out_int32=False, right=False, side=None,
+                 sorter=None):
+    """For each value, the index in sorted_sequence (sorted along its last dim) where it
+    would be inserted to keep the order: before equal elements, or after them with
+    right=True (side='right'). An N-D sequence is searched row by row, each row with the
+    matching row of values."""
+    if side is not None:
+        if side not in ("left", "right"):
+            raise ValueError(f"searchsorted: side must be 'left' or 'right', got {side!r}")
+        if right and side == "left":
+            raise ValueError("searchsorted: side='left' and right=True contradict each other")
+        right = side == "right"
+    xp = backend.array_module(sorted_sequence.device)
+    seq = sorted_sequence._data
+    if sorter is not None:
+        seq = xp.take_along_axis(seq, sorter._data, axis=-1)
+    vals = values._data if isinstance(values, Tensor) else xp.asarray(values, dtype=seq.dtype)
+    how = "right" if right else "left"
+    if seq.ndim <= 1:
+        found = xp.searchsorted(seq, vals, side=how)
+    else:
+        if seq.shape[:-1] != vals.shape[:-1]:
+            raise ValueError(f"searchsorted: the leading dimensions of sorted_sequence "
+                             f"{tuple(seq.shape)} and values {tuple(vals.shape)} must match")
+        rows = seq.reshape(-1, seq.shape[-1])
+        queries = vals.reshape(-1, vals.shape[-1])
+        found = xp.stack([xp.searchsorted(r, q, side=how) for r, q in zip(rows, queries)])
+        found = found.reshape(vals.shape)
+    return Tensor._make(xp.asarray(found, dtype=np.int32 if out_int32 else np.int64),
+                        sorted_sequence.device)
+
+
+def bucketize(input, boundaries, *, out_int32=False, right=False):
+    """The bucket of each element for 1-D sorted boundaries: i with
+    boundaries[i-1] < x <= boundaries[i] (boundaries[i-1] <= x < boundaries[i] with right)."""
+    if boundaries.ndim != 1:
+        raise ValueError(f"bucketize: boundaries must be 1-D, got shape {tuple(boundaries.shape)}")
+    return searchsorted(boundaries, input, out_int32=out_int32, right=right)
+
+
+def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None):
+    """The distinct elements of input (flattened, or the distinct slices along dim), in
+    ascending order; with return_inverse each element's position in them (input's shape,
+    or dim's size), with return_counts how often each occurs. Not differentiable."""
+    xp = backend.array_module(input.device)
+    axis = None if dim is None else normalize_dims("unique", dim, input.ndim)[0]
+    values, inverse, counts = xp.unique(input._data, return_inverse=True, return_counts=True,
+                                        axis=axis)
+    inverse = inverse.reshape(input.shape if axis is None else -1)
+    out = [Tensor._make(values, input.device)]
+    if return_inverse:
+        out.append(Tensor._make(inverse.astype(np.int64), input.device))
+    if return_counts:
+        out.append(Tensor._make(counts.astype(np.int64), input.device))
+    return out[0] if len(out) == 1 else tuple(out)
