@@ -53,7 +53,7 @@ from .ops.index import (  # noqa: E402
     take_along_dim, masked_select, nonzero, where, searchsorted, bucketize, unique, sort, topk,
     argsort,
 )
-from .ops.linalg import matmul  # noqa: E402
+from .ops.linalg import matmul, einsum  # noqa: E402
 from .serialization import save, load  # noqa: E402
 
 # PyTorch's dtype aliases

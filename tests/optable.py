@@ -253,6 +253,31 @@ def _matmul_errors(make):
 
 
 add_op("matmul", minifm.matmul, torch.matmul, samples=_matmul_samples, errors=_matmul_errors)
+
+
+def _einsum_samples(make):
+    yield Sample("ij,jk->ik", make(3, 4), make(4, 5))
+    yield Sample("ij,jk", make(4, 3).T, make(4, 5))                       # implicit, non-contiguous
+    yield Sample("bij,bjk->bik", make(2, 3, 4), make(2, 4, 2))
+    yield Sample("...ij,jk->...ik", make(2, 3, 4), make(4, 5))            # ellipsis
+    yield Sample("ii->", make(4, 4))                                      # trace
+    yield Sample("ii->i", make(4, 4))                                     # diagonal
+    yield Sample("i,j->ij", make(3), make(4))                             # outer
+    yield Sample("ij->", make(3, 4))
+    yield Sample("ij,ij,ij->j", make(3, 4), make(3, 4), make(3, 4))
+    yield Sample("iij,jk->ik", make(3, 3, 2), make(2, 4))
+    yield Sample("bhqd,bhkd->bhqk", [make(2, 2, 3, 4), make(2, 2, 5, 4)])  # a list of operands
+    yield Sample("i,i->", make(0), make(0))                               # empty
+
+
+def _einsum_errors(make):
+    yield ErrorCase(("ij,jk->ik", make(3, 4), make(5, 6)), {}, ValueError, "einsum.*'j'.*size 4.*5")
+    yield ErrorCase(("ij,jk->ik", make(3, 4)), {}, ValueError, "einsum.*2 operands, got 1")
+    yield ErrorCase(("ijk->i", make(3, 4)), {}, ValueError, "einsum.*'ijk'.*" + shapes_msg((3, 4)))
+    yield ErrorCase(("ij->ik", make(3, 4)), {}, ValueError, "einsum.*output subscripts")
+
+
+add_op("einsum", minifm.einsum, torch.einsum, samples=_einsum_samples, errors=_einsum_errors)
 add_op("__matmul__", operator.matmul, samples=_matmul_samples, errors=_matmul_errors)
 
 

@@ -195,6 +195,12 @@ class ArrayNamespace:
     def matmul(self, a, b):
         return self._binary(la.matmul, "matmul", a, b)
 
+    def einsum(self, equation, *operands, optimize=False):
+        like = _like_tensor(operands)
+        if like is None:
+            return self.array_module.einsum(equation, *operands, optimize=optimize)
+        return box(la.einsum(equation, *(unbox(a, like.device) for a in operands)))
+
     def where(self, condition, a, b):
         like = _like_tensor((a, b))  # a condition carries no gradient
         if like is None:

@@ -1,6 +1,8 @@
-"""Matrix products: matmul (PyTorch's 1-D, 2-D and batched-broadcast rules) and linear,
-fused as one op because it is the most frequent op in every model."""
+"""Matrix products: matmul (PyTorch's 1-D, 2-D and batched-broadcast rules), linear,
+fused as one op because it is the most frequent op in every model, and einsum."""
 from __future__ import annotations
+
+import string
 
 import numpy as np
 
@@ -94,3 +96,97 @@ def linear(input, weight, bias=None):
     if input.dtype != weight.dtype:
         raise TypeError(f"linear: input dtype {input.dtype} and weight dtype {weight.dtype} differ")
     return LinearFunction.apply(input, weight, bias)
+
+
+# ----------------------------------------------------------------------------- einsum
+def _einsum_subscripts(equation, shapes):
+    """(each operand's subscripts, the output's) of an einsum equation in explicit form and
+    letters only: '...' is spelled out with unused letters (right-aligned, so operands with
+    fewer ellipsis dims broadcast), and an implicit output is the ellipsis dims followed by
+    the letters that appear once, in alphabetical order (PyTorch's and NumPy's rule)."""
+    equation = equation.replace(" ", "")
+    lhs, arrow, rhs = equation.partition("->")
+    inputs = lhs.split(",")
+    if len(inputs) != len(shapes):
+        raise ValueError(f"einsum: the equation {equation!r} names {len(inputs)} operands, "
+                         f"got {len(shapes)}")
+    free = [c for c in string.ascii_letters if c not in equation]
+    ranks = [len(shape) - len(s.replace("...", "")) for s, shape in zip(inputs, shapes) if "..." in s]
+    ellipsis = "".join(free[:max(ranks, default=0)])
+    spelled = []
+    for subs, shape in zip(inputs, shapes):
+        rank = len(shape) - len(subs.replace("...", ""))
+        if "..." in subs and rank >= 0:
+            subs = subs.replace("...", ellipsis[len(ellipsis) - rank:])
+        if len(subs) != len(shape) or not set(subs) <= set(string.ascii_letters):
+            raise ValueError(f"einsum: subscripts {subs!r} do not fit an operand of shape "
+                             f"{tuple(shape)}")
+        spelled.append(subs)
+    letters = "".join(spelled)
+    if arrow:
+        output = rhs.replace("...", ellipsis)
+        unknown = set(output) - set(letters)
+        if unknown or len(set(output)) != len(output):
+            raise ValueError(f"einsum: output subscripts {rhs!r} must be distinct letters of "
+                             "the inputs")
+    else:
+        output = ellipsis + "".join(sorted(c for c in set(letters) - set(ellipsis)
+                                           if letters.count(c) == 1))
+    return spelled, output
+
+
+class Einsum(Function):
+    """np.einsum of the operands. The gradient of operand i is the einsum of the output's
+    gradient with the other operands, giving operand i's letters: letters it alone has
+    (summed away in the forward) come back by broadcasting, and a repeated letter (a
+    diagonal, as in 'ii->') by writing onto that diagonal of zeros."""
+
+    @staticmethod
+    def forward(ctx, *operands, inputs, output):
+        ctx.inputs, ctx.output = inputs, output
+        ctx.save_for_backward(*operands)
+        return ctx.xp.einsum(",".join(inputs) + "->" + output, *operands, optimize=True)
+
+    @staticmethod
+    def backward(ctx, g):
+        operands, xp = ctx.saved, ctx.xp
+        sizes = {c: n for subs, x in zip(ctx.inputs, operands) for c, n in zip(subs, x.shape)}
+        grads = []
+        for i, (subs, x) in enumerate(zip(ctx.inputs, operands)):
+            if not ctx.needs_input_grad[i]:
+                grads.append(None)
+                continue
+            others = [(ctx.output, g)] + [(s, y) for j, (s, y) in
+                                          enumerate(zip(ctx.inputs, operands)) if j != i]
+            distinct = "".join(dict.fromkeys(subs))
+            present = set("".join(s for s, _ in others))
+            kept = "".join(c for c in distinct if c in present)
+            grad = xp.einsum(",".join(s for s, _ in others) + "->" + kept,
+                             *(a for _, a in others), optimize=True)
+            grad = xp.broadcast_to(grad.reshape([sizes[c] if c in kept else 1 for c in distinct]),
+                                   tuple(sizes[c] for c in distinct))
+            if distinct != subs:
+                diagonal = grad
+                grad = xp.zeros(x.shape, dtype=g.dtype)
+                grad[tuple(xp.arange(sizes[c]).reshape([-1 if d == c else 1 for d in distinct])
+                           for c in subs)] = diagonal
+            grads.append(grad)
+        return tuple(grads)
+
+
+def einsum(equation, *operands):
+    """PyTorch's einsum: operands given one by one or as one list; '...' and repeated
+    letters (traces, diagonals) allowed. Every letter must have one size in all operands."""
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    inputs, output = _einsum_subscripts(equation, [tuple(x.shape) for x in operands])
+    sizes = {}
+    for subs, x in zip(inputs, operands):
+        for c, n in zip(subs, x.shape):
+            if sizes.setdefault(c, n) != n:
+                raise ValueError(f"einsum: subscript {c!r} has size {sizes[c]} in one place "
+                                 f"and {n} in another (operand of shape {tuple(x.shape)})")
+    if len({x.dtype for x in operands}) > 1:
+        raise TypeError(f"einsum: operands must have one dtype, got "
+                        f"{sorted({str(x.dtype) for x in operands})}")
+    return Einsum.apply(*operands, inputs=inputs, output=output)
