@@ -516,8 +516,13 @@ def _scatter_samples(make):
 
 add_op("scatter", minifm.scatter, torch.scatter, samples=_scatter_samples,
        dtypes=FLOATS + (I64,), errors=_index_errors("scatter", lambda make: (make(3, 2),)))
-add_op("scatter_reduce_add", minifm.scatter, torch.scatter, differentiable=False,  # nor in torch
-       samples=lambda make: [Sample(make(3, 4), 1, make.index(3, 6, high=4), make(3, 6), reduce="add")],
+add_op("scatter_reduce", minifm.scatter, torch.scatter, differentiable=False,  # nor in torch
+       samples=lambda make: [Sample(make(3, 4), 1, make.index(3, 6, high=4), make(3, 6), reduce="add"),
+                             Sample(make(3, 4), 0, make.index(4, 4, high=3), 2.0, reduce="add"),
+                             Sample(make(3, 4), 1, make.index(3, 6, high=4), make(3, 6),
+                                    reduce="multiply"),
+                             Sample(make(3, 4), 0, make.index(4, 4, high=3), -1.5,
+                                    reduce="multiply")],
        dtypes=FLOATS + (I64,),
        errors=lambda make: [ErrorCase((make(3, 4), 1, make.index(3, 2, high=4), make(3, 2)),
                                       {"reduce": "max"}, ValueError, "scatter.*reduce")])

@@ -220,24 +220,40 @@ class Scatter(Function):
         return gx, None, gsrc
 
 
+def _scatter_multiply(input, index, src, axis):
+    """input with each src element multiplied in at its index (repeats multiply in turn).
+    Not differentiable, as in PyTorch (whose scatter_reduce 'prod' is)."""
+    if is_grad_enabled() and (input.requires_grad or src.requires_grad):
+        raise RuntimeError("scatter: the derivative of reduce='multiply' is not implemented, "
+                           "as in PyTorch")
+    xp = backend.array_module(input.device)
+    out = input._data.copy()
+    used = tuple(slice(0, n) for n in index.shape)
+    xp.multiply.at(out, _along_axis_key(xp, index._data, axis), src._data[used])
+    return Tensor._make(out, input.device)
+
+
 def scatter(input, dim, index, src=None, value=None, *, reduce=None):
     """PyTorch's scatter: src (a Tensor) or value (a number) written at `index` along dim;
-    reduce='add' accumulates src instead (scatter_add)."""
+    reduce='add' or 'multiply' accumulates them into the input instead."""
     if src is not None and not isinstance(src, Tensor):
         src, value = None, src  # scatter(input, dim, index, 2.0): the value form
     if (src is None) == (value is None):
         raise TypeError("scatter: expected exactly one of src (a Tensor) or value (a number)")
+    if reduce not in (None, "add", "multiply"):
+        raise ValueError(f"scatter: reduce must be None, 'add' or 'multiply', got {reduce!r}")
+    axis = _check_index("scatter", input, dim, index)
     if src is None:
         src = expand(as_tensor_like(value, input).to(input.dtype), *index.shape)
-    if reduce == "add":
-        return scatter_add(input, dim, index, src)
-    if reduce is not None:
-        raise ValueError(f"scatter: reduce must be None or 'add', got {reduce!r}")
-    axis = _check_index("scatter", input, dim, index)
     if any(n > m for n, m in zip(index.shape, src.shape)):
         raise ValueError(f"scatter: index of shape {tuple(index.shape)} is larger than "
                          f"src of shape {tuple(src.shape)}")
-    return Scatter.apply(input, index, src.to(input.dtype), axis=axis)
+    src = src.to(input.dtype)
+    if reduce == "add":
+        return ScatterAdd.apply(input, index, src, axis=axis)
+    if reduce == "multiply":
+        return _scatter_multiply(input, index, src, axis)
+    return Scatter.apply(input, index, src, axis=axis)
 
 
 class IndexSelect(Function):
