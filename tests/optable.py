@@ -268,6 +268,8 @@ def _einsum_samples(make):
     yield Sample("iij,jk->ik", make(3, 3, 2), make(2, 4))
     yield Sample("bhqd,bhkd->bhqk", [make(2, 2, 3, 4), make(2, 2, 5, 4)])  # a list of operands
     yield Sample("i,i->", make(0), make(0))                               # empty
+    yield Sample("ij,ij->ij", make(3, 1), make(3, 4))                     # size-1 broadcast
+    yield Sample("...ij,...jk->...ik", make(2, 1, 3, 4), make(5, 4, 2))
 
 
 def _einsum_errors(make):
@@ -275,6 +277,7 @@ def _einsum_errors(make):
     yield ErrorCase(("ij,jk->ik", make(3, 4)), {}, ValueError, "einsum.*2 operands, got 1")
     yield ErrorCase(("ijk->i", make(3, 4)), {}, ValueError, "einsum.*'ijk'.*" + shapes_msg((3, 4)))
     yield ErrorCase(("ij->ik", make(3, 4)), {}, ValueError, "einsum.*output subscripts")
+    yield ErrorCase(("ii->i", make(1, 3)), {}, ValueError, "einsum.*'ii'.*different sizes")
 
 
 add_op("einsum", minifm.einsum, torch.einsum, samples=_einsum_samples, errors=_einsum_errors)

@@ -8,6 +8,7 @@ import numpy as np
 
 from ..autograd import Function
 from .elementwise import binary_operands
+from .shape import expand
 
 
 class MatMul(Function):
@@ -176,17 +177,22 @@ class Einsum(Function):
 
 def einsum(equation, *operands):
     """PyTorch's einsum: operands given one by one or as one list; '...' and repeated
-    letters (traces, diagonals) allowed. Every letter must have one size in all operands."""
+    letters (traces, diagonals) allowed. A letter of size 1 in one operand broadcasts to its
+    size in the others (the operand is expanded, so its gradient is summed back)."""
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
     inputs, output = _einsum_subscripts(equation, [tuple(x.shape) for x in operands])
-    sizes = {}
-    for subs, x in zip(inputs, operands):
-        for c, n in zip(subs, x.shape):
-            if sizes.setdefault(c, n) != n:
-                raise ValueError(f"einsum: subscript {c!r} has size {sizes[c]} in one place "
-                                 f"and {n} in another (operand of shape {tuple(x.shape)})")
     if len({x.dtype for x in operands}) > 1:
         raise TypeError(f"einsum: operands must have one dtype, got "
                         f"{sorted({str(x.dtype) for x in operands})}")
+    sizes = {}
+    for subs, x in zip(inputs, operands):
+        if any(n != m for c, n in zip(subs, x.shape) for d, m in zip(subs, x.shape) if c == d):
+            raise ValueError(f"einsum: subscripts {subs!r} repeat a letter over dimensions of "
+                             f"different sizes in an operand of shape {tuple(x.shape)}")
+        for c, n in zip(subs, x.shape):
+            if n != 1 and sizes.setdefault(c, n) != n:
+                raise ValueError(f"einsum: subscript {c!r} has size {sizes[c]} in one place "
+                                 f"and {n} in another (operand of shape {tuple(x.shape)})")
+    operands = [expand(x, *(sizes.get(c, 1) for c in subs)) for subs, x in zip(inputs, operands)]
     return Einsum.apply(*operands, inputs=inputs, output=output)
