@@ -642,6 +642,7 @@ def _searchsorted_samples(make):
     yield Sample(seq, np.concatenate([seq[:3], make(2)]), right=True)         # ties
     yield Sample(seq, np.concatenate([seq[:3], make(2)]), side="right", out_int32=True)
     yield Sample(np.sort(make(3, 5), axis=-1), make(3, 2))                     # row by row
+    yield Sample(seq, 0.5)                                                     # a scalar value
     unsorted = make.distinct(6)
     yield Sample(unsorted, make(4), sorter=np.argsort(unsorted))
 

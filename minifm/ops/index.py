@@ -438,7 +438,7 @@ def searchsorted(sorted_sequence, values, *, out_int32=False, right=False, side=
     seq = sorted_sequence._data
     if sorter is not None:
         seq = xp.take_along_axis(seq, sorter._data, axis=-1)
-    vals = values._data if isinstance(values, Tensor) else xp.asarray(values, dtype=seq.dtype)
+    vals = values._data if isinstance(values, Tensor) else xp.asarray(values)
     how = "right" if right else "left"
     if seq.ndim <= 1:
         found = xp.searchsorted(seq, vals, side=how)
