@@ -302,10 +302,12 @@ def _check_source(op, input, axis, index, source):
         expected[axis] = index.numel()
     if tuple(source.shape) != tuple(expected):
         raise ValueError(f"{op}: source of shape {tuple(source.shape)} must have the shape "
-                         f"{tuple(expected)} (the input's, with dimension {axis} of size len(index))")
+                         f"{tuple(expected)} (the input's, with dimension {axis} of size "
+                         "len(index))")
     if source.dtype != input.dtype:
         raise TypeError(f"{op}: source must have the input's dtype "
-                        f"{backend.dtype_name(input.dtype)}, got {backend.dtype_name(source.dtype)}")
+                        f"{backend.dtype_name(input.dtype)}, got "
+                        f"{backend.dtype_name(source.dtype)}")
 
 
 def index_add(input, dim, index, source, *, alpha=1):

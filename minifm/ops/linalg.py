@@ -112,7 +112,8 @@ def _einsum_subscripts(equation, shapes):
         raise ValueError(f"einsum: the equation {equation!r} names {len(inputs)} operands, "
                          f"got {len(shapes)}")
     free = [c for c in string.ascii_letters if c not in equation]
-    ranks = [len(shape) - len(s.replace("...", "")) for s, shape in zip(inputs, shapes) if "..." in s]
+    ranks = [len(shape) - len(subs.replace("...", ""))
+             for subs, shape in zip(inputs, shapes) if "..." in subs]
     ellipsis = "".join(free[:max(ranks, default=0)])
     spelled = []
     for subs, shape in zip(inputs, shapes):
