@@ -256,6 +256,16 @@ class Identity(BasePruningMethod):
 
 
 
+def _unstructured_mask(amount, t, default_mask, scores):
+    """default_mask with the `amount` entries of lowest score() zeroed (scores are drawn
+    only when something is pruned, so a zero amount leaves the generator untouched)."""
+    n = _nparams_toprune(amount, t.numel())
+    mask = default_mask._data.copy()
+    if n:
+        mask.reshape(-1)[_smallest(backend.array_module(t.device), scores(), n)] = 0
+    return _as_mask(mask, t)
+
+
 class RandomUnstructured(BasePruningMethod):
     """Prunes `amount` entries chosen uniformly at random (minifm's default generator, so
     minifm.manual_seed makes it repeatable; the draws are not PyTorch's)."""
@@ -267,13 +277,8 @@ class RandomUnstructured(BasePruningMethod):
         self.amount = amount
 
     def compute_mask(self, t, default_mask):
-        n = _nparams_toprune(self.amount, t.numel())
-        mask = default_mask._data.copy()
-        if n:
-            xp = backend.array_module(t.device)
-            scores = rand_array((t.numel(),), backend.float32, t.device)
-            mask.reshape(-1)[_smallest(xp, scores, n)] = 0
-        return _as_mask(mask, t)
+        return _unstructured_mask(self.amount, t, default_mask,
+                                  lambda: rand_array((t.numel(),), backend.float32, t.device))
 
 
 
@@ -287,12 +292,9 @@ class L1Unstructured(BasePruningMethod):
         self.amount = amount
 
     def compute_mask(self, t, default_mask):
-        n = _nparams_toprune(self.amount, t.numel())
-        mask = default_mask._data.copy()
-        if n:
-            xp = backend.array_module(t.device)
-            mask.reshape(-1)[_smallest(xp, xp.abs(t._data).reshape(-1), n)] = 0
-        return _as_mask(mask, t)
+        xp = backend.array_module(t.device)
+        return _unstructured_mask(self.amount, t, default_mask,
+                                  lambda: xp.abs(t._data).reshape(-1))
 
 
 
