@@ -105,3 +105,25 @@ class Task(abc.ABC):
         names = {f.name for f in dataclasses.fields(cls.config_class)}
         cfg = cls.config_class(**{k: v for k, v in config.items() if k in names})
         return cls(cfg, out_dir, state=config.get("state"), load_data=load_data, device=device)
+
+
+class EpochCycle:
+    """A DataLoader's batches epoch after epoch, for tasks that draw one batch per step:
+    a new epoch starts (reshuffled) when one runs out. `reset()` after the loader's state was
+    loaded, so the next batch comes from the restored position."""
+
+    def __init__(self, loader):
+        self.loader = loader
+        self._epoch = None
+
+    def next(self):
+        if self._epoch is None:
+            self._epoch = iter(self.loader)
+        batch = next(self._epoch, None)
+        if batch is None:  # the epoch is over: start the next one
+            self._epoch = iter(self.loader)
+            batch = next(self._epoch)
+        return batch
+
+    def reset(self):
+        self._epoch = None

@@ -64,7 +64,7 @@ from ..settings import (
     ConfigError, require_at_least, require_choices, require_finite, require_fraction,
     require_positive, setting,
 )
-from .base import Task
+from .base import EpochCycle, Task
 
 
 # Adam's settings for each loss, used where the config leaves them None: DCGAN's (Radford
@@ -144,7 +144,7 @@ class DCGANTask(Task):
                                       cfg.val_frac, cfg.test_frac)
             self.loader = DataLoader(TensorDataset(self.digits["train"][0]), cfg.batch_size,
                                      shuffle=True, drop_last=True, generator=self.generator)
-        self._batches = None       # the loader's current epoch
+            self.batches = EpochCycle(self.loader)
         self._fake = None          # G(z) of this step, made by the (last) D loss, reused by G's
         self._classifier = None    # the Frechet distance's feature extractor, trained lazily
         self._references = {}      # split -> the reference metrics (they never change)
@@ -175,12 +175,7 @@ class DCGANTask(Task):
 
     def _real_batch(self):
         """The next batch of the shuffled training digits."""
-        if self._batches is None:
-            self._batches = iter(self.loader)
-        batch = next(self._batches, None)
-        if batch is None:  # the epoch is over: start the next one
-            self._batches = iter(self.loader)
-            batch = next(self._batches)
+        batch = self.batches.next()
         return batch[0]
 
     def _noise(self):
@@ -259,7 +254,7 @@ class DCGANTask(Task):
     def load_data_state(self, state):
         self.loader.load_state_dict(state["loader"])
         self.generator.set_state(state["generator"])
-        self._batches = None
+        self.batches.reset()
 
     def sample(self, seed=0, path=None):
         """Write a grid of `grid_size` generated digits as a PNG; returns its path. The noise

@@ -35,7 +35,7 @@ from ..settings import (
     require_at_least, require_choices, require_finite, require_fraction, require_positive,
     setting,
 )
-from .base import Task
+from .base import EpochCycle, Task
 
 
 @dataclass
@@ -103,7 +103,7 @@ class ResNetTask(Task):
             self.digits = self.load_digits()
             self.loader = DataLoader(TensorDataset(*self.digits["train"]), cfg.batch_size,
                                      shuffle=True, drop_last=True, generator=self.generator)
-        self._batches = None  # the loader's current epoch
+            self.batches = EpochCycle(self.loader)
 
     def load_digits(self):
         """{"train" | "val" | "test": (images, labels)}, the fixed split."""
@@ -125,12 +125,7 @@ class ResNetTask(Task):
 
     def next_batch(self):
         """(images, labels) of the shuffled training digits, shifted with --augment shift."""
-        if self._batches is None:
-            self._batches = iter(self.loader)
-        batch = next(self._batches, None)
-        if batch is None:  # the epoch is over: start the next one
-            self._batches = iter(self.loader)
-            batch = next(self._batches)
+        batch = self.batches.next()
         images, labels = batch
         if self.cfg.augment == "shift":
             images = from_numpy(random_shift(images.numpy(), self.cfg.max_shift,
@@ -203,4 +198,4 @@ class ResNetTask(Task):
     def load_data_state(self, state):
         self.loader.load_state_dict(state["loader"])
         self.generator.set_state(state["generator"])
-        self._batches = None
+        self.batches.reset()
