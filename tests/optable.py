@@ -1025,3 +1025,17 @@ add_op("quantile", minifm.quantile, torch.quantile, samples=lambda make: [
     + [Sample(make.distinct(3, 5), 0.4, 1, interpolation=m)
        for m in ("lower", "higher", "midpoint", "nearest")],
     errors=lambda make: [ErrorCase((make(3, 4), 1.5), {}, ValueError, "quantile.*q.*\\[0, 1\\]")])
+
+
+# ----------------------------------------------------------------------------- shape family II
+# (meshgrid, diag, trace, repeat_interleave, unfold/fold, tile, rot90, pixel_shuffle, ...)
+
+
+# ----------------------------------------------------------------------------- linear algebra
+
+
+# ----------------------------------------------------------------------------- nn functions
+# (interpolate modes, pad modes, normalize, distances, group/rms/instance norm)
+
+
+# ----------------------------------------------------------------------------- conv and pooling, 1-d/3-d
