@@ -15,7 +15,8 @@ torch = pytest.importorskip("torch")
 import minifm  # noqa: E402
 import minifm.nn.functional as F  # noqa: E402
 from minifm.nn.conv import Conv2d, ConvTranspose2d  # noqa: E402
-from minifm.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d, Upsample  # noqa: E402
+from minifm.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d  # noqa: E402
+from minifm.nn.upsampling import Upsample  # noqa: E402
 from conftest import assert_close, to_numpy  # noqa: E402
 
 TF = torch.nn.functional

@@ -25,5 +25,6 @@ from . import utils  # noqa: F401
 
 # Convolution and pooling.
 from .conv import Conv2d, ConvTranspose2d  # noqa: F401
-from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d, Upsample  # noqa: F401
+from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d  # noqa: F401
+from .upsampling import Upsample  # noqa: F401
 from . import parallel  # noqa: F401  (DistributedDataParallel)

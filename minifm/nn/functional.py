@@ -8,7 +8,7 @@ from ..ops.activation import (  # noqa: F401
 from ..ops.index import one_hot  # noqa: F401
 from ..ops.linalg import linear  # noqa: F401
 from ..ops.random import dropout  # noqa: F401
-from ..ops.shape import pad  # noqa: F401
+from ..ops.padding import pad  # noqa: F401
 # Further op modules add their import line below, one per module.
 from ..ops.loss import (  # noqa: F401
     binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, kl_div, l1_loss,
@@ -16,8 +16,9 @@ from ..ops.loss import (  # noqa: F401
 )
 from ..ops.conv import conv2d, conv_transpose2d  # noqa: F401
 from ..ops.pooling import (  # noqa: F401
-    adaptive_avg_pool2d, avg_pool2d, interpolate, max_pool2d,
+    adaptive_avg_pool2d, avg_pool2d, max_pool2d,
 )
+from ..ops.interpolate import interpolate  # noqa: F401
 from ..ops.embedding import embedding  # noqa: F401
 from ..ops.norm import batch_norm, layer_norm  # noqa: F401
 from ..ops.attention import scaled_dot_product_attention  # noqa: F401

@@ -1,5 +1,5 @@
-"""Pooling and upsampling layers: MaxPool2d, AvgPool2d, AdaptiveAvgPool2d and Upsample, thin
-modules over the functions of ops/pooling.py (they hold no parameters)."""
+"""Pooling layers: MaxPool2d, AvgPool2d and AdaptiveAvgPool2d, thin modules over the functions
+of ops/pooling.py (they hold no parameters)."""
 from __future__ import annotations
 
 from . import functional as F
@@ -61,28 +61,3 @@ class AdaptiveAvgPool2d(Module):
 
     def extra_repr(self):
         return f"output_size={self.output_size}"
-
-
-class Upsample(Module):
-    """Resize (N, C, H, W) images to `size` or by `scale_factor` (mode 'nearest' or
-    'nearest-exact'; the interpolating modes are not implemented)."""
-
-    def __init__(self, size=None, scale_factor=None, mode="nearest", align_corners=None,
-                 recompute_scale_factor=None):
-        super().__init__()
-        self.size = size
-        if isinstance(scale_factor, tuple):
-            self.scale_factor = tuple(float(s) for s in scale_factor)
-        else:
-            self.scale_factor = float(scale_factor) if scale_factor is not None else None
-        self.mode, self.align_corners = mode, align_corners
-        self.recompute_scale_factor = recompute_scale_factor
-
-    def forward(self, input):
-        return F.interpolate(input, self.size, self.scale_factor, self.mode, self.align_corners,
-                             self.recompute_scale_factor)
-
-    def extra_repr(self):
-        info = (f"scale_factor={self.scale_factor!r}" if self.scale_factor is not None
-                else f"size={self.size!r}")
-        return info + f", mode={self.mode!r}"

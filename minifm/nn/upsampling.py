@@ -1,0 +1,30 @@
+"""Upsampling layers, thin modules over F.interpolate (ops/interpolate.py)."""
+from __future__ import annotations
+
+from . import functional as F
+from .module import Module
+
+
+class Upsample(Module):
+    """Resize (N, C, H, W) images to `size` or by `scale_factor` (mode 'nearest' or
+    'nearest-exact'; the interpolating modes are not implemented)."""
+
+    def __init__(self, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                 recompute_scale_factor=None):
+        super().__init__()
+        self.size = size
+        if isinstance(scale_factor, tuple):
+            self.scale_factor = tuple(float(s) for s in scale_factor)
+        else:
+            self.scale_factor = float(scale_factor) if scale_factor is not None else None
+        self.mode, self.align_corners = mode, align_corners
+        self.recompute_scale_factor = recompute_scale_factor
+
+    def forward(self, input):
+        return F.interpolate(input, self.size, self.scale_factor, self.mode, self.align_corners,
+                             self.recompute_scale_factor)
+
+    def extra_repr(self):
+        info = (f"scale_factor={self.scale_factor!r}" if self.scale_factor is not None
+                else f"size={self.size!r}")
+        return info + f", mode={self.mode!r}"
