@@ -46,7 +46,7 @@ from .ops.reduce import (  # noqa: E402
 from .ops.shape import (  # noqa: E402
     reshape, permute, transpose, unsqueeze, squeeze, flatten, unflatten, cat, concat, stack,
     split, chunk, unbind, narrow, repeat, flip, roll, tril, triu, broadcast_to, movedim,
-    swapaxes, swapdims, select, diagonal,
+    swapaxes, swapdims, select, diagonal, pixel_shuffle, pixel_unshuffle,
 )
 from .ops.index import (  # noqa: E402
     gather, scatter, scatter_add, index_select, index_add, index_copy, index_fill, take,

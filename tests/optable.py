@@ -1029,6 +1029,34 @@ add_op("quantile", minifm.quantile, torch.quantile, samples=lambda make: [
 
 # ----------------------------------------------------------------------------- shape family II
 # (meshgrid, diag, trace, repeat_interleave, unfold/fold, tile, rot90, pixel_shuffle, ...)
+def _factor_errors(name, arg):
+    def errors(make):
+        yield ErrorCase((make(2, 3), 2), {}, RuntimeError, f"{name}.*at least 3 dimensions.*got.*2")
+        yield ErrorCase((make(1, 4, 2, 2), 0), {}, RuntimeError, f"{name}.*positive {arg}.*got 0")
+        yield ErrorCase((make(1, 4, 2, 2), 2.0), {}, TypeError, f"{name}.*{arg}.*int.*float")
+    return errors
+
+
+add_op("pixel_shuffle", F.pixel_shuffle, TF.pixel_shuffle, dtypes=FLOATS + (I64,),
+       samples=lambda make: [
+           Sample(make(2, 8, 3, 2), 2), Sample(make(12, 2, 3), 2),  # 3-d: no batch
+           Sample(make(2, 3, 9, 2, 1), 3), Sample(make(1, 4, 2, 2), 1),
+           Sample(make(2, 3, 4, 8).transpose(0, 3, 1, 2), 2)],       # non-contiguous
+       errors=lambda make: list(_factor_errors("pixel_shuffle", "upscale_factor")(make)) + [
+        ErrorCase((make(1, 5, 2, 2), 2), {}, RuntimeError,
+                  r"pixel_shuffle.*divisible by the square.*size\(-3\)=5 is not divisible by 4")])
+add_op("pixel_unshuffle", F.pixel_unshuffle, TF.pixel_unshuffle, dtypes=FLOATS + (I64,),
+       samples=lambda make: [
+           Sample(make(2, 2, 6, 4), 2), Sample(make(3, 4, 6), 2), Sample(make(2, 1, 3, 6, 9), 3),
+           Sample(make(1, 2, 3, 3), 1), Sample(make(2, 4, 4, 3).transpose(0, 3, 1, 2), 2)],
+       errors=lambda make: list(_factor_errors("pixel_unshuffle", "downscale_factor")(make)) + [
+           ErrorCase((make(1, 4, 5, 2), 2), {}, RuntimeError,
+                     r"pixel_unshuffle.*height.*size\(-2\)=5 is not divisible by 2"),
+           ErrorCase((make(1, 4, 4, 5), 2), {}, RuntimeError,
+                     r"pixel_unshuffle.*width.*size\(-1\)=5 is not divisible by 2")])
+add_op("pixel_shuffle_roundtrip", lambda x: minifm.pixel_unshuffle(minifm.pixel_shuffle(x, 2), 2),
+       lambda x: torch.pixel_unshuffle(torch.pixel_shuffle(x, 2), 2),
+       samples=lambda make: [Sample(make(2, 8, 3, 2))])
 
 
 # ----------------------------------------------------------------------------- linear algebra

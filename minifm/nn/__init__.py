@@ -28,3 +28,4 @@ from .conv import Conv2d, ConvTranspose2d  # noqa: F401
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d  # noqa: F401
 from .upsampling import Upsample  # noqa: F401
 from . import parallel  # noqa: F401  (DistributedDataParallel)
+from .pixelshuffle import PixelShuffle, PixelUnshuffle  # noqa: F401

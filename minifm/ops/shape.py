@@ -419,3 +419,48 @@ def triu(input, diagonal=0):
         raise ValueError(f"triu: expected a tensor of at least 2 dimensions, got shape {tuple(input.shape)}")
     return Triangle.apply(input, diagonal=diagonal, upper=True)
 
+
+
+# ----------------------------------------------------------------------------- pixel shuffle
+def _check_factor(op, name, input, factor):
+    if not isinstance(factor, (int, np.integer)) or isinstance(factor, bool):
+        raise TypeError(f"{op}(): argument '{name}' must be int, not {type(factor).__name__}")
+    if input.ndim < 3:
+        raise RuntimeError(f"{op} expects input to have at least 3 dimensions, but got input "
+                           f"with {input.ndim} dimension(s)")
+    if factor <= 0:
+        raise RuntimeError(f"{op} expects a positive {name}, but got {factor}")
+
+
+def pixel_shuffle(input, upscale_factor):
+    """(*, C*r*r, H, W) -> (*, C, H*r, W*r): channel blocks of r*r become r x r pixel tiles
+    (sub-pixel convolution upsampling). A reshape, a permute and a reshape, so the gradient
+    is the inverse rearrangement with no Function of its own."""
+    r = upscale_factor
+    _check_factor("pixel_shuffle", "upscale_factor", input, r)
+    *lead, c, h, w = input.shape
+    if c % (r * r):
+        raise RuntimeError("pixel_shuffle expects its input's 'channel' dimension to be "
+                           "divisible by the square of upscale_factor, but input.size(-3)="
+                           f"{c} is not divisible by {r * r}")
+    n = len(lead)
+    x = reshape(input, (*lead, c // (r * r), r, r, h, w))
+    x = permute(x, *range(n), n, n + 3, n + 1, n + 4, n + 2)
+    return reshape(x, (*lead, c // (r * r), h * r, w * r))
+
+
+def pixel_unshuffle(input, downscale_factor):
+    """(*, C, H*r, W*r) -> (*, C*r*r, H, W): the inverse of pixel_shuffle. An empty input
+    gets this shape too; PyTorch 2.x returns an empty input's shape unchanged."""
+    r = downscale_factor
+    _check_factor("pixel_unshuffle", "downscale_factor", input, r)
+    *lead, c, h, w = input.shape
+    for side, size, dim in (("height", h, -2), ("width", w, -1)):
+        if size % r:
+            raise RuntimeError(f"pixel_unshuffle expects {side} to be divisible by "
+                               f"downscale_factor, but input.size({dim})={size} is not "
+                               f"divisible by {r}")
+    n = len(lead)
+    x = reshape(input, (*lead, c, h // r, r, w // r, r))
+    x = permute(x, *range(n), n, n + 2, n + 4, n + 1, n + 3)
+    return reshape(x, (*lead, c * r * r, h // r, w // r))
