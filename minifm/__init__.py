@@ -19,7 +19,7 @@ from .creation import (  # noqa: E402
     zeros_like, ones_like, empty_like, full_like, rand_like, randn_like, randint_like,
 )
 from .creation import rand, randn, randint, randperm  # noqa: E402
-from .ops.random import multinomial  # noqa: E402
+from .ops.random import multinomial, normal, bernoulli, poisson  # noqa: E402
 from .ops.elementwise import (  # noqa: E402
     add, sub, mul, div, pow, neg, abs, exp, log, log1p, sqrt, rsqrt, sin, cos, square,
     clamp, maximum, minimum, masked_fill, eq, ne, lt, le, gt, ge, isnan, isinf,
@@ -46,7 +46,9 @@ from .ops.reduce import (  # noqa: E402
 from .ops.shape import (  # noqa: E402
     reshape, permute, transpose, unsqueeze, squeeze, flatten, unflatten, cat, concat, stack,
     split, chunk, unbind, narrow, repeat, flip, roll, tril, triu, broadcast_to, movedim,
-    swapaxes, swapdims, select, diagonal, pixel_shuffle, pixel_unshuffle,
+    swapaxes, swapdims, select, diagonal, pixel_shuffle, pixel_unshuffle, moveaxis, meshgrid,
+    tile, rot90, diag, diag_embed, trace, block_diag, repeat_interleave, tril_indices,
+    triu_indices,
 )
 from .ops.index import (  # noqa: E402
     gather, scatter, scatter_add, index_select, index_add, index_copy, index_fill, take,

@@ -15,7 +15,7 @@ from .tensor import Tensor
 def _infer_dtype(data):
     """PyTorch's rule: Python floats become the default float dtype, ints int64, bools
     bool; NumPy arrays keep their dtype."""
-    if isinstance(data, (np.ndarray, np.generic)) or hasattr(data, "__cuda_array_interface__"):
+    if isinstance(data, (np.ndarray, np.generic)) or backend.is_cuda_array(data):
         return None
     array = np.asarray(data)
     if array.dtype.kind == "f":
@@ -33,7 +33,7 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
     xp = backend.array_module(dev)
     if dtype is None:
         dtype = _infer_dtype(data)
-    if hasattr(data, "__cuda_array_interface__"):
+    if backend.is_cuda_array(data):
         data = backend.move_array(data, dev)
     array = xp.array(data, dtype=dtype)  # always a copy, made once
     if array.dtype.kind in "fiub":
@@ -130,29 +130,77 @@ def rand_array(shape, dtype, device, generator=None):
     return generator_rng(device, generator).random(shape, dtype=draw).astype(dtype, copy=False)
 
 
-def randn(*size, generator=None, dtype=None, device=None, requires_grad=False):
-    device = backend.as_device(device)
-    data = randn_array(size_args(size), _float_dtype(dtype), device, generator)
+def _size_of(op, args, size):
+    """The size of rand(2, 3), rand((2, 3)) or rand(size=(2, 3)); exactly one is allowed."""
+    if size is not None:
+        if args:
+            raise TypeError(f"{op}: the size was given both positionally {args} and as size={size}")
+        return size_args((size,))
+    if not args:
+        raise TypeError(f"{op}: missing the 'size' argument")
+    return size_args(args)
+
+
+def _random_tensor(data, requires_grad):
+    if requires_grad and data.dtype.kind != "f":
+        raise RuntimeError("Only Tensors of floating point and complex dtype can require "
+                           f"gradients, got {backend.dtype_name(data.dtype)}")
     return Tensor(data, requires_grad=requires_grad)
 
 
-def rand(*size, generator=None, dtype=None, device=None, requires_grad=False):
+def randn(*args, size=None, generator=None, dtype=None, device=None, requires_grad=False):
+    """Standard normal samples: randn(2, 3), randn((2, 3)) or randn(size=(2, 3))."""
     device = backend.as_device(device)
-    data = rand_array(size_args(size), _float_dtype(dtype), device, generator)
+    data = randn_array(_size_of("randn", args, size), _float_dtype(dtype), device, generator)
     return Tensor(data, requires_grad=requires_grad)
 
 
-def randint(low, high=None, size=None, generator=None, dtype=None, device=None):
-    """randint(high, size) or randint(low, high, size): integers in [low, high)."""
-    if size is None and isinstance(high, (tuple, list)):  # randint(high, size)
-        low, high, size = 0, low, high
-    elif high is None:
-        low, high = 0, low
-    if size is None:
-        raise TypeError("randint: missing the 'size' argument")
+def rand(*args, size=None, generator=None, dtype=None, device=None, requires_grad=False):
+    """Uniform samples in [0, 1): rand(2, 3), rand((2, 3)) or rand(size=(2, 3))."""
+    device = backend.as_device(device)
+    data = rand_array(_size_of("rand", args, size), _float_dtype(dtype), device, generator)
+    return Tensor(data, requires_grad=requires_grad)
+
+
+def check_integer_range(op, low, high, dtype):
+    """PyTorch's bounds on random integers in [low, high) of `dtype` (random_, randint)."""
+    if low >= high:
+        raise RuntimeError(f"{op} expects 'from' to be less than 'to', but got from={low} >= "
+                           f"to={high}")
+    if dtype.kind in "iub":
+        lo, hi = (0, 1) if dtype.kind == "b" else (np.iinfo(dtype).min, np.iinfo(dtype).max)
+        if not lo <= low <= hi:
+            raise RuntimeError(f"{op}: from={low} is out of bounds for {backend.dtype_name(dtype)}")
+        if not lo <= high - 1 <= hi:
+            raise RuntimeError(f"{op}: to - 1 = {high - 1} is out of bounds for "
+                               f"{backend.dtype_name(dtype)}")
+
+
+def randint(*args, low=None, high=None, size=None, generator=None, dtype=None, device=None,
+            requires_grad=False):
+    """Integers in [low, high), in every form PyTorch accepts: randint(high, size),
+    randint(low, high, size), with any of low=, high=, size= as keywords (low defaults to
+    0). The result is int64 unless `dtype` says otherwise."""
+    args = list(args)
+    if size is None and args and isinstance(args[-1], (tuple, list)):
+        size = args.pop()
+    if len(args) > 2 or size is None:
+        raise TypeError(f"randint: expected (high, size) or (low, high, size), got positional "
+                        f"arguments {tuple(args)} and size={size}")
+    if len(args) == 2:
+        low, high = args
+    elif len(args) == 1 and high is None:
+        high = args[0]
+    elif len(args) == 1:
+        low = args[0]
+    if high is None:
+        raise TypeError("randint: missing the 'high' argument")
+    low = 0 if low is None else int(low)
+    dtype = backend.int64 if dtype is None else np.dtype(dtype)
+    check_integer_range("random_", low, int(high), dtype)
     device = backend.as_device(device)
     data = generator_rng(device, generator).integers(low, high, size=tuple(size), dtype=np.int64)
-    return Tensor(data if dtype is None else data.astype(dtype))
+    return _random_tensor(data.astype(dtype, copy=False), requires_grad)
 
 
 def randperm(n, generator=None, dtype=None, device=None):
@@ -165,8 +213,8 @@ def randperm(n, generator=None, dtype=None, device=None):
 # ----------------------------------------------------------------------------- *_like
 def _like(factory):
     def like(input, dtype=None, device=None, requires_grad=False, **kwargs):
-        return factory(*input.shape, dtype=dtype or input.dtype, device=device or input.device,
-                       requires_grad=requires_grad, **kwargs)
+        return factory(tuple(input.shape), dtype=dtype or input.dtype,
+                       device=device or input.device, requires_grad=requires_grad, **kwargs)
     like.__name__ = factory.__name__ + "_like"
     like.__doc__ = f"{factory.__name__} with the shape, dtype and device of `input`."
     return like
@@ -184,6 +232,8 @@ def full_like(input, fill_value, dtype=None, device=None, requires_grad=False):
                 device=device or input.device, requires_grad=requires_grad)
 
 
-def randint_like(input, low, high=None, dtype=None, device=None):
+def randint_like(input, low, high=None, dtype=None, device=None, requires_grad=False):
+    """randint_like(input, high) or randint_like(input, low, high)."""
+    low, high = (0, low) if high is None else (low, high)
     return randint(low, high, tuple(input.shape), dtype=dtype or input.dtype,
-                   device=device or input.device)
+                   device=device or input.device, requires_grad=requires_grad)

@@ -22,6 +22,7 @@ from .ops import elementwise as ew
 from .ops import index as ix
 from .ops import inplace as ip
 from .ops import linalg as la
+from .ops import random as rnd
 from .ops import reduce as red
 from .ops import shape as sh
 from .tensor import Tensor
@@ -220,6 +221,9 @@ METHODS = {
     "tril": sh.tril, "triu": sh.triu, "unbind": sh.unbind, "narrow": sh.narrow,
     "movedim": sh.movedim, "swapaxes": sh.swapaxes, "swapdims": sh.swapaxes,
     "select": sh.select, "diagonal": sh.diagonal,
+    "moveaxis": sh.movedim, "tile": sh.tile, "rot90": sh.rot90, "diag": sh.diag,
+    "diag_embed": sh.diag_embed, "trace": sh.trace, "repeat_interleave": sh.repeat_interleave,
+    "unfold": sh.unfold,
     # indexing
     "__getitem__": ix.getitem, "__setitem__": ip.setitem, "gather": ix.gather,
     "scatter_add": ix.scatter_add, "index_select": ix.index_select,
@@ -229,7 +233,11 @@ METHODS = {
     "nonzero": ix.nonzero, "unique": ix.unique,
     # in-place updates (ops/inplace.py: through views, and recorded in the graph)
     "copy_": ip.copy_, "zero_": ip.zero_, "fill_": ip.fill_,
-    "normal_": ip.normal_, "uniform_": ip.uniform_,
+    # random: samplers in place (through views, refused on a leaf requiring grad) and not
+    "normal_": rnd.normal_, "uniform_": rnd.uniform_, "random_": rnd.random_,
+    "bernoulli_": rnd.bernoulli_, "exponential_": rnd.exponential_,
+    "geometric_": rnd.geometric_, "log_normal_": rnd.log_normal_, "cauchy_": rnd.cauchy_,
+    "bernoulli": rnd.bernoulli, "multinomial": rnd.multinomial,
     "add_": ip.add_, "sub_": ip.sub_, "mul_": ip.mul_, "div_": ip.div_,
     "clamp_": ip.clamp_, "masked_fill_": ip.masked_fill_,
     "scatter_": ip._inplace("scatter_", ix.scatter),

@@ -1,31 +1,168 @@
-"""Random ops on tensors: multinomial sampling and dropout. Their draws, like the random
-factories' (rand, randn, randint, randperm in creation.py), go through a minifm Generator,
-never NumPy's global state, so `minifm.manual_seed` makes runs reproducible."""
+"""Random ops on tensors: sampling from tensors of parameters (normal, bernoulli, poisson,
+multinomial), dropout, and the in-place samplers (uniform_, normal_, random_, bernoulli_,
+exponential_, geometric_, log_normal_, cauchy_). Their draws, like the random factories'
+(rand, randn, randint, randperm in creation.py), go through a minifm Generator, never
+NumPy's global state, so `minifm.manual_seed` makes runs reproducible.
+
+A sample is not differentiated through its parameters: as in PyTorch, normal(mean, std),
+bernoulli(p) and poisson(rate) record a node whose gradient is zero for every parameter
+(no reparameterization), and an in-place sampler overwrites its tensor, whose old values
+then get no gradient (ops/inplace.py's Overwrite)."""
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
 from .. import backend
 from ..autograd import Function
-from ..creation import generator_rng, rand_array
+from ..creation import (_float_dtype, check_integer_range, generator_rng, rand_array,
+                        randn_array)
+from ..dims import size_args
 from ..tensor import Tensor
+from .elementwise import as_tensor_like, to_dtype
+from .inplace import _overwrite
+
+
+# ----------------------------------------------------------------------------- from parameters
+class _Draw(Function):
+    """A sample whose derivative with respect to each parameter is zero. Subclasses draw in
+    `sample(ctx, *params, generator)`; the zeros are shaped like the parameters."""
+
+    @classmethod
+    def forward(cls, ctx, *params, generator):
+        ctx.metas = [(p.shape, p.dtype) for p in params]
+        return cls.sample(ctx, *params, generator=generator)
+
+    @staticmethod
+    def backward(ctx, g):
+        return tuple(ctx.xp.zeros(shape, dtype=dtype) for shape, dtype in ctx.metas)
+
+
+class Normal(_Draw):
+    """mean + std * N(0, 1), broadcast over mean's and std's shapes, in mean's dtype."""
+
+    @staticmethod
+    def sample(ctx, mean, std, *, generator):
+        shape = np.broadcast_shapes(mean.shape, std.shape)
+        z = randn_array(shape, mean.dtype, backend.device_of_array(mean), generator)
+        return (z * std + mean).astype(mean.dtype, copy=False)
+
+
+class Bernoulli(_Draw):
+    """1 with probability p, else 0, in p's dtype."""
+
+    @staticmethod
+    def sample(ctx, p, *, generator):
+        u = rand_array(p.shape, np.dtype(np.float64), backend.device_of_array(p), generator)
+        return (u < p).astype(p.dtype)
+
+
+class Poisson(_Draw):
+    """Poisson counts of the given rates, in the rates' dtype."""
+
+    @staticmethod
+    def sample(ctx, rate, *, generator):
+        rng = generator_rng(backend.device_of_array(rate), generator)
+        return rng.poisson(rate.astype(np.float64)).astype(rate.dtype)
+
+
+def _check_floating(op, t: Tensor):
+    if t.dtype.kind != "f":
+        raise NotImplementedError(f"{op}: not implemented for {backend.dtype_name(t.dtype)} "
+                                  "(a floating-point tensor is needed)")
+
+
+def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=None,
+           requires_grad=False):
+    """PyTorch's four forms: normal(Tensor mean, Tensor std), normal(Tensor mean, float std),
+    normal(float mean, Tensor std), each broadcast over the tensors and in the (first)
+    tensor's dtype; and normal(float mean, float std, size, dtype=, device=)."""
+    like = mean if isinstance(mean, Tensor) else std if isinstance(std, Tensor) else None
+    if like is None:
+        if size is None:
+            raise TypeError("normal: with a float mean and std, the 'size' argument is needed")
+        if std < 0:
+            raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
+        data = randn_array(size_args((size,)), _float_dtype(dtype), backend.as_device(device),
+                           generator) * std + mean
+        return Tensor(data, requires_grad=requires_grad)
+    if size is not None:
+        raise TypeError("normal: 'size' is only for a float mean and a float std")
+    _check_floating("normal", like)
+    if isinstance(std, Tensor):
+        if bool((std._data < 0).any()):
+            raise RuntimeError("normal expects all elements of std >= 0.0")
+    elif std < 0:
+        raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
+    mean, std = (to_dtype(as_tensor_like(v, like), like.dtype) for v in (mean, std))
+    try:
+        np.broadcast_shapes(tuple(mean.shape), tuple(std.shape))
+    except ValueError:
+        raise RuntimeError(f"normal: mean of shape {tuple(mean.shape)} and std of shape "
+                           f"{tuple(std.shape)} are not broadcastable") from None
+    return Normal.apply(mean, std, generator=generator)
+
+
+def bernoulli(input, p=None, *, generator=None):
+    """0/1 samples in input's dtype: with probabilities `input`, or with the float `p` for
+    every element of input's shape."""
+    _check_floating("bernoulli", input)
+    if p is not None:
+        _check_probability("bernoulli_", p)
+        return bernoulli_(input.detach().clone(), p, generator=generator)
+    if bool(((input._data < 0) | (input._data > 1)).any()):
+        raise RuntimeError("bernoulli: expected all probabilities in [0, 1] "
+                           "(Expected p_in >= 0 && p_in <= 1)")
+    return Bernoulli.apply(input, generator=generator)
+
+
+def poisson(input, generator=None):
+    """Poisson samples with the rates in `input` (non-negative), in input's dtype."""
+    _check_floating("poisson", input)
+    if bool((input._data < 0).any()):
+        raise RuntimeError("invalid Poisson rate, expected rate to be non-negative")
+    return Poisson.apply(input, generator=generator)
 
 
 def multinomial(input, num_samples, replacement=False, generator=None):
-    """Draw category indices from each row of (non-negative, unnormalized) weights."""
+    """Draw category indices from each row of (non-negative, unnormalized) weights. Without
+    replacement, once the categories of positive weight are drawn, the rest follow in random
+    order (as in PyTorch); more samples than categories is refused."""
     if input.ndim not in (1, 2):
-        raise ValueError(f"multinomial: expected a 1-D or 2-D input, got shape {tuple(input.shape)}")
-    probs = np.asarray(input, dtype=np.float64)
-    rows = probs.reshape(-1, probs.shape[-1])
-    if (rows < 0).any() or not np.isfinite(rows).all() or (rows.sum(-1) <= 0).any():
-        raise ValueError("multinomial: probabilities must be finite, non-negative, with a positive sum")
+        raise RuntimeError(f"multinomial: prob_dist must be 1 or 2 dim, got shape "
+                           f"{tuple(input.shape)}")
+    categories = input.shape[-1]
+    if num_samples <= 0:
+        raise RuntimeError(f"multinomial: cannot sample n_sample <= 0 samples ({num_samples})")
+    if not replacement and num_samples > categories:
+        raise RuntimeError(f"multinomial: cannot sample n_sample > prob_dist.size(-1) samples "
+                           f"without replacement ({num_samples} > {categories})")
+    probs = np.asarray(backend.move_array(input._data, backend.CPU), dtype=np.float64)
+    rows = probs.reshape(-1, categories)
+    if (rows < 0).any() or not np.isfinite(rows).all():
+        raise RuntimeError("multinomial: probability tensor contains either `inf`, `nan` or "
+                           "element < 0")
+    if (rows.sum(-1) <= 0).any():
+        raise RuntimeError("multinomial: invalid multinomial distribution (sum of "
+                           "probabilities <= 0)")
     rng = generator_rng(backend.CPU, generator)  # drawn on the host: sampling is tiny next to a model
-    out = np.stack([rng.choice(rows.shape[-1], size=num_samples, replace=replacement,
-                               p=row / row.sum()) for row in rows]).astype(np.int64)
+    out = np.stack([_draw_row(rng, row, num_samples, replacement) for row in rows])
     out = out.reshape(probs.shape[:-1] + (num_samples,))
     return Tensor(out).to(input.device)
 
 
+def _draw_row(rng, row, n, replacement):
+    positive = np.count_nonzero(row)
+    if replacement or n <= positive:
+        return rng.choice(len(row), size=n, replace=replacement,
+                          p=row / row.sum()).astype(np.int64)
+    first = rng.choice(len(row), size=positive, replace=False, p=row / row.sum())
+    rest = rng.permutation(np.flatnonzero(row == 0))[:n - positive]
+    return np.concatenate([first, rest]).astype(np.int64)
+
+
+# ----------------------------------------------------------------------------- dropout
 class NativeDropout(Function):
     """x times a random mask scaled by 1/(1-p): PyTorch's native_dropout (its node on a GPU;
     on the CPU PyTorch records a plain Mul). The mask is a constant of x."""
@@ -53,3 +190,123 @@ def dropout(input, p=0.5, training=True, inplace=False, generator=None):
     if p == 1.0:
         return input * 0.0
     return NativeDropout.apply(input, p=p, generator=generator)
+
+
+# ----------------------------------------------------------------------------- in place
+# Each sampler draws an array of self's shape and hands it to inplace._overwrite, which writes
+# it through views into the base, and refuses (as PyTorch does) a leaf that requires grad.
+def _draw_dtype(t: Tensor):
+    """The dtype to draw floats in for t: float64 for float64, else float32."""
+    return np.dtype(np.float64 if t.dtype == np.float64 else np.float32)
+
+
+def uniform_(self, a=0.0, b=1.0, generator=None):
+    """Fill with samples from U[a, b) (PyTorch's `from`, `to`)."""
+    _check_floating("uniform_", self)
+    if a > b:
+        raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found "
+                           f"from={a} > to={b}")
+    sample = rand_array(self.shape, self.dtype, self.device, generator) * (b - a) + a
+    return _overwrite(self, sample, "uniform_")
+
+
+def normal_(self, mean=0.0, std=1.0, generator=None):
+    _check_floating("normal_", self)
+    if std < 0:
+        raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
+    sample = randn_array(self.shape, self.dtype, self.device, generator) * std + mean
+    return _overwrite(self, sample, "normal_")
+
+
+def _random_bounds(dtype, args):
+    """[low, high) of random_(), random_(to), random_(from, to), random_(from, None):
+    PyTorch's default upper end is the dtype's largest value (inclusive), and for floats
+    2**digits (the largest run of integers the significand holds exactly)."""
+    if dtype.kind == "b":
+        top = 1
+    elif dtype.kind == "f":
+        top = 2 ** np.finfo(dtype).nmant * 2
+    else:
+        top = int(np.iinfo(dtype).max)
+    if not args:
+        return 0, top + 1
+    if len(args) == 1:
+        return 0, int(args[0])
+    low, high = args
+    return int(low), top + 1 if high is None else int(high)
+
+
+def random_(self, *args, generator=None):
+    """Fill with integers drawn uniformly: random_() over [0, dtype's top], random_(to) over
+    [0, to), random_(from, to) over [from, to), random_(from, None) over [from, top]."""
+    if len(args) > 2:
+        raise TypeError(f"random_: expected at most (from, to), got {args}")
+    low, high = _random_bounds(self.dtype, args)
+    check_integer_range("random_", low, high, self.dtype)
+    rng = generator_rng(self.device, generator)
+    sample = rng.integers(low, high, size=tuple(self.shape), dtype=np.int64)
+    return _overwrite(self, sample.astype(self.dtype), "random_")
+
+
+def _check_probability(op, p):
+    if not 0 <= p <= 1:
+        raise RuntimeError(f"{op} expects p to be in [0, 1], but got p={p}")
+
+
+def bernoulli_(self, p=0.5, generator=None):
+    """Fill with 1 with probability p (a float, or a tensor broadcast to self's shape)."""
+    if isinstance(p, Tensor):
+        probs = p._data
+        try:
+            np.broadcast_to(np.empty(probs.shape, np.bool_), tuple(self.shape))
+        except ValueError:
+            raise RuntimeError(f"bernoulli_: p of shape {tuple(p.shape)} cannot be expanded "
+                               f"to the tensor's shape {tuple(self.shape)}") from None
+        if bool(((probs < 0) | (probs > 1)).any()):
+            raise RuntimeError("bernoulli_: expected all probabilities in [0, 1] "
+                               "(Expected p_in >= 0 && p_in <= 1)")
+    else:
+        _check_probability("bernoulli_", p)
+        probs = p
+    u = rand_array(self.shape, np.dtype(np.float64), self.device, generator)
+    return _overwrite(self, (u < probs).astype(self.dtype), "bernoulli_")
+
+
+def exponential_(self, lambd=1.0, generator=None):
+    """Fill with samples of density lambd * exp(-lambd * x)."""
+    if self.dtype.kind != "f":
+        raise RuntimeError("Exponential distribution is a continuous probability distribution. "
+                           f"dtype must be a floating point but you specified "
+                           f"{backend.dtype_name(self.dtype)}")
+    if not lambd > 0:
+        raise RuntimeError(f"exponential_ expects lambda > 0.0, but found lambda={lambd}")
+    rng = generator_rng(self.device, generator)
+    sample = rng.standard_exponential(tuple(self.shape), dtype=_draw_dtype(self)) / lambd
+    return _overwrite(self, sample, "exponential_")
+
+
+def geometric_(self, p, generator=None):
+    """Fill with the number of Bernoulli(p) trials up to the first success (1, 2, ...)."""
+    if not 0 < p < 1:
+        raise RuntimeError(f"geometric_ expects p to be in (0, 1), but got p={p}")
+    sample = generator_rng(self.device, generator).geometric(p, size=tuple(self.shape))
+    return _overwrite(self, sample.astype(self.dtype), "geometric_")
+
+
+def log_normal_(self, mean=1.0, std=2.0, generator=None):
+    """Fill with exp(N(mean, std**2)) samples."""
+    _check_floating("log_normal_", self)
+    if not std > 0:
+        raise RuntimeError(f"log_normal_ expects std > 0.0, but found std={std}")
+    z = randn_array(self.shape, _draw_dtype(self), self.device, generator)
+    return _overwrite(self, backend.array_module(self.device).exp(z * std + mean), "log_normal_")
+
+
+def cauchy_(self, median=0.0, sigma=1.0, generator=None):
+    """Fill with Cauchy samples: median + sigma * tan(pi * (U - 1/2))."""
+    _check_floating("cauchy_", self)
+    if not sigma > 0:
+        raise RuntimeError(f"cauchy_ expects sigma > 0.0, but found sigma={sigma}")
+    u = rand_array(self.shape, _draw_dtype(self), self.device, generator)
+    xp = backend.array_module(self.device)
+    return _overwrite(self, median + sigma * xp.tan(math.pi * (u - 0.5)), "cauchy_")
