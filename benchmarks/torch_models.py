@@ -317,6 +317,29 @@ class Discriminator(nn.Module):
         return self.main(x).view(-1)
 
 
+# minifm.models.cgan: DCGAN's networks told the class (label embeddings into both)
+class ConditionalGenerator(Generator):
+    def __init__(self, nz=100, ngf=64, nc=1, image_size=32, num_classes=10, embed_dim=10):
+        super().__init__(nz + embed_dim, ngf, nc, image_size)
+        self.label_embedding = nn.Embedding(num_classes, embed_dim)
+
+    def forward(self, z, labels):
+        embedded = self.label_embedding(labels).view(labels.shape[0], -1, 1, 1)
+        return self.main(torch.cat([z, embedded], 1))
+
+
+class ConditionalDiscriminator(Discriminator):
+    def __init__(self, nc=1, ndf=64, image_size=32, num_classes=10):
+        super().__init__(nc + 1, ndf, image_size)
+        self.image_size = image_size
+        self.label_embedding = nn.Embedding(num_classes, image_size * image_size)
+
+    def forward(self, x, labels):
+        side = self.image_size
+        label_map = self.label_embedding(labels).view(labels.shape[0], 1, side, side)
+        return self.main(torch.cat([x, label_map], 1)).view(-1)
+
+
 # ============================================================================ ResNet
 # torchvision/models/resnet.py (v0.15+), minus the weights machinery: the same classes,
 # arguments, module names, initialization and forward.
@@ -489,3 +512,91 @@ def resnet18(**kwargs):
 
 def resnet50(**kwargs):
     return ResNet(Bottleneck, [3, 4, 6, 3], **kwargs)
+
+
+# ============================================================================ CIFAR ResNet
+# minifm.models.resnet's CifarResNet (He et al., section 4.2) in torch: the same module
+# tree, option A (zero-padding) shortcuts and initialization.
+class ZeroPadShortcut(nn.Module):
+    def __init__(self, extra, stride):
+        super().__init__()
+        self.extra, self.stride = extra, stride
+
+    def forward(self, x):
+        return F.pad(x[:, :, ::self.stride, ::self.stride], (0, 0, 0, 0, 0, self.extra))
+
+
+class CifarResNet(nn.Module):
+    def __init__(self, depth, num_classes=10, in_channels=3):
+        super().__init__()
+        blocks = (depth - 2) // 6
+        self.inplanes = 16
+        self.conv1 = conv3x3(in_channels, self.inplanes)
+        self.bn1 = nn.BatchNorm2d(self.inplanes)
+        self.relu = nn.ReLU(inplace=True)
+        self.layer1 = self._make_layer(16, blocks)
+        self.layer2 = self._make_layer(32, blocks, stride=2)
+        self.layer3 = self._make_layer(64, blocks, stride=2)
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc = nn.Linear(64, num_classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.constant_(m.weight, 1)
+                nn.init.constant_(m.bias, 0)
+
+    def _make_layer(self, planes, blocks, stride=1):
+        downsample = None
+        if stride != 1 or self.inplanes != planes:
+            downsample = ZeroPadShortcut(planes - self.inplanes, stride)
+        layers = [BasicBlock(self.inplanes, planes, stride, downsample)]
+        self.inplanes = planes
+        layers += [BasicBlock(planes, planes) for _ in range(1, blocks)]
+        return nn.Sequential(*layers)
+
+    def forward(self, x):
+        x = self.relu(self.bn1(self.conv1(x)))
+        x = self.layer3(self.layer2(self.layer1(x)))
+        return self.fc(self.avgpool(x).flatten(1))
+
+
+def resnet20(num_classes=10, in_channels=3):
+    return CifarResNet(20, num_classes, in_channels)
+
+
+# ============================================================================ ESPCN
+# Shi et al. (2016), as minifm/models/espcn.py builds it (zero-padded convolutions).
+class ESPCN(nn.Module):
+    def __init__(self, upscale_factor=2, in_channels=1, n1=64, n2=32):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, n1, 5, padding=2)
+        self.conv2 = nn.Conv2d(n1, n2, 3, padding=1)
+        self.conv3 = nn.Conv2d(n2, in_channels * upscale_factor ** 2, 3, padding=1)
+        self.pixel_shuffle = nn.PixelShuffle(upscale_factor)
+
+    def forward(self, x):
+        x = torch.tanh(self.conv1(x))
+        x = torch.tanh(self.conv2(x))
+        return self.pixel_shuffle(self.conv3(x))
+
+
+# minifm.models.srgan: SRGAN's discriminator (Ledig et al.), shrunk as minifm's is
+class SRDiscriminator(nn.Module):
+    def __init__(self, in_channels=1, ndf=32):
+        super().__init__()
+        layers, channels = [], in_channels
+        for i, (width, stride) in enumerate([(ndf, 1), (ndf, 2), (2 * ndf, 1), (2 * ndf, 2),
+                                             (4 * ndf, 1), (4 * ndf, 2)]):
+            layers.append(nn.Conv2d(channels, width, 3, stride, 1, bias=i == 0))
+            if i > 0:
+                layers.append(nn.BatchNorm2d(width))
+            layers.append(nn.LeakyReLU(0.2))
+            channels = width
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Sequential(nn.Linear(channels, 2 * channels), nn.LeakyReLU(0.2),
+                                        nn.Linear(2 * channels, 1))
+
+    def forward(self, x):
+        return self.classifier(self.pool(self.features(x)).flatten(1)).view(-1)

@@ -1,0 +1,268 @@
+"""Vision training steps, minifm against PyTorch: ResNet-18, CIFAR ResNet-20 and DCGAN.
+
+A step is forward, loss, backward, optimizer step, zero_grad(set_to_none=True), with the
+settings of the tasks in minifm/train/tasks:
+
+- resnet18: torchvision's ResNet-18 (minifm.models.resnet18, num_classes=10) on 32x32 RGB
+  images, batch 16, cross-entropy, SGD (lr 0.1, momentum 0.9, weight decay 5e-4).
+- resnet20: He et al.'s CIFAR ResNet-20 (minifm.models.resnet20) on 32x32 RGB, batch 64,
+  the same loss and optimizer.
+- dcgan: the dcgan task's default shapes (16x16 grey images, nz 32, ngf 32, ndf 32, batch
+  64) and Adam (lr 2e-4, betas (0.5, 0.999)). One step is one discriminator update
+  (BCE-with-logits on a real batch and on G(z).detach()) and one generator update (the
+  discriminator's BCE on G(z) against "real"), as in PyTorch's DCGAN example.
+
+The PyTorch twins are in benchmarks/torch_models.py (the same module trees).
+
+Method (as bench_train_gpt.py, whose helpers this imports)
+- Each framework and model runs in a fresh subprocess, with the thread count set before
+  NumPy / PyTorch load (OMP/OpenBLAS/MKL/Numba variables, threadpoolctl,
+  torch.set_num_threads), so neither sees the other's memory or thread pools.
+- Time: each of `rounds` rounds runs minifm's worker, then PyTorch's; a worker times
+  `repeats` steps after `warmup` steps. The figure is the median over all timed steps of
+  all rounds, and the ratio is minifm / PyTorch (below 1 is faster).
+- Memory: resident set size (RSS) from /proc/self/status, which counts every allocator
+  (NumPy's, Numba's runtime, PyTorch's) alike; tracemalloc would see only NumPy's arrays
+  and so cannot be compared with PyTorch. `base` is the RSS once the framework and its
+  kernels are loaded (a step of a tiny network with the same layer types runs first: it
+  compiles or loads minifm's Numba kernels); the high-water mark (VmHWM, reset at base
+  through /proc/self/clear_refs) covers building the model, the warm-up and the timed
+  steps. `peak - base` is what the model and its training step hold at their peak:
+  parameters, gradients, optimizer state, activations, and what each allocator keeps
+  after freeing (minifm asks glibc to keep freed blocks; PyTorch's CPU allocator is
+  glibc's malloc too).
+- --device cuda: models are built on the CPU from the same seed and moved; each timed step
+  ends with a synchronize, and GPU memory is the peak of bytes allocated (after the
+  warm-up network), beside the host's RSS.
+
+Usage:
+  python benchmarks/bench_train_vision.py [--quick] [--threads 1,2] [--rounds R]
+                                          [--models resnet18,resnet20,dcgan]
+  python benchmarks/bench_train_vision.py --device cuda   # writes results/gpu/train_vision.json
+
+Writes benchmarks/results/train_vision.json and prints a Markdown table.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench_train_gpt import (THREAD_VARIABLES, _reset_peak_rss, _status_kb, cuda_module,
+                             limit_threads, summarize)
+from common import machine_info, write_json
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results" / "train_vision.json"
+GPU_RESULTS = ROOT / "benchmarks" / "results" / "gpu" / "train_vision.json"
+
+MODELS = {
+    "resnet18": dict(batch_size=16, image=(3, 32, 32)),
+    "resnet20": dict(batch_size=64, image=(3, 32, 32)),
+    "dcgan": dict(batch_size=64, image=(1, 16, 16), nz=32, ngf=32, ndf=32),
+}
+
+
+# ----------------------------------------------------------------------------- the models
+def _library(framework):
+    """(top-level module, nn, functional, optim, models) of one framework: the APIs agree,
+    so the code below builds and trains either."""
+    if framework == "torch":
+        import torch
+        import torch.nn.functional as F
+        import torch_models  # benchmarks/torch_models.py, beside this script
+        return torch, torch.nn, F, torch.optim, torch_models
+    import minifm
+    import minifm.models
+    import minifm.nn.functional as F
+    return minifm, minifm.nn, F, minifm.optim, minifm.models
+
+
+def build(framework, name, device="cpu", seed=0):
+    """A closure running one training step of model `name`, and its inputs made once."""
+    lib, nn, F, optim, models = _library(framework)
+    spec = MODELS[name]
+    lib.manual_seed(seed)
+    shape = (spec["batch_size"], *spec["image"])
+    if name == "dcgan":
+        netG = models.Generator(spec["nz"], spec["ngf"], spec["image"][0], spec["image"][1])
+        netD = models.Discriminator(spec["image"][0], spec["ndf"], spec["image"][1])
+        nets = (netG.to(device), netD.to(device))
+        optG, optD = (optim.Adam(net.parameters(), lr=2e-4, betas=(0.5, 0.999)) for net in nets)
+        real = (lib.rand(*shape) * 2 - 1).to(device)
+        z = lib.randn(spec["batch_size"], spec["nz"], 1, 1).to(device)
+        ones = lib.ones(spec["batch_size"]).to(device)
+        zeros = lib.zeros(spec["batch_size"]).to(device)
+
+        def step():
+            fake = netG(z)
+            loss_d = (F.binary_cross_entropy_with_logits(netD(real), ones)
+                      + F.binary_cross_entropy_with_logits(netD(fake.detach()), zeros))
+            loss_d.backward()
+            optD.step()
+            optD.zero_grad(set_to_none=True)
+            loss_g = F.binary_cross_entropy_with_logits(netD(fake), ones)
+            loss_g.backward()
+            optG.step()
+            optG.zero_grad(set_to_none=True)
+            return loss_d + loss_g
+        return step
+    model = getattr(models, name)(num_classes=10).to(device)
+    optimizer = optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+    x = lib.randn(*shape).to(device)
+    y = lib.randint(10, (spec["batch_size"],)).to(device)
+
+    def step():
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        return loss
+    return step
+
+
+def warm_up_kernels(framework, device="cpu"):
+    """One training step of a tiny network with every layer type of the three models, so
+    that the kernels are compiled or loaded before memory is measured."""
+    lib, nn, F, optim, _ = _library(framework)
+    lib.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv2d(3, 4, 7, 2, 3, bias=False), nn.BatchNorm2d(4), nn.ReLU(inplace=True),
+        nn.MaxPool2d(3, 2, 1), nn.Conv2d(4, 4, 3, 1, 1, bias=False), nn.BatchNorm2d(4),
+        nn.LeakyReLU(0.2, inplace=True), nn.Conv2d(4, 4, 1, 2, bias=False),
+        nn.ConvTranspose2d(4, 4, 4, 2, 1, bias=False), nn.Tanh(), nn.Conv2d(4, 4, 4, 2, 1),
+        nn.AdaptiveAvgPool2d((1, 1)), nn.Flatten(), nn.Linear(4, 2)).to(device)
+    x = lib.randn(2, 3, 16, 16).to(device)
+    for opt in (optim.SGD(net.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4),
+                optim.Adam(net.parameters(), lr=2e-4, betas=(0.5, 0.999))):
+        out = net(x)
+        loss = (F.cross_entropy(out, lib.zeros(2, dtype=lib.int64).to(device))
+                + F.binary_cross_entropy_with_logits(out[:, 0], lib.ones(2).to(device)))
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+
+# ----------------------------------------------------------------------------- one worker
+def run_worker(framework, name, threads, warmup, repeats, device="cpu"):
+    """Time `repeats` steps of one framework on one model; print the result as JSON."""
+    limit_threads(framework, threads)
+    gpu = cuda_module(framework) if device != "cpu" else None
+    warm_up_kernels(framework, device)
+    base = _status_kb("VmRSS")
+    peak_reset = _reset_peak_rss()
+    if gpu:
+        gpu.synchronize()
+        gpu.reset_peak_memory_stats()
+        gpu_base = gpu.memory_allocated()
+    step = build(framework, name, device)
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        loss = step()
+        if gpu:
+            gpu.synchronize()
+        times.append(time.perf_counter() - start)
+    peak = _status_kb("VmHWM")
+    result = {"framework": framework, "config": name, "threads": threads, "times_s": times,
+              "final_loss": float(loss.item()), "base_rss_mb": base / 1024,
+              "peak_rss_mb": peak / 1024, "peak_is_since_base": peak_reset}
+    if gpu:
+        result.update(device=device, gpu_base_mb=gpu_base / 2**20,
+                      gpu_peak_mb=gpu.max_memory_allocated() / 2**20)
+    print(json.dumps(result))
+
+
+def spawn_worker(framework, name, threads, warmup, repeats, device="cpu"):
+    env = dict(os.environ, **{var: str(threads) for var in THREAD_VARIABLES})
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    cmd = [sys.executable, __file__, "--worker", framework, "--models", name,
+           "--threads", str(threads), "--warmup", str(warmup), "--repeats", str(repeats),
+           "--device", device]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{framework} worker on {name} failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# ----------------------------------------------------------------------------- report
+def markdown(rows, gpu=False):
+    head = ("| model | threads | minifm step (ms) | PyTorch step (ms) | ratio | "
+            "minifm peak - base (MB) | PyTorch peak - base (MB) | memory ratio |")
+    lines = [head + (" minifm GPU peak (MB) | PyTorch GPU peak (MB) |" if gpu else ""),
+             "|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if gpu else "")]
+    for r in rows:
+        m, t = r["minifm"], r["torch"]
+        line = (f"| {r['model']} | {r['threads']} | {1e3 * m['median_s']:.1f} "
+                f"| {1e3 * t['median_s']:.1f} | {r['ratio']:.2f}x "
+                f"| {m['model_and_training_mb']:.0f} | {t['model_and_training_mb']:.0f} "
+                f"| {r['memory_ratio']:.2f}x |")
+        if gpu:
+            line += f" {m['gpu_peak_mb']:.0f} | {t['gpu_peak_mb']:.0f} |"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="1 round of 1 warm-up step and 3 timed steps")
+    parser.add_argument("--threads", default="1,2", help="thread counts, comma-separated")
+    parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--warmup", type=int, default=None)
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--worker", choices=["minifm", "torch"], help=argparse.SUPPRESS)
+    parser.add_argument("--output", default=None,
+                        help=f"default {RESULTS.relative_to(ROOT)} (cpu), "
+                             f"{GPU_RESULTS.relative_to(ROOT)} (cuda)")
+    args = parser.parse_args()
+    warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
+    repeats = args.repeats if args.repeats is not None else (3 if args.quick else 5)
+    rounds = args.rounds if args.rounds is not None else (1 if args.quick else 3)
+
+    if args.worker:
+        return run_worker(args.worker, args.models, int(args.threads), warmup, repeats,
+                          args.device)
+
+    rows = []
+    for threads in (int(t) for t in args.threads.split(",")):
+        for name in args.models.split(","):
+            runs = {"minifm": [], "torch": []}
+            for _ in range(rounds):
+                for fw in runs:
+                    runs[fw].append(spawn_worker(fw, name, threads, warmup, repeats,
+                                                 args.device))
+            result = {fw: summarize(r) for fw, r in runs.items()}
+            m, t = result["minifm"], result["torch"]
+            rows.append(dict(model=name, threads=threads, **MODELS[name], **result,
+                             ratio=m["median_s"] / t["median_s"],
+                             memory_ratio=m["model_and_training_mb"]
+                             / max(t["model_and_training_mb"], 1e-9)))
+            print(f"{name}, {threads} thread(s): minifm {1e3 * m['median_s']:.1f} ms, torch "
+                  f"{1e3 * t['median_s']:.1f} ms", file=sys.stderr, flush=True)
+    report = {
+        "benchmark": "vision training step (forward, loss, backward, optimizer step, "
+                     "zero_grad); dcgan: one D and one G update",
+        "device": args.device, "rounds": rounds, "warmup": warmup, "repeats": repeats,
+        "memory": "peak RSS (VmHWM) minus RSS after loading the kernels, in a fresh "
+                  "subprocess per framework and model",
+        "machine": machine_info(), "rows": rows,
+    }
+    if args.device == "cuda":
+        import torch
+        report["machine"]["gpu"] = torch.cuda.get_device_name(0)
+    out = write_json(args.output or (RESULTS if args.device == "cpu" else GPU_RESULTS), report)
+    print(markdown(rows, gpu=args.device == "cuda"))
+    print(f"\nsaved {out}")
+
+
+if __name__ == "__main__":
+    main()
