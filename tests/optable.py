@@ -1064,6 +1064,54 @@ add_op("pixel_shuffle_roundtrip", lambda x: minifm.pixel_unshuffle(minifm.pixel_
 
 # ----------------------------------------------------------------------------- nn functions
 # (interpolate modes, pad modes, normalize, distances, group/rms/instance norm)
+def _interpolate_samples(make):
+    x3, x4, x5 = make(2, 2, 5), make(1, 2, 4, 5), make(1, 1, 3, 4, 2)
+    for ac in (False, True):
+        yield Sample(x4, size=(7, 3), mode="bicubic", align_corners=ac)
+        yield Sample(x4, scale_factor=(1.5, 0.7), mode="bicubic", align_corners=ac)
+        yield Sample(x4, size=(6, 9), mode="bilinear", align_corners=ac)
+        yield Sample(x4, scale_factor=0.6, mode="bilinear", align_corners=ac,
+                     recompute_scale_factor=True)
+        yield Sample(x3, size=9, mode="linear", align_corners=ac)
+        yield Sample(x5, scale_factor=(1.7, 0.5, 2.0), mode="trilinear", align_corners=ac)
+    for mode in ("nearest", "nearest-exact", "area"):
+        yield Sample(x3, scale_factor=2.5, mode=mode)
+        yield Sample(x4, size=(3, 8), mode=mode)
+        yield Sample(x5, size=(5, 2, 3), mode=mode)
+    yield Sample(make(5, 4, 1, 2).transpose(2, 3, 0, 1), size=(4, 7), mode="bicubic")
+    yield Sample(make(0, 2, 3, 3), size=4, mode="bilinear")  # an empty batch
+
+
+def _interpolate_errors(make):
+    x4 = make(1, 1, 4, 4)
+    return [
+        ErrorCase((x4,), {}, ValueError, "either size or scale_factor"),
+        ErrorCase((x4, 3, 2.0), {}, ValueError, "only one of size or scale_factor"),
+        ErrorCase((x4, 3), {"mode": "nearest", "align_corners": True}, ValueError,
+                  "align_corners option can only be set with the interpolating modes"),
+        ErrorCase((x4, 3), {"mode": "bilinear", "recompute_scale_factor": True}, ValueError,
+                  "recompute_scale_factor is not meaningful"),
+        ErrorCase((x4, (3,)), {}, ValueError, "same number of spatial dimensions"),
+        ErrorCase((x4, None, (2, 2, 2)), {}, ValueError, "same number of spatial dimensions"),
+        ErrorCase((x4, (3.0, 3)), {}, TypeError, "expected size to be one of int"),
+        ErrorCase((x4, 3), {"mode": "linear"}, NotImplementedError,
+                  "Got 4D input, but linear mode needs 3D input"),
+        ErrorCase((make(1, 1, 4), 3), {"mode": "bicubic"}, NotImplementedError,
+                  r"Only 3D, 4D and 5D input.*\(got bicubic\)"),
+        ErrorCase((make(4, 4), 3), {}, NotImplementedError, r"Only 3D, 4D and 5D.*\(got 2D\)"),
+        ErrorCase((x4, 3), {"mode": "cubic"}, NotImplementedError, r"\(got cubic\)"),
+        ErrorCase((x4, 3), {"mode": "nearest", "antialias": True}, ValueError,
+                  "Anti-alias option is restricted"),
+        ErrorCase((x4, None, 0.1), {"mode": "bilinear"}, RuntimeError,
+                  "sizes should be greater than 0"),
+        ErrorCase((make(1, 0, 4, 4), 3), {}, RuntimeError, "Non-empty 4D data tensor expected"),
+        ErrorCase((x4.astype(np.int64), 3), {"mode": "bilinear"}, NotImplementedError,
+                  "not implemented for"),
+    ]
+
+
+add_op("interpolate", F.interpolate, TF.interpolate, samples=_interpolate_samples,
+       errors=_interpolate_errors)
 
 
 # ----------------------------------------------------------------------------- conv and pooling, 1-d/3-d

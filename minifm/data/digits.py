@@ -8,37 +8,18 @@ to train an MLP, a CNN or a DCGAN on a CPU in seconds. DCGAN's strided convoluti
 import numpy as np
 
 import minifm
+import minifm.nn.functional as F
 
 
 def upsample(images, size, mode="nearest"):
-    """Resize ``images`` of shape (N, C, H, W) to (N, C, size, size).
-
-    Matches ``torch.nn.functional.interpolate(images, size, mode=mode)`` for mode
-    "nearest" and for mode "bilinear" (with align_corners=False).
-    """
+    """Resize ``images`` of shape (N, C, H, W) to (N, C, size, size): a NumPy array through
+    ``minifm.nn.functional.interpolate(images, size, mode=mode)`` (mode "nearest" or
+    "bilinear", with align_corners=False)."""
     if mode not in ("nearest", "bilinear"):
         raise ValueError(f"upsample: mode must be 'nearest' or 'bilinear', got {mode!r}")
     if images.ndim != 4:
         raise ValueError(f"upsample: expected images of shape (N, C, H, W), got {images.shape}")
-    for axis in (2, 3):
-        images = _resize_axis(images, axis, size, mode)
-    return images
-
-
-def _resize_axis(x, axis, out, mode):
-    """Resample ``x`` along one axis to length ``out`` (bilinear is separable)."""
-    n = x.shape[axis]
-    o = np.arange(out)
-    if mode == "nearest":
-        return np.take(x, np.minimum(o * n // out, n - 1), axis=axis)
-    # Pixel centres line up: output pixel o samples input coordinate (o + 0.5) * n/out - 0.5.
-    src = np.maximum((o + 0.5) * (n / out) - 0.5, 0.0)
-    left = np.minimum(np.floor(src).astype(np.int64), n - 1)
-    right = np.minimum(left + 1, n - 1)
-    shape = [1] * x.ndim
-    shape[axis] = out
-    w = (src - left).astype(x.dtype).reshape(shape)
-    return np.take(x, left, axis=axis) * (1 - w) + np.take(x, right, axis=axis) * w
+    return F.interpolate(minifm.tensor(images), size, mode=mode).numpy()
 
 
 def load_digits(size=8, value_range=(0.0, 1.0), mode="nearest", val_frac=0.1,

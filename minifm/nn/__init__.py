@@ -26,6 +26,6 @@ from . import utils  # noqa: F401
 # Convolution and pooling.
 from .conv import Conv2d, ConvTranspose2d  # noqa: F401
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d  # noqa: F401
-from .upsampling import Upsample  # noqa: F401
+from .upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d  # noqa: F401
 from . import parallel  # noqa: F401  (DistributedDataParallel)
 from .pixelshuffle import PixelShuffle, PixelUnshuffle  # noqa: F401

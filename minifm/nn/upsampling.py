@@ -6,8 +6,9 @@ from .module import Module
 
 
 class Upsample(Module):
-    """Resize (N, C, H, W) images to `size` or by `scale_factor` (mode 'nearest' or
-    'nearest-exact'; the interpolating modes are not implemented)."""
+    """Resize (N, C, L), (N, C, H, W) or (N, C, D, H, W) inputs to `size` or by
+    `scale_factor`, with any mode of F.interpolate ('nearest', 'nearest-exact', 'linear',
+    'bilinear', 'bicubic', 'trilinear', 'area')."""
 
     def __init__(self, size=None, scale_factor=None, mode="nearest", align_corners=None,
                  recompute_scale_factor=None):
@@ -28,3 +29,18 @@ class Upsample(Module):
         info = (f"scale_factor={self.scale_factor!r}" if self.scale_factor is not None
                 else f"size={self.size!r}")
         return info + f", mode={self.mode!r}"
+
+
+class UpsamplingNearest2d(Upsample):
+    """Upsample(mode='nearest') for (N, C, H, W) inputs (PyTorch keeps it for old code)."""
+
+    def __init__(self, size=None, scale_factor=None):
+        super().__init__(size, scale_factor, mode="nearest")
+
+
+class UpsamplingBilinear2d(Upsample):
+    """Upsample(mode='bilinear', align_corners=True) for (N, C, H, W) inputs (PyTorch keeps it
+    for old code; note the corner alignment, unlike Upsample's default)."""
+
+    def __init__(self, size=None, scale_factor=None):
+        super().__init__(size, scale_factor, mode="bilinear", align_corners=True)

@@ -1,4 +1,18 @@
-"""Resizing of (N, C, ...) images: torch.nn.functional.interpolate."""
+"""Resizing of (N, C, *spatial) inputs: torch.nn.functional.interpolate.
+
+Every mode is separable: along each spatial axis, output position j reads K input positions
+idx[j, 0..K-1] with weights w[j, 0..K-1] (nearest: K=1, weight 1; linear: K=2; cubic: K=4;
+area: K = the widest averaging window, narrower windows padded with weight 0). Resampling
+an N-d input is resampling one axis at a time, so one Function serves every mode and
+dimension; only the (idx, w) table of an axis depends on the mode, and those tables follow
+PyTorch's kernels (aten/src/ATen/native/UpSample.h) step for step, in the input's precision,
+so that indices land on the same side of every floor.
+
+The forward gathers: y = sum_k x[..., idx[:, k], ...] * w[:, k]. The backward scatter-adds
+the gradient back through the same table, axis by axis in reverse order:
+gx[..., idx[:, k], ...] += g * w[:, k]. Both are plain array operations (indexing, products,
+xp.add.at), so the backward runs under create_graph too.
+"""
 from __future__ import annotations
 
 import math
@@ -8,79 +22,278 @@ import numpy as np
 from .. import backend
 from ..autograd import Function
 
-
-def _xp(array):
-    return backend.array_module(backend.device_of_array(array))
-
-
-def _nearest_source(size, out, scale, exact):
-    """The input position each of `out` output positions reads (PyTorch's nearest_idx and
-    nearest_exact_idx, including their float32 arithmetic, so edge cases round alike):
-    floor(j * scale) or floor((j + 0.5) * scale), where scale = 1/scale_factor if one was
-    given, else size/out. Plain 'nearest' copies when out == size and halves when
-    out == 2*size, whatever the scale factor."""
-    j = np.arange(out)
-    if not exact and out == size:
-        return j
-    if not exact and out == 2 * size:
-        return j // 2
-    scale = np.float32(1.0 / scale) if scale is not None else np.float32(size) / np.float32(out)
-    if exact:
-        position = ((j + 0.5) * np.float64(scale)).astype(np.float32)
-    else:
-        position = j.astype(np.float32) * scale
-    return np.minimum(np.floor(position).astype(np.int64), size - 1)
+_DIMS = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
+_NEAREST = ("nearest", "nearest-exact")
+_MODES = "nearest | linear | bilinear | bicubic | trilinear | area | nearest-exact"
+_CUBIC_A = -0.75  # PyTorch's (and OpenCV's) choice of the cubic convolution parameter
 
 
-class Nearest(Function):
-    """y[n, c, i, j] = x[n, c, rows[i], cols[j]]; the gradient of x sums the gradients of the
-    outputs that copied it: one_hot(rows)^T @ g @ one_hot(cols)."""
+# ----------------------------------------------------------------------------- the Function
+class Resample(Function):
+    """y = the input resampled along each axis of `tables` ({axis: (idx, w)}, applied in
+    order); w is None for a pure gather (nearest)."""
+
+    saved_constants = True  # the tables depend on sizes only, never on the input's values
 
     @staticmethod
-    def forward(ctx, x, *, rows, cols):
-        ctx.rows, ctx.cols, ctx.in_hw = rows, cols, x.shape[2:]
-        return x[:, :, rows[:, None], cols[None, :]]
+    def forward(ctx, x, *, tables):
+        ctx.tables, ctx.in_shape = tables, x.shape
+        for axis, (idx, w) in tables:
+            x = _gather(x, axis, idx, w)
+        return x
 
     @staticmethod
     def backward(ctx, g):
         xp = ctx.xp
-        a_h = (ctx.rows[:, None] == xp.arange(ctx.in_hw[0])).astype(g.dtype)
-        a_w = (ctx.cols[:, None] == xp.arange(ctx.in_hw[1])).astype(g.dtype)
-        return a_h.T @ g @ a_w
+        shapes = [ctx.in_shape]
+        for axis, (idx, _) in ctx.tables[:-1]:
+            shapes.append(shapes[-1][:axis] + (idx.shape[0],) + shapes[-1][axis + 1:])
+        for (axis, (idx, w)), shape in zip(reversed(ctx.tables), reversed(shapes)):
+            g = _scatter(xp, g, shape, axis, idx, w)
+        return g
+
+
+def _gather(x, axis, idx, w):
+    lead = (slice(None),) * axis
+    if w is None:
+        return x[lead + (idx[:, 0],)]
+    tail = (1,) * (x.ndim - axis - 1)
+    y = x[lead + (idx[:, 0],)] * w[:, 0].reshape(-1, *tail)
+    for k in range(1, idx.shape[1]):
+        y = y + x[lead + (idx[:, k],)] * w[:, k].reshape(-1, *tail)
+    return y
+
+
+def _scatter(xp, g, shape, axis, idx, w):
+    """The gradient of _gather: each output's gradient, weighted, added at its sources."""
+    gx = xp.zeros(shape, dtype=g.dtype)
+    lead = (slice(None),) * axis
+    tail = (1,) * (g.ndim - axis - 1)
+    for k in range(idx.shape[1]):
+        xp.add.at(gx, lead + (idx[:, k],), g if w is None else g * w[:, k].reshape(-1, *tail))
+    return gx
+
+
+# PyTorch's grad_fn names, one per mode and dimension (the computation is Resample's).
+class UpsampleNearest1D(Resample):
+    pass
+
+
+class UpsampleNearest2D(Resample):
+    pass
+
+
+class UpsampleNearest3D(Resample):
+    pass
+
+
+class UpsampleNearestExact1D(Resample):
+    pass
+
+
+class UpsampleNearestExact2D(Resample):
+    pass
+
+
+class UpsampleNearestExact3D(Resample):
+    pass
+
+
+class UpsampleLinear1D(Resample):
+    pass
+
+
+class UpsampleBilinear2D(Resample):
+    pass
+
+
+class UpsampleBicubic2D(Resample):
+    pass
+
+
+class UpsampleTrilinear3D(Resample):
+    pass
+
+
+class AdaptiveAvgPool(Resample):
+    """interpolate(mode='area'): PyTorch's node is AdaptiveAvgPool{1,2,3}DBackward0; this
+    name leaves those to the pooling ops."""
+
+
+_FUNCTIONS = {
+    ("nearest", 1): UpsampleNearest1D, ("nearest", 2): UpsampleNearest2D,
+    ("nearest", 3): UpsampleNearest3D, ("nearest-exact", 1): UpsampleNearestExact1D,
+    ("nearest-exact", 2): UpsampleNearestExact2D, ("nearest-exact", 3): UpsampleNearestExact3D,
+    ("linear", 1): UpsampleLinear1D, ("bilinear", 2): UpsampleBilinear2D,
+    ("bicubic", 2): UpsampleBicubic2D, ("trilinear", 3): UpsampleTrilinear3D,
+    ("area", 1): AdaptiveAvgPool, ("area", 2): AdaptiveAvgPool, ("area", 3): AdaptiveAvgPool,
+}
+
+
+# ----------------------------------------------------------------------------- one axis's table
+def _scale(size, out, scale, align_corners, dtype):
+    """PyTorch's area_pixel_compute_scale: the input distance between output positions."""
+    if align_corners:
+        return dtype.type((size - 1) / (out - 1)) if out > 1 else dtype.type(0)
+    if scale is not None and scale > 0:
+        return dtype.type(1.0 / scale)
+    return dtype.type(size) / dtype.type(out)
+
+
+def _source(size, out, scale, align_corners, cubic, dtype):
+    """PyTorch's area_pixel_compute_source_index for every output position: where in the
+    input each output sample sits (pixel centres aligned, or corners when align_corners)."""
+    s = _scale(size, out, scale, align_corners, dtype)
+    j = np.arange(out).astype(dtype)
+    if align_corners:
+        return s * j
+    src = s * (j + dtype.type(0.5)) - dtype.type(0.5)
+    return src if cubic else np.maximum(src, dtype.type(0))
+
+
+def _nearest_table(size, out, scale, exact):
+    """PyTorch's nearest_idx / nearest_exact_idx, in its float32 arithmetic: floor(j * s)
+    or floor((j + 0.5) * s), s = 1/scale_factor if one was given, else size/out. Plain
+    'nearest' copies when out == size and halves when out == 2*size, whatever the scale."""
+    j = np.arange(out)
+    if not exact and out == size:
+        return j[:, None], None
+    if not exact and out == 2 * size:
+        return (j // 2)[:, None], None
+    s = np.float32(1.0 / scale) if scale is not None and scale > 0 else (
+        np.float32(size) / np.float32(out))
+    position = ((j + 0.5) * np.float64(s)).astype(np.float32) if exact else j.astype(
+        np.float32) * s
+    return np.minimum(np.floor(position).astype(np.int64), size - 1)[:, None], None
+
+
+def _linear_table(size, out, scale, align_corners, dtype):
+    """Two taps: floor(src) and the next one (the same at the last position)."""
+    src = _source(size, out, scale, align_corners, False, dtype)
+    i0 = np.minimum(np.floor(src).astype(np.int64), size - 1)
+    lam = np.clip(src - i0.astype(dtype), 0, 1).astype(dtype)
+    i1 = i0 + (i0 < size - 1)
+    return np.stack([i0, i1], 1), np.stack([1 - lam, lam], 1)
+
+
+def _cubic_table(size, out, scale, align_corners, dtype):
+    """Four taps floor(src)-1 .. floor(src)+2, clamped into the input (PyTorch's border
+    rule: the edge value repeats), with Keys' cubic convolution weights for A = -0.75."""
+    src = _source(size, out, scale, align_corners, True, dtype)
+    i0 = np.floor(src)
+    t = (src - i0).astype(dtype)
+    a = dtype.type(_CUBIC_A)
+
+    def near(x):  # |x| <= 1
+        return ((a + 2) * x - (a + 3)) * x * x + 1
+
+    def far(x):  # 1 < |x| < 2
+        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+
+    w = np.stack([far(t + 1), near(t), near(1 - t), far(2 - t)], 1).astype(dtype)
+    idx = np.clip(i0.astype(np.int64)[:, None] + np.arange(-1, 3), 0, size - 1)
+    return idx, w
+
+
+def _area_table(size, out, dtype):
+    """Adaptive average pooling: output j averages positions floor(j*size/out) ..
+    ceil((j+1)*size/out) - 1; shorter windows are padded with weight-0 taps."""
+    j = np.arange(out)
+    start, end = (j * size) // out, -((-(j + 1) * size) // out)
+    k = np.arange((end - start).max())
+    idx = np.minimum(start[:, None] + k, size - 1)
+    w = np.where(start[:, None] + k < end[:, None], 1 / (end - start)[:, None], 0).astype(dtype)
+    return idx, w
+
+
+def _table(mode, size, out, scale, align_corners, dtype):
+    if mode in _NEAREST:
+        return _nearest_table(size, out, scale, mode == "nearest-exact")
+    if mode == "bicubic":
+        return _cubic_table(size, out, scale, align_corners, dtype)
+    if mode == "area":
+        return _area_table(size, out, dtype)
+    return _linear_table(size, out, scale, align_corners, dtype)
+
+
+# ----------------------------------------------------------------------------- public function
+def _per_axis(value, dims):
+    return list(value) if isinstance(value, (tuple, list)) else [value] * dims
+
+
+def _output_size(input, size, scale_factor, recompute_scale_factor, dims):
+    """PyTorch's checks and arithmetic: the output sizes and the scales its kernels use."""
+    op, spatial = "interpolate", list(input.shape[2:])
+    if size is not None and scale_factor is not None:
+        raise ValueError(f"{op}: only one of size or scale_factor should be defined")
+    if size is None and scale_factor is None:
+        raise ValueError(f"{op}: either size or scale_factor should be defined")
+    if size is not None:
+        if recompute_scale_factor:
+            raise ValueError(f"{op}: recompute_scale_factor is not meaningful with an explicit "
+                             "size.")
+        if isinstance(size, (tuple, list)) and len(size) != dims:
+            raise ValueError(f"{op}: Input and output must have the same number of spatial "
+                             f"dimensions, but got input with spatial dimensions of {spatial} "
+                             f"and output size of {size}")
+        sizes = _per_axis(size, dims)
+        if not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in sizes):
+            raise TypeError(f"{op}: expected size to be one of int or Tuple[int] or "
+                            f"Tuple[int, int] or Tuple[int, int, int], but got size with types "
+                            f"{[type(s) for s in sizes]}")
+        return [int(s) for s in sizes], [None] * dims
+    if isinstance(scale_factor, (tuple, list)) and len(scale_factor) != dims:
+        raise ValueError(f"{op}: Input and scale_factor must have the same number of spatial "
+                         f"dimensions, but got input with spatial dimensions of {spatial} and "
+                         f"scale_factor of shape {scale_factor}")
+    scales = [float(s) for s in _per_axis(scale_factor, dims)]
+    sizes = [math.floor(float(n) * s) for n, s in zip(spatial, scales)]
+    return sizes, [None] * dims if recompute_scale_factor else scales
 
 
 def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
-                recompute_scale_factor=None):
-    """torch.nn.functional.interpolate for 4-D input with mode 'nearest' or 'nearest-exact'.
-    Give exactly one of size (int or (Ho, Wo)) and scale_factor (float or pair)."""
+                recompute_scale_factor=None, antialias=False):
+    """torch.nn.functional.interpolate for (N, C, L), (N, C, H, W) and (N, C, D, H, W)
+    inputs: modes 'nearest', 'nearest-exact', 'area' (any of them), 'linear' (3-D),
+    'bilinear' and 'bicubic' (4-D), 'trilinear' (5-D). Give exactly one of size (int or one
+    per spatial dim) and scale_factor (float or one per spatial dim); with a scale_factor the
+    kernels use it (unless recompute_scale_factor) rather than in/out, as PyTorch's do.
+    antialias=True is not implemented."""
     op = "interpolate"
-    if mode not in ("nearest", "nearest-exact"):
-        raise NotImplementedError(f"{op}: mode {mode!r} is not implemented (only 'nearest' and "
-                                  "'nearest-exact')")
-    if align_corners is not None:
-        raise ValueError(f"{op}: align_corners option can only be set with the interpolating "
-                         f"modes: linear | bilinear | bicubic | trilinear, not {mode!r}")
-    if input.ndim != 4:
-        raise ValueError(f"{op}: expected a 4-D (N, C, H, W) input, got shape {tuple(input.shape)}")
-    if (size is None) == (scale_factor is None):
-        raise ValueError(f"{op}: give exactly one of size and scale_factor")
-    in_hw = input.shape[2:]
-    if size is not None:
-        out_hw = tuple(size) if isinstance(size, (tuple, list)) else (size, size)
-        scales = (None, None)
+    if mode in _NEAREST + ("area",):
+        if align_corners is not None:
+            raise ValueError(f"{op}: align_corners option can only be set with the "
+                             "interpolating modes: linear | bilinear | bicubic | trilinear")
     else:
-        scales = tuple(scale_factor) if isinstance(scale_factor, (tuple, list)) else (
-            scale_factor, scale_factor)
-        if len(scales) != 2 or any(s <= 0 for s in scales):
-            raise ValueError(f"{op}: scale_factor must be a positive number or pair, got "
-                             f"{scale_factor!r}")
-        out_hw = tuple(math.floor(n * s) for n, s in zip(in_hw, scales))
-        if recompute_scale_factor:
-            scales = (None, None)
-    if len(out_hw) != 2 or any(n < 1 for n in out_hw):
-        raise ValueError(f"{op}: output size {out_hw} for input of shape {tuple(input.shape)} "
-                         "must hold two positive sizes")
-    xp = _xp(input._data)
-    rows, cols = (xp.asarray(_nearest_source(in_hw[i], out_hw[i], scales[i],
-                                             mode == "nearest-exact")) for i in range(2))
-    return Nearest.apply(input, rows=rows, cols=cols)
+        align_corners = bool(align_corners)
+    dims = input.ndim - 2
+    sizes, scales = _output_size(input, size, scale_factor, recompute_scale_factor, dims)
+    if antialias and (mode not in ("bilinear", "bicubic") or dims != 2):
+        raise ValueError(f"{op}: Anti-alias option is restricted to bilinear and bicubic "
+                         "modes and requires a 4-D tensor as input")
+    if not 1 <= dims <= 3 or (mode not in _NEAREST + ("area",) and _DIMS.get(mode) != dims):
+        if mode in _DIMS and 1 <= dims <= 3 and mode != "bicubic":
+            raise NotImplementedError(f"{op}: Got {input.ndim}D input, but {mode} mode needs "
+                                      f"{_DIMS[mode] + 2}D input")
+        raise NotImplementedError(f"{op}: Input Error: Only 3D, 4D and 5D input Tensors "
+                                  f"supported (got {input.ndim}D) for the modes: {_MODES} "
+                                  f"(got {mode})")
+    if antialias:
+        raise NotImplementedError(f"{op}: antialias=True is not implemented")
+    dtype = np.dtype(input.dtype)
+    if dtype.kind != "f" and not (dtype == np.uint8 and mode in _NEAREST):
+        raise NotImplementedError(f"{op}: mode {mode!r} is not implemented for "
+                                  f"{backend.dtype_name(dtype)} input")
+    spatial = tuple(input.shape[2:])
+    if min(spatial + tuple(sizes)) <= 0:
+        raise RuntimeError(f"{op}: Input and output sizes should be greater than 0, but got "
+                           f"input {spatial} output {tuple(sizes)}")
+    if input.shape[1] == 0:
+        raise RuntimeError(f"{op}: Non-empty {input.ndim}D data tensor expected but got a "
+                           f"tensor with sizes {list(input.shape)}")
+    xp = backend.array_module(backend.device_of_array(input._data))
+    tables = []
+    for axis, (n, out, scale) in enumerate(zip(spatial, sizes, scales), start=2):
+        idx, w = _table(mode, n, out, scale, align_corners, dtype)
+        tables.append((axis, (xp.asarray(idx), None if w is None else xp.asarray(w))))
+    return _FUNCTIONS[mode, dims].apply(input, tables=tuple(tables))

@@ -1,0 +1,47 @@
+"""The nn function family's modules against torch.nn (Upsample, padding, distances, GroupNorm,
+RMSNorm, InstanceNorm): weights copied from the torch module, then outputs, input and
+parameter gradients compared (test_nn_layers.check). The functions themselves are in the op
+table (tests/optable.py, section "nn functions")."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import minifm  # noqa: E402
+import minifm.nn as nn  # noqa: E402
+import minifm.nn.functional as F  # noqa: E402
+from test_nn_layers import check, pair, randn  # noqa: E402
+
+
+# ----------------------------------------------------------------------------- upsampling
+@pytest.mark.parametrize("make,shape", [
+    (lambda m: m.Upsample(scale_factor=2, mode="bicubic"), (2, 3, 4, 5)),
+    (lambda m: m.Upsample(size=(7, 3), mode="bicubic", align_corners=True), (2, 3, 4, 5)),
+    (lambda m: m.Upsample(scale_factor=(1.5, 2.5), mode="bilinear"), (1, 2, 4, 3)),
+    (lambda m: m.Upsample(size=9, mode="linear", align_corners=True), (2, 3, 4)),
+    (lambda m: m.Upsample(scale_factor=2, mode="trilinear"), (1, 2, 3, 2, 4)),
+    (lambda m: m.Upsample(scale_factor=1.5, mode="nearest"), (1, 2, 3, 2, 4)),
+    (lambda m: m.Upsample(size=5, mode="nearest-exact"), (2, 2, 3)),
+    (lambda m: m.Upsample(size=(2, 3), mode="area"), (1, 2, 5, 7)),
+    (lambda m: m.UpsamplingBilinear2d(scale_factor=2), (2, 3, 4, 5)),
+    (lambda m: m.UpsamplingNearest2d(size=(5, 9)), (2, 3, 4, 5)),
+])
+def test_upsampling_modules(make, shape):
+    ours, theirs = pair(make(nn), make(torch.nn))
+    check(ours, theirs, [randn(*shape)])
+    assert repr(ours) == repr(theirs)
+
+
+def test_interpolate_second_order_against_pytorch():
+    """Through create_graph: the gradient of a bicubic upsampling's squared-gradient norm."""
+    x = randn(1, 2, 4, 5, dtype=np.float64)
+    grads = []
+    for lib, fn in ((minifm, F.interpolate), (torch, torch.nn.functional.interpolate)):
+        t = lib.tensor(x, requires_grad=True)
+        y = fn(t * t, size=(7, 6), mode="bicubic", align_corners=True)
+        (g,) = lib.autograd.grad((y ** 2).sum(), t, create_graph=True)
+        (g ** 2).sum().backward()
+        grads.append(t.grad.numpy() if lib is torch else t.grad.numpy())
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-10, atol=1e-12)
