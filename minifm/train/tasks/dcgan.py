@@ -130,9 +130,7 @@ class DCGANTask(Task):
     def __init__(self, cfg: DCGANTaskConfig, out_dir, state=None, load_data=True, device="cpu"):
         super().__init__(cfg, out_dir, device=device)
         backend.manual_seed(cfg.seed)
-        self.netG = Generator(cfg.nz, cfg.ngf, 1, cfg.image_size)
-        self.netD = Discriminator(1, cfg.ndf, cfg.image_size,
-                                  norm="batch" if cfg.loss == "standard" else cfg.critic_norm)
+        self.netG, self.netD = (net.to(device) for net in self.build_networks())
         betas = (cfg.beta1, cfg.beta2)
         self.optimizerD = Adam(self.netD.parameters(), lr=cfg.learning_rate, betas=betas)
         self.optimizerG = Adam(self.netG.parameters(), lr=cfg.learning_rate, betas=betas)
@@ -142,12 +140,26 @@ class DCGANTask(Task):
         if load_data:
             self.digits = load_digits(cfg.image_size, (-1.0, 1.0), cfg.upsample_mode,
                                       cfg.val_frac, cfg.test_frac)
-            self.loader = DataLoader(TensorDataset(self.digits["train"][0]), cfg.batch_size,
+            self.loader = DataLoader(TensorDataset(*self.training_set()), cfg.batch_size,
                                      shuffle=True, drop_last=True, generator=self.generator)
             self.batches = EpochCycle(self.loader)
-        self._fake = None          # G(z) of this step, made by the (last) D loss, reused by G's
+        self._fake = None          # (G(z), condition) of this step, made by the (last) D
+        #                            loss, reused by G's
         self._classifier = None    # the Frechet distance's feature extractor, trained lazily
         self._references = {}      # split -> the reference metrics (they never change)
+
+    def build_networks(self):
+        """(generator, discriminator), freshly initialized from the default generator."""
+        cfg = self.cfg
+        return (Generator(cfg.nz, cfg.ngf, 1, cfg.image_size),
+                Discriminator(1, cfg.ndf, cfg.image_size,
+                              norm="batch" if cfg.loss == "standard" else cfg.critic_norm))
+
+    def training_set(self):
+        """The arrays the training batches are drawn from: (images,). A conditional task
+        adds the labels, and every batch then ends with the condition the networks take
+        after their first argument: netG(z, *condition), netD(images, *condition)."""
+        return (self.digits["train"][0],)
 
     # ---------------------------------------------------------------- Trainer interface
     @property
@@ -164,23 +176,29 @@ class DCGANTask(Task):
         return self.cfg.batch_size * (1 if self.cfg.loss == "standard" else self.cfg.n_critic)
 
     def next_batch(self):
-        """Standard loss: (real images, noise z). WGAN-GP: a list of n_critic (real images,
-        noise z, eps), one per critic update, eps of shape (batch_size, 1, 1, 1): each
-        image's interpolation weight."""
+        """Standard loss: (real images, noise z, *condition). WGAN-GP: a list of n_critic
+        (real images, noise z, eps, *condition), one per critic update, eps of shape
+        (batch_size, 1, 1, 1): each image's interpolation weight. The condition is empty
+        here (see training_set)."""
         if self.cfg.loss == "standard":
-            return self._real_batch(), self._noise()
-        return [(self._real_batch(), self._noise(),
-                 rand(self.cfg.batch_size, 1, 1, 1, generator=self.generator))
-                for _ in range(self.cfg.n_critic)]
+            real, *condition = self._real_batch()
+            return (real, self._noise(), *condition)
+        batches = []
+        for _ in range(self.cfg.n_critic):
+            real, *condition = self._real_batch()
+            eps = rand(self.cfg.batch_size, 1, 1, 1, generator=self.generator)
+            batches.append((real, self._noise(), eps.to(self.device), *condition))
+        return batches
 
     def _real_batch(self):
-        """The next batch of the shuffled training digits."""
-        batch = self.batches.next()
-        return batch[0]
+        """The next batch of the shuffled training set, [images, *condition]."""
+        return [t.to(self.device) for t in self.batches.next()]
 
     def _noise(self):
-        """A batch of noise vectors z, (batch_size, nz, 1, 1)."""
-        return randn(self.cfg.batch_size, self.cfg.nz, 1, 1, generator=self.generator)
+        """A batch of noise vectors z, (batch_size, nz, 1, 1), drawn on the CPU (the same
+        numbers on every device)."""
+        z = randn(self.cfg.batch_size, self.cfg.nz, 1, 1, generator=self.generator)
+        return z.to(self.device)
 
     def loss(self, name, batch):
         self.netG.train()
@@ -198,31 +216,36 @@ class DCGANTask(Task):
         if self._fake is None:
             raise RuntimeError("dcgan task: the G loss reuses the fake batch of the D loss; "
                                "step D before G")
-        fake, self._fake = self._fake, None
-        output = self.netD(fake)
+        (fake, condition), self._fake = self._fake, None
+        output = self.netD(fake, *condition)
         if self.cfg.loss == "standard":
             loss = F.binary_cross_entropy_with_logits(output, ones_like(output))
         else:
             loss = -output.mean()
         return loss, {"loss_G": float(loss.item())}
 
-    def _discriminator_loss(self, real, z):
+    def _discriminator_loss(self, real, z, *condition):
         """DCGAN's discriminator loss on one batch; caches G(z) for the G loss."""
-        self._fake = self.netG(z)
-        logits_real = self.netD(real)
-        logits_fake = self.netD(self._fake.detach())
+        fake = self.netG(z, *condition)
+        self._fake = fake, condition
+        logits_real = self.netD(real, *condition)
+        logits_fake = self.netD(fake.detach(), *condition)
         loss = (F.binary_cross_entropy_with_logits(logits_real, ones_like(logits_real))
                 + F.binary_cross_entropy_with_logits(logits_fake, zeros_like(logits_fake)))
         return loss, {"loss_D": float(loss.item()),
                       "D(x)": float(sigmoid(logits_real).mean().item()),
                       "D(G(z))": float(sigmoid(logits_fake).mean().item())}
 
-    def _critic_loss(self, real, z, eps):
+    def _critic_loss(self, real, z, eps, *condition):
         """WGAN-GP's critic loss on one batch; caches G(z) for the G loss."""
-        self._fake = self.netG(z)
-        fake = self._fake.detach()
-        wasserstein = self.netD(real).mean() - self.netD(fake).mean()
-        penalty = gradient_penalty(self.netD, real, fake, eps)
+        self._fake = self.netG(z, *condition), condition
+        fake = self._fake[0].detach()
+
+        def critic(x):
+            return self.netD(x, *condition)
+
+        wasserstein = critic(real).mean() - critic(fake).mean()
+        penalty = gradient_penalty(critic, real, fake, eps)
         loss = self.cfg.gp_weight * penalty - wasserstein
         return loss, {"loss_D": float(loss.item()),
                       "wasserstein_estimate": float(wasserstein.item()),
