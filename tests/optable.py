@@ -1057,6 +1057,120 @@ add_op("pixel_unshuffle", F.pixel_unshuffle, TF.pixel_unshuffle, dtypes=FLOATS +
 add_op("pixel_shuffle_roundtrip", lambda x: minifm.pixel_unshuffle(minifm.pixel_shuffle(x, 2), 2),
        lambda x: torch.pixel_unshuffle(torch.pixel_shuffle(x, 2), 2),
        samples=lambda make: [Sample(make(2, 8, 3, 2))])
+add_op("meshgrid", minifm.meshgrid, torch.meshgrid, dtypes=FLOATS + (I64,), samples=lambda make: [
+    Sample(make(3), make(4), indexing="ij"), Sample([make(3), make(4)], indexing="xy"),
+    Sample(make(2), np.array(make(1)[0]), make(3), indexing="xy"), Sample(make(5), indexing="ij"),
+    Sample(make(0), make(3), indexing="ij")],
+    errors=lambda make: [
+        ErrorCase((make(2, 2), make(3)), {}, RuntimeError, r"meshgrid.*0D or 1D.*\(2, 2\)"),
+        ErrorCase((make(2), make(3).astype(np.int64)), {}, RuntimeError, "meshgrid.*same dtype"),
+        ErrorCase((make(2),), dict(indexing="foo"), RuntimeError, 'meshgrid.*"xy" or "ij".*foo'),
+        ErrorCase((), {}, RuntimeError, "meshgrid.*non-empty")])
+add_op("diag", minifm.diag, torch.diag, dtypes=FLOATS + (I64,), samples=lambda make: [
+    Sample(make(4)), Sample(make(4), 2), Sample(make(4), -1), Sample(make(0)),
+    Sample(make(3, 5)), Sample(make(3, 5), 2), Sample(make(5, 3).T, -1), Sample(make(3, 4), 7)],
+    errors=lambda make: [ErrorCase((make(2, 3, 4),), {}, RuntimeError, "diag.*1D or 2D.*3D"),
+                         ErrorCase((np.array(1.0),), {}, RuntimeError, "diag.*1D or 2D.*0D")])
+add_op("diag_embed", minifm.diag_embed, torch.diag_embed, dtypes=FLOATS + (I64,),
+       samples=lambda make: [
+           Sample(make(2, 3)), Sample(make(2, 3), 1), Sample(make(2, 3, 4), -1, 0, 2),
+           Sample(make(2, 3, 4), 2, 3, 0), Sample(make(4, 3).T), Sample(make(0, 3), -2),
+           Sample(make(3), 0, 1, 0)],
+       errors=lambda make: [
+           ErrorCase((make(2, 3), 1, 0, 0), {}, RuntimeError, "diag_embed.*cannot be identical 0, 0"),
+           ErrorCase((make(2, 3), 0, 3, 0), {}, IndexError, "diag_embed.*3.*out of range"),
+           ErrorCase((np.array(1.0),), {}, IndexError, "diag_embed.*out of range")])
+add_op("trace", minifm.trace, torch.trace, dtypes=FLOATS + (I64,), samples=lambda make: [
+    Sample(make(3, 4)), Sample(make(4, 3).T), Sample(make(4, 4)), Sample(make(0, 3))],
+    errors=lambda make: [ErrorCase((make(2, 3, 4),), {}, RuntimeError, "trace.*matrix.*dim 3"),
+                         ErrorCase((np.ones((2, 2), bool),), {}, NotImplementedError, "trace.*Bool")])
+
+
+def _repeat_interleave_errors(make):
+    ri = "repeat_interleave"
+    yield ErrorCase((make(2, 3), -1), {}, RuntimeError, f"{ri}.*non-negative")
+    yield ErrorCase((make(2, 3), np.array([1, -2]), 0), {}, RuntimeError, f"{ri}.*can not be negative")
+    yield ErrorCase((make(3, 2), np.array([1, 2]), 0), {}, RuntimeError,
+                    rf"{ri}.*repeats.size\(0\) = 2 and input.size\(0\) = 3")
+    yield ErrorCase((make(2, 3), np.array([[1, 2]]), 0), {}, RuntimeError, f"{ri}.*0-dim or 1-dim")
+    yield ErrorCase((make(2, 3), np.array([1.0, 2.0]), 0), {}, NotImplementedError,
+                    f"{ri}.*integer.*float")
+    yield ErrorCase((make(2, 3), 2, 1), dict(output_size=5), RuntimeError,
+                    f"{ri}.*output_size.*expected 6 but got 5")
+    yield ErrorCase((make(2, 3), 2, 2), {}, IndexError, f"{ri}.*out of range")
+    yield ErrorCase((make(2, 3), 2.5), {}, TypeError, f"{ri}.*int.*float")
+
+
+add_op("repeat_interleave", minifm.repeat_interleave, torch.repeat_interleave,
+       dtypes=FLOATS + (I64,), samples=lambda make: [
+           Sample(make(2, 3), 2), Sample(make(2, 3), 2, 1), Sample(make(3, 2), np.array([1, 0, 3]), 0),
+           Sample(make(3, 2), np.array([2]), 1, output_size=4), Sample(np.array(make(1)[0]), 3),
+           Sample(make(4, 3).T, np.array([1, 2, 0, 1]), 1), Sample(make(0, 2), 2, 0),
+           Sample(make(2, 3), np.array(2), -1), Sample(make(2, 3), np.array([1, 0, 2, 1, 1, 3]))],
+       errors=_repeat_interleave_errors)
+add_op("repeat_interleave_counts", minifm.repeat_interleave, torch.repeat_interleave,
+       dtypes=(I64,), differentiable=False, samples=lambda make: [
+           Sample(np.array([1, 2, 0, 3])), Sample(np.array([], np.int64))],
+       errors=lambda make: [ErrorCase((np.array([[1, 2]]),), {}, RuntimeError,
+                                      "repeat_interleave only accept 1D vector")])
+shape_op("unfold", lambda make: [
+    Sample(make(2, 3, 7), 2, 3, 2), Sample(make(5, 4), 0, 2, 1), Sample(make(4, 6).T, 1, 4, 1),
+    Sample(make(6), 0, 6, 2), Sample(make(6), -1, 2, 3), Sample(np.array(make(1)[0]), 0, 1, 1),
+    Sample(make(3, 4), 1, 0, 1), Sample(make(0, 4), 1, 2, 2)],
+    lambda make: [ErrorCase((make(2, 4), 1, 5, 1), {}, RuntimeError,
+                            "unfold.*maximum size.*dimension 1 is 4 but size is 5"),
+                  ErrorCase((make(2, 4), 1, 2, 0), {}, RuntimeError, "unfold.*step is 0.*> 0"),
+                  ErrorCase((make(2, 4), 1, -1, 1), {}, RuntimeError, "unfold.*size is -1.*>= 0"),
+                  ErrorCase((make(2, 4), 2, 2, 1), {}, IndexError, "unfold.*out of range")])
+add_op("tile", minifm.tile, torch.tile, dtypes=FLOATS + (I64,), samples=lambda make: [
+    Sample(make(2, 3), (2,)), Sample(make(2, 3), (2, 1, 2)), Sample(make(2, 3), (0, 2)),
+    Sample(np.array(make(1)[0]), (2, 3)), Sample(make(4, 3).T, (1, 2)), Sample(make(2, 3), ())])
+add_op("tile_method", lambda x: x.tile(2, 1), samples=lambda make: [Sample(make(2, 3))])
+
+
+def _rot90_errors(make):
+    yield ErrorCase((make(2, 3), 1, [0]), {}, RuntimeError, "rot90.*rotation dims == 2.*dims = 1")
+    yield ErrorCase((make(3), 1), {}, RuntimeError, "rot90.*total dims >= 2.*= 1")
+    yield ErrorCase((make(2, 3), 1, [1, 1]), {}, RuntimeError, "rot90.*different.*1.*1")
+    yield ErrorCase((make(2, 3, 4), 1, [0, -3]), {}, RuntimeError, "rot90.*different.*0.*-3")
+    yield ErrorCase((make(2, 3, 4), 1, [0, 3]), {}, IndexError, "rot90.*out of range")
+
+
+add_op("rot90", minifm.rot90, torch.rot90, dtypes=FLOATS + (I64,), samples=lambda make: [
+    *[Sample(make(2, 3), k) for k in (0, 1, 2, 3, -1)], Sample(make(2, 3, 4), 1, (2, 0)),
+    Sample(make(2, 3, 4), 5, (-1, 1)), Sample(make(4, 3).T, 1), Sample(make(0, 3), 1)],
+    errors=_rot90_errors)
+add_op("block_diag", minifm.block_diag, torch.block_diag, dtypes=FLOATS + (I64,),
+       samples=lambda make: [
+           Sample(make(2, 2), make(3)), Sample(np.array(make(1)[0]), make(2, 3), make(1, 0)),
+           Sample(make(3, 2).T, np.ones((1, 2), np.int64)), Sample(make(0, 2), make(3, 0)),
+           Sample(make(2, 3))],
+       errors=lambda make: [ErrorCase((make(2, 2), make(2, 2, 2)), {}, RuntimeError,
+                                      "block_diag.*2 or fewer dimensions.*Input 1 has 3")])
+add_op("block_diag_empty", lambda: minifm.block_diag(), lambda: torch.block_diag(),
+       dtypes=(F32,), differentiable=False, samples=lambda make: [Sample()])
+for _name in ("tril_indices", "triu_indices"):
+    add_op(_name, getattr(minifm, _name),
+           lambda *a, _f=getattr(torch, _name), **k: _f(*a, **{**k, "dtype": torch.int32})
+           if k.get("dtype") == np.int32 else _f(*a, **k),
+           dtypes=(I64,), differentiable=False, samples=lambda make: [
+               Sample(3, 4), Sample(3, 4, 1), Sample(4, 3, -2), Sample(0, 4), Sample(1, 1, 5),
+               Sample(3, 4, -1, dtype=np.int32)],
+           errors=lambda make, n=_name: [
+               ErrorCase((-3, 4), {}, RuntimeError, f"{n}.*row must be non-negative.*-3"),
+               ErrorCase((3, 4), dict(dtype=np.float32), NotImplementedError, f"{n}.*float32")])
+shape_op("movedim", lambda make: [
+    Sample(make(2, 3, 4), (0, 1), (1, 0)), Sample(make(2, 3, 4), (2, 0), (0, 1)),
+    Sample(make(2, 3, 4), -1, 0), Sample(make(4, 3).T, 0, 1), Sample(np.array(make(1)[0]), 0, -1)],
+    lambda make: [
+        ErrorCase((make(2, 3, 4), (0, 0), (1, 2)), {}, RuntimeError, "movedim.*repeated.*source"),
+        ErrorCase((make(2, 3, 4), (0, 1), (1, 1)), {}, RuntimeError, "movedim.*repeated.*destination"),
+        ErrorCase((make(2, 3, 4), (0, 1), 1), {}, RuntimeError, "movedim.*same number of dims"),
+        ErrorCase((make(2, 3, 4), 3, 0), {}, IndexError, "movedim.*out of range")])
+shape_op("moveaxis", lambda make: [Sample(make(2, 3, 4), (0, 2), (2, 1))])
+shape_op("swapaxes", lambda make: [Sample(make(2, 3, 4), 0, 2), Sample(make(4, 3).T, -1, 0)])
+shape_op("expand_as", lambda make: [Sample(make(3, 1), make(2, 3, 4)), Sample(make(1), make(0))])
+shape_op("view_as", lambda make: [Sample(make(2, 6), make(3, 4)), Sample(make(6), make(1, 6, 1))])
 
 
 # ----------------------------------------------------------------------------- linear algebra

@@ -11,6 +11,8 @@ import numpy as np
 from .. import backend
 from ..autograd import Function
 from ..dims import normalize_dims, size_args
+from ..tensor import Tensor
+from .elementwise import clone
 
 
 def _axis(op, dim, ndim):
@@ -92,16 +94,30 @@ def t(input):
     return transpose(input, 0, 1) if input.ndim == 2 else input
 
 
+def _dims_in_order(op, name, dims, ndim):
+    """dims (an int or a sequence) as non-negative axes, in the order given (not sorted:
+    movedim pairs source[i] with destination[i]); a repeated dim is refused."""
+    dims = [dims] if isinstance(dims, (int, np.integer)) else list(dims)
+    axes = [_axis(op, d, ndim) for d in dims]
+    if len(set(axes)) != len(axes):
+        raise RuntimeError(f"{op}: repeated dim in `{name}` ({dims})")
+    return axes
+
+
 def movedim(input, source, destination):
     """Move dims `source` to positions `destination`, keeping the others in order (a view)."""
-    src = normalize_dims("movedim", source, input.ndim)
-    dst = normalize_dims("movedim", destination, input.ndim)
+    src = _dims_in_order("movedim", "source", source, input.ndim)
+    dst = _dims_in_order("movedim", "destination", destination, input.ndim)
     if len(src) != len(dst):
-        raise ValueError(f"movedim: source {source} and destination {destination} must have "
-                         "the same number of dims")
+        raise RuntimeError(f"movedim: Invalid source or destination dims: source ({source} "
+                           f"dims) should contain the same number of dims as destination "
+                           f"({destination} dims)")
     rest = iter(d for d in range(input.ndim) if d not in src)
     placed = dict(zip(dst, src))
     return permute(input, *[placed[i] if i in placed else next(rest) for i in range(input.ndim)])
+
+
+moveaxis = movedim
 
 
 def swapaxes(input, axis0, axis1):
@@ -132,9 +148,24 @@ class Diagonal(Function):
 
     @staticmethod
     def backward(ctx, g):
-        grad = ctx.xp.zeros(ctx.shape, dtype=g.dtype)
-        _diagonal_view(ctx.xp, grad, *ctx.args)[...] = g
-        return grad
+        offset, dim1, dim2 = ctx.args
+        grad = _embed_diagonal(ctx.xp, g, offset, ctx.shape[dim1], ctx.shape[dim2])
+        return ctx.xp.moveaxis(grad, (-2, -1), (dim1, dim2))
+
+
+def _diagonal_key(n, offset):
+    """The (row, column) indices of the n entries of diagonal `offset` of a matrix."""
+    i = np.arange(n)
+    return i + max(-offset, 0), i + max(offset, 0)
+
+
+def _embed_diagonal(xp, x, offset, rows, cols):
+    """Zero (..., rows, cols) matrices with x (..., n) on their diagonal `offset`: the
+    adjoint of taking that diagonal, written with indexing only, so that it also runs on
+    the differentiable array namespace (create_graph)."""
+    out = xp.zeros(x.shape[:-1] + (rows, cols), dtype=x.dtype)
+    out[(Ellipsis,) + _diagonal_key(x.shape[-1], offset)] = x
+    return out
 
 
 def _diagonal_view(xp, x, offset, dim1, dim2):
@@ -464,3 +495,274 @@ def pixel_unshuffle(input, downscale_factor):
     x = reshape(input, (*lead, c, h // r, r, w // r, r))
     x = permute(x, *range(n), n, n + 2, n + 4, n + 1, n + 3)
     return reshape(x, (*lead, c * r * r, h // r, w // r))
+
+
+# ----------------------------------------------------------------------------- grids, tiles, rotations
+def meshgrid(*tensors, indexing=None):
+    """Coordinate grids of 0-d or 1-D tensors (given as arguments or as one list): output i
+    is tensors[i] expanded along its own dim of the grid (a view, as in PyTorch). indexing
+    'ij' (the default) orders the grid's dims as the inputs; 'xy' swaps the first two
+    (NumPy's default: x varies along the columns)."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    if indexing is None:
+        indexing = "ij"
+    if indexing not in ("ij", "xy"):
+        raise RuntimeError('meshgrid: indexing must be one of "xy" or "ij", but received: '
+                           f"{indexing}")
+    if not tensors:
+        raise RuntimeError("meshgrid expects a non-empty TensorList")
+    for t in tensors:
+        if t.ndim > 1:
+            raise RuntimeError(f"meshgrid: Expected 0D or 1D tensor in the tensor list but got "
+                               f"one of shape {tuple(t.shape)}")
+        if t.dtype != tensors[0].dtype or t.device != tensors[0].device:
+            raise RuntimeError(f"meshgrid expects all tensors to have the same dtype and device, "
+                               f"got {tensors[0].dtype} on {tensors[0].device} and {t.dtype} "
+                               f"on {t.device}")
+    axes = list(range(len(tensors)))
+    if indexing == "xy" and len(tensors) > 1:
+        axes[0], axes[1] = 1, 0
+    shape = [0] * len(tensors)
+    for t, axis in zip(tensors, axes):
+        shape[axis] = t.numel()
+    return tuple(expand(reshape(t, [-1 if d == axis else 1 for d in range(len(shape))]), shape)
+                 for t, axis in zip(tensors, axes))
+
+
+def tile(input, *dims):
+    """input repeated dims[i] times along dim i; missing leading dims count as 1 (NumPy's
+    tile), where repeat requires one count per dim."""
+    dims = size_args(dims)
+    return repeat(input, (1,) * (input.ndim - len(dims)) + tuple(dims))
+
+
+def rot90(input, k=1, dims=(0, 1)):
+    """Rotate by 90 degrees k times in the plane dims, from dims[0] towards dims[1]: one
+    flip and one transpose (k odd) or two flips (k = 2 mod 4), as PyTorch computes it."""
+    dims = list(dims)
+    if len(dims) != 2:
+        raise RuntimeError(f"rot90: expected total rotation dims == 2, but got dims = {len(dims)}")
+    if input.ndim < 2:
+        raise RuntimeError(f"rot90: expected total dims >= 2, but got total dims = {input.ndim}")
+    a, b = _axis("rot90", dims[0], input.ndim), _axis("rot90", dims[1], input.ndim)
+    if a == b:
+        raise RuntimeError(f"rot90: expected rotation dims to be different, but got dim0 = "
+                           f"{dims[0]} and dim1 = {dims[1]}")
+    k %= 4
+    if k == 1:
+        return transpose(flip(input, b), a, b)
+    if k == 2:
+        return flip(input, (a, b))
+    if k == 3:
+        return transpose(flip(input, a), a, b)
+    return clone(input)  # a copy, as PyTorch returns
+
+
+# ----------------------------------------------------------------------------- diagonals
+class DiagEmbed(Function):
+    """x (..., n) placed on diagonal `offset` of zero (..., m, m) matrices, m = n + |offset|."""
+
+    @staticmethod
+    def forward(ctx, x, *, offset):
+        n = x.shape[-1]
+        ctx.key = (Ellipsis,) + _diagonal_key(n, offset)
+        return _embed_diagonal(ctx.xp, x, offset, n + abs(offset), n + abs(offset))
+
+    @staticmethod
+    def backward(ctx, g):
+        return g[ctx.key]
+
+
+def diag_embed(input, offset=0, dim1=-2, dim2=-1):
+    """Matrices whose diagonal `offset` in the (dim1, dim2) planes of the output holds the
+    last dim of input; everything else is zero. The inverse of diagonal(offset, dim1, dim2)."""
+    a, b = _axis("diag_embed", dim1, input.ndim + 1), _axis("diag_embed", dim2, input.ndim + 1)
+    if a == b:
+        raise RuntimeError(f"diag_embed: diagonal dimensions cannot be identical {dim1}, {dim2}")
+    if input.ndim == 0:
+        input = reshape(input, 1)
+    return movedim(DiagEmbed.apply(input, offset=offset), (-2, -1), (a, b))
+
+
+def diag(input, diagonal=0):
+    """A 1-D input becomes a square matrix with it on diagonal `diagonal`; a 2-D input gives
+    that diagonal as a new 1-D tensor (a copy, where Tensor.diagonal is a view)."""
+    if input.ndim == 1:
+        return diag_embed(input, diagonal, 0, 1)
+    if input.ndim == 2:
+        return clone(Diagonal.apply(input, offset=diagonal, dim1=0, dim2=1))
+    raise RuntimeError(f"diag(): Supports 1D or 2D tensors. Got {input.ndim}D")
+
+
+class Trace(Function):
+    """The sum of a matrix's main diagonal; its gradient is g times the identity."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.shape = x.shape
+        return ctx.xp.trace(x, dtype=np.int64 if x.dtype.kind in "iu" else x.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * ctx.xp.eye(*ctx.shape, dtype=g.dtype)
+
+
+def trace(input):
+    if input.ndim != 2:
+        raise RuntimeError(f"trace: expected a matrix, but got tensor with dim {input.ndim}")
+    if input.dtype == np.bool_:
+        raise NotImplementedError('"trace" not implemented for \'Bool\'')
+    return Trace.apply(input)
+
+
+def block_diag(*tensors):
+    """The tensors (0-d, 1-D as one row, or 2-D) as blocks along the diagonal of one zero
+    matrix, in the promoted dtype: each block row is the block between zero blocks, then the
+    block rows are stacked."""
+    if not tensors:
+        return Tensor._make(np.zeros((1, 0), backend.get_default_dtype()), backend.CPU)
+    for i, t in enumerate(tensors):
+        if t.ndim > 2:
+            raise RuntimeError(f"block_diag: Input tensors must have 2 or fewer dimensions. "
+                               f"Input {i} has {t.ndim} dimensions")
+    _check_same("block_diag", tensors)
+    dtype = tensors[0].dtype
+    for t in tensors[1:]:
+        dtype = backend.promote_types(dtype, t.dtype)
+    blocks = [(t if t.ndim == 2 else reshape(t, 1, -1)).to(dtype) for t in tensors]
+    width = sum(b.shape[1] for b in blocks)
+    xp, device = backend.array_module(blocks[0].device), blocks[0].device
+    rows, left = [], 0
+    for b in blocks:
+        r, c = b.shape
+        zeros = [Tensor._make(xp.zeros((r, n), dtype), device) for n in (left, width - left - c)]
+        rows.append(cat([zeros[0], b, zeros[1]], 1))
+        left += c
+    return cat(rows, 0)
+
+
+
+# ----------------------------------------------------------------------------- repeats and windows
+class RepeatInterleave(Function):
+    """Each slice along `axis` repeated repeats[i] times; the gradient of a slice sums its
+    copies (a scatter-add of g onto the slice each copy came from)."""
+
+    @staticmethod
+    def forward(ctx, x, *, repeats, axis):
+        ctx.shape, ctx.axis = x.shape, axis
+        ctx.owner = np.repeat(np.arange(x.shape[axis]), repeats)
+        return ctx.xp.repeat(x, repeats, axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        grad = ctx.xp.zeros(ctx.shape, dtype=g.dtype)
+        ctx.xp.add.at(grad, (slice(None),) * ctx.axis + (ctx.owner,), g)
+        return grad
+
+
+def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
+    """Repeat each element (dim=None: of the flattened input) or each slice along dim,
+    `repeats` times (an int, or a 0-d/1-D integer tensor of one count per slice).
+    repeat_interleave(counts) alone gives arange(len(counts)) repeated by counts."""
+    if repeats is None:
+        repeats = input
+        input = Tensor._make(np.arange(input.numel() if input.ndim == 1 else 0), input.device)
+        if repeats.ndim != 1:
+            raise RuntimeError("repeat_interleave only accept 1D vector as repeat")
+    if input.ndim == 0 and dim is not None:
+        raise IndexError(f"repeat_interleave: dim {dim} is out of range for a 0-d tensor")
+    if dim is None or input.ndim == 0:
+        input, dim = reshape(input, -1), 0
+    axis = _axis("repeat_interleave", dim, input.ndim)
+    size = input.shape[axis]
+    if isinstance(repeats, Tensor):
+        if repeats.dtype.kind not in "iu":
+            raise NotImplementedError(f"repeat_interleave: repeats must be an integer tensor, "
+                                      f"got {backend.dtype_name(repeats.dtype)}")
+        if repeats.ndim > 1:
+            raise RuntimeError("repeat_interleave: repeats must be 0-dim or 1-dim tensor")
+        counts = backend.move_array(repeats._data, backend.CPU).reshape(-1)
+        if counts.size and counts.min() < 0:
+            raise RuntimeError("repeat_interleave: repeats can not be negative")
+        if counts.size not in (1, size):
+            raise RuntimeError(f"repeat_interleave: repeats must have the same size as input "
+                               f"along dim, but got repeats.size(0) = {counts.size} and "
+                               f"input.size({dim}) = {size}")
+        counts = np.broadcast_to(counts, (size,))
+    elif isinstance(repeats, (int, np.integer)) and not isinstance(repeats, bool):
+        if repeats < 0:
+            raise RuntimeError(f"repeat_interleave: Repeats must be non-negative, got {repeats}")
+        counts = np.full(size, repeats)
+    else:
+        raise TypeError(f"repeat_interleave(): repeats must be an int or an integer Tensor, "
+                        f"not {type(repeats).__name__}")
+    if output_size is not None and output_size != counts.sum():
+        raise RuntimeError(f"repeat_interleave: Invalid output_size, expected {counts.sum()} "
+                           f"but got {output_size}")
+    return RepeatInterleave.apply(input, repeats=counts, axis=axis)
+
+
+class UnfoldFunction(Function):
+    """Every window of `size` elements, `step` apart, along `axis`: a strided view with the
+    window as a new last dim. The gradient of an element sums over the windows it is in.
+    (Named so that its node is UnfoldBackward0 without the nn.Unfold module's name.)"""
+
+    view = True
+
+    @staticmethod
+    def forward(ctx, x, *, axis, size, step):
+        count = (x.shape[axis] - size) // step + 1
+        ctx.shape, ctx.axis = x.shape, axis
+        ctx.where = np.arange(count)[:, None] * step + np.arange(size)  # (window, offset)
+        shape = x.shape[:axis] + (count,) + x.shape[axis + 1:] + (size,)
+        strides = (x.strides[:axis] + (x.strides[axis] * step,) + x.strides[axis + 1:]
+                   + (x.strides[axis],))
+        return ctx.xp.lib.stride_tricks.as_strided(x, shape, strides)
+
+    @staticmethod
+    def backward(ctx, g):
+        grad = ctx.xp.zeros(ctx.shape, dtype=g.dtype)
+        windows = ctx.xp.moveaxis(g, -1, ctx.axis + 1)  # (..., window, offset, ...)
+        ctx.xp.add.at(grad, (slice(None),) * ctx.axis + (ctx.where,), windows)
+        return grad
+
+
+def unfold(input, dimension, size, step):
+    """Tensor.unfold: the windows of `size` elements, `step` apart, along `dimension` (a view
+    with the window as a new last dim)."""
+    axis = _axis("unfold", dimension, input.ndim)
+    length = input.shape[axis] if input.ndim else 1
+    if size < 0:
+        raise RuntimeError(f"unfold: size is {size} but must be >= 0")
+    if size > length:
+        raise RuntimeError(f"unfold: maximum size for tensor at dimension {dimension} is "
+                           f"{length} but size is {size}")
+    if step <= 0:
+        raise RuntimeError(f"unfold: step is {step} but must be > 0")
+    if input.ndim == 0:
+        return reshape(input, size)
+    return UnfoldFunction.apply(input, axis=axis, size=size, step=step)
+
+
+def _tri_indices(op, take, row, col, offset, dtype, device):
+    if row < 0 or col < 0:
+        raise RuntimeError(f"{op}: {'row' if row < 0 else 'col'} must be non-negative, got "
+                           f"{row if row < 0 else col}")
+    dtype = np.dtype(dtype)
+    if dtype.kind not in "iu":
+        raise NotImplementedError(f'"{op}" not implemented for {backend.dtype_name(dtype)}')
+    indices = np.stack(take(row, offset, col)).astype(dtype).reshape(2, -1)
+    return Tensor._make(backend.move_array(indices, backend.as_device(device)),
+                        backend.as_device(device))
+
+
+def tril_indices(row, col, offset=0, *, dtype=np.int64, device="cpu"):
+    """The (row, column) indices of the lower triangle (on and below diagonal `offset`) of a
+    row x col matrix, as a 2 x N tensor, in row-major order."""
+    return _tri_indices("tril_indices", np.tril_indices, row, col, offset, dtype, device)
+
+
+def triu_indices(row, col, offset=0, *, dtype=np.int64, device="cpu"):
+    """The (row, column) indices of the upper triangle (on and above diagonal `offset`)."""
+    return _tri_indices("triu_indices", np.triu_indices, row, col, offset, dtype, device)
