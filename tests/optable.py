@@ -1173,6 +1173,41 @@ shape_op("expand_as", lambda make: [Sample(make(3, 1), make(2, 3, 4)), Sample(ma
 shape_op("view_as", lambda make: [Sample(make(2, 6), make(3, 4)), Sample(make(6), make(1, 6, 1))])
 
 
+def _im2col_arg_errors(name, lead):
+    def errors(make):
+        for kw, msg in [(dict(kernel_size=0), "kernel size should be greater than zero.*0"),
+                        (dict(stride=0), "stride should be greater than zero"),
+                        (dict(padding=-1), "padding should be non-negative.*-1"),
+                        (dict(dilation=0), "dilation should be greater than zero"),
+                        (dict(kernel_size=(2, 3, 1)), "kernel_size equals to 2.*size 3")]:
+            yield ErrorCase(lead(make), {"kernel_size": 2, **kw}, RuntimeError, f"{name}.*{msg}")
+    return errors
+
+
+add_op("unfold_im2col", F.unfold, TF.unfold, samples=lambda make: [
+    Sample(make(2, 3, 5, 6), 2), Sample(make(2, 3, 5, 6), (2, 3), stride=(1, 2)),
+    Sample(make(1, 2, 6, 7), 3, dilation=(2, 1), padding=1, stride=2),
+    Sample(make(2, 5, 4, 3).transpose(0, 3, 1, 2), (2, 1), padding=(0, 2)),   # non-contiguous
+    Sample(make(3, 4, 4), 2, 1, 1, 2), Sample(make(0, 2, 3, 3), 2)],
+    errors=lambda make: list(_im2col_arg_errors("unfold", lambda make: (make(1, 2, 4, 4),))(make))
+    + [ErrorCase((make(1, 2, 3, 4, 5), 2), {}, RuntimeError, r"unfold.*3D or 4D.*\[1, 2, 3, 4, 5\]"),
+       ErrorCase((make(1, 2, 3, 4), 5), {}, RuntimeError,
+                 r"unfold.*sliding blocks as \(-1, 0\).*at least one"),
+       ErrorCase((make(1, 2, 3, 4).astype(np.int64), 2), {}, NotImplementedError, "unfold.*int64")])
+add_op("fold_col2im", F.fold, TF.fold, samples=lambda make: [
+    Sample(make(2, 8, 6), (3, 4), 2), Sample(make(2, 18, 4), (5, 6), (2, 3), stride=(2, 2)),
+    Sample(make(1, 18, 8), (6, 7), 3, dilation=(2, 1), padding=1, stride=2),
+    Sample(make(2, 9, 8).transpose(0, 2, 1), (4, 4), 2, 1, 1, 2),                 # non-contiguous
+    Sample(make(6, 5), 4, (2, 3), stride=(1, 2), padding=(1, 0)), Sample(make(0, 8, 6), (3, 4), 2)],
+    errors=lambda make: list(_im2col_arg_errors("fold", lambda make: (make(1, 8, 6), (3, 4)))(make))
+    + [ErrorCase((make(1, 1, 8, 6), (3, 4), 2), {}, RuntimeError, r"fold.*2D or 3D.*\[1, 1, 8, 6\]"),
+       ErrorCase((make(1, 7, 6), (3, 4), 2), {}, RuntimeError,
+                 r"fold.*divisible by the product of kernel_size.*input.size\(1\)=7"),
+       ErrorCase((make(1, 8, 5), (3, 4), 2), {}, RuntimeError,
+                 r"fold.*sliding blocks 2 \* 3 = 6, but got input.size\(2\)=5"),
+       ErrorCase((make(1, 8, 6), (3, 4, 5), 2), {}, RuntimeError, "fold.*output_size equals to 2")])
+
+
 # ----------------------------------------------------------------------------- linear algebra
 
 

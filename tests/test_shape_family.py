@@ -38,3 +38,52 @@ def test_pixel_shuffle_of_empty_tensors():
     y.sum().backward()
     assert x.grad.shape == x.shape
     assert tuple(minifm.pixel_unshuffle(minifm.zeros(0, 1, 4, 4), 2).shape) == (0, 4, 2, 2)
+
+
+@pytest.mark.parametrize("ours,theirs,shape", [
+    (nn.Unfold(2), torch.nn.Unfold(2), (2, 3, 5, 6)),
+    (nn.Unfold((2, 3), 2, 1, (1, 2)), torch.nn.Unfold((2, 3), 2, 1, (1, 2)), (1, 2, 7, 8)),
+    (nn.Fold((4, 5), 2), torch.nn.Fold((4, 5), 2), (2, 12, 12)),
+    (nn.Fold(4, (2, 3), stride=2, padding=1), torch.nn.Fold(4, (2, 3), stride=2, padding=1),
+     (1, 6, 6)),
+])
+def test_fold_modules(ours, theirs, shape):
+    test_pixel_shuffle_modules(ours, theirs, shape)
+
+
+def test_fold_of_unfold_counts_the_blocks_covering_each_pixel():
+    """fold(unfold(x)) = x times the number of blocks that cover each pixel (PyTorch's
+    documented identity), here with overlapping, dilated and padded blocks."""
+    args = dict(kernel_size=(3, 2), dilation=(1, 2), padding=1, stride=(2, 1))
+    x = minifm.randn(2, 3, 7, 6)
+    ones = minifm.ones(2, 3, 7, 6)
+    F = minifm.nn.functional
+    back = F.fold(F.unfold(x, **args), (7, 6), **args)
+    counts = F.fold(F.unfold(ones, **args), (7, 6), **args)
+    np.testing.assert_allclose(back.numpy(), (x * counts).numpy(), rtol=1e-6)
+    assert counts.numpy().max() > 1  # the blocks do overlap
+
+
+def test_tensor_unfold_is_a_view():
+    """Tensor.unfold shares the tensor's memory, as in PyTorch: a write through it shows in
+    the tensor, and in-place ops through it reach the base's gradient."""
+    x = minifm.arange(8.0)
+    windows = x.unfold(0, 2, 2)
+    windows[1, 0] = 100.0
+    assert x[2].item() == 100.0
+    for lib in (minifm, torch):
+        a = lib.arange(8.0, requires_grad=True)
+        b = a * 1
+        b.unfold(0, 3, 2)[1].mul_(2)       # window 1 is b[2:5]
+        (b * lib.arange(8.0)).sum().backward()
+        if lib is minifm:
+            ours = a.grad.numpy()
+        else:
+            np.testing.assert_array_equal(ours, a.grad.numpy())
+
+
+def test_meshgrid_outputs_are_expanded_views():
+    x, y = minifm.tensor([1.0, 2.0]), minifm.tensor([3.0, 4.0, 5.0])
+    gx, gy = minifm.meshgrid(x, y, indexing="ij")
+    assert gx._data.strides[1] == 0 and gy._data.strides[0] == 0
+    assert np.shares_memory(gx._data, x._data)

@@ -29,3 +29,4 @@ from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d  # noqa: F401
 from .upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d  # noqa: F401
 from . import parallel  # noqa: F401  (DistributedDataParallel)
 from .pixelshuffle import PixelShuffle, PixelUnshuffle  # noqa: F401
+from .fold import Fold, Unfold  # noqa: F401

@@ -10,6 +10,7 @@ from ..ops.linalg import linear  # noqa: F401
 from ..ops.random import dropout  # noqa: F401
 from ..ops.padding import pad  # noqa: F401
 from ..ops.shape import pixel_shuffle, pixel_unshuffle  # noqa: F401
+from ..ops.fold import fold, unfold  # noqa: F401
 # Further op modules add their import line below, one per module.
 from ..ops.loss import (  # noqa: F401
     binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, kl_div, l1_loss,

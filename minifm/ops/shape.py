@@ -652,7 +652,7 @@ class RepeatInterleave(Function):
     def forward(ctx, x, *, repeats, axis):
         ctx.shape, ctx.axis = x.shape, axis
         ctx.owner = np.repeat(np.arange(x.shape[axis]), repeats)
-        return ctx.xp.repeat(x, repeats, axis)
+        return ctx.xp.repeat(x, repeats.tolist(), axis)  # CuPy takes host repeats as a list
 
     @staticmethod
     def backward(ctx, g):
