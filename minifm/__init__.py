@@ -55,7 +55,11 @@ from .ops.index import (  # noqa: E402
     take_along_dim, masked_select, nonzero, where, searchsorted, bucketize, unique, sort, topk,
     argsort,
 )
-from .ops.linalg import matmul, einsum  # noqa: E402
+from .ops.linalg import (  # noqa: E402
+    matmul, einsum, mm, bmm, mv, dot, vdot, outer, ger, addmm, addmv, addbmm, baddbmm, cross,
+    cdist, det, inv as inverse, slogdet,
+)
+from . import linalg  # noqa: E402,F401  (torch.linalg)
 from .serialization import save, load  # noqa: E402
 
 # PyTorch's dtype aliases
@@ -74,12 +78,6 @@ __version__ = "0.1.0"
 def is_tensor(obj) -> bool:
     return isinstance(obj, Tensor)
 
-
-def mm(input, mat2):
-    return matmul(input, mat2)
-
-
-bmm = mm
 
 # The layers above the engine, so that `minifm.nn.functional.relu` works after a bare
 # `import minifm`, as `torch.nn.functional.relu` does after `import torch`.

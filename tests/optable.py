@@ -710,7 +710,7 @@ def _pad_samples(make):
 
 
 add_op("pad", F.pad, TF.pad, samples=_pad_samples, errors=lambda make: [
-    ErrorCase((make(2, 3), (1, 2, 3)), {}, ValueError, "pad.*length 3.*2 dimensions")])
+    ErrorCase((make(2, 3), (1, 2, 3)), {}, RuntimeError, "pad.*length 3.*2 dimensions")])
 shape_op("tril", lambda make: [Sample(make(4, 5)), Sample(make(2, 4, 3), 1), Sample(make(4, 4), -1)],
          lambda make: [ErrorCase((make(3),), {}, ValueError, "tril.*" + shapes_msg((3,)))])
 shape_op("triu", lambda make: [Sample(make(4, 5)), Sample(make(2, 4, 3), -1), Sample(make(4, 4), 2)],
@@ -1261,6 +1261,47 @@ def _interpolate_errors(make):
 
 add_op("interpolate", F.interpolate, TF.interpolate, samples=_interpolate_samples,
        errors=_interpolate_errors)
+
+
+def _pad_mode_samples(make):
+    for mode in ("reflect", "replicate", "circular"):
+        yield Sample(make(2, 3, 5), (2, 1), mode=mode)
+        yield Sample(make(3, 5), (1, 3), mode=mode)                      # (C, W): no batch
+        yield Sample(make(2, 2, 4, 3), (1, 2, 2, 0), mode=mode)
+        yield Sample(make(2, 4, 3), (0, 1, 3, 1), mode=mode)            # (C, H, W)
+        yield Sample(make(1, 2, 3, 2, 4), (1, 1, 0, 1, 2, 1), mode=mode)
+        yield Sample(make(2, 3, 5), (-1, 2), mode=mode)                  # crop and pad
+        yield Sample(make(3, 4, 2).transpose(2, 0, 1), (1, 2, 1, 1), mode=mode)  # non-contiguous
+    yield Sample(make(0, 2, 3), (2, 2), mode="reflect")                  # an empty batch
+    yield Sample(make(2, 3, 2), (4, 5), mode="replicate")                # wider than the input
+
+
+def _pad_mode_errors(make):
+    x3 = make(2, 3, 5)
+    return [
+        ErrorCase((x3, (1, 2, 3)), {}, RuntimeError, "Padding length must be divisible by 2"),
+        ErrorCase((x3, (1,) * 8), {}, RuntimeError, "less than or equal to two times"),
+        ErrorCase((x3, (5, 1)), {"mode": "reflect"}, RuntimeError,
+                  r"Padding size should be less than the corresponding input dimension.*\(5, 1\)"),
+        ErrorCase((x3, (6, 1)), {"mode": "circular"}, RuntimeError,
+                  "wrapping around more than once"),
+        ErrorCase((x3, (-3, -3)), {"mode": "replicate"}, RuntimeError, "too small"),
+        ErrorCase((x3, (1, 1)), {"mode": "reflect", "value": 1.0}, RuntimeError,
+                  "doesn't take in value argument"),
+        ErrorCase((make(2, 3, 4, 5), (1, 1)), {"mode": "reflect"}, NotImplementedError,
+                  "Padding size 2 is not supported for 4D input"),
+        ErrorCase((make(5), (1, 1)), {"mode": "replicate"}, NotImplementedError,
+                  "Padding size 2 is not supported for 1D input"),
+        ErrorCase((x3, (1, 1)), {"mode": "wrap"}, NotImplementedError,
+                  "Unrecognised padding mode wrap"),
+        ErrorCase((make(2, 0, 5), (1, 1)), {"mode": "reflect"}, RuntimeError,
+                  "other non-zero dimensions"),
+        ErrorCase((x3, (-4, -2)), {}, RuntimeError, "negative output size"),
+    ]
+
+
+add_op("pad_modes", F.pad, TF.pad, samples=_pad_mode_samples, errors=_pad_mode_errors,
+       dtypes=FLOATS + (I64,))
 
 
 # ----------------------------------------------------------------------------- conv and pooling, 1-d/3-d

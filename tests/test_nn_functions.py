@@ -45,3 +45,32 @@ def test_interpolate_second_order_against_pytorch():
         (g ** 2).sum().backward()
         grads.append(t.grad.numpy() if lib is torch else t.grad.numpy())
     np.testing.assert_allclose(grads[0], grads[1], rtol=1e-10, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------- padding
+@pytest.mark.parametrize("make,shape", [
+    (lambda m: m.ReflectionPad1d(2), (2, 3, 5)),
+    (lambda m: m.ReflectionPad2d((1, 0, 2, 1)), (2, 3, 4, 5)),
+    (lambda m: m.ReflectionPad3d(1), (1, 2, 3, 4, 2)),
+    (lambda m: m.ReplicationPad1d((3, 1)), (3, 4)),
+    (lambda m: m.ReplicationPad2d(2), (3, 4, 2)),
+    (lambda m: m.ReplicationPad3d((1, 2, 0, 1, 2, 0)), (1, 2, 3, 2, 2)),
+    (lambda m: m.CircularPad1d(1), (2, 3, 4)),
+    (lambda m: m.CircularPad2d((1, 2, 2, 0)), (2, 3, 4, 5)),
+    (lambda m: m.CircularPad3d(1), (2, 2, 3, 2)),
+    (lambda m: m.ZeroPad1d((1, 2)), (2, 3, 4)),
+    (lambda m: m.ZeroPad2d(1), (2, 3, 4)),
+    (lambda m: m.ZeroPad3d((1, 0, 0, 1, 2, 1)), (1, 2, 2, 3, 2)),
+    (lambda m: m.ConstantPad1d(2, 3.5), (2, 4)),
+    (lambda m: m.ConstantPad2d((1, -1, 0, 2), -1.0), (2, 3, 4)),
+    (lambda m: m.ConstantPad3d(1, 0.5), (1, 2, 2, 2)),
+])
+def test_padding_modules(make, shape):
+    ours, theirs = pair(make(nn), make(torch.nn))
+    check(ours, theirs, [randn(*shape)])
+    assert repr(ours) == repr(theirs)
+
+
+def test_circular_pad_module_checks_dims():
+    with pytest.raises(ValueError, match=r"expected 3D or 4D input \(got 2D input\)"):
+        nn.CircularPad2d(1)(minifm.randn(3, 4))

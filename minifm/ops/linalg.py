@@ -1,14 +1,28 @@
-"""Matrix products: matmul (PyTorch's 1-D, 2-D and batched-broadcast rules), linear,
-fused as one op because it is the most frequent op in every model, and einsum."""
+"""Linear algebra: matmul (PyTorch's 1-D, 2-D and batched-broadcast rules) and its
+checked forms (mm, bmm, mv, dot, outer, the add* family), linear, fused as one op because it
+is the most frequent op in every model, einsum, cross, norms (vector, matrix, cdist), and
+inv, solve, det, slogdet.
+
+Shape errors here are RuntimeErrors naming the shapes, as PyTorch's are; a singular matrix
+raises LinAlgError, a RuntimeError (torch.linalg.LinAlgError). The derivatives of inv, solve,
+det and slogdet are written with matrix products and `_inverse`/`_solve`, which call the
+recorded op itself under create_graph, so they can be differentiated again."""
 from __future__ import annotations
 
+import math
 import string
+from collections import namedtuple
 
 import numpy as np
 
+from .. import backend
 from ..autograd import Function
-from .elementwise import binary_operands
-from .shape import expand
+from ..dims import normalize_dims
+from ..tensor import Tensor
+from .elementwise import binary_operands, mul, to_dtype, where
+from .reduce import amax, amin
+from .reduce import sum as _sum
+from .shape import expand, select, stack, transpose, unsqueeze
 
 
 class MatMul(Function):
@@ -58,6 +72,130 @@ def matmul(input, other):
             raise ValueError(f"matmul: the batch dimensions of shapes {xs} and {ys} are not "
                              "broadcastable") from None
     return MatMul.apply(input, other)
+
+
+# ----------------------------------------------------------------------------- checked products
+def _shape_str(t):
+    return "x".join(map(str, t.shape))
+
+
+def _need_ndim(op, name, t, ndim):
+    if not isinstance(t, Tensor):
+        raise TypeError(f"{op}: expected Tensor {name}, got {type(t).__name__}")
+    if t.ndim != ndim:
+        kind = {1: "a vector", 2: "a matrix", 3: "a 3D tensor"}[ndim]
+        raise RuntimeError(f"{op}: {name} must be {kind}, got shape {tuple(t.shape)}")
+
+
+def _same_dtype(op, a, b):
+    if a.dtype != b.dtype:
+        raise RuntimeError(f"{op}: expected both arguments to have the same dtype, but found "
+                           f"{backend.dtype_name(a.dtype)} and {backend.dtype_name(b.dtype)}")
+
+
+def mm(input, mat2):
+    """The product of two matrices: (n, m) @ (m, p)."""
+    _need_ndim("mm", "self", input, 2)
+    _need_ndim("mm", "mat2", mat2, 2)
+    if input.shape[1] != mat2.shape[0]:
+        raise RuntimeError(f"mm: mat1 and mat2 shapes cannot be multiplied "
+                           f"({_shape_str(input)} and {_shape_str(mat2)})")
+    _same_dtype("mm", input, mat2)
+    return MatMul.apply(input, mat2)
+
+
+def bmm(input, mat2):
+    """Batched matrix product: (b, n, m) @ (b, m, p), batch sizes equal (no broadcasting)."""
+    _need_ndim("bmm", "batch1", input, 3)
+    _need_ndim("bmm", "batch2", mat2, 3)
+    expected = [input.shape[0], input.shape[2]]
+    if list(mat2.shape[:2]) != expected:
+        raise RuntimeError(f"bmm: expected size for first two dimensions of batch2 tensor to "
+                           f"be: {expected} but got: {list(mat2.shape[:2])} (shapes "
+                           f"{tuple(input.shape)} and {tuple(mat2.shape)})")
+    _same_dtype("bmm", input, mat2)
+    return MatMul.apply(input, mat2)
+
+
+def mv(input, vec):
+    """Matrix times vector: (n, m) @ (m,)."""
+    _need_ndim("mv", "mat", input, 2)
+    _need_ndim("mv", "vec", vec, 1)
+    if input.shape[1] != vec.shape[0]:
+        raise RuntimeError(f"mv: size mismatch, got mat ({_shape_str(input)}), vec "
+                           f"({vec.shape[0]})")
+    _same_dtype("mv", input, vec)
+    return MatMul.apply(input, vec)
+
+
+def _inner(op, input, other):
+    _need_ndim(op, "self", input, 1)
+    _need_ndim(op, "other", other, 1)
+    if input.shape != other.shape:
+        raise RuntimeError(f"{op}: inconsistent tensor size, expected tensors of shapes "
+                           f"{tuple(input.shape)} and {tuple(other.shape)} to have the same "
+                           "number of elements")
+    _same_dtype(op, input, other)
+    return MatMul.apply(input, other)
+
+
+def dot(input, other):
+    """The inner product of two 1-D tensors of one size and dtype (a 0-d tensor)."""
+    return _inner("dot", input, other)
+
+
+def vdot(input, other):
+    """dot with the first argument conjugated: for real tensors, dot."""
+    return _inner("vdot", input, other)
+
+
+def outer(input, vec2):
+    """The outer product of two 1-D tensors: out[i, j] = input[i] * vec2[j]."""
+    _need_ndim("outer", "self", input, 1)
+    _need_ndim("outer", "vec2", vec2, 1)
+    return mul(unsqueeze(input, 1), vec2)
+
+
+ger = outer
+
+
+def _scaled_sum(op, input, product, beta, alpha):
+    """beta * input + alpha * product, input broadcast to the product's shape. With beta 0
+    the input is ignored (its NaNs and infinities do not propagate; its gradient is 0), as
+    in PyTorch."""
+    try:
+        if np.broadcast_shapes(tuple(input.shape), tuple(product.shape)) != tuple(product.shape):
+            raise ValueError
+    except ValueError:
+        raise RuntimeError(f"{op}: input of shape {tuple(input.shape)} cannot be expanded to "
+                           f"the product's shape {tuple(product.shape)}") from None
+    if alpha != 1:
+        product = mul(product, alpha)
+    if beta == 0:
+        ignored = Tensor._make(backend.array_module(input.device).zeros(input.shape, bool),
+                               input.device)
+        return where(ignored, input, product)
+    return product + (input if beta == 1 else mul(input, beta))
+
+
+def addmm(input, mat1, mat2, *, beta=1, alpha=1):
+    """beta * input + alpha * (mat1 @ mat2)."""
+    return _scaled_sum("addmm", input, mm(mat1, mat2), beta, alpha)
+
+
+def addmv(input, mat, vec, *, beta=1, alpha=1):
+    """beta * input + alpha * (mat @ vec)."""
+    return _scaled_sum("addmv", input, mv(mat, vec), beta, alpha)
+
+
+def baddbmm(input, batch1, batch2, *, beta=1, alpha=1):
+    """beta * input + alpha * bmm(batch1, batch2)."""
+    return _scaled_sum("baddbmm", input, bmm(batch1, batch2), beta, alpha)
+
+
+def addbmm(input, batch1, batch2, *, beta=1, alpha=1):
+    """beta * input + alpha * (the sum over the batch of bmm(batch1, batch2))."""
+    return _scaled_sum("addbmm", input, _sum(bmm(batch1, batch2), 0), beta, alpha)
 
 
 def _rows(a):
@@ -197,3 +335,367 @@ def einsum(equation, *operands):
                                  f"and {n} in another (operand of shape {tuple(x.shape)})")
     operands = [expand(x, *(sizes.get(c, 1) for c in subs)) for subs, x in zip(inputs, operands)]
     return Einsum.apply(*operands, inputs=inputs, output=output)
+
+
+# ----------------------------------------------------------------------------- cross
+def _cross(op, input, other, dim):
+    """The cross product along `dim` (size 3), broadcast; written as products of the three
+    components, so its derivatives of every order come from mul and sub."""
+    input, other = binary_operands(input, other)
+    if input.ndim != other.ndim:
+        raise RuntimeError(f"{op}: inputs must have the same number of dimensions, got shapes "
+                           f"{tuple(input.shape)} and {tuple(other.shape)}")
+    try:
+        shape = np.broadcast_shapes(tuple(input.shape), tuple(other.shape))
+    except ValueError:
+        raise RuntimeError(f"{op}: the shapes {tuple(input.shape)} and {tuple(other.shape)} "
+                           "are not broadcastable") from None
+    if dim is None:  # torch.cross's deprecated default: the first dimension of size 3
+        dim = next((d for d, n in enumerate(shape) if n == 3), None)
+        if dim is None:
+            raise RuntimeError(f"{op}: no dimension of size 3 in input of shape {shape}")
+    axis = normalize_dims(op, dim, len(shape))[0]
+    if input.shape[axis] != 3 or other.shape[axis] != 3:
+        raise RuntimeError(f"{op}: inputs dimension {dim} must have length 3. Got "
+                           f"{input.shape[axis]} and {other.shape[axis]}")
+    a = [select(expand(input, *shape), axis, i) for i in range(3)]
+    b = [select(expand(other, *shape), axis, i) for i in range(3)]
+    return stack([a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2],
+                  a[0] * b[1] - a[1] * b[0]], axis)
+
+
+def cross(input, other, dim=None):
+    """torch.cross: along `dim`, by default the first dimension of size 3."""
+    return _cross("cross", input, other, dim)
+
+
+def linalg_cross(input, other, *, dim=-1):
+    """torch.linalg.cross: along `dim` (the last by default)."""
+    return _cross("linalg.cross", input, other, dim)
+
+
+# ----------------------------------------------------------------------------- norms
+class LinalgVectorNorm(Function):
+    """(sum |x|^ord)^(1/ord) over `dims`; ord inf/-inf is max/min |x|, ord 0 counts the
+    nonzero elements. The gradient is PyTorch's: 0 where the norm is 0 (so cdist and
+    normalize have a gradient at coinciding points), split evenly over ties for inf."""
+
+    @staticmethod
+    def forward(ctx, x, *, ord, dims, keepdim):
+        ctx.ord, ctx.dims = ord, dims
+        a = ctx.xp.abs(x)
+        if ord == math.inf:
+            out = a.max(axis=dims, keepdims=True)
+        elif ord == -math.inf:
+            out = a.min(axis=dims, keepdims=True)
+        elif ord == 0:
+            out = (a != 0).sum(axis=dims, keepdims=True).astype(x.dtype)
+        elif ord == 1:
+            out = a.sum(axis=dims, keepdims=True)
+        elif ord == 2:
+            out = ctx.xp.sqrt((x * x).sum(axis=dims, keepdims=True))
+        else:
+            out = (a ** ord).sum(axis=dims, keepdims=True) ** (1.0 / ord)
+        ctx.keep_shape = out.shape
+        out = out if keepdim else out.reshape([n for d, n in enumerate(out.shape)
+                                               if d not in dims])
+        ctx.save_for_backward(x, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, norm = ctx.saved
+        xp, p = ctx.xp, ctx.ord
+        g, norm = g.reshape(ctx.keep_shape), norm.reshape(ctx.keep_shape)
+        if p == 0:
+            return xp.zeros_like(x)
+        if p in (math.inf, -math.inf):
+            ties = (xp.abs(x) == norm).astype(x.dtype)
+            return xp.sign(x) * ties * (g / ties.sum(axis=ctx.dims, keepdims=True))
+        zero = norm == 0
+        safe = xp.where(zero, 1.0, norm)          # no 0/0 on either derivative's path
+        if p == 1:
+            return xp.sign(x) * g
+        if p == 2:
+            return x * xp.where(zero, 0.0, g / safe)
+        nonzero = x != 0
+        magnitude = xp.where(nonzero, xp.abs(x), 1.0)
+        scaled = xp.where(nonzero, xp.sign(x) * magnitude ** (p - 1), 0.0)
+        return scaled * xp.where(zero, 0.0, g / safe ** (p - 1))
+
+
+def _check_float_input(op, t):
+    if not isinstance(t, Tensor):
+        raise TypeError(f"{op}: expected Tensor input, got {type(t).__name__}")
+    if t.dtype.kind != "f":
+        raise RuntimeError(f"{op}: Expected a floating point tensor as input. Got "
+                           f"{backend.dtype_name(t.dtype)}")
+
+
+def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):
+    """torch.linalg.vector_norm: the ord-norm of x over `dim` (all dimensions by default),
+    x first cast to `dtype` if given (a widening cast only). float16 is computed in float32."""
+    _check_float_input("linalg.vector_norm", x)
+    if isinstance(ord, str) or not isinstance(ord, (int, float)):
+        raise TypeError(f"linalg.vector_norm: ord must be a number, got {ord!r}")
+    if dtype is not None:
+        dtype = np.dtype(dtype)
+        if np.promote_types(x.dtype, dtype) != dtype:
+            raise RuntimeError(f"linalg.vector_norm: the dtype of the input "
+                               f"({backend.dtype_name(x.dtype)}) should be convertible without "
+                               f"narrowing to the specified dtype ({backend.dtype_name(dtype)})")
+        x = to_dtype(x, dtype)
+    dims = normalize_dims("linalg.vector_norm", dim, x.ndim)
+    if abs(ord) == math.inf and any(x.shape[d] == 0 for d in dims):
+        raise RuntimeError(f"linalg.vector_norm cannot compute the {ord} norm on an empty "
+                           "tensor because the operation does not have an identity")
+    if x.dtype == np.float16:
+        wide = LinalgVectorNorm.apply(to_dtype(x, np.dtype(np.float32)), ord=float(ord),
+                                      dims=dims, keepdim=keepdim)
+        return to_dtype(wide, x.dtype)
+    return LinalgVectorNorm.apply(x, ord=float(ord), dims=dims, keepdim=keepdim)
+
+
+def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None):
+    """torch.linalg.matrix_norm for ord 'fro', 1, -1, inf, -inf: the Frobenius norm, or
+    the largest (smallest) absolute column (1) or row (inf) sum. The spectral and nuclear
+    norms (2, -2, 'nuc') need an SVD and are not implemented (NotImplementedError)."""
+    _check_float_input("linalg.matrix_norm", A)
+    if A.ndim < 2:
+        raise RuntimeError("linalg.matrix_norm: The input tensor A must have at least 2 "
+                           f"dimensions, got shape {tuple(A.shape)}")
+    if not isinstance(dim, (tuple, list)) or len(dim) != 2:
+        raise RuntimeError(f"linalg.matrix_norm: dim must be a 2-tuple. Got {dim}")
+    rows, cols = (normalize_dims("linalg.matrix_norm", d, A.ndim)[0] for d in dim)
+    if rows == cols:
+        raise RuntimeError(f"linalg.matrix_norm: dims must be different. Got {tuple(dim)}")
+    if dtype is not None:
+        A = to_dtype(A, np.dtype(dtype))
+    if ord == "fro":
+        return vector_norm(A, 2, (rows, cols), keepdim)
+    if ord in ("nuc", 2, -2):
+        raise NotImplementedError(f"linalg.matrix_norm: ord={ord!r} needs singular values, "
+                                  "which minifm does not compute; use 'fro', 1, -1, inf or -inf")
+    if ord not in (1, -1, math.inf, -math.inf):
+        raise RuntimeError(f"linalg.matrix_norm: Order {ord} not supported.")
+    summed, reduced = (rows, cols) if abs(ord) == 1 else (cols, rows)
+    sums = _sum(A.abs(), summed, keepdim=True)
+    out = (amax if ord > 0 else amin)(sums, reduced, keepdim=True)
+    return out if keepdim else out.squeeze(max(rows, cols)).squeeze(min(rows, cols))
+
+
+def norm(A, ord=None, dim=None, keepdim=False, *, dtype=None):
+    """torch.linalg.norm: a vector norm over one dimension (or over all, flattened, when
+    neither ord nor dim is given), a matrix norm over two (and for a 2-D input with ord)."""
+    _check_float_input("linalg.norm", A)
+    if isinstance(dim, int) or (isinstance(dim, (tuple, list)) and len(dim) == 1):
+        return vector_norm(A, 2 if ord is None else ord, dim, keepdim, dtype=dtype)
+    if dim is None and ord is None:
+        return vector_norm(A, 2, None, keepdim, dtype=dtype)
+    if dim is None:
+        if A.ndim not in (1, 2):
+            raise RuntimeError("linalg.norm: If dim is not specified but ord is, the input "
+                               f"must be 1D or 2D. Got {A.ndim}D.")
+        if A.ndim == 1:
+            return vector_norm(A, ord, None, keepdim, dtype=dtype)
+        dim = (-2, -1)
+    return matrix_norm(A, "fro" if ord is None else ord, dim, keepdim, dtype=dtype)
+
+
+def cdist(x1, x2, p=2.0, compute_mode=None):
+    """Distances between the rows of x1 (..., P, M) and of x2 (..., R, M): (..., P, R), the
+    batch dimensions broadcast. The p-norm of each difference (p >= 0, inf allowed), so the
+    gradient at a zero distance is 0 as in PyTorch. compute_mode is accepted for PyTorch's
+    signature; the differences are always taken directly (exact, O(P R M) memory)."""
+    for name, t in (("X1", x1), ("X2", x2)):
+        if t.ndim < 2:
+            raise RuntimeError(f"cdist only supports at least 2D tensors, {name} got: "
+                               f"{t.ndim}D (shape {tuple(t.shape)})")
+        if t.dtype.kind != "f":
+            raise RuntimeError(f"cdist only supports floating-point dtypes, {name} got: "
+                               f"{backend.dtype_name(t.dtype)}")
+    if x1.shape[-1] != x2.shape[-1]:
+        raise RuntimeError(f"cdist: X1 and X2 must have the same number of columns. X1: "
+                           f"{x1.shape[-1]} X2: {x2.shape[-1]} (shapes {tuple(x1.shape)} and "
+                           f"{tuple(x2.shape)})")
+    _same_dtype("cdist", x1, x2)
+    if p < 0:
+        raise RuntimeError(f"cdist only supports non-negative p values, got {p}")
+    return vector_norm(unsqueeze(x1, -2) - unsqueeze(x2, -3), p, -1)
+
+
+# ----------------------------------------------------------------------------- inv, solve, det
+class LinAlgError(RuntimeError):
+    """A linear-algebra routine failed on its input (a singular matrix): torch.linalg's
+    LinAlgError, a RuntimeError."""
+
+
+def _square(op, A):
+    _check_float_input(op, A)
+    if A.ndim < 2:
+        raise RuntimeError(f"{op}: The input tensor A must have at least 2 dimensions, got "
+                           f"shape {tuple(A.shape)}")
+    if A.shape[-1] != A.shape[-2]:
+        raise RuntimeError(f"{op}: A must be batches of square matrices, but they are "
+                           f"{A.shape[-2]} by {A.shape[-1]} matrices")
+
+
+def _mT(a):
+    return a.swapaxes(-1, -2)
+
+
+def _lapack(op, routine, *arrays):
+    """A NumPy/CuPy linalg routine; a singular matrix raises LinAlgError naming the op."""
+    try:
+        return routine(*arrays)
+    except np.linalg.LinAlgError as err:
+        raise LinAlgError(f"{op}: the input matrix of shape {tuple(arrays[0].shape)} is "
+                          f"singular ({err}), the operation could not be completed") from None
+
+
+def _tensor_of(value, like):
+    return value.tensor if hasattr(value, "tensor") else Tensor._make(value, like.tensor.device)
+
+
+def _inverse(xp, a):
+    """inv(a): LAPACK's on raw arrays; under create_graph (a boxed Tensor) the recorded op,
+    so a derivative that uses it can be differentiated again."""
+    if not hasattr(a, "tensor"):
+        return _lapack("linalg.inv", xp.linalg.inv, a)
+    return type(a)(LinalgInvEx.apply(a.tensor))
+
+
+def _solve(xp, a, b):
+    """The X of a X = b for matrices b: raw, or recorded under create_graph (see _inverse)."""
+    box = a if hasattr(a, "tensor") else b if hasattr(b, "tensor") else None
+    if box is None:
+        return _lapack("linalg.solve", xp.linalg.solve, a, b)
+    return type(box)(LinalgSolveEx.apply(_tensor_of(a, box), _tensor_of(b, box)))
+
+
+class LinalgInvEx(Function):
+    """A^-1; d(A^-1) = -A^-1 dA A^-1, so the gradient is -A^-T g A^-T."""
+
+    @staticmethod
+    def forward(ctx, A):
+        out = _lapack("linalg.inv", ctx.xp.linalg.inv, A)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (inv_,) = ctx.saved
+        return -(_mT(inv_) @ g @ _mT(inv_))
+
+
+class LinalgSolveEx(Function):
+    """X with A X = B (B a batch of matrices); gB = A^-T g, gA = -gB X^T."""
+
+    @staticmethod
+    def forward(ctx, A, B):
+        out = _lapack("linalg.solve", ctx.xp.linalg.solve, A, B)
+        ctx.save_for_backward(A, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        A, X = ctx.saved
+        gB = _solve(ctx.xp, _mT(A), g)
+        return (-(gB @ _mT(X)) if ctx.needs_input_grad[0] else None,
+                gB if ctx.needs_input_grad[1] else None)
+
+
+class LinalgDet(Function):
+    """det A; d(det A) = det A * tr(A^-1 dA), so the gradient is g det(A) A^-T. (PyTorch
+    also differentiates at singular matrices; here that raises LinAlgError.)"""
+
+    @staticmethod
+    def forward(ctx, A):
+        out = ctx.xp.asarray(ctx.xp.linalg.det(A), dtype=A.dtype)
+        ctx.save_for_backward(A, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        A, det_ = ctx.saved
+        return (g * det_)[..., None, None] * _mT(_inverse(ctx.xp, A))
+
+
+class LinalgSlogdet(Function):
+    """log |det A|, whose gradient is g A^-T (the sign has none)."""
+
+    @staticmethod
+    def forward(ctx, A):
+        ctx.save_for_backward(A)
+        return ctx.xp.asarray(ctx.xp.linalg.slogdet(A)[1], dtype=A.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        (A,) = ctx.saved
+        return g[..., None, None] * _mT(_inverse(ctx.xp, A))
+
+
+def inv(A):
+    """torch.linalg.inv: the inverse of each square matrix; singular -> LinAlgError."""
+    _square("linalg.inv", A)
+    return LinalgInvEx.apply(A)
+
+
+def solve(A, B, *, left=True):
+    """torch.linalg.solve: X with A X = B (left=True) or X A = B (left=False). B is a batch
+    of vectors when it is 1-D, or has A's batch shape and one dimension less; the batch
+    dimensions broadcast."""
+    _square("linalg.solve", A)
+    if not isinstance(B, Tensor):
+        raise TypeError(f"linalg.solve: expected Tensor B, got {type(B).__name__}")
+    if A.dtype != B.dtype:
+        raise RuntimeError(f"linalg.solve: Expected A and B to have the same dtype, but found "
+                           f"A of type {backend.dtype_name(A.dtype)} and B of type "
+                           f"{backend.dtype_name(B.dtype)} instead")
+    vector = B.ndim == 1 or (B.ndim == A.ndim - 1 and tuple(B.shape) == tuple(A.shape[:-1]))
+    if vector:
+        B = unsqueeze(B, -1)
+    n = A.shape[-1]
+    if B.ndim < 2 or B.shape[-2 if left else -1] != n:
+        raise RuntimeError(f"linalg.solve: Incompatible shapes of A and B for the equation "
+                           f"{'AX = B' if left else 'XA = B'} ({n}x{n} and "
+                           f"{'x'.join(map(str, B.shape[-2:]))})")
+    try:
+        np.broadcast_shapes(tuple(A.shape[:-2]), tuple(B.shape[:-2]))
+    except ValueError:
+        raise RuntimeError(f"linalg.solve: the batch dimensions of A {tuple(A.shape)} and B "
+                           f"{tuple(B.shape)} are not broadcastable") from None
+    if left:
+        out = LinalgSolveEx.apply(A, B)
+        return out.squeeze(-1) if vector else out
+    return transpose(LinalgSolveEx.apply(transpose(A, -1, -2), transpose(B, -1, -2)), -1, -2)
+
+
+def det(A):
+    """torch.linalg.det: the determinant of each square matrix."""
+    _square("linalg.det", A)
+    return LinalgDet.apply(A)
+
+
+class LinalgSlogdetSign(Function):
+    """The sign of det A: a step function of A, so its gradient is zero. It is recorded, as
+    PyTorch records its sign output, so that it requires grad when A does."""
+
+    @staticmethod
+    def forward(ctx, A):
+        ctx.shape = A.shape
+        return ctx.xp.asarray(ctx.xp.linalg.slogdet(A)[0], dtype=A.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        return ctx.xp.zeros(ctx.shape, dtype=g.dtype)
+
+
+SignLogAbsDet = namedtuple("SignLogAbsDet", ["sign", "logabsdet"])
+
+
+def slogdet(A):
+    """torch.linalg.slogdet: (sign, log|det|) of each square matrix; a singular one gives
+    (0, -inf). Only logabsdet has a gradient."""
+    _square("linalg.slogdet", A)
+    return SignLogAbsDet(LinalgSlogdetSign.apply(A), LinalgSlogdet.apply(A))
