@@ -137,6 +137,14 @@ def array_module(dev: device):
     return np if dev.type == "cpu" else cupy_module()
 
 
+def is_cuda_array(value) -> bool:
+    """Whether `value` is a CUDA array: a CuPy array (CuPy is then imported already), or
+    another library's array that exposes __cuda_array_interface__."""
+    cupy = sys.modules.get("cupy")
+    return (cupy is not None and isinstance(value, cupy.ndarray)) or \
+        hasattr(value, "__cuda_array_interface__")
+
+
 def device_of_array(array) -> device:
     """The device an xp array lives on."""
     if isinstance(array, np.ndarray) or np.isscalar(array):

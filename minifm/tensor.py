@@ -27,7 +27,7 @@ class Tensor:
     def __init__(self, data, requires_grad=False):
         if isinstance(data, Tensor):
             data = data._data
-        elif not hasattr(data, "__cuda_array_interface__"):
+        elif not backend.is_cuda_array(data):
             data = np.asarray(data)
         self._data = data
         self.device = backend.device_of_array(data)

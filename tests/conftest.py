@@ -1,5 +1,14 @@
 """Shared test helpers: conversions between minifm and PyTorch, PyTorch's tolerances, and a
-`device` fixture that runs a test on the CPU and, where CuPy sees a GPU, on CUDA.
+`device` fixture that runs a test on the CPU and on CUDA.
+
+CUDA is a real GPU where CuPy sees one; everywhere else it is the CuPy stand-in in
+tests/fake_cupy (NumPy underneath, CuPy's rules: a distinct array type that NumPy may not
+convert implicitly), put first on the import path here, before minifm imports CuPy. So the
+cuda cases run in CI too, and catch `np.` used where the array module must be, missing
+device moves and host copies. The summary line at the end of a run says how many cuda
+tests ran and on what. On the stand-in, minifm's "auto" kernel choice keeps the reference
+ops for CUDA arrays (there is no GPU for the Numba-CUDA kernels; they are tested under
+Numba's CUDA simulator in test_attention_cuda_sim.py).
 
 The PyTorch twins of minifm's models live in benchmarks/torch_models.py (the benchmarks time
 them too); that folder is put on the import path here, so tests `import torch_models`."""
@@ -11,10 +20,29 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+TESTS = Path(__file__).resolve().parent
+sys.path.insert(0, str(TESTS.parent / "benchmarks"))
 
-import minifm
-from minifm import backend
+
+def _real_cupy_sees_a_gpu():
+    try:
+        import cupy
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:  # no CuPy, no driver or no device
+        return False
+
+
+CUPY_STAND_IN = not _real_cupy_sees_a_gpu()
+if CUPY_STAND_IN:
+    for _name in [m for m in sys.modules if m == "cupy" or m.startswith("cupy.")]:
+        del sys.modules[_name]        # a real CuPy without a GPU gives way to the stand-in
+    sys.path.insert(0, str(TESTS / "fake_cupy"))
+
+import minifm  # noqa: E402
+from minifm import backend, kernels  # noqa: E402
+
+if CUPY_STAND_IN:
+    kernels._numba_cuda_installed = lambda: False  # no GPU for Numba-CUDA: reference ops
 
 
 def _torch():
@@ -54,6 +82,21 @@ def assert_close(actual, expected, **kwargs):
 
 @pytest.fixture(params=["cpu", "cuda"])
 def device(request):
-    if request.param == "cuda" and not backend.cuda_is_available():
-        pytest.skip("no CUDA device (CuPy missing or no GPU)")
+    """"cpu", then "cuda": a real GPU where CuPy sees one, else the CuPy stand-in."""
     return request.param
+
+
+_cuda_tests_run = []
+
+
+def pytest_runtest_call(item):
+    """Count the tests that run with device="cuda" (the fixture's or a parametrization's)."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and callspec.params.get("device") == "cuda":
+        _cuda_tests_run.append(item.nodeid)
+
+
+def pytest_terminal_summary(terminalreporter):
+    where = ("the CuPy stand-in (NumPy on the CPU, tests/fake_cupy)" if CUPY_STAND_IN
+             else f"a real GPU ({minifm.cuda.get_device_name()})")
+    terminalreporter.write_line(f"cuda-device tests run: {len(_cuda_tests_run)}, on {where}")

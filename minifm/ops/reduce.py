@@ -474,7 +474,7 @@ def quantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
             "nearest": (np.round(position) > lo).astype(np.float64)}[interpolation]
     if interpolation == "linear" and isinstance(q, Tensor):  # differentiable in q too
         frac = q.reshape(-1) * (flat.shape[axis] - 1) - Tensor._make(
-            lo.astype(q.dtype), q.device)
+            backend.move_array(lo.astype(q.dtype), q.device), q.device)
         frac = [frac.select(0, i) for i in range(len(lo))]
     rows = []
     for a, b, t in zip(lo, hi, frac):

@@ -667,7 +667,8 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
     repeat_interleave(counts) alone gives arange(len(counts)) repeated by counts."""
     if repeats is None:
         repeats = input
-        input = Tensor._make(np.arange(input.numel() if input.ndim == 1 else 0), input.device)
+        xp = backend.array_module(input.device)
+        input = Tensor._make(xp.arange(input.numel() if input.ndim == 1 else 0), input.device)
         if repeats.ndim != 1:
             raise RuntimeError("repeat_interleave only accept 1D vector as repeat")
     if input.ndim == 0 and dim is not None:

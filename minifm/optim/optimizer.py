@@ -203,7 +203,7 @@ def _copy_to_param(value, param: Tensor):
     scalars (the step count) as they are."""
     if isinstance(value, Tensor):
         value = value._data
-    if not (isinstance(value, np.ndarray) or hasattr(value, "__cuda_array_interface__")):
+    if not (isinstance(value, np.ndarray) or backend.is_cuda_array(value)):
         return value
     xp = backend.array_module(param.device)
     array = backend.move_array(value, param.device)
