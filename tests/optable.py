@@ -1210,6 +1210,188 @@ add_op("fold_col2im", F.fold, TF.fold, samples=lambda make: [
 
 # ----------------------------------------------------------------------------- linear algebra
 
+def _wellconditioned(make, *shape):
+    """Square matrices (the last two dims) with a dominant diagonal: far from singular."""
+    n = shape[-1]
+    return (make(*shape, low=-1, high=1) + 3 * np.eye(n)).astype(make.dtype)
+
+
+def _products(name, samples, errors):
+    add_op(name, getattr(minifm, name), getattr(torch, name), samples=samples, errors=errors)
+
+
+_products("mm", lambda make: [Sample(make(3, 4), make(4, 5)), Sample(make(4, 3).T, make(5, 4).T),
+                               Sample(make(0, 3), make(3, 2))],
+          lambda make: [ErrorCase((make(2, 3), make(4, 5)), {}, RuntimeError, r"mm.*2x3 and 4x5"),
+                        ErrorCase((make(3), make(3, 5)), {}, RuntimeError, r"mm.*self.*matrix.*\(3,\)"),
+                        ErrorCase((make(2, 3), make(3, 5).astype(np.float64)), {}, RuntimeError,
+                                  "mm.*same dtype")])
+_products("bmm", lambda make: [Sample(make(2, 3, 4), make(2, 4, 5)),
+                                Sample(make(2, 4, 3).transpose(0, 2, 1), make(2, 4, 5)),
+                                Sample(make(0, 3, 4), make(0, 4, 2))],
+          lambda make: [ErrorCase((make(2, 2, 3), make(3, 3, 5)), {}, RuntimeError,
+                                  r"bmm.*\[2, 3\].*\[3, 3\]"),
+                        ErrorCase((make(2, 3), make(2, 3, 5)), {}, RuntimeError, "bmm.*batch1.*3D")])
+_products("mv", lambda make: [Sample(make(3, 4), make(4)), Sample(make(4, 3).T, make(4))],
+          lambda make: [ErrorCase((make(2, 3), make(4)), {}, RuntimeError, r"mv.*2x3.*\(4\)"),
+                        ErrorCase((make(2, 3), make(3, 1)), {}, RuntimeError, "mv.*vec.*vector")])
+for _name in ("dot", "vdot"):
+    _products(_name, lambda make: [Sample(make(5), make(5)), Sample(make(5, 2)[:, 1], make(5)),
+                                   Sample(make(0), make(0))],
+              lambda make, n=_name: [
+                  ErrorCase((make(3), make(4)), {}, RuntimeError, f"{n}.*" + shapes_msg((3,), (4,))),
+                  ErrorCase((make(3, 1), make(3)), {}, RuntimeError, f"{n}.*vector.*\\(3, 1\\)")])
+for _name in ("outer", "ger"):
+    _products(_name, lambda make: [Sample(make(3), make(4)), Sample(make(2, 3)[:, 0], make(1))],
+              lambda make: [ErrorCase((make(3, 1), make(2)), {}, RuntimeError,
+                                      r"outer.*self.*vector.*\(3, 1\)")])
+
+
+def _add_product(name, shapes):
+    """addmm/addmv/addbmm/baddbmm: `shapes` are (input, first, second) with a broadcast input."""
+    full, first, second = shapes
+
+    def samples(make):
+        yield Sample(make(*full), make(*first), make(*second))
+        yield Sample(make(full[-1]), make(*first), make(*second), beta=0.5, alpha=-2.0)
+        yield Sample(make(*full), make(*first), make(*second), beta=0.0, alpha=1.5)
+        ignored = make(*full)
+        ignored[(0,) * len(full)] = np.nan                 # beta=0: NaN does not propagate
+        yield Sample(ignored, make(*first), make(*second), beta=0, fd=False)
+
+    def errors(make):
+        yield ErrorCase((make(5, 5, 5), make(*first), make(*second)), {}, RuntimeError,
+                        f"{name}.*" + shapes_msg((5, 5, 5)))
+
+    add_op(name, getattr(minifm, name), getattr(torch, name), samples=samples, errors=errors)
+    add_op(name + "_", lambda x, *a, n=name, **k: getattr(x * 1, n + "_")(*a, **k),
+           lambda x, *a, n=name, **k: getattr(x * 1, n + "_")(*a, **k),
+           samples=lambda make: [s for s in samples(make) if s.args[0].shape == full])
+
+
+_add_product("addmm", ((2, 4), (2, 3), (3, 4)))
+_add_product("addmv", ((2,), (2, 3), (3,)))
+_add_product("baddbmm", ((2, 2, 4), (2, 2, 3), (2, 3, 4)))
+_add_product("addbmm", ((2, 4), (3, 2, 3), (3, 3, 4)))
+
+
+add_op("cross", minifm.cross, torch.cross, samples=lambda make: [
+    Sample(make(4, 3), make(4, 3), dim=1), Sample(make(3, 5), make(3, 5), dim=0),
+    Sample(make(2, 3, 4), make(1, 3, 4), dim=-2), Sample(make(3, 4).T, make(4, 3), dim=-1)],
+    errors=lambda make: [
+        ErrorCase((make(3, 4), make(3, 4)), {"dim": 1}, RuntimeError, "cross.*dimension 1.*length 3"),
+        ErrorCase((make(3, 3), make(3)), {"dim": 0}, RuntimeError, "cross.*same number of dim")])
+add_op("linalg.cross", minifm.linalg.cross, torch.linalg.cross, samples=lambda make: [
+    Sample(make(4, 3), make(4, 3)), Sample(make(2, 1, 3), make(1, 5, 3)),
+    Sample(make(3, 5), make(3, 5), dim=0)],
+    errors=lambda make: [ErrorCase((make(3, 4), make(3, 4)), {}, RuntimeError,
+                                   "linalg.cross.*dimension -1.*length 3. Got 4 and 4")])
+
+
+def _vector_norm_samples(make):
+    x = make(3, 4, away=0.1)
+    for ord in (2, 1, 3, 0.5, -1.5, float("inf"), float("-inf")):
+        yield Sample(make.distinct(3, 4) + 0.1 * (ord < 1), ord)
+    yield Sample(x, 2, 1)
+    yield Sample(x, 3, (0, 1), True)
+    yield Sample(make(2, 3, 4, away=0.1), float("inf"), dim=-1, keepdim=True)
+    yield Sample(make(4, 3, away=0.1).T, 1.5, dim=0)                       # non-contiguous
+    yield Sample(make(3, 4), 0, fd=False)                                   # a count: gradient 0
+    yield Sample(np.array(make(1, away=0.1)[0]), 2)                         # 0-d
+    yield Sample(make(0, 3), 2, 1)                                          # empty
+
+
+add_op("linalg.vector_norm", minifm.linalg.vector_norm, torch.linalg.vector_norm,
+       samples=_vector_norm_samples, errors=lambda make: [
+           ErrorCase((make(0),), {"ord": float("inf")}, RuntimeError, "vector_norm.*inf.*empty"),
+           ErrorCase((make(3, 4).astype(np.int64),), {}, RuntimeError, "vector_norm.*floating.*int64"),
+           ErrorCase((make(3, 4),), {"dim": (0, 0)}, ValueError, "vector_norm.*more than once"),
+           ErrorCase((make(3, 4),), {"dim": 2}, IndexError, "vector_norm.*out of range")])
+add_op("linalg.vector_norm_dtype", lambda x: minifm.linalg.vector_norm(x, dtype=minifm.float64),
+       lambda x: torch.linalg.vector_norm(x, dtype=torch.float64), dtypes=(F32,),
+       samples=lambda make: [Sample(make(3, 4))])
+
+
+def _matrix_norm_samples(make):
+    m = lambda *shape: make.distinct(*shape) + 0.05  # noqa: E731  (no zero: |x| has a kink)
+    for ord in ("fro", 1, -1, float("inf"), float("-inf")):
+        yield Sample(m(3, 4), ord)
+    yield Sample(m(2, 3, 4), 1, (0, 2), True)
+    yield Sample(m(4, 3).T, float("inf"))                                   # non-contiguous
+    yield Sample(m(2, 3, 3), "fro", keepdim=True)
+
+
+add_op("linalg.matrix_norm", minifm.linalg.matrix_norm, torch.linalg.matrix_norm,
+       samples=_matrix_norm_samples, errors=lambda make: [
+           ErrorCase((make(3),), {}, RuntimeError, r"matrix_norm.*at least 2 dimensions.*\(3,\)"),
+           ErrorCase((make(3, 3), 3), {}, RuntimeError, "matrix_norm.*Order 3 not supported"),
+           ErrorCase((make(2, 3, 3),), {"dim": (1, 1)}, RuntimeError, "matrix_norm.*different")])
+add_op("linalg.norm", minifm.linalg.norm, torch.linalg.norm, samples=lambda make: [
+    Sample(make(2, 3, 4, away=0.1)), Sample(make(3, 4, away=0.1), 3, 1),
+    Sample(make.distinct(3, 4), float("inf")), Sample(make(5, away=0.1), 1),
+    Sample(make.distinct(2, 3, 4), 1, (1, 2), True), Sample(make(3, 4, away=0.1), None, (0, 1))],
+    errors=lambda make: [ErrorCase((make(2, 3, 3), 1), {}, RuntimeError, "norm.*1D or 2D. Got 3D")])
+
+
+def _cdist_samples(make):
+    for p in (2.0, 1.0, 3.0, float("inf")):
+        yield Sample(make.distinct(4, 3), make.distinct(5, 3) + 0.01, p)
+    yield Sample(make.distinct(4, 3), make.distinct(5, 3) + 0.01, 0.0, fd=False)
+    yield Sample(make.distinct(2, 4, 3), make.distinct(2, 5, 3) + 0.01)       # batched
+    yield Sample(make.distinct(2, 1, 4, 3), make.distinct(3, 5, 3) + 0.01)    # broadcast batch
+    yield Sample(make.distinct(3, 4).T, make.distinct(2, 3) + 0.01)           # non-contiguous
+    x = make(4, 3)
+    yield Sample(x, x[1:3].copy(), fd=False)                                  # zero distances
+
+
+add_op("cdist", minifm.cdist, torch.cdist, samples=_cdist_samples, second_order=False,
+       errors=lambda make: [
+    ErrorCase((make(3), make(3)), {}, RuntimeError, "cdist.*at least 2D.*X1 got: 1D"),
+    ErrorCase((make(2, 3), make(4, 4)), {}, RuntimeError, "cdist.*same number of columns. X1: 3 X2: 4"),
+    ErrorCase((make(2, 3), make(4, 3)), {"p": -1.0}, RuntimeError, "cdist.*non-negative p")])
+
+
+def _singular(make):
+    a = make(3, 3)
+    a[2] = a[0] + a[1] if make.dtype.kind != "f" else 0.0
+    return a
+
+
+def _square_errors(op):
+    def errors(make):
+        yield ErrorCase((make(3, 4),), {}, RuntimeError, f"{op}.*square.*3 by 4")
+        yield ErrorCase((make(3),), {}, RuntimeError, rf"{op}.*at least 2 dimensions.*\(3,\)")
+    return errors
+
+
+add_op("linalg.inv", minifm.linalg.inv, torch.linalg.inv, samples=lambda make: [
+    Sample(_wellconditioned(make, 3, 3)), Sample(_wellconditioned(make, 2, 4, 4)),
+    Sample(_wellconditioned(make, 3, 3).T), Sample(_wellconditioned(make, 1, 1))],
+    errors=lambda make: [*_square_errors("linalg.inv")(make),
+                         ErrorCase((_singular(make),), {}, minifm.linalg.LinAlgError, "inv.*singular")])
+add_op("inverse", minifm.inverse, torch.inverse, samples=lambda make: [
+    Sample(_wellconditioned(make, 2, 3, 3))])
+add_op("linalg.solve", minifm.linalg.solve, torch.linalg.solve, samples=lambda make: [
+    Sample(_wellconditioned(make, 3, 3), make(3, 2)), Sample(_wellconditioned(make, 3, 3), make(3)),
+    Sample(_wellconditioned(make, 2, 3, 3), make(2, 3)),                      # a batch of vectors
+    Sample(_wellconditioned(make, 3, 3), make(2, 3, 2)),                      # broadcast A
+    Sample(_wellconditioned(make, 3, 3).T, make(2, 3).T),                     # non-contiguous
+    Sample(_wellconditioned(make, 3, 3), make(2, 3), left=False)],
+    errors=lambda make: [
+        ErrorCase((_wellconditioned(make, 3, 3), make(4)), {}, RuntimeError,
+                  "solve.*AX = B.*3x3 and 4x1"),
+        ErrorCase((_wellconditioned(make, 3, 3), make(3)), {"left": False}, RuntimeError,
+                  "solve.*XA = B.*3x3 and 3x1"),
+        ErrorCase((make(3, 3), make(3).astype(np.float64)), {}, RuntimeError, "solve.*same dtype"),
+        ErrorCase((_singular(make), make(3)), {}, minifm.linalg.LinAlgError, "solve.*singular")])
+add_op("linalg.det", minifm.linalg.det, torch.linalg.det, samples=lambda make: [
+    Sample(_wellconditioned(make, 3, 3)), Sample(make(2, 4, 4)), Sample(make(4, 4).T),
+    Sample(make(1, 1))], errors=_square_errors("linalg.det"))
+add_op("det", minifm.det, torch.det, samples=lambda make: [Sample(make(2, 3, 3))])
+add_op("linalg.slogdet", minifm.linalg.slogdet, torch.linalg.slogdet, samples=lambda make: [
+    Sample(_wellconditioned(make, 3, 3)), Sample(make(2, 4, 4)), Sample(-_wellconditioned(make, 3, 3))],
+    errors=_square_errors("linalg.slogdet"))
+
 
 # ----------------------------------------------------------------------------- nn functions
 # (interpolate modes, pad modes, normalize, distances, group/rms/instance norm)
