@@ -81,8 +81,8 @@ def _wrap(result, inputs=()):
         return ndarray._from(result)
     if isinstance(result, numpy.generic):       # CuPy gives 0-d arrays, never scalars
         return _wrap(numpy.asarray(result))
-    if isinstance(result, (tuple, list)):
-        return type(result)(_wrap(r, inputs) for r in result)
+    if isinstance(result, (tuple, list)):  # a NumPy named tuple (slogdet) as CuPy's plain one
+        return (list if isinstance(result, list) else tuple)(_wrap(r, inputs) for r in result)
     return result
 
 
