@@ -779,9 +779,18 @@ add_op("topk", minifm.topk, torch.topk, dtypes=FLOATS + (I64,),
                              Sample(make.distinct(2, 3, 4), 4, -1)],
        errors=lambda make: [ErrorCase((make(3, 5), 6), {}, ValueError, "topk.*k \\(6\\).*size 5")])
 add_op("one_hot", F.one_hot, TF.one_hot, differentiable=False, dtypes=(I64,),
-       samples=lambda make: [Sample(make.index(5, high=4)), Sample(make.index(2, 3, high=3), 5)],
-       errors=lambda make: [ErrorCase((make.index(3, high=4) + 4, 4), {}, ValueError, "one_hot.*\\[0, 4\\)"),
-                            ErrorCase((np.ones(3, np.float32),), {}, TypeError, "one_hot.*index tensors")])
+       samples=lambda make: [Sample(make.index(5, high=4)), Sample(make.index(2, 3, high=3), 5),
+                             Sample(make.index(0, 2, high=3), 4), Sample(np.array(2), 3)],
+       errors=lambda make: [
+           ErrorCase((make.index(3, high=4) + 4, 4), {}, RuntimeError,
+                     "one_hot.*Class values must be smaller than num_classes"),
+           ErrorCase((make.index(3, high=4) - 4,), {}, RuntimeError,
+                     "one_hot.*Class values must be non-negative"),
+           ErrorCase((make.index(3, high=4) - 4, 5), {}, RuntimeError, "non-negative"),
+           ErrorCase((make.index(0, high=4),), {}, RuntimeError, "Can not infer"),
+           ErrorCase((make.index(3, high=4), 2.0), {}, TypeError, "num_classes.*must be int"),
+           ErrorCase((np.ones(3, np.float32),), {}, RuntimeError, "one_hot.*LongTensor"),
+           ErrorCase((np.ones(3, np.int32),), {}, RuntimeError, "one_hot.*LongTensor")])
 
 
 # ----------------------------------------------------------------------------- more of the API
@@ -1484,6 +1493,42 @@ def _pad_mode_errors(make):
 
 add_op("pad_modes", F.pad, TF.pad, samples=_pad_mode_samples, errors=_pad_mode_errors,
        dtypes=FLOATS + (I64,))
+
+
+def _normalize_samples(make):
+    yield Sample(make(3, 4))
+    yield Sample(make(2, 3, 4), p=1.0, dim=-1)
+    yield Sample(make(2, 3, 4), p=3.0, dim=0, eps=0.1)
+    yield Sample(make(4, 3).T, p=float("inf"))                      # non-contiguous
+    yield Sample(make(5), dim=0)
+
+
+def _cosine_samples(make):
+    yield Sample(make(3, 4), make(3, 4))
+    yield Sample(make(3, 1, 4), make(5, 4), dim=-1)                 # broadcast
+    yield Sample(make(2, 3), make(2, 3), dim=0, eps=0.5)            # norms under eps
+    yield Sample(make(4, 3).T, make(3, 4), fd=False)                # non-contiguous
+    yield Sample(make(5), make(5), dim=0)
+
+
+def _pairwise_samples(make):
+    yield Sample(make(3, 4), make(3, 4))
+    yield Sample(make(3, 1, 4), make(5, 4), keepdim=True)           # broadcast
+    yield Sample(make(3, 4), make(3, 4), p=1.0, eps=0.0)
+    yield Sample(make(3, 4), make(3, 4), p=3.0)
+    yield Sample(make(2, 4), make(2, 4), p=float("inf"))
+    yield Sample(make(4, 3).T, make(3, 4))                          # non-contiguous
+
+
+add_op("normalize", F.normalize, TF.normalize, samples=_normalize_samples,
+       errors=lambda make: [ErrorCase((make(2, 3),), {"dim": 2}, IndexError, "out of range")])
+add_op("cosine_similarity", F.cosine_similarity, TF.cosine_similarity, samples=_cosine_samples,
+       errors=lambda make: [
+           ErrorCase((make(3, 4), make(2, 4)), {}, RuntimeError, shapes_msg((3, 4), (2, 4))),
+           ErrorCase((make(3, 4), make(3, 4)), {"dim": 2}, IndexError, "out of range")])
+add_op("pairwise_distance", F.pairwise_distance, TF.pairwise_distance,
+       samples=_pairwise_samples, errors=lambda make: [
+           ErrorCase((make(3, 4), make(2, 4)), {}, RuntimeError, shapes_msg((3, 4), (2, 4)))])
 
 
 # ----------------------------------------------------------------------------- conv and pooling, 1-d/3-d

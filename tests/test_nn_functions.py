@@ -74,3 +74,33 @@ def test_padding_modules(make, shape):
 def test_circular_pad_module_checks_dims():
     with pytest.raises(ValueError, match=r"expected 3D or 4D input \(got 2D input\)"):
         nn.CircularPad2d(1)(minifm.randn(3, 4))
+
+
+# ----------------------------------------------------------------------------- distances
+@pytest.mark.parametrize("make,shapes", [
+    (lambda m: m.CosineSimilarity(), [(3, 4, 2), (3, 4, 2)]),
+    (lambda m: m.CosineSimilarity(dim=-1, eps=0.5), [(3, 1, 4), (5, 4)]),
+    (lambda m: m.PairwiseDistance(), [(3, 4), (3, 4)]),
+    (lambda m: m.PairwiseDistance(p=1.0, eps=0.0, keepdim=True), [(2, 3, 4), (3, 4)]),
+])
+def test_distance_modules(make, shapes):
+    ours, theirs = pair(make(nn), make(torch.nn))
+    check(ours, theirs, [randn(*s, seed=i) for i, s in enumerate(shapes)])
+    assert repr(ours) == repr(theirs)
+
+
+@pytest.mark.parametrize("fn", ["normalize", "cosine_similarity"])
+def test_zero_vectors_have_pytorchs_gradients(fn):
+    """A zero vector: its norm is raised to eps, and its gradient is finite, as PyTorch's."""
+    x = randn(3, 4, dtype=np.float64)
+    x[1] = 0
+    args = (x,) if fn == "normalize" else (x, randn(3, 4, dtype=np.float64, seed=1))
+    results = []
+    for lib, functional in ((minifm, F), (torch, torch.nn.functional)):
+        leaves = [lib.tensor(a, requires_grad=True) for a in args]
+        out = getattr(functional, fn)(*leaves)
+        out.backward(lib.tensor(randn(*out.shape, dtype=np.float64, seed=2)))
+        results.append([out.detach().numpy()] + [t.grad.numpy() for t in leaves])
+    for a, b in zip(*results):
+        assert np.isfinite(a).all()
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)

@@ -32,6 +32,7 @@ from .padding import (  # noqa: F401
     ReflectionPad1d, ReflectionPad2d, ReflectionPad3d, ReplicationPad1d, ReplicationPad2d,
     ReplicationPad3d, ZeroPad1d, ZeroPad2d, ZeroPad3d,
 )
+from .distance import CosineSimilarity, PairwiseDistance  # noqa: F401
 from . import parallel  # noqa: F401  (DistributedDataParallel)
 from .pixelshuffle import PixelShuffle, PixelUnshuffle  # noqa: F401
 from .fold import Fold, Unfold  # noqa: F401

@@ -413,14 +413,29 @@ def topk(input, k, dim=-1, largest=True, sorted=True):
 
 
 def one_hot(tensor, num_classes=-1):
-    if tensor.dtype.kind not in "iu":
-        raise TypeError(f"one_hot is only applicable to index tensors, got {backend.dtype_name(tensor.dtype)}")
+    """F.one_hot: int64 (*) -> int64 (*, num_classes), a 1 at each value's position.
+    num_classes=-1 takes max + 1. PyTorch's errors: int64 input only, classes in
+    [0, num_classes), and no inferring num_classes from an empty tensor."""
+    if tensor.dtype != np.int64:
+        raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor, "
+                           f"got {backend.dtype_name(tensor.dtype)}")
+    if not isinstance(num_classes, (int, np.integer)) or isinstance(num_classes, bool):
+        raise TypeError("one_hot(): argument 'num_classes' must be int, not "
+                        f"{type(num_classes).__name__}")
+    data = tensor._data
+    if tensor.numel() == 0:
+        if num_classes <= 0:
+            raise RuntimeError("one_hot: Can not infer total number of classes from empty "
+                               f"tensor (shape {tuple(tensor.shape)}, num_classes={num_classes})")
+    elif int(data.min()) < 0:
+        raise RuntimeError(f"one_hot: Class values must be non-negative, got {int(data.min())}")
+    elif num_classes == -1:
+        num_classes = int(data.max()) + 1
+    elif int(data.max()) >= num_classes:
+        raise RuntimeError(f"one_hot: Class values must be smaller than num_classes, got "
+                           f"{int(data.max())} for num_classes={num_classes}")
     xp = backend.array_module(tensor.device)
-    if num_classes < 0:
-        num_classes = int(tensor._data.max()) + 1 if tensor.numel() else 0
-    if tensor.numel() and (int(tensor._data.min()) < 0 or int(tensor._data.max()) >= num_classes):
-        raise ValueError(f"one_hot: class values must be in [0, {num_classes})")
-    out = (tensor._data[..., None] == xp.arange(num_classes)).astype(np.int64)
+    out = (data[..., None] == xp.arange(num_classes)).astype(np.int64)
     return Tensor._make(out, tensor.device)
 
 
