@@ -252,7 +252,17 @@ METHODS = {
     "index_copy_": ip._inplace("index_copy_", ix.index_copy),
     "index_fill_": ip._inplace("index_fill_", ix.index_fill),
     "__iadd__": ip.add_, "__isub__": ip.sub_, "__imul__": ip.mul_, "__itruediv__": ip.div_,
+    "clamp_min": lambda self, min: ew.clamp(self, min=min),
+    "clamp_max": lambda self, max: ew.clamp(self, max=max),
 }
+# the other `_` forms (x.exp_(), x.pow_(2), x.t_(), ...): each one the method above, then
+# ops/inplace.commit (or, for the view ops, the tensor's own shape changed)
+METHODS.update(ip.inplace_forms(METHODS))
+METHODS.update({"__ipow__": METHODS["pow_"], "__imod__": METHODS["remainder_"],
+                "__ifloordiv__": METHODS["floor_divide_"], "__iand__": METHODS["bitwise_and_"],
+                "__ior__": METHODS["bitwise_or_"], "__ixor__": METHODS["bitwise_xor_"],
+                "__ilshift__": METHODS["bitwise_left_shift_"],
+                "__irshift__": METHODS["bitwise_right_shift_"]})
 
 for _name, _method in METHODS.items():
     setattr(Tensor, _name, _method)

@@ -28,11 +28,13 @@ that requires grad.
 """
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from .. import backend
 from ..autograd import Function, is_grad_enabled, live_views, replay_view
-from ..tensor import Tensor
+from ..tensor import Tensor, ViewOf
 from .elementwise import (add, as_tensor_like, clamp, div, masked_fill, mul, sub, to_device,
                           to_dtype)
 from .index import SetItem, raw_key
@@ -106,12 +108,20 @@ def _check_writable(t: Tensor, op: str, recording: bool):
                            "in-place with grad mode enabled; make the view with grad enabled")
 
 
+_KIND_RANK = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
+"""bool < integer < floating < complex: an in-place result may be cast down this order only
+(x.eq_(y) on floats is fine; exp_ or div_ on an integer tensor is refused, as in PyTorch)."""
+
+
 def commit(self: Tensor, result: Tensor, op: str) -> Tensor:
     """Make `self` hold `result`, the out-of-place result of an in-place op on it."""
     if tuple(result.shape) != tuple(self.shape):
         raise RuntimeError(f"{op}: output with shape {tuple(self.shape)} doesn't match the "
                            f"broadcast shape {tuple(result.shape)}")
     if result.dtype != self.dtype:
+        if _KIND_RANK[result.dtype.kind] > _KIND_RANK[self.dtype.kind]:
+            raise RuntimeError(f"{op}: result type {backend.dtype_name(result.dtype)} can't be "
+                               f"cast to the desired output type {backend.dtype_name(self.dtype)}")
         result = to_dtype(result, self.dtype)
     base = self if self._view is None else self._view.base
     recording = is_grad_enabled() and (result.requires_grad or base.requires_grad)
@@ -220,3 +230,74 @@ def setitem(self, key, value):
     except (IndexError, ValueError) as err:
         raise IndexError(f"setitem: cannot assign a value of shape {tuple(value.shape)} to "
                          f"index {key!r} of a tensor of shape {tuple(self.shape)}: {err}") from None
+
+
+# ----------------------------------------------------------------------------- the `_` forms
+INPLACE_FORMS = """
+    abs neg sign reciprocal square sqrt rsqrt exp exp2 expm1 log log1p log2 log10 sin cos tan
+    asin acos atan arcsin arccos arctan sinh cosh tanh asinh acosh atanh arcsinh arccosh
+    arctanh sigmoid relu erf erfc erfinv frac floor ceil round trunc fix nan_to_num
+    pow atan2 arctan2 fmod remainder copysign lerp hypot xlogy floor_divide clip clamp_min
+    clamp_max cumsum cumprod tril triu
+    eq ne lt le gt ge logical_and logical_or logical_xor logical_not
+    bitwise_and bitwise_or bitwise_xor bitwise_not bitwise_left_shift bitwise_right_shift
+""".split()
+"""Tensor methods whose in-place form `name_` is the method followed by `commit`: every
+out-of-place op of Tensor's API for which PyTorch has a `name_` (tests/test_inplace_forms.py
+checks the list against torch.Tensor)."""
+
+VIEW_FORMS = "t transpose swapaxes swapdims unsqueeze squeeze".split()
+"""Tensor methods whose in-place form changes the tensor's shape and strides, not its
+values (see `view_inplace`)."""
+
+
+def view_inplace(op_name, view_op):
+    """x.t_(), x.unsqueeze_(0)...: `self` becomes view_op(self), keeping its identity.
+
+    The new array is a view of the old memory, so writes through `self` still reach its base
+    and the other views. When `self` is a view, it stays one, one view step further. When
+    `self` is a base with live views, those views keep their steps from the old layout: the
+    old layout moves to a hidden base tensor that they and `self` are views of."""
+    def method(self, *args, **kwargs):
+        recording = is_grad_enabled() and self.requires_grad
+        if recording and self.grad_fn is None and self._view is None:
+            raise RuntimeError(f"{op_name}: a leaf Variable that requires grad is being used "
+                               "in an in-place operation; wrap it in minifm.no_grad() to change it")
+        new = view_op(self, *args, **kwargs)
+        if new is self:
+            return self
+        info = self._view
+        if info is not None:  # a view stays a view of the same base, one step further
+            base, steps = info.base, new._view.steps
+            _register_view(base, self)
+        else:
+            views = live_views(self)
+            base, steps = None, None
+            if views:  # the old layout becomes a hidden base of self and of the old views
+                base = Tensor._make(self._data, self.device, self.requires_grad, self.grad_fn)
+                base._views = [weakref.ref(v) for v in views]
+                for view in views:
+                    view._view.base = base
+                self._views = None
+                steps = new._view.steps
+                _register_view(base, self)
+        self._view = None if base is None else ViewOf(base, steps, new._view.in_no_grad)
+        self._data = new._data
+        if recording:
+            self.grad_fn, self.requires_grad = new.grad_fn, new.requires_grad
+        return self
+
+    method.__name__ = op_name
+    method.__doc__ = f"In-place {op_name[:-1]}: self becomes self.{op_name[:-1]}(...) (a view)."
+    return method
+
+
+def _register_view(base, view):
+    base._views = (base._views or []) + [weakref.ref(view)]
+
+
+def inplace_forms(methods):
+    """The `name_` methods of INPLACE_FORMS and VIEW_FORMS, built from Tensor's `methods`."""
+    forms = {name + "_": _inplace(name + "_", methods[name]) for name in INPLACE_FORMS}
+    forms.update({name + "_": view_inplace(name + "_", methods[name]) for name in VIEW_FORMS})
+    return forms

@@ -1,8 +1,12 @@
-"""Shape ops: views and rearrangements (reshape, permute, expand, ...), joining and splitting
-(cat, stack, split, chunk), padding, repeat, flip, roll, tril/triu.
+"""Shape ops: views and rearrangements (reshape, permute, expand, movedim, diagonal, unfold,
+...), joining and splitting (cat, stack, split, chunk, block_diag), repeats (repeat, tile,
+repeat_interleave), flip, roll, rot90, pixel_shuffle, tril/triu and their indices, meshgrid,
+diag/diag_embed/trace.
 
 Each backward is the inverse rearrangement of the gradient. Expand needs none of its own:
-its gradient is summed back to the input's shape by the engine's `unbroadcast`.
+its gradient is summed back to the input's shape by the engine's `unbroadcast`. Ops that
+are compositions of others (pixel_shuffle, tile, rot90, meshgrid...) have no Function of
+their own: their gradients come from their parts.
 """
 from __future__ import annotations
 
