@@ -348,3 +348,22 @@ def test_sampling_ops_pass_zero_gradients_as_pytorch(expr):
         grads.append({k: None if v.grad is None else v.grad.numpy().tolist()
                       for k, v in leaves.items()})
     assert grads[0] == grads[1]
+
+
+# ----------------------------------------------------------------------------- devices
+def test_samplers_draw_on_the_tensors_device(device):
+    """Every form draws with the device's generator and leaves its result there."""
+    dev = minifm.device(device)
+    made = [minifm.rand(3, device=device), minifm.randn(size=(3,), device=device),
+            minifm.randint(5, (3,), device=device), minifm.normal(0.0, 1.0, (3,), device=device),
+            minifm.normal(minifm.zeros(3, device=device), 2.0),
+            minifm.bernoulli(minifm.full((3,), 0.5, device=device)),
+            minifm.multinomial(minifm.ones(4, device=device), 2)]
+    for call in SAMPLERS:
+        made.append(eval(f"x.{call}", {"x": minifm.zeros(4, device=device)}))
+    for t in made:
+        assert t.device == dev
+    minifm.manual_seed(5)
+    first = minifm.zeros(6, device=device).exponential_().cpu().numpy()
+    minifm.manual_seed(5)
+    np.testing.assert_array_equal(minifm.zeros(6, device=device).exponential_().cpu().numpy(), first)

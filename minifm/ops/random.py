@@ -280,8 +280,8 @@ def exponential_(self, lambd=1.0, generator=None):
                            f"{backend.dtype_name(self.dtype)}")
     if not lambd > 0:
         raise RuntimeError(f"exponential_ expects lambda > 0.0, but found lambda={lambd}")
-    rng = generator_rng(self.device, generator)
-    sample = rng.standard_exponential(tuple(self.shape), dtype=_draw_dtype(self)) / lambd
+    u = rand_array(self.shape, _draw_dtype(self), self.device, generator)
+    sample = -backend.array_module(self.device).log1p(-u) / lambd   # inverse CDF; u < 1
     return _overwrite(self, sample, "exponential_")
 
 
@@ -289,7 +289,9 @@ def geometric_(self, p, generator=None):
     """Fill with the number of Bernoulli(p) trials up to the first success (1, 2, ...)."""
     if not 0 < p < 1:
         raise RuntimeError(f"geometric_ expects p to be in (0, 1), but got p={p}")
-    sample = generator_rng(self.device, generator).geometric(p, size=tuple(self.shape))
+    u = rand_array(self.shape, np.dtype(np.float64), self.device, generator)
+    xp = backend.array_module(self.device)
+    sample = xp.floor(xp.log1p(-u) / math.log1p(-p)) + 1    # inverse CDF: P(k > n) = (1-p)^n
     return _overwrite(self, sample.astype(self.dtype), "geometric_")
 
 
