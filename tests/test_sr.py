@@ -196,6 +196,19 @@ def test_sr_resumes_bit_exactly(tmp_path, adversarial_weight):
             assert np.array_equal(value.numpy(), resumed[key].numpy()), key
 
 
+def test_init_from_starts_a_new_run_with_a_checkpoints_espcn(tmp_path):
+    first = SRTask(SRTaskConfig(**TINY), str(tmp_path / "a"))
+    trainer = Trainer(first, train_config(tmp_path / "a", 1), log=quiet, evaluate_test=False)
+    trainer.save()
+    path = trainer.checkpoint_path
+    gan = SRTask(SRTaskConfig(**TINY, seed=7, adversarial_weight=1e-3, init_from=path),
+                 str(tmp_path / "b"))
+    for key, value in first.model.state_dict().items():
+        assert np.array_equal(value.numpy(), gan.model.state_dict()[key].numpy()), key
+    with pytest.raises(ValueError, match="its n1=8 differs from this run's n1=16"):
+        SRTask(SRTaskConfig(**{**TINY, "n1": 16}, init_from=path), str(tmp_path / "c"))
+
+
 def test_train_eval_sample_from_the_command_line(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", "sr", "--out-dir", str(out), "--lr-patch-size", "8",
