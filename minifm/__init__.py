@@ -10,6 +10,7 @@ from .backend import (
 )
 from .tensor import Tensor
 from .autograd import no_grad, enable_grad, set_grad_enabled, is_grad_enabled
+from .autograd.grad_mode import inference_mode, is_inference_mode_enabled
 from . import autograd
 from . import tensor_api  # noqa: F401  (gives Tensor its methods and operators)
 from .ops import array_box  # noqa: F401  (NumPy's API on Tensors, for create_graph)
@@ -77,6 +78,20 @@ __version__ = "0.1.0"
 
 def is_tensor(obj) -> bool:
     return isinstance(obj, Tensor)
+
+
+def compile(model=None, *, fullgraph=False, dynamic=None, backend="inductor", mode=None,
+            options=None, disable=False):
+    """torch.compile's signature, and no compiler: minifm runs every op eagerly, so the model
+    (a Module or a function) comes back as it was, where PyTorch returns a compiled wrapper.
+    Written so that code calling torch.compile runs unchanged: `compile(model)`,
+    `@compile` and `compile(mode=...)(fn)`."""
+    if mode is not None and options is not None:
+        raise RuntimeError("Either mode or options can be specified, but both can't be "
+                           "specified at the same time.")
+    if model is None:
+        return lambda fn: fn
+    return model
 
 
 # The layers above the engine, so that `minifm.nn.functional.relu` works after a bare

@@ -125,6 +125,16 @@ def new_ones(self, *size, dtype=None, device=None, requires_grad=False):
     return new_full(self, size_args(size), 1, dtype, device, requires_grad)
 
 
+_numpy = Tensor.numpy  # tensor.py's: the array itself, refused when it needs grad or a GPU
+
+
+def numpy(self, *, force=False):
+    """The tensor's array (shared with it, not a copy). force=True first detaches it and
+    copies it to the host if it is on a GPU (PyTorch's numpy(force=True)), so that it
+    works for any tensor."""
+    return _numpy(self.detach().cpu() if force else self)
+
+
 # ----------------------------------------------------------------------------- printing
 def __format__(self, spec):
     """f"{loss:.4f}": a 0-d tensor formats as its Python number; other tensors take only the
@@ -206,7 +216,7 @@ METHODS = {
     # activations
     "sigmoid": act.sigmoid, "tanh": act.tanh, "relu": act.relu,
     "softmax": act.softmax, "log_softmax": act.log_softmax,
-    "__format__": __format__,
+    "__format__": __format__, "numpy": numpy,
     # reductions
     "sum": red.sum, "mean": red.mean, "var": red.var, "std": red.std, "prod": red.prod,
     "max": red.max, "min": red.min, "amax": red.amax, "amin": red.amin,

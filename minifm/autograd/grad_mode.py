@@ -1,7 +1,8 @@
-"""Grad mode: whether ops record a graph, per thread (no_grad, enable_grad, set_grad_enabled).
+"""Grad mode: whether ops record a graph, per thread (no_grad, enable_grad, set_grad_enabled,
+inference_mode).
 
-`no_grad()` and `enable_grad()` work as context managers and as decorators, written with or
-without the parentheses, as in PyTorch.
+`no_grad()`, `enable_grad()` and `inference_mode()` work as context managers and as
+decorators, written with or without the parentheses, as in PyTorch.
 """
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import threading
 
 
 class _GradMode(threading.local):
-    enabled = True  # the class attribute is each thread's starting value
+    enabled = True  # the class attributes are each thread's starting values
+    inference = False
 
 
 current = _GradMode()
@@ -19,6 +21,10 @@ current = _GradMode()
 
 def is_grad_enabled() -> bool:
     return current.enabled
+
+
+def is_inference_mode_enabled() -> bool:
+    return current.inference
 
 
 def _set_grad_enabled(mode: bool):
@@ -79,3 +85,32 @@ class set_grad_enabled(_GradModeContext):
 
     def __enter__(self):
         pass
+
+
+class inference_mode(_GradModeContext):
+    """inference_mode(True) (the default): no graph is recorded, as under no_grad, and
+    is_inference_mode_enabled() says so; inference_mode(False) leaves it and re-enables
+    recording (PyTorch's rule). PyTorch also marks the tensors made inside as inference
+    tensors that autograd refuses later; minifm has no such mark: its inference mode is
+    no_grad under another name, which is all that the speed of a NumPy engine gains from."""
+
+    inference = True  # the bare decorator's mode: @inference_mode
+
+    def __init__(self, mode=True):
+        self.inference = bool(mode)
+
+    def __enter__(self):
+        self.prev = (current.enabled, current.inference)
+        current.enabled, current.inference = not self.inference, self.inference
+
+    def __exit__(self, *exc):
+        current.enabled, current.inference = self.prev
+
+    def __call__(self, func):
+        mode = self.inference
+
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            with inference_mode(mode):
+                return func(*args, **kwargs)
+        return wrapper
