@@ -1,5 +1,6 @@
-"""Attention on the CPU, three ways in one run: minifm's reference (materialized scores),
-minifm's Numba FlashAttention kernel, and torch's scaled_dot_product_attention.
+"""Attention, three ways in one run: minifm's reference (materialized scores), minifm's
+FlashAttention kernel (Numba on the CPU, Numba-CUDA with --device cuda), and torch's
+scaled_dot_product_attention on the same device.
 
 For each sequence length T (queries = keys = T; B=4, H=8, head size 64, float32 by
 default), causal and not, it measures
@@ -17,10 +18,18 @@ said so, when one would exceed --ref-max-mib.
 Numba and PyTorch get the same number of threads (--threads, by default Numba's, which
 is the core count); NumPy's BLAS, used by the reference, keeps its own default.
 
-Results go to benchmarks/results/attention_cpu.json and a plot to attention_cpu.png.
+With --device cuda the arrays live on the GPU (CuPy for minifm), every timed call ends with
+a synchronize of its framework, memory is the peak of GPU allocations above what the
+inputs hold (minifm.cuda's and torch.cuda's max_memory_allocated), and the Numba compile
+times are not measured. The Numba-CUDA kernel is left out, and said so, where Numba's CUDA
+target is missing, and torch where it has no CUDA (on the CuPy stand-in of the tests).
+
+Results go to benchmarks/results/attention_cpu.json (attention_gpu.json with --device cuda)
+and a plot beside them.
 
     python benchmarks/bench_attention.py                      # T = 128 .. 4096, minutes
     python benchmarks/bench_attention.py --max-T 1024 --quick # a quick look
+    python benchmarks/bench_attention.py --device cuda --min-T 512 --max-T 8192
 """
 from __future__ import annotations
 
@@ -44,7 +53,8 @@ from common import (  # noqa: E402
 )
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-IMPLS = ("minifm reference", "minifm numba", "torch")
+IMPLS = ("minifm reference", "minifm numba", "minifm cuda", "torch")
+KERNEL = {"cpu": "minifm numba", "cuda": "minifm cuda"}  # the fused kernel's row per device
 
 
 def parse_args(argv=None):
@@ -62,8 +72,12 @@ def parse_args(argv=None):
     p.add_argument("--ref-max-mib", type=float, default=1024,
                    help="skip the reference when one (B, H, T, T) score array exceeds this")
     p.add_argument("--quick", action="store_true", help="3 repeats and T up to 1024")
-    p.add_argument("--out", default=os.path.join(RESULTS, "attention_cpu.json"))
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument("--out", default=None,
+                   help="the JSON file (default results/attention_cpu.json or _gpu.json)")
     args = p.parse_args(argv)
+    if args.out is None:
+        args.out = os.path.join(RESULTS, f"attention_{'gpu' if args.device == 'cuda' else 'cpu'}.json")
     if args.quick:
         args.repeats = min(args.repeats, 3)
         args.max_T = min(args.max_T, 1024)
@@ -78,35 +92,64 @@ def lengths(args):
     return out
 
 
-def minifm_runner(backend, arrays, grad, causal, backward):
-    """A zero-argument call of minifm's attention on the given backend."""
-    ts = [minifm.tensor(a, requires_grad=backward) for a in arrays]
-    g = minifm.tensor(grad)
+def minifm_runner(backend, arrays, grad, causal, backward, device="cpu"):
+    """A zero-argument call of minifm's attention on the given backend; on a GPU it waits
+    for the GPU to finish."""
+    ts = [minifm.tensor(a, requires_grad=backward, device=device) for a in arrays]
+    g = minifm.tensor(grad, device=device)
 
     def run():
         kernels.set_backend("attention", backend)
         if not backward:
             with minifm.no_grad():
-                return sdpa(*ts, is_causal=causal)
-        for t in ts:
-            t.grad = None
-        sdpa(*ts, is_causal=causal).backward(g)
+                sdpa(*ts, is_causal=causal)
+        else:
+            for t in ts:
+                t.grad = None
+            sdpa(*ts, is_causal=causal).backward(g)
+        if device == "cuda":
+            minifm.cuda.synchronize()
     return run
 
 
-def torch_runner(torch, arrays, grad, causal, backward):
+def torch_runner(torch, arrays, grad, causal, backward, device="cpu"):
     F = torch.nn.functional
-    ts = [torch.from_numpy(a).requires_grad_(backward) for a in arrays]
-    g = torch.from_numpy(grad)
+    ts = [torch.from_numpy(a).to(device).requires_grad_(backward) for a in arrays]
+    g = torch.from_numpy(grad).to(device)
 
     def run():
         if not backward:
             with torch.no_grad():
-                return F.scaled_dot_product_attention(*ts, is_causal=causal)
-        for t in ts:
-            t.grad = None
-        F.scaled_dot_product_attention(*ts, is_causal=causal).backward(g)
+                F.scaled_dot_product_attention(*ts, is_causal=causal)
+        else:
+            for t in ts:
+                t.grad = None
+            F.scaled_dot_product_attention(*ts, is_causal=causal).backward(g)
+        if device == "cuda":
+            torch.cuda.synchronize()
     return run
+
+
+def gpu_peak_extra(torch, name, run):
+    """The peak bytes of GPU allocations while run() runs, above those held before it."""
+    gpu = torch.cuda if name == "torch" else minifm.cuda
+    gpu.synchronize()
+    gpu.reset_peak_memory_stats()
+    before = gpu.memory_allocated()
+    run()
+    return gpu.max_memory_allocated() - before
+
+
+def implementations(args, torch):
+    """(the implementations this run measures, why any was left out)."""
+    impls, left_out = ["minifm reference", KERNEL[args.device], "torch"], []
+    if args.device == "cuda" and "cuda" not in kernels.available_backends("attention"):
+        impls.remove("minifm cuda")
+        left_out.append("minifm cuda: Numba's CUDA target is not usable here")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        impls.remove("torch")
+        left_out.append("torch: this PyTorch has no CUDA")
+    return impls, left_out
 
 
 FIRST_CALLS = """
@@ -138,53 +181,63 @@ def first_calls(dtype, head_dim, fresh_cache):
     return json.loads(done.stdout.splitlines()[-1])
 
 
-def measure(args, torch, T, causal):
+def measure(args, torch, T, causal, available):
     """Rows of results (one per implementation) for one length and masking."""
     B, H, D = args.batch, args.heads, args.head_dim
     rng = np.random.default_rng(T)
     arrays = [rng.standard_normal((B, H, T, D)).astype(args.dtype) for _ in range(3)]
     grad = rng.standard_normal((B, H, T, D)).astype(args.dtype)
     score_mib = B * H * T * T * np.dtype(args.dtype).itemsize / 2**20
-    impls = [i for i in IMPLS if i != "minifm reference" or score_mib <= args.ref_max_mib]
+    impls = [i for i in available if i != "minifm reference" or score_mib <= args.ref_max_mib]
+    device = args.device
 
     def runners(backward):
         made = {"minifm reference": lambda: minifm_runner("reference", arrays, grad, causal,
-                                                          backward),
+                                                          backward, device),
                 "minifm numba": lambda: minifm_runner("numba", arrays, grad, causal, backward),
-                "torch": lambda: torch_runner(torch, arrays, grad, causal, backward)}
+                "minifm cuda": lambda: minifm_runner("cuda", arrays, grad, causal, backward,
+                                                     device),
+                "torch": lambda: torch_runner(torch, arrays, grad, causal, backward, device)}
         return {name: made[name]() for name in impls}
 
     forward = time_interleaved(runners(False), args.repeats, args.warmup)
     both = time_interleaved(runners(True), args.repeats, args.warmup)
     rows = []
     for name, run in runners(True).items():
-        _, rss = peak_rss_delta(run)
-        numpy_peak = peak_traced(run)[1] / 2**20 if name.startswith("minifm") else None
-        rows.append({"T": T, "causal": causal, "impl": name,
-                     "forward_ms": 1e3 * median(forward[name]),
-                     "forward_backward_ms": 1e3 * median(both[name]),
-                     "forward_samples_ms": [1e3 * s for s in forward[name]],
-                     "forward_backward_samples_ms": [1e3 * s for s in both[name]],
-                     "rss_peak_extra_mib": None if rss is None else rss / 2**20,
-                     "numpy_peak_mib": numpy_peak})
+        row = {"T": T, "causal": causal, "impl": name,
+               "forward_ms": 1e3 * median(forward[name]),
+               "forward_backward_ms": 1e3 * median(both[name]),
+               "forward_samples_ms": [1e3 * s for s in forward[name]],
+               "forward_backward_samples_ms": [1e3 * s for s in both[name]]}
+        if device == "cuda":
+            row["gpu_peak_extra_mib"] = gpu_peak_extra(torch, name, run) / 2**20
+        else:
+            _, rss = peak_rss_delta(run)
+            row["rss_peak_extra_mib"] = None if rss is None else rss / 2**20
+            row["numpy_peak_mib"] = peak_traced(run)[1] / 2**20 if name.startswith("minifm") \
+                else None
+        rows.append(row)
     skipped = None
-    if len(impls) < len(IMPLS):
+    if "minifm reference" in available and "minifm reference" not in impls:
         skipped = (f"T={T}: reference skipped, one (B, H, T, T) score array is "
                    f"{score_mib:.0f} MiB > --ref-max-mib {args.ref_max_mib:.0f}")
     return rows, skipped
 
 
 def print_rows(rows):
-    by = {r["impl"]: r for r in rows}
-    torch_row = by["torch"]
+    torch_row = {r["impl"]: r for r in rows}.get("torch")
+
+    def ratio(r, key):
+        return f"{r[key] / torch_row[key]:6.2f}x" if torch_row else f"{'-':>7}"
+
+    def mib(r, key):
+        return "" if r.get(key) is None else f"{r[key]:8.0f}"
     for r in rows:
-        ratio_f = r["forward_ms"] / torch_row["forward_ms"]
-        ratio_b = r["forward_backward_ms"] / torch_row["forward_backward_ms"]
-        rss = "" if r["rss_peak_extra_mib"] is None else f"{r['rss_peak_extra_mib']:8.0f}"
-        numpy_peak = "" if r["numpy_peak_mib"] is None else f"{r['numpy_peak_mib']:8.0f}"
+        memory = mib(r, "gpu_peak_extra_mib") if "gpu_peak_extra_mib" in r else \
+            f"{mib(r, 'rss_peak_extra_mib'):>8} {mib(r, 'numpy_peak_mib'):>8}"
         print(f"{r['T']:5d} {'causal' if r['causal'] else 'full':6s} {r['impl']:17s} "
-              f"{r['forward_ms']:9.1f} {ratio_f:6.2f}x {r['forward_backward_ms']:10.1f} "
-              f"{ratio_b:6.2f}x {rss:>8} {numpy_peak:>8}", flush=True)
+              f"{r['forward_ms']:9.1f} {ratio(r, 'forward_ms')} {r['forward_backward_ms']:10.1f} "
+              f"{ratio(r, 'forward_backward_ms')} {memory:>8}", flush=True)
 
 
 def plot(results, path):
@@ -193,7 +246,7 @@ def plot(results, path):
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    colors = dict(zip(IMPLS, ("tab:gray", "tab:blue", "tab:orange")))
+    colors = dict(zip(IMPLS, ("tab:gray", "tab:blue", "tab:green", "tab:orange")))
     for ax, key, title in zip(axes, ("forward_ms", "forward_backward_ms"),
                               ("forward", "forward + backward")):
         for impl in IMPLS:
@@ -219,27 +272,40 @@ def main(argv=None):
     import numba
     import torch
 
-    fix_malloc_threshold()  # so the RSS growth of every call shows (benchmarks/common.py)
-    # minifm picks Numba's threading layer on first selecting a kernel, which must come
-    # before set_num_threads below starts Numba's threads
-    kernels.select("attention", "cpu", dtype=np.dtype(args.dtype), head_dim=args.head_dim,
-                   value_dim=args.head_dim)
-    threads = args.threads or numba.config.NUMBA_NUM_THREADS
-    numba.set_num_threads(threads)
-    torch.set_num_threads(threads)
-    first = {kind: first_calls(args.dtype, args.head_dim, kind == "compile")
-             for kind in ("compile", "cache_load")}
-    for kind, t in first.items():
-        print(f"Numba kernels' first call in a new process, {kind.replace('_', ' ')}: "
-              f"forward {t['forward_s']:.1f} s, backward {t['backward_s']:.1f} s")
-    print(f"B={args.batch} H={args.heads} D={args.head_dim} {args.dtype}, {threads} threads "
-          f"for Numba ({numba.threading_layer()} layer) and PyTorch; ratios are to torch")
+    threads, first, machine = None, None, {}
+    if args.device == "cpu":
+        fix_malloc_threshold()  # so the RSS growth of every call shows (benchmarks/common.py)
+        # minifm picks Numba's threading layer on first selecting a kernel, which must come
+        # before set_num_threads below starts Numba's threads
+        kernels.select("attention", "cpu", dtype=np.dtype(args.dtype), head_dim=args.head_dim,
+                       value_dim=args.head_dim)
+        threads = args.threads or numba.config.NUMBA_NUM_THREADS
+        numba.set_num_threads(threads)
+        torch.set_num_threads(threads)
+        first = {kind: first_calls(args.dtype, args.head_dim, kind == "compile")
+                 for kind in ("compile", "cache_load")}
+        for kind, t in first.items():
+            print(f"Numba kernels' first call in a new process, {kind.replace('_', ' ')}: "
+                  f"forward {t['forward_s']:.1f} s, backward {t['backward_s']:.1f} s")
+        machine = dict(threads=threads, numba_threading_layer=numba.threading_layer())
+        print(f"B={args.batch} H={args.heads} D={args.head_dim} {args.dtype}, {threads} "
+              f"threads for Numba ({numba.threading_layer()} layer) and PyTorch; ratios are "
+              f"to torch")
+        memory = f"{'RSS MiB':>8} {'NumPy MiB':>8}"
+    else:
+        machine = dict(gpu=minifm.cuda.get_device_name())
+        print(f"B={args.batch} H={args.heads} D={args.head_dim} {args.dtype} on "
+              f"{machine['gpu']}; ratios are to torch")
+        memory = f"{'GPU MiB':>8}"
+    available, left_out = implementations(args, torch)
+    for why in left_out:
+        print(f"left out: {why}")
     print(f"{'T':>5} {'mask':6s} {'impl':17s} {'fwd ms':>9} {'ratio':>7} {'fwd+bwd ms':>10} "
-          f"{'ratio':>7} {'RSS MiB':>8} {'NumPy MiB':>8}")
-    results, skipped = [], []
+          f"{'ratio':>7} {memory}")
+    results, skipped = [], list(left_out)
     for T in lengths(args):
         for causal in (False, True):
-            rows, skip = measure(args, torch, T, causal)
+            rows, skip = measure(args, torch, T, causal, available)
             print_rows(rows)
             results += rows
             if skip and skip not in skipped:
@@ -248,7 +314,7 @@ def main(argv=None):
     kernels.set_backend("attention", None)
     config = {k: v for k, v in vars(args).items() if k != "out"}
     path = write_json(args.out, {
-        "machine": machine_info(threads=threads, numba_threading_layer=numba.threading_layer()),
+        "machine": machine_info(**machine),
         "config": config, "numba_first_call": first, "skipped": skipped, "results": results})
     png = os.path.splitext(args.out)[0] + ".png"
     plot(results, png)

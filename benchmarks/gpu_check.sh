@@ -187,24 +187,15 @@ else
 fi
 
 # ----------------------------------------------------------------------------- benchmarks
-if timeout 60 "$PY" benchmarks/bench_attention.py --help 2> /dev/null | grep -q -- "--device"; then
-    if [ "$GPU_READY" = 1 ]; then
-        run_stage attention 150 "" "$PY" benchmarks/bench_attention.py --device cuda \
-            --min-T 512 --max-T 8192 --out "$OUT/attention.json"
-    else
-        skip_stage attention "$WHY_NO_GPU"
-    fi
+if [ "$GPU_READY" = 1 ]; then
+    run_stage attention 150 "" "$PY" benchmarks/bench_attention.py --device cuda \
+        --min-T 512 --max-T 8192 --out "$OUT/attention.json"
+elif [ "$DRY_RUN" = 1 ]; then
+    run_stage attention 120 "dry run: on the CPU, tiny" "$PY" benchmarks/bench_attention.py \
+        --device cpu --min-T 64 --max-T 64 --batch 1 --heads 1 --head-dim 16 --repeats 1 \
+        --warmup 0 --out "$OUT/attention.json"
 else
-    GAP="bench_attention.py has no --device option yet: these are CPU figures"
-    GAP="$GAP (minifm Numba vs torch); the GPU comparison is owed"
-    if [ "$DRY_RUN" = 1 ]; then
-        run_stage attention 120 "$GAP" "$PY" benchmarks/bench_attention.py --min-T 64 \
-            --max-T 64 --batch 1 --heads 1 --head-dim 16 --repeats 1 --warmup 0 \
-            --out "$OUT/attention.json"
-    else
-        run_stage attention 120 "$GAP" "$PY" benchmarks/bench_attention.py --quick \
-            --min-T 256 --max-T 1024 --out "$OUT/attention.json"
-    fi
+    skip_stage attention "$WHY_NO_GPU"
 fi
 
 if [ "$GPU_READY" = 1 ]; then

@@ -126,6 +126,7 @@ class BERTTask(Task):
     val_metrics = ("loss", "mlm_loss", "cls_loss")
     sample_options = ("prompt",)
     item_name = "tokens"
+    devices = ("cpu", "cuda")
 
     def __init__(self, cfg: BERTTaskConfig, out_dir, state=None, load_data=True, device="cpu"):
         super().__init__(cfg, out_dir, device=device)
@@ -149,8 +150,8 @@ class BERTTask(Task):
                             intermediate_size=cfg.intermediate_size,
                             max_position_embeddings=cfg.seq_len, dropout=cfg.dropout,
                             pad_token_id=PAD)
-        self.mlm = BertForMaskedLM(config)
-        self.classifier = BertForSequenceClassification(config, num_labels=2)
+        self.mlm = BertForMaskedLM(config).to(device)
+        self.classifier = BertForSequenceClassification(config, num_labels=2).to(device)
         self.optimizer = self._adamw()
         self.generator = backend.Generator(seed=cfg.seed + 1)  # training batches and masks
         self.batches_drawn = 0
@@ -264,8 +265,9 @@ class BERTTask(Task):
         self.mlm.eval()
         length, predicted = self.cfg.seq_len - 2, []
         for start in range(0, len(ids), length):
-            logits, _ = self.mlm(tensor([[CLS] + ids[start:start + length] + [SEP]]))
-            predicted.append(logits.numpy()[0, 1:-1].argmax(-1))
+            logits, _ = self.mlm(tensor([[CLS] + ids[start:start + length] + [SEP]],
+                                        device=self.device))
+            predicted.append(logits.cpu().numpy()[0, 1:-1].argmax(-1))
         return np.concatenate(predicted)
 
     # ---------------------------------------------------------------- batches
@@ -276,18 +278,20 @@ class BERTTask(Task):
         return tokens[starts[:, None] + np.arange(length)]
 
     def _masked_sequences(self, windows, generator):
-        """[CLS] window [SEP], masked: {"input_ids", "labels"} Tensors (labels -100 where
-        nothing is to predict)."""
+        """[CLS] window [SEP], masked: {"input_ids", "labels"} Tensors on the task's device
+        (labels -100 where nothing is to predict). Batches are drawn on the host, from CPU
+        generators, so a seed gives the same batches on every device."""
         n = len(windows)
         ids = np.concatenate([np.full((n, 1), CLS), windows, np.full((n, 1), SEP)], axis=1)
         inputs, labels = mask_tokens(tensor(ids), MASK, self.tokenizer.vocab_size,
                                      special_ids=(PAD, CLS, SEP, MASK), generator=generator,
                                      mlm_probability=self.cfg.mlm_probability)
-        return {"input_ids": inputs, "labels": labels}
+        return {"input_ids": inputs.to(self.device), "labels": labels.to(self.device)}
 
     def _typos(self, tokens, n, generator):
         """n typo-detection examples [CLS] window [SEP] (see the module docstring):
-        {"input_ids", "labels"} Tensors, label 1 for a window with typos."""
+        {"input_ids", "labels"} Tensors on the task's device, label 1 for a window with
+        typos."""
         windows = self._windows(tokens, n, generator)
         length = windows.shape[1]
         k = max(1, round(self.cfg.typo_rate * length))
@@ -302,7 +306,8 @@ class BERTTask(Task):
         hit = has_typos[rows]
         windows[rows[hit], where.ravel()[hit]] = typos[hit]
         ids = np.concatenate([np.full((n, 1), CLS), windows, np.full((n, 1), SEP)], axis=1)
-        return {"input_ids": tensor(ids), "labels": tensor(has_typos.astype(np.int64))}
+        return {"input_ids": tensor(ids, device=self.device),
+                "labels": tensor(has_typos.astype(np.int64), device=self.device)}
 
     # ---------------------------------------------------------------- evaluation
     def _held_out(self, split):
@@ -320,11 +325,11 @@ class BERTTask(Task):
         for i in range(0, masked["labels"].shape[0], batch_size):
             inputs, labels = masked["input_ids"][i:i + batch_size], masked["labels"][i:i + batch_size]
             logits, loss = self.mlm(inputs, attention_mask=ones_like(inputs), labels=labels)
-            target = labels.numpy()
+            target = labels.cpu().numpy()
             where = target != -100
             k = int(where.sum())
             losses += float(loss.item()) * k
-            hits += int((logits.numpy().argmax(-1)[where] == target[where]).sum())
+            hits += int((logits.cpu().numpy().argmax(-1)[where] == target[where]).sum())
             unigram_hits += int((target[where] == self.unigram_id).sum())
             count += k
         return {"mlm_loss": losses / count, "mlm_accuracy": hits / count,
@@ -337,7 +342,7 @@ class BERTTask(Task):
             inputs, labels = examples["input_ids"][i:i + batch_size], examples["labels"][i:i + batch_size]
             logits, loss = self.classifier(inputs, attention_mask=ones_like(inputs), labels=labels)
             losses += float(loss.item()) * labels.shape[0]
-            hits += int((logits.numpy().argmax(-1) == labels.numpy()).sum())
-        positive = float(examples["labels"].numpy().mean())
+            hits += int((logits.cpu().numpy().argmax(-1) == labels.cpu().numpy()).sum())
+        positive = float(examples["labels"].cpu().numpy().mean())
         return {"cls_loss": losses / n, "cls_accuracy": hits / n,
                 "majority_accuracy": max(positive, 1 - positive)}

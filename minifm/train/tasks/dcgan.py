@@ -126,6 +126,7 @@ class DCGANTask(Task):
     val_metrics = ("frechet_distance",)
     sample_options = ("path",)
     item_name = "images"
+    devices = ("cpu", "cuda")
 
     def __init__(self, cfg: DCGANTaskConfig, out_dir, state=None, load_data=True, device="cpu"):
         super().__init__(cfg, out_dir, device=device)
@@ -265,7 +266,7 @@ class DCGANTask(Task):
         with no_grad():
             self.netG.eval()
             z = randn(len(labels), self.cfg.nz, 1, 1, generator=backend.Generator(seed=self.cfg.seed + 2))
-            fake = self.netG(z).numpy()
+            fake = self.netG(z.to(self.device)).cpu().numpy()
             self.netG.train()
         return {"frechet_distance": frechet_distance_of_features(
                     real, classifier_features(classifier, fake)),
@@ -287,7 +288,7 @@ class DCGANTask(Task):
         z = randn(self.cfg.grid_size, self.cfg.nz, 1, 1, generator=backend.Generator(seed=seed))
         with no_grad():
             self.netG.eval()
-            images = self.netG(z)
+            images = self.netG(z.to(self.device)).cpu()
             self.netG.train()
         return save_image(images, path, nrow=8, value_range=(-1.0, 1.0), pad_value=0.5,
                           scale=max(1, 64 // self.cfg.image_size))

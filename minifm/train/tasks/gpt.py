@@ -178,7 +178,9 @@ def generate_text(model, tokenizer, prompt, max_new_tokens, temperature=0.8, top
         temperature, top_k = 1.0, 1
     ids = encode_prompt(tokenizer, prompt) or [0]
     model.eval()
+    # minifm.multinomial draws on the host, from a CPU generator: a seed gives the same
+    # text on every device
     out = model.generate(tensor([ids], dtype=backend.int64, device=device), max_new_tokens,
                          temperature=temperature, top_k=top_k,
-                         generator=backend.Generator(device=device, seed=seed))
+                         generator=backend.Generator(seed=seed))
     return tokenizer.decode(out[0].tolist())

@@ -1,0 +1,74 @@
+"""`minifm train gpt|bert|dcgan --device cuda` and the benchmarks' --device cuda, run for a
+few steps. Without a GPU, "cuda" is the CuPy stand-in (see conftest.py), which catches
+host arrays left in a CUDA run; where CuPy sees a GPU, the same tests run on it."""
+from __future__ import annotations
+
+import pytest
+
+TINY = {
+    "gpt": ["--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--block-size", "16",
+            "--batch-size", "4", "--eval-iters", "1"],
+    "bert": ["--seq-len", "16", "--batch-size", "4", "--hidden-size", "16", "--num-layers",
+             "1", "--num-heads", "2", "--intermediate-size", "32", "--eval-sequences", "8",
+             "--mlm-steps", "1"],
+    "dcgan": ["--image-size", "8", "--nz", "4", "--ngf", "4", "--ndf", "4", "--batch-size",
+              "64", "--grid-size", "4", "--classifier-epochs", "1"],
+}
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    path = tmp_path / "corpus.txt"
+    path.write_text("".join(f"line {i}: the quick brown fox jumps over the lazy dog.\n"
+                            for i in range(200)), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("device", ["cuda"])
+@pytest.mark.parametrize("task", ["gpt", "bert", "dcgan"])
+def test_train_two_steps_on_cuda_then_resume_sample_and_eval(task, device, tmp_path, corpus,
+                                                              capsys):
+    """`minifm train TASK --device cuda`: 2 steps, a checkpoint written from CUDA tensors,
+    1 more step resumed from it on CUDA, then sample and eval on CUDA."""
+    from minifm.cli import main
+    out = tmp_path / task
+    data = [] if task == "dcgan" else ["--data", str(corpus)]
+    argv = ["train", task, "--out-dir", str(out), *data, *TINY[task], "--warmup-steps", "1",
+            "--eval-interval", "2", "--samples", "0", "--device", device]
+    assert main(argv + ["--max-steps", "2"]) == 0, capsys.readouterr().err
+    assert main(["train", task, "--out-dir", str(out), "--resume", "--max-steps", "3",
+                 "--device", device]) == 0, capsys.readouterr().err
+    checkpoint = str(out / "checkpoint.safetensors")
+    from minifm.train import read_checkpoint
+    assert read_checkpoint(checkpoint)["trainer"]["step"] == 3
+    capsys.readouterr()
+    short = ["--max-new-tokens", "20"] if task == "gpt" else []
+    assert main(["sample", "--checkpoint", checkpoint, "--device", device, *short]) == 0, \
+        capsys.readouterr().err
+    assert main(["eval", "--checkpoint", checkpoint, "--device", device]) == 0, \
+        capsys.readouterr().err
+
+
+@pytest.mark.parametrize("device", ["cuda"])
+def test_bench_attention_on_cuda(device, tmp_path, capsys):
+    """bench_attention.py --device cuda at a tiny size: minifm's rows with GPU memory
+    peaks; the rows it cannot measure here are left out with the reason."""
+    import json
+
+    import bench_attention
+    import torch
+    from minifm import kernels
+    out = tmp_path / "attention.json"
+    bench_attention.main(["--device", device, "--min-T", "16", "--max-T", "32", "--batch", "1",
+                          "--heads", "2", "--head-dim", "8", "--repeats", "1", "--warmup", "0",
+                          "--out", str(out)])
+    report = json.loads(out.read_text())
+    impls = {"minifm reference"}
+    impls |= {"minifm cuda"} if "cuda" in kernels.available_backends("attention") else set()
+    impls |= {"torch"} if torch.cuda.is_available() else set()
+    assert {r["impl"] for r in report["results"]} == impls
+    assert len(report["results"]) == 4 * len(impls)          # 2 lengths x causal or not
+    for row in report["results"]:
+        assert row["forward_ms"] > 0 and row["gpu_peak_extra_mib"] > 0
+    assert report["machine"]["gpu"] and report["numba_first_call"] is None
+    assert "left out:" in capsys.readouterr().out or len(impls) == 3
