@@ -230,3 +230,22 @@ def test_train_eval_sample_from_the_command_line(tmp_path, capsys):
     width, height = np.frombuffer(data[16:24], dtype=">u4")
     # one row per photo, four 96-pixel crops shown 2x, 4 pixels of padding (2x) around each
     assert (width, height) == (2 * (4 * 96 + 5 * 4), 2 * (2 * 96 + 3 * 4))
+
+
+@pytest.mark.slow  # two runs of 2 steps, 3 evaluations each: about 20 s
+@pytest.mark.parametrize("device", ["cuda"])  # named so that conftest counts it
+def test_sr_trains_on_cuda_as_on_the_cpu(tmp_path, device):
+    """Two SRGAN steps, the evaluation and the sample on device="cuda" (a GPU, or the CuPy
+    stand-in) give the CPU's weights and metrics."""
+    cfg = SRTaskConfig(**TINY, adversarial_weight=1e-3)
+    runs = {}
+    for where in ("cpu", device):
+        task = SRTask(cfg, str(tmp_path / where), device=where)
+        Trainer(task, train_config(tmp_path / where, 2), log=quiet, evaluate_test=False).fit()
+        runs[where] = task
+        assert task.sample().endswith("samples_seed0.png")
+    cpu, cuda = runs["cpu"], runs[device]
+    for key, value in cpu.model.state_dict().items():
+        assert_close(cuda.model.state_dict()[key], value, atol=1e-6, rtol=1e-5, msg=key)
+    expected = cpu.evaluate("test")
+    assert cuda.evaluate("test") == pytest.approx(expected, rel=1e-5)
