@@ -75,6 +75,27 @@ def matmul(input, other):
 
 
 # ----------------------------------------------------------------------------- checked products
+# MatMul under PyTorch's node names for the checked forms (y.grad_fn prints MmBackward0...).
+class Mm(MatMul):
+    pass
+
+
+class Bmm(MatMul):
+    pass
+
+
+class Mv(MatMul):
+    pass
+
+
+class Dot(MatMul):
+    pass
+
+
+class Vdot(MatMul):
+    pass
+
+
 def _shape_str(t):
     return "x".join(map(str, t.shape))
 
@@ -101,7 +122,7 @@ def mm(input, mat2):
         raise RuntimeError(f"mm: mat1 and mat2 shapes cannot be multiplied "
                            f"({_shape_str(input)} and {_shape_str(mat2)})")
     _same_dtype("mm", input, mat2)
-    return MatMul.apply(input, mat2)
+    return Mm.apply(input, mat2)
 
 
 def bmm(input, mat2):
@@ -114,7 +135,7 @@ def bmm(input, mat2):
                            f"be: {expected} but got: {list(mat2.shape[:2])} (shapes "
                            f"{tuple(input.shape)} and {tuple(mat2.shape)})")
     _same_dtype("bmm", input, mat2)
-    return MatMul.apply(input, mat2)
+    return Bmm.apply(input, mat2)
 
 
 def mv(input, vec):
@@ -125,10 +146,10 @@ def mv(input, vec):
         raise RuntimeError(f"mv: size mismatch, got mat ({_shape_str(input)}), vec "
                            f"({vec.shape[0]})")
     _same_dtype("mv", input, vec)
-    return MatMul.apply(input, vec)
+    return Mv.apply(input, vec)
 
 
-def _inner(op, input, other):
+def _inner(op, node, input, other):
     _need_ndim(op, "self", input, 1)
     _need_ndim(op, "other", other, 1)
     if input.shape != other.shape:
@@ -136,17 +157,17 @@ def _inner(op, input, other):
                            f"{tuple(input.shape)} and {tuple(other.shape)} to have the same "
                            "number of elements")
     _same_dtype(op, input, other)
-    return MatMul.apply(input, other)
+    return node.apply(input, other)
 
 
 def dot(input, other):
     """The inner product of two 1-D tensors of one size and dtype (a 0-d tensor)."""
-    return _inner("dot", input, other)
+    return _inner("dot", Dot, input, other)
 
 
 def vdot(input, other):
     """dot with the first argument conjugated: for real tensors, dot."""
-    return _inner("vdot", input, other)
+    return _inner("vdot", Vdot, input, other)
 
 
 def outer(input, vec2):

@@ -1,0 +1,146 @@
+"""Linear algebra beyond the op table (tests/optable.py runs each op's forward, gradients,
+finite differences, second order and errors against PyTorch): node names, gradients at
+zero norms and distances, LinAlgError, torch.cross's default dim, singular slogdet, the
+Tensor methods, and the one documented difference (det's gradient at a singular matrix)."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import minifm  # noqa: E402
+from conftest import assert_close  # noqa: E402
+
+RNG = np.random.default_rng(0)
+
+
+def pair(*shape, requires_grad=False, array=None):
+    """The same float64 values as a minifm tensor and a torch tensor."""
+    a = RNG.standard_normal(shape) if array is None else np.asarray(array, np.float64)
+    return (minifm.tensor(a, requires_grad=requires_grad),
+            torch.tensor(a, requires_grad=requires_grad))
+
+
+def square(n, batch=()):
+    return RNG.uniform(-1, 1, (*batch, n, n)) + 3 * np.eye(n)
+
+
+@pytest.mark.parametrize("expr", [
+    "lib.mm(a, a)", "lib.bmm(a[None], a[None])", "lib.mv(a, v)", "lib.dot(v, v)",
+    "lib.vdot(v, v)", "lib.linalg.vector_norm(a)", "lib.linalg.inv(a)", "lib.linalg.det(a)",
+    "lib.linalg.solve(a, a)", "lib.linalg.slogdet(a)[1]"])
+def test_nodes_have_pytorchs_names(expr):
+    (a, ta), (v, tv) = pair(array=square(3), requires_grad=True), pair(3, requires_grad=True)
+    ours = eval(expr, {"lib": minifm, "a": a, "v": v}).grad_fn.name()
+    assert ours == type(eval(expr, {"lib": torch, "a": ta, "v": tv}).grad_fn).__name__
+
+
+@pytest.mark.parametrize("ord", [2, 1, 3, 0.5, float("inf"), float("-inf"), 0])
+def test_norm_gradient_at_zero_is_pytorchs(ord):
+    x, tx = pair(array=np.zeros((2, 3)), requires_grad=True)
+    minifm.linalg.vector_norm(x, ord, 1).sum().backward()
+    torch.linalg.vector_norm(tx, ord, 1).sum().backward()
+    assert np.isfinite(x.grad.numpy()).all()
+    if tx.grad is None:  # ord 0, a count: PyTorch leaves no gradient, minifm a zero one
+        assert not x.grad.numpy().any()
+    else:
+        assert_close(x.grad, tx.grad)
+
+
+@pytest.mark.parametrize("p", [2.0, 1.0, 3.0, float("inf"), 0.0])
+def test_cdist_gradient_at_zero_distance_is_pytorchs(p):
+    """cdist(x, x): every diagonal distance is 0; its gradient there is 0, not NaN."""
+    x, tx = pair(4, 3, requires_grad=True)
+    g = RNG.standard_normal((4, 4))
+    minifm.cdist(x, x, p).backward(minifm.tensor(g))
+    torch.cdist(tx, tx, p).backward(torch.tensor(g))
+    assert np.isfinite(x.grad.numpy()).all()
+    assert_close(x.grad, tx.grad)
+
+
+def test_a_singular_matrix_raises_linalgerror_a_runtimeerror():
+    assert issubclass(minifm.linalg.LinAlgError, RuntimeError)
+    singular = minifm.tensor([[1.0, 2.0], [2.0, 4.0]])
+    for call in (lambda: minifm.linalg.inv(singular), lambda: singular.inverse(),
+                 lambda: minifm.linalg.solve(singular, minifm.ones(2))):
+        with pytest.raises(RuntimeError, match="singular"):
+            call()
+        with pytest.raises(minifm.linalg.LinAlgError):
+            call()
+
+
+def test_slogdet_of_a_singular_matrix_is_zero_and_minus_infinity():
+    a, ta = pair(array=[[1.0, 2.0], [2.0, 4.0]])
+    sign, logabsdet = minifm.linalg.slogdet(a)
+    tsign, tlogabsdet = torch.linalg.slogdet(ta)
+    assert sign.item() == tsign.item() == 0 and logabsdet.item() == tlogabsdet.item() == -np.inf
+    assert minifm.linalg.slogdet(a).logabsdet is not None  # a named tuple, as PyTorch's
+
+
+def test_cross_without_dim_takes_the_first_dimension_of_size_3():
+    (a, ta), (b, tb) = pair(3, 3, 4), pair(3, 3, 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # PyTorch deprecates the default
+        assert_close(minifm.cross(a, b), torch.cross(ta, tb))
+    assert_close(minifm.linalg.cross(a[..., :3], b[..., :3]),
+                 torch.linalg.cross(ta[..., :3], tb[..., :3]))
+    with pytest.raises(RuntimeError, match="no dimension of size 3"):
+        minifm.cross(minifm.ones(2, 4), minifm.ones(2, 4))
+
+
+def test_tensor_methods_equal_the_functions():
+    (a, ta), (b, tb), (v, tv) = pair(3, 3), pair(3, 3), pair(3)
+    m, tm = pair(array=square(3))
+    for ours, theirs in [(a.mm(b), ta.mm(tb)), (a[None].bmm(b[None]), ta[None].bmm(tb[None])),
+                         (a.mv(v), ta.mv(tv)), (v.dot(v), tv.dot(tv)), (v.vdot(v), tv.vdot(tv)),
+                         (v.outer(v), tv.outer(tv)), (v.ger(v), tv.outer(tv)),
+                         (a.addmm(a, b, beta=0.5), ta.addmm(ta, tb, beta=0.5)),
+                         (v.addmv(a, v, alpha=2), tv.addmv(ta, tv, alpha=2)),
+                         (a.cross(b, dim=0), ta.cross(tb, dim=0)), (m.det(), tm.det()),
+                         (m.inverse(), tm.inverse()), (m.slogdet()[1], tm.slogdet()[1])]:
+        assert_close(ours, theirs)
+    c, tc = a.clone(), ta.clone()
+    assert c.addmm_(a, b, alpha=3) is c
+    assert_close(c, tc.addmm_(ta, tb, alpha=3))
+
+
+def test_linalg_namespace_and_torch_aliases():
+    m, tm = pair(array=square(3, (2,)))
+    assert_close(minifm.inverse(m), torch.inverse(tm))
+    assert_close(minifm.det(m), torch.det(tm))
+    assert_close(minifm.slogdet(m).logabsdet, torch.slogdet(tm).logabsdet)
+    assert_close(minifm.linalg.matmul(m, m), torch.linalg.matmul(tm, tm))
+    assert_close(minifm.linalg.norm(m, dim=(1, 2)), torch.linalg.norm(tm, dim=(1, 2)))
+
+
+def test_third_derivative_through_inv():
+    """inv's derivative uses inv itself (recorded), so any order works: d3/dx3 of
+    sum(inv(x * A)) at x = 1 (that is -6 sum(inv(A))) against PyTorch."""
+    derivatives, matrix = [], square(3)
+    for lib, autograd in ((minifm, minifm.autograd), (torch, torch.autograd)):
+        a = lib.tensor(matrix)
+        x = lib.tensor(1.0, dtype=lib.float64, requires_grad=True)
+        y = lib.linalg.inv(x * a).sum()
+        for _ in range(3):
+            (y,) = autograd.grad(y, x, create_graph=True)
+        derivatives.append(y.item())
+    np.testing.assert_allclose(derivatives[0], derivatives[1], rtol=1e-10)
+
+
+def test_matrix_norms_needing_singular_values_are_refused():
+    for ord in ("nuc", 2, -2):
+        with pytest.raises(NotImplementedError, match="singular values"):
+            minifm.linalg.matrix_norm(minifm.ones(3, 3), ord)
+
+
+def test_det_gradient_at_a_singular_matrix_is_refused():
+    """A difference from PyTorch (which gives the adjugate there): det's gradient is
+    det(A) A^-T, so at a singular matrix backward raises LinAlgError."""
+    a = minifm.tensor([[1.0, 2.0], [2.0, 4.0]], requires_grad=True)
+    d = minifm.linalg.det(a)
+    assert d.item() == 0.0
+    with pytest.raises(minifm.linalg.LinAlgError):
+        d.backward()
