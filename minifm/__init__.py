@@ -80,6 +80,15 @@ def is_tensor(obj) -> bool:
     return isinstance(obj, Tensor)
 
 
+# torch.exp_(x), torch.relu_(x), torch.clamp_(x, 0, 1)...: Tensor's in-place forms as functions
+from .tensor_api import METHODS as _METHODS  # noqa: E402
+globals().update({_name + "_": _METHODS[_name + "_"] for _name in """
+    abs neg reciprocal square sqrt rsqrt exp exp2 expm1 log log1p log2 log10 sin cos tan asin
+    acos atan arcsin arccos arctan sinh cosh tanh asinh acosh atanh arcsinh arccosh arctanh
+    sigmoid relu erf erfc frac floor ceil round trunc fix nan_to_num xlogy clip clamp_min
+    clamp_max clamp fill zero""".split()})
+
+
 def compile(model=None, *, fullgraph=False, dynamic=None, backend="inductor", mode=None,
             options=None, disable=False):
     """torch.compile's signature, and no compiler: minifm runs every op eagerly, so the model

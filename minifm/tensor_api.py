@@ -262,6 +262,7 @@ METHODS = {
     "index_copy_": ip._inplace("index_copy_", ix.index_copy),
     "index_fill_": ip._inplace("index_fill_", ix.index_fill),
     "__iadd__": ip.add_, "__isub__": ip.sub_, "__imul__": ip.mul_, "__itruediv__": ip.div_,
+    "broadcast_to": sh.broadcast_to, "allclose": ew.allclose, "equal": ew.equal,
     "clamp_min": lambda self, min: ew.clamp(self, min=min),
     "clamp_max": lambda self, max: ew.clamp(self, max=max),
 }

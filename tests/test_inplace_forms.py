@@ -192,3 +192,16 @@ def test_comparison_forms_write_ones_and_zeros_into_floats():
         x = lib.tensor([1.0, 2.0, 3.0])
         x.ge_(2.0)
         assert x.dtype == lib.float32 and x.tolist() == [0.0, 1.0, 1.0]
+
+
+def test_inplace_functions_at_top_level():
+    """torch.exp_(x) and its kind: the same forms as functions, where torch has them."""
+    names = [n for n in dir(minifm) if n.endswith("_") and not n.startswith("_")]
+    assert len(names) >= 45 and all(hasattr(torch, n) for n in names)
+    for lib in (minifm, torch):
+        x = lib.tensor([-1.5, 0.5, 2.0])
+        assert lib.relu_(x) is x and lib.clamp_(x, 0.0, 1.0) is x and lib.exp_(x) is x
+        assert lib.zero_(x) is x
+    x = minifm.tensor([-1.5, 0.5, 2.0])
+    minifm.sqrt_(minifm.abs_(x))
+    np.testing.assert_allclose(x.numpy(), np.sqrt([1.5, 0.5, 2.0]), rtol=1e-6)

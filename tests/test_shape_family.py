@@ -87,3 +87,89 @@ def test_meshgrid_outputs_are_expanded_views():
     gx, gy = minifm.meshgrid(x, y, indexing="ij")
     assert gx._data.strides[1] == 0 and gy._data.strides[0] == 0
     assert np.shares_memory(gx._data, x._data)
+
+
+# ----------------------------------------------------------------------------- drawn dims
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import given, settings, strategies as st  # noqa: E402
+from hypothesis.extra import numpy as hnp  # noqa: E402
+
+FAST = settings(max_examples=25, deadline=None)
+
+
+def _both(shape, seed=0):
+    a = np.random.default_rng(seed).standard_normal(shape)
+    return minifm.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+
+
+def _same(fn_ours, fn_theirs, shape):
+    """Equal values and gradients, or the same refusal (both raise)."""
+    x, tx = _both(shape)
+    try:
+        expected = fn_theirs(tx)
+    except (RuntimeError, IndexError):
+        with pytest.raises((RuntimeError, IndexError, ValueError)):
+            fn_ours(x)
+        return
+    y = fn_ours(x)
+    assert tuple(y.shape) == tuple(expected.shape)
+    assert_close(y, expected)
+    g = np.random.default_rng(1).standard_normal(tuple(expected.shape))
+    y.backward(minifm.tensor(g))
+    expected.backward(torch.tensor(g))
+    assert_close(x.grad, tx.grad)
+
+
+SHAPES = hnp.array_shapes(min_dims=1, max_dims=4, min_side=0, max_side=4)
+
+
+@FAST
+@given(shape=SHAPES, data=st.data())
+def test_movedim_with_drawn_dims(shape, data):
+    n = len(shape)
+    src = data.draw(st.lists(st.integers(-n, n - 1), max_size=n))
+    dst = data.draw(st.lists(st.integers(-n, n - 1), min_size=len(src), max_size=len(src)))
+    _same(lambda x: x.movedim(src, dst), lambda x: x.movedim(src, dst), shape)
+
+
+@FAST
+@given(shape=hnp.array_shapes(min_dims=2, max_dims=4, min_side=0, max_side=4), data=st.data())
+def test_rot90_with_drawn_k_and_dims(shape, data):
+    n = len(shape)
+    dims = data.draw(st.lists(st.integers(-n, n - 1), min_size=2, max_size=2))
+    k = data.draw(st.integers(-6, 6))
+    _same(lambda x: x.rot90(k, dims), lambda x: x.rot90(k, dims), shape)
+
+
+@FAST
+@given(shape=SHAPES, data=st.data())
+def test_unfold_with_drawn_windows(shape, data):
+    dim = data.draw(st.integers(-len(shape), len(shape) - 1))
+    size = data.draw(st.integers(0, shape[dim] + 1))
+    step = data.draw(st.integers(1, 3))
+    _same(lambda x: x.unfold(dim, size, step), lambda x: x.unfold(dim, size, step), shape)
+
+
+@FAST
+@given(shape=SHAPES, data=st.data())
+def test_diag_embed_with_drawn_dims(shape, data):
+    n = len(shape) + 1
+    offset = data.draw(st.integers(-3, 3))
+    d1, d2 = data.draw(st.integers(-n, n - 1)), data.draw(st.integers(-n, n - 1))
+    _same(lambda x: minifm.diag_embed(x, offset, d1, d2),
+          lambda x: torch.diag_embed(x, offset, d1, d2), shape)
+
+
+@FAST
+@given(shape=SHAPES, data=st.data())
+def test_repeat_interleave_with_drawn_repeats(shape, data):
+    dim = data.draw(st.integers(-len(shape), len(shape) - 1))
+    counts = data.draw(st.lists(st.integers(0, 3), min_size=shape[dim], max_size=shape[dim]))
+    _same(lambda x: x.repeat_interleave(minifm.tensor(counts, dtype=minifm.int64), dim),
+          lambda x: x.repeat_interleave(torch.tensor(counts, dtype=torch.int64), dim), shape)
+
+
+@FAST
+@given(shape=SHAPES, reps=st.lists(st.integers(0, 3), max_size=5))
+def test_tile_with_drawn_reps(shape, reps):
+    _same(lambda x: x.tile(reps), lambda x: x.tile(reps), shape)
