@@ -144,3 +144,62 @@ def test_det_gradient_at_a_singular_matrix_is_refused():
     assert d.item() == 0.0
     with pytest.raises(minifm.linalg.LinAlgError):
         d.backward()
+
+
+# ----------------------------------------------------------------------------- drawn shapes
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import given, settings, strategies as st  # noqa: E402
+from hypothesis.extra import numpy as hnp  # noqa: E402
+
+DRAWN = settings(max_examples=25, deadline=None)
+
+
+def _grads_agree(expr, arrays):
+    """expr's value and the gradients of a random projection of it, minifm against PyTorch,
+    each gradient shaped as its input."""
+    results = []
+    for lib in (minifm, torch):
+        leaves = [lib.tensor(a, requires_grad=True) for a in arrays]
+        out = eval(expr, {"lib": lib, "x": leaves, "inf": float("inf")})
+        weights = np.random.default_rng(1).standard_normal(tuple(out.shape))
+        grads = (minifm.autograd if lib is minifm else torch.autograd).grad(
+            (out * lib.tensor(weights)).sum(), leaves)
+        results.append((out, grads))
+    (out, grads), (tout, tgrads) = results
+    assert_close(out, tout)
+    for a, g, tg in zip(arrays, grads, tgrads):
+        assert tuple(g.shape) == a.shape
+        assert_close(g, tg)
+
+
+@DRAWN
+@given(hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=2, max_side=3),
+       st.integers(1, 4), st.integers(1, 4), st.integers(1, 3))
+def test_solve_broadcasts_batches_as_pytorch(batches, n, k, seed):
+    rng = np.random.default_rng(seed)
+    a = rng.uniform(-1, 1, (*batches.input_shapes[0], n, n)) + 3 * np.eye(n)
+    b = rng.standard_normal((*batches.input_shapes[1], n, k))
+    _grads_agree("lib.linalg.solve(x[0], x[1])", [a, b])
+
+
+@DRAWN
+@given(hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=2, max_side=3),
+       st.integers(1, 4), st.integers(1, 4), st.integers(1, 3),
+       st.sampled_from([1.0, 2.0, 3.0, float("inf")]))
+def test_cdist_broadcasts_batches_as_pytorch(batches, p_rows, r_rows, m, p):
+    rng = np.random.default_rng(p_rows * 7 + r_rows)
+    x1 = rng.standard_normal((*batches.input_shapes[0], p_rows, m))
+    x2 = rng.standard_normal((*batches.input_shapes[1], r_rows, m))
+    _grads_agree(f"lib.cdist(x[0], x[1], p={p})", [x1, x2])
+
+
+@DRAWN
+@given(hnp.array_shapes(min_dims=1, max_dims=4, max_side=4), st.data())
+def test_vector_norm_over_drawn_dims(shape, data):
+    dims = data.draw(st.lists(st.integers(-len(shape), len(shape) - 1), min_size=1,
+                              max_size=len(shape), unique_by=lambda d: d % len(shape)))
+    ord = data.draw(st.sampled_from([2, 1, 3, float("inf"), -1.0]))
+    keepdim = data.draw(st.booleans())
+    x = np.random.default_rng(len(shape)).uniform(0.1, 2, shape) * np.sign(
+        np.random.default_rng(3).standard_normal(shape))
+    _grads_agree(f"lib.linalg.vector_norm(x[0], {ord}, {tuple(dims)}, {keepdim})", [x])
