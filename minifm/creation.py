@@ -205,8 +205,10 @@ def randint(*args, low=None, high=None, size=None, generator=None, dtype=None, d
 
 def randperm(n, generator=None, dtype=None, device=None):
     device = backend.as_device(device)
-    data = generator_rng(device, generator).permutation(n).astype(dtype or np.int64, copy=False)
-    return Tensor(data)
+    rng = generator_rng(device, generator)
+    # CuPy's Generator has no permutation: the order of n uniform draws is one
+    order = rng.permutation(n) if device.type == "cpu" else rng.random(n).argsort()
+    return Tensor(order.astype(dtype or np.int64, copy=False))
 
 
 

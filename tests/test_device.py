@@ -102,3 +102,172 @@ def test_op_forward_and_backward_on_cuda(info, dtype, device):
             on_cuda(g, sample)
             assert g.shape == leaf.shape and g.dtype == leaf.dtype, sample
             assert_close(g, tg, msg=lambda m: f"{sample}: {m}")
+
+
+
+# ----------------------------------------------------------------------------- random
+def _filled(method, *args, dtype=minifm.float32):
+    return lambda: getattr(minifm.zeros(3, 4, dtype=dtype, device="cuda"), method)(*args)
+
+
+RANDOM = {
+    "rand": lambda: minifm.rand(3, 4, device="cuda"),
+    "randn": lambda: minifm.randn(3, 4, device="cuda", dtype=minifm.float64),
+    "randint": lambda: minifm.randint(0, 5, (3, 4), device="cuda"),
+    "randperm": lambda: minifm.randperm(7, device="cuda"),
+    "rand_like": lambda: minifm.rand_like(minifm.zeros(3, device="cuda")),
+    "normal": lambda: minifm.normal(minifm.zeros(3, 4, device="cuda"),
+                                    minifm.ones(3, 4, device="cuda")),
+    "bernoulli": lambda: minifm.bernoulli(minifm.full((3, 4), 0.5, device="cuda")),
+    "poisson": lambda: minifm.poisson(minifm.full((3, 4), 2.0, device="cuda")),
+    "multinomial": lambda: minifm.multinomial(minifm.ones(2, 5, device="cuda"), 3),
+    "dropout": lambda: minifm.nn.functional.dropout(minifm.ones(3, 4, device="cuda"), 0.5),
+    "uniform_": _filled("uniform_"),
+    "normal_": _filled("normal_"),
+    "random_": _filled("random_", 0, 10, dtype=minifm.int64),
+    "bernoulli_": _filled("bernoulli_", 0.3),
+    "exponential_": _filled("exponential_"),
+    "geometric_": _filled("geometric_", 0.3),
+    "log_normal_": _filled("log_normal_"),
+    "cauchy_": _filled("cauchy_"),
+}
+
+
+@pytest.mark.parametrize("device", ["cuda"])
+@pytest.mark.parametrize("name", list(RANDOM))
+def test_random_draws_stay_on_cuda(name, device):
+    out = RANDOM[name]()
+    on_cuda(out, name)
+    assert bool(minifm.isfinite(out.float()).all())
+
+
+# ----------------------------------------------------------------------------- training steps
+def vision_model():
+    nn = minifm.nn
+    # no bias before BatchNorm: its gradient is rounding noise, which Adam would amplify
+    return nn.Sequential(nn.Conv2d(2, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4), nn.ReLU(),
+                         nn.MaxPool2d(2), nn.Conv2d(4, 4, 3, padding=1, groups=2),
+                         nn.GroupNorm(2, 4), nn.GELU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(4, 8), nn.LayerNorm(8), nn.Dropout(0.1), nn.Linear(8, 3))
+
+
+class SequenceModel(minifm.nn.Module):
+    def __init__(self):
+        super().__init__()
+        nn = minifm.nn
+        self.embed = nn.Embedding(11, 8)
+        self.encoder = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.1, batch_first=True)
+        self.head = nn.Linear(8, 11)
+        # the key bias's gradient is rounding noise (softmax ignores a shift shared by all
+        # keys), which Adam and RMSprop would amplify into different steps on each device
+        self.encoder.self_attn.in_proj_bias.requires_grad_(False)
+
+    def forward(self, ids):
+        T = ids.shape[1]
+        mask = minifm.triu(minifm.full((T, T), float("-inf"), device=ids.device), 1)
+        return self.head(self.encoder(self.embed(ids), src_mask=mask, is_causal=True))
+
+
+OPTIMIZERS = {
+    "SGD": lambda p: minifm.optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-2),
+    "Adam": lambda p: minifm.optim.Adam(p, lr=1e-2, amsgrad=True),
+    "AdamW": lambda p: minifm.optim.AdamW(p, lr=1e-2, weight_decay=0.1),
+    "RMSprop": lambda p: minifm.optim.RMSprop(p, lr=1e-2, momentum=0.5, centered=True),
+}
+
+
+def batch(kind, device):
+    rng = np.random.default_rng(0)
+    if kind == "vision":
+        x = minifm.tensor(rng.standard_normal((4, 2, 6, 6)).astype(np.float32), device=device)
+        y = minifm.tensor(rng.integers(0, 3, 4), device=device)
+    else:
+        x = minifm.tensor(rng.integers(0, 11, (2, 5)), device=device)
+        y = minifm.tensor(rng.integers(0, 11, 10), device=device)
+    return x, y
+
+
+def steps(model, opt, kind, device, n, scheduler=None):
+    x, y = batch(kind, device)
+    for _ in range(n):
+        minifm.manual_seed(3)
+        minifm.cuda.manual_seed(3)
+        opt.zero_grad()
+        out = model(x)
+        loss = minifm.nn.functional.cross_entropy(out.reshape(-1, out.shape[-1]), y)
+        loss.backward()
+        minifm.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        if scheduler is not None:
+            scheduler.step()
+    return float(loss.item())
+
+
+def build(kind, name, device, state=None):
+    minifm.manual_seed(0)
+    model = vision_model() if kind == "vision" else SequenceModel()
+    if state is not None:
+        model.load_state_dict(state)
+    model = model.to(device)
+    opt = OPTIMIZERS[name](model.parameters())
+    return model, opt, minifm.optim.lr_scheduler.StepLR(opt, 1, gamma=0.5)
+
+
+def assert_states_close(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    assert list(sa) == list(sb)
+    for key in sa:
+        assert_close(sa[key], sb[key], rtol=1e-4, atol=1e-5, msg=lambda m: f"{key}: {m}")
+
+
+@pytest.mark.parametrize("device", ["cuda"])
+@pytest.mark.parametrize("kind", ["vision", "sequence"])
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_training_steps_on_cuda_match_the_cpu(kind, name, device):
+    """Two steps (clipped gradients, a scheduler) on CUDA give the CPU's parameters, and
+    every parameter, gradient, buffer and optimizer state stays on CUDA. The models train
+    (BatchNorm's batch statistics), with dropout's p set to 0: its draws differ between
+    devices."""
+    cpu, cpu_opt, cpu_sched = build(kind, name, "cpu")
+    gpu, gpu_opt, gpu_sched = build(kind, name, device, cpu.state_dict())
+    for module in (cpu, gpu):
+        for m in module.modules():
+            if isinstance(m, minifm.nn.Dropout):
+                m.p = 0.0
+    if kind == "sequence":
+        for m in (cpu.encoder, gpu.encoder):
+            m.dropout.p = m.dropout1.p = m.dropout2.p = 0.0
+    loss_cpu = steps(cpu, cpu_opt, kind, "cpu", 2, cpu_sched)
+    loss_gpu = steps(gpu, gpu_opt, kind, device, 2, gpu_sched)
+    assert loss_gpu == pytest.approx(loss_cpu, rel=1e-4)
+    assert_states_close(gpu, cpu)
+    for t in [*gpu.parameters(), *gpu.buffers(),
+              *(p.grad for p in gpu.parameters() if p.grad is not None)]:
+        on_cuda(t, name)
+    for state in gpu_opt.state.values():
+        for value in state.values():
+            if isinstance(value, minifm.Tensor):
+                on_cuda(value, name)
+
+
+@pytest.mark.parametrize("device", ["cuda"])
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_checkpoint_saved_from_cuda_resumes_on_cuda_and_cpu(name, device, tmp_path):
+    """minifm.save of a CUDA model's and optimizer's state, loaded back onto CUDA (and onto
+    the CPU): the next step is the one the original takes."""
+    model, opt, _ = build("vision", name, device)
+    steps(model, opt, "vision", device, 1)
+    path = tmp_path / "ckpt.pt"
+    minifm.save({"model": model.state_dict(), "optim": opt.state_dict()}, path)
+    steps(model, opt, "vision", device, 1)
+    for where in (device, "cpu"):
+        ckpt = minifm.load(path, map_location=where)
+        again, again_opt, _ = build("vision", name, where)
+        again.load_state_dict(ckpt["model"])
+        again_opt.load_state_dict(ckpt["optim"])
+        for state in again_opt.state.values():
+            for value in state.values():
+                if isinstance(value, minifm.Tensor):
+                    assert value.device == backend.as_device(where)
+        steps(again, again_opt, "vision", where, 1)
+        assert_states_close(again, model)

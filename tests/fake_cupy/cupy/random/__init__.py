@@ -1,8 +1,8 @@
 """cupy.random in the stand-in: the Generator API as CuPy has it, drawing with NumPy.
 
 CuPy's Generator (cupy.random.default_rng) has fewer methods than NumPy's: random,
-standard_normal, integers and uniform are the ones minifm can use, and they are all the
-stand-in offers; permutation, choice, shuffle and normal are missing from CuPy's
+standard_normal, integers, uniform and poisson are the ones minifm can use, and they are
+all the stand-in offers; permutation, choice, shuffle and normal are missing from CuPy's
 Generator, so they are missing here too. Draws come from NumPy's PCG64 (CuPy's default
 bit generator is cuRAND's XORWOW), so the numbers differ from a real GPU's for a seed.
 """
@@ -32,6 +32,11 @@ class Generator:
 
     def uniform(self, low=0.0, high=1.0, size=None, dtype=numpy.float64):
         return self._device(self._rng.uniform(low, high, size).astype(dtype, copy=False))
+
+    def poisson(self, lam=1.0, size=None):
+        import cupy
+        lam = lam.get() if isinstance(lam, cupy.ndarray) else lam
+        return self._device(self._rng.poisson(lam, size))
 
     def _fill(self, host, out):
         if out is None:
