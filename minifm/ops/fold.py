@@ -6,19 +6,18 @@ each block's entries channel first, then kernel row, then kernel column. fold is
 adjoint: each column's entries are added back at the pixels they came from, so overlapping
 blocks sum.
 
-Both are one integer map, `_block_index`, from (kernel row, kernel column, block row, block
-column) to a pixel of the flattened image, with padding pointing at one extra zero pixel
-past the end. unfold gathers with index_select along that map and fold scatter-adds with
-index_add, so each one's gradient is the other, through ops that are differentiable again.
+Both walk the kh x kw kernel offsets: offset (i, j) sees one strided slice of the padded
+image (every block's entry (i, j) at once), so im2col stacks kh*kw slices and col2im adds
+kh*kw slices back. Each is the other's backward, written with slicing, stacking and
+zeros only, so that it also runs on the differentiable array namespace (create_graph).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from .. import backend
-from ..tensor import Tensor
-from .index import index_add, index_select
-from .shape import cat, narrow, reshape
+from ..autograd import Function
+from .shape import reshape
 
 
 def _pair(op, name, value):
@@ -50,16 +49,60 @@ def _blocks(op, size, kernel, dilation, padding, stride):
     return counts
 
 
-def _block_index(size, kernel, dilation, padding, stride, counts):
-    """For each (kernel row, kernel column, block row, block column), flattened in that
-    order, the index of its pixel in the flattened H x W image; H * W where it falls in the
-    padding."""
-    (h, w), (kh, kw), (dh, dw), (ph, pw), (sh, sw), (oh, ow) = (
-        size, kernel, dilation, padding, stride, counts)
-    rows = (np.arange(kh) * dh)[:, None, None, None] + (np.arange(oh) * sh)[:, None] - ph
-    cols = (np.arange(kw) * dw)[None, :, None, None] + np.arange(ow) * sw - pw
-    inside = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)
-    return np.where(inside, rows * w + cols, h * w).reshape(-1)
+def _offset_key(i, j, dilation, stride, counts):
+    """The slice of the padded image that kernel offset (i, j) reads in every block."""
+    (dh, dw), (sh, sw), (oh, ow) = dilation, stride, counts
+    return (slice(None), slice(None), slice(i * dh, i * dh + sh * (oh - 1) + 1, sh),
+            slice(j * dw, j * dw + sw * (ow - 1) + 1, sw))
+
+
+def _im2col(xp, x, kernel, dilation, padding, stride, counts):
+    n, c, h, w = x.shape
+    (kh, kw), (ph, pw) = kernel, padding
+    if ph or pw:
+        padded = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=x.dtype)
+        padded[:, :, ph:ph + h, pw:pw + w] = x
+        x = padded
+    pieces = [x[_offset_key(i, j, dilation, stride, counts)] for i in range(kh) for j in range(kw)]
+    return xp.stack(pieces, 2).reshape(n, c * kh * kw, counts[0] * counts[1])
+
+
+def _col2im(xp, cols, size, kernel, dilation, padding, stride, counts):
+    (h, w), (kh, kw), (ph, pw) = size, kernel, padding
+    n, c = cols.shape[0], cols.shape[1] // (kh * kw)
+    blocks = cols.reshape(n, c, kh, kw, *counts)
+    image = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            key = _offset_key(i, j, dilation, stride, counts)
+            image[key] = image[key] + blocks[:, :, i, j]
+    return xp.ascontiguousarray(image[:, :, ph:ph + h, pw:pw + w]) if ph or pw else image
+
+
+class Im2Col(Function):
+    """(N, C, H, W) -> (N, C*kh*kw, L); the gradient is col2im of the gradient."""
+
+    @staticmethod
+    def forward(ctx, x, *, kernel, dilation, padding, stride, counts):
+        ctx.size, ctx.args = x.shape[2:], (kernel, dilation, padding, stride, counts)
+        return _im2col(ctx.xp, x, *ctx.args)
+
+    @staticmethod
+    def backward(ctx, g):
+        return _col2im(ctx.xp, g, ctx.size, *ctx.args)
+
+
+class Col2Im(Function):
+    """(N, C*kh*kw, L) -> (N, C, H, W); the gradient is im2col of the gradient."""
+
+    @staticmethod
+    def forward(ctx, cols, *, size, kernel, dilation, padding, stride, counts):
+        ctx.args = (kernel, dilation, padding, stride, counts)
+        return _col2im(ctx.xp, cols, size, *ctx.args)
+
+    @staticmethod
+    def backward(ctx, g):
+        return _im2col(ctx.xp, g, *ctx.args)
 
 
 def _check_dtype(op, input):
@@ -79,16 +122,9 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
                                                ("padding", padding), ("stride", stride))]
     _check_args("unfold", *args)
     x = input if input.ndim == 4 else reshape(input, (1, *input.shape))
-    n, c, h, w = x.shape
-    counts = _blocks("unfold", (h, w), *args)
-    index = _block_index((h, w), *args, counts)
-    flat = reshape(x, (n, c, h * w))
-    if any(args[2]):  # padding: an extra zero pixel for the indices past the end
-        xp = backend.array_module(x.device)
-        flat = cat([flat, Tensor._make(xp.zeros((n, c, 1), x.dtype), x.device)], 2)
-    index = Tensor._make(backend.move_array(index, x.device), x.device)
-    kh, kw = args[0]
-    out = reshape(index_select(flat, 2, index), (n, c * kh * kw, counts[0] * counts[1]))
+    counts = _blocks("unfold", x.shape[2:], *args)
+    out = Im2Col.apply(x, kernel=args[0], dilation=args[1], padding=args[2], stride=args[3],
+                       counts=counts)
     return out if input.ndim == 4 else reshape(out, out.shape[1:])
 
 
@@ -105,7 +141,7 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
                                              ("padding", padding), ("stride", stride))]
     _check_args("fold", *args)
     x = input if input.ndim == 3 else reshape(input, (1, *input.shape))
-    n, ckk, length = x.shape
+    _, ckk, length = x.shape
     (kh, kw), (dilation, padding, stride) = args[0], args[1:]
     if ckk % (kh * kw):
         raise RuntimeError(f"fold: Expected size of input's dimension 1 to be divisible by the "
@@ -118,12 +154,6 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
             f"padding={padding}, stride={stride}, expected size of input's dimension 2 to match "
             f"the calculated number of sliding blocks {counts[0]} * {counts[1]} = "
             f"{counts[0] * counts[1]}, but got input.size(2)={length}.")
-    h, w = size
-    c = ckk // (kh * kw)
-    index = _block_index(size, *args, counts)
-    index = Tensor._make(backend.move_array(index, x.device), x.device)
-    xp = backend.array_module(x.device)
-    image = Tensor._make(xp.zeros((n, c, h * w + 1), x.dtype), x.device)
-    image = index_add(image, 2, index, reshape(x, (n, c, kh * kw * length)))
-    out = reshape(narrow(image, 2, 0, h * w), (n, c, h, w))
+    out = Col2Im.apply(x, size=size, kernel=args[0], dilation=dilation, padding=padding,
+                       stride=stride, counts=counts)
     return out if input.ndim == 3 else reshape(out, out.shape[1:])
