@@ -1532,3 +1532,193 @@ add_op("pairwise_distance", F.pairwise_distance, TF.pairwise_distance,
 
 
 # ----------------------------------------------------------------------------- conv and pooling, 1-d/3-d
+# Odd sizes throughout: prime widths, stride 2 over odd inputs, dilation, groups, padding,
+# unbatched, non-contiguous and empty-batch inputs. Max pooling samples have no ties.
+def _conv_samples(nd, transposed):
+    def samples(make):
+        def weight(c_in, c_out, groups, *kernel):
+            shape = (c_in, c_out // groups) if transposed else (c_out, c_in // groups)
+            return make(*shape, *kernel)
+        odd = (7, 5, 3)[:nd][::-1] if nd > 1 else (11,)
+        x = make(2, 4, *odd)
+        yield Sample(x, weight(4, 6, 1, *(3,) * nd), make(6), stride=2, padding=1)
+        yield Sample(x, weight(4, 6, 2, *(2, 3, 1)[:nd]), None, groups=2, dilation=2)
+        yield Sample(x[0], weight(4, 2, 1, *(1,) * nd), make(2))           # unbatched, 1x1
+        yield Sample(make(*odd[::-1], 4, 2).T, weight(4, 4, 4, *(3,) * nd), None, groups=4,
+                     padding=2)                                               # non-contiguous
+        yield Sample(make(0, 4, *odd), weight(4, 2, 1, *(2,) * nd), None)    # empty batch
+        if transposed:
+            yield Sample(x[:1], weight(4, 2, 1, *(3,) * nd), make(2), stride=(3, 2, 2)[:nd],
+                         padding=1, output_padding=(2, 1, 0)[:nd])
+            # no bias: PyTorch's float32 bias gradient over this many outputs drifts past the
+            # tolerance (minifm's pairwise sum is the closer to the float64 sum)
+            yield Sample(x, weight(4, 6, 2, *(2,) * nd), None, stride=2, dilation=3,
+                         output_padding=1, groups=2)
+        else:
+            yield Sample(x, weight(4, 3, 1, *(2, 3, 4)[:nd]), make(3), padding="same",
+                         dilation=(2, 1, 1)[:nd])
+            yield Sample(x, weight(4, 3, 1, *(3,) * nd), make(3), padding="valid",
+                         stride=(2, 3, 1)[:nd])
+    return samples
+
+
+def _conv_errors(op, nd, transposed):
+    def errors(make):
+        x = make(1, 3, *(5,) * nd)
+        w = make(3, 4, *(3,) * nd) if transposed else make(4, 3, *(3,) * nd)
+        cases = [
+            ErrorCase((make(2, 4, *(5,) * nd), w), {}, RuntimeError,
+                      "4 channels, but weight of shape" if not transposed else "expects 4"),
+            ErrorCase((x, make(4, 3, *(3,) * (nd - 1))), {}, RuntimeError,
+                      f"expected a {nd + 2}-D weight"),
+            ErrorCase((make(5),), {"weight": w}, RuntimeError, f"expected a {nd + 1}-D"),
+            ErrorCase((x, w), {"stride": 0}, RuntimeError, "stride must be >= 1"),
+            ErrorCase((x, w), {"groups": 2}, RuntimeError, "divisible by groups=2"),
+            ErrorCase((x, w.astype(np.float64)), {}, TypeError, "must have the same dtype"),
+        ]
+        if transposed:
+            cases[0] = ErrorCase((make(1, 3, *(5,) * nd), make(4, 2, *(3,) * nd)), {},
+                                 RuntimeError, "has 3 channels, but weight .* expects 4")
+            cases.append(ErrorCase((make(1, 4, *(5,) * nd), make(4, 2, *(3,) * nd)),
+                                   {"stride": 2, "output_padding": 2}, RuntimeError,
+                                   "output_padding .* must be smaller than either stride"))
+            cases.append(ErrorCase((make(1, 4, *(1,) * nd), make(4, 2, *(1,) * nd)),
+                                   {"padding": 1}, RuntimeError, "empty output"))
+        else:
+            cases.append(ErrorCase((make(1, 3, *(2,) * nd), w), {}, RuntimeError,
+                                   r"spans 3 along \w, more than the padded input"))
+            cases.append(ErrorCase((x, w), {"stride": 2, "padding": "same"}, RuntimeError,
+                                   "padding='same' is not supported for strided"))
+            cases.append(ErrorCase((x, w), {"stride": (1,) * (nd + 1)}, RuntimeError,
+                                   f"stride must be an int or a tuple of {nd} ints"))
+        return cases
+    return errors
+
+
+for _nd in (1, 3):
+    add_op(f"conv{_nd}d", getattr(F, f"conv{_nd}d"), getattr(TF, f"conv{_nd}d"),
+           samples=_conv_samples(_nd, False), errors=_conv_errors(f"conv{_nd}d", _nd, False))
+    add_op(f"conv_transpose{_nd}d", getattr(F, f"conv_transpose{_nd}d"),
+           getattr(TF, f"conv_transpose{_nd}d"), samples=_conv_samples(_nd, True),
+           errors=_conv_errors(f"conv_transpose{_nd}d", _nd, True))
+
+
+def _max_pool_samples(nd):
+    def samples(make):
+        odd = (7, 6, 5)[:nd][::-1] if nd > 1 else (11,)
+        x = make.distinct(2, 3, *odd)
+        yield Sample(x, 3, 2, 1, fd=False)
+        yield Sample(x, 3, 2, 1, ceil_mode=True, return_indices=True)
+        yield Sample(x, (2, 3, 2)[:nd], (1, 2, 3)[:nd], dilation=(2, 1, 1)[:nd])
+        yield Sample(x[1], 2, return_indices=True)                             # unbatched
+        yield Sample(make.distinct(*odd[::-1], 3, 2).T, 2, 1, ceil_mode=True)   # non-contiguous
+        yield Sample(make(0, 3, *odd), 2)                                       # empty batch
+    return samples
+
+
+def _pool_errors(op, nd):
+    def errors(make):
+        return [
+            ErrorCase((make(1, 1, *(5,) * nd), 2), {"padding": 2}, RuntimeError,
+                      "at most half of the effective kernel"),
+            ErrorCase((make(1, 1, *(2,) * nd), 3), {}, RuntimeError, "is too small for kernel"),
+            ErrorCase((make(5), 2), {}, RuntimeError, f"{op}: expected a {nd + 1}-D"),
+            ErrorCase((make(1, 1, *(4,) * nd).astype(np.int64), 2), {}, TypeError,
+                      "expected a floating point input"),
+        ]
+    return errors
+
+
+for _nd in (1, 3):
+    add_op(f"max_pool{_nd}d", getattr(F, f"max_pool{_nd}d"), getattr(TF, f"max_pool{_nd}d"),
+           samples=_max_pool_samples(_nd), errors=_pool_errors(f"max_pool{_nd}d", _nd))
+add_op("max_pool2d_return_indices", F.max_pool2d, TF.max_pool2d,
+       samples=lambda make: [Sample(make.distinct(2, 3, 7, 5), 3, 2, 1, ceil_mode=True,
+                                    return_indices=True),
+                             Sample(make.distinct(3, 8, 9), (2, 3), dilation=(2, 1),
+                                    return_indices=True)])
+
+
+def _avg_pool_samples(nd):
+    def samples(make):
+        odd = (7, 6, 5)[:nd][::-1] if nd > 1 else (11,)
+        x = make(2, 3, *odd)
+        yield Sample(x, 3, 2, 1)
+        yield Sample(x, 3, 2, 1, ceil_mode=True, count_include_pad=False)
+        yield Sample(x[0], (2, 3, 2)[:nd], (1, 2, 3)[:nd], ceil_mode=True)   # unbatched
+        yield Sample(make(*odd[::-1], 3, 2).T, 2, 1, 1)                      # non-contiguous
+        yield Sample(make(0, 3, *odd), 2)                                    # empty batch
+        if nd == 3:
+            yield Sample(x, 3, 2, 1, divisor_override=5)
+    return samples
+
+
+for _nd in (1, 3):
+    add_op(f"avg_pool{_nd}d", getattr(F, f"avg_pool{_nd}d"), getattr(TF, f"avg_pool{_nd}d"),
+           samples=_avg_pool_samples(_nd), errors=_pool_errors(f"avg_pool{_nd}d", _nd))
+
+
+def _adaptive_samples(nd, distinct):
+    def samples(make):
+        new = make.distinct if distinct else make
+        odd = (7, 6, 5)[:nd][::-1] if nd > 1 else (11,)
+        x = new(2, 3, *odd)
+        yield Sample(x, (4, 2, 3)[:nd])             # overlapping, unequal windows
+        yield Sample(x, 1)                          # global
+        yield Sample(x[0], (13, 3, 1)[:nd])         # unbatched; larger than the input
+        yield Sample(new(*odd[::-1], 3, 2).T, 3)    # non-contiguous
+        if nd > 1:
+            yield Sample(x, (None, 2, None)[:nd])   # None keeps a size
+        if distinct:
+            yield Sample(x, (3, 4, 2)[:nd], return_indices=True)
+    return samples
+
+
+def _adaptive_errors(op, nd):
+    def errors(make):
+        return [ErrorCase((make(1, 1, *(4,) * nd), (2,) * (nd + 1)), {}, RuntimeError,
+                          f"{op}: output_size must be an int or a tuple of {nd}"),
+                ErrorCase((make(1, 1, *(4,) * nd), -1), {}, RuntimeError,
+                          "non-negative ints|must be >= 0")]
+    return errors
+
+
+for _name, _nd, _distinct in [("adaptive_avg_pool1d", 1, False), ("adaptive_avg_pool3d", 3, False),
+                              ("adaptive_max_pool1d", 1, True), ("adaptive_max_pool2d", 2, True)]:
+    add_op(_name, getattr(F, _name), getattr(TF, _name), samples=_adaptive_samples(_nd, _distinct),
+           errors=_adaptive_errors(_name, _nd))
+
+
+def _unpool_samples(nd):
+    def samples(make):
+        pool = TF.max_pool1d if nd == 1 else TF.max_pool2d
+        odd = (7, 5) if nd == 2 else (11,)
+        # non-overlapping windows: an index held by two windows would make the output's
+        # value depend on the write order (and its gradient undefined)
+        for kernel, stride, padding, output_size in [(3, 3, 1, odd), (2, None, 0, odd),
+                                                     (2, 2, 0, (1, 3) + odd)]:
+            _, i = pool(torch.from_numpy(make.distinct(2, 3, *odd)), kernel, stride, padding,
+                        return_indices=True)
+            yield Sample(make(*i.shape), i.numpy(), kernel, stride, padding, output_size)
+            yield Sample(make(*i.shape[1:]), i[0].numpy(), kernel, stride, padding,
+                         odd)  # unbatched
+    return samples
+
+
+def _unpool_errors(op, nd):
+    def errors(make):
+        x = make(1, 1, *(2,) * nd)
+        return [
+            ErrorCase((x, np.zeros((1, 1, *(2,) * (nd - 1), 3), np.int64), 2), {}, RuntimeError,
+                      "expected indices of the input's shape"),
+            ErrorCase((x, np.full(x.shape, 4 ** nd, np.int64), 2), {}, RuntimeError,
+                      "invalid max index"),
+            ErrorCase((x, np.zeros(x.shape, np.int64), 2), {"output_size": (7,) * nd}, ValueError,
+                      r"invalid output_size .* \(dim 0 must be between 2 and 6\)"),
+        ]
+    return errors
+
+
+for _nd in (1, 2):
+    add_op(f"max_unpool{_nd}d", getattr(F, f"max_unpool{_nd}d"), getattr(TF, f"max_unpool{_nd}d"),
+           samples=_unpool_samples(_nd), errors=_unpool_errors(f"max_unpool{_nd}d", _nd))

@@ -1,8 +1,9 @@
-"""Convolutions, pooling and nearest upsampling against PyTorch: outputs and the gradients of
-input, weight and bias over many geometries (stride, padding incl. 'same', dilation, groups
-incl. depthwise, output_padding, odd sizes, 1x1 kernels), in float32 with PyTorch's
-tolerances and in float64 tightly; the errors bad arguments raise; and the modules' state_dict
-keys, default init, reprs and outputs with weights copied from PyTorch."""
+"""Convolutions and pooling against PyTorch: outputs and the gradients of input, weight and
+bias over many geometries (stride, padding incl. 'same', dilation, groups incl. depthwise,
+output_padding, odd sizes, 1x1 kernels), in float32 with PyTorch's tolerances and in float64
+tightly; the errors bad arguments raise; and the modules' (1-d, 2-d, 3-d) state_dict keys,
+default init, reprs and outputs with weights copied from PyTorch. The functional 1-d and 3-d
+forms are in the op table (tests/optable.py)."""
 from __future__ import annotations
 
 import math
@@ -14,7 +15,9 @@ torch = pytest.importorskip("torch")
 
 import minifm  # noqa: E402
 import minifm.nn.functional as F  # noqa: E402
-from minifm.nn.conv import Conv2d, ConvTranspose2d  # noqa: E402
+from minifm.nn.conv import (  # noqa: E402
+    Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d,
+)
 from minifm.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d  # noqa: E402
 from minifm.nn.upsampling import Upsample  # noqa: E402
 from conftest import assert_close, to_numpy  # noqa: E402
@@ -290,7 +293,7 @@ def t(*shape):
      "expected a floating point input"),
     (lambda: F.max_pool2d(t(4, 4), 2), "max_pool2d: expected a 3-D"),
     (lambda: F.avg_pool2d(t(1, 1, 4, 4), 2, divisor_override=0), "divisor_override"),
-    (lambda: F.adaptive_avg_pool2d(t(1, 1, 4, 4), (0, 2)), "positive ints"),
+    (lambda: F.adaptive_avg_pool2d(t(1, 1, 4, 4), (-1, 2)), "non-negative ints"),
     (lambda: Conv2d(3, 4, 3, groups=2), r"in_channels \(3\) must be divisible by groups"),
     (lambda: Conv2d(4, 3, 3, groups=2), r"out_channels \(3\) must be divisible by groups"),
     (lambda: Conv2d(4, 4, 3, stride=2, padding="same"), "not supported for strided"),
@@ -298,7 +301,7 @@ def t(*shape):
      "valid sizes .* range from 7 to 8"),
 ])
 def test_errors(call, match):
-    with pytest.raises((ValueError, TypeError, NotImplementedError), match=match):
+    with pytest.raises((RuntimeError, ValueError, TypeError, NotImplementedError), match=match):
         call()
 
 
@@ -332,6 +335,56 @@ def test_conv_modules_match_torch(ours_cls, torch_cls, args, kwargs, x_shape):
     ty.sum().backward()
     for name, p in theirs.named_parameters():
         assert_close(getattr(ours, name).grad, p.grad)
+
+
+@pytest.mark.parametrize("name,args,kwargs,x_shape", [
+    ("Conv1d", (4, 6, 3), dict(stride=2, padding=1, groups=2), (2, 4, 11)),
+    ("Conv1d", (3, 5, 4), dict(padding="same", dilation=2, bias=False), (3, 13)),
+    ("Conv1d", (3, 5, 3), dict(padding=2, padding_mode="reflect"), (2, 3, 7)),
+    ("Conv1d", (3, 5, 3), dict(padding="same", padding_mode="circular"), (2, 3, 7)),
+    ("Conv3d", (2, 4, (3, 2, 3)), dict(stride=(2, 1, 2), padding=1), (2, 2, 5, 6, 7)),
+    ("Conv3d", (2, 4, 3), dict(padding=1, padding_mode="replicate", groups=2), (1, 2, 5, 4, 3)),
+    ("ConvTranspose1d", (6, 4, 4), dict(stride=2, padding=1, output_padding=1), (2, 6, 7)),
+    ("ConvTranspose3d", (4, 2, 3), dict(stride=2, output_padding=(1, 0, 1), groups=2,
+                                        dilation=(1, 2, 1), bias=False), (1, 4, 3, 2, 3)),
+])
+def test_conv_nd_modules_match_torch(name, args, kwargs, x_shape):
+    """Conv1d/3d and their transposes, padding modes included: state_dict keys, repr, output
+    and parameter gradients with PyTorch's weights."""
+    ours, theirs = getattr(minifm.nn, name)(*args, **kwargs), getattr(torch.nn, name)(*args,
+                                                                                     **kwargs)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    assert repr(ours) == repr(theirs)
+    _copy_params(ours, theirs)
+    x = randn(*x_shape).astype(np.float32)
+    y, ty = ours(minifm.tensor(x)), theirs(torch.tensor(x))
+    assert_close(y, ty)
+    y.sum().backward()
+    ty.sum().backward()
+    for name, p in theirs.named_parameters():
+        assert_close(getattr(ours, name).grad, p.grad)
+
+
+@pytest.mark.parametrize("module,fan_in", [
+    (lambda: Conv1d(6, 4, 5, groups=2), 3 * 5),
+    (lambda: Conv3d(2, 4, (1, 2, 3)), 2 * 6),
+    (lambda: ConvTranspose1d(4, 6, 3), 6 * 3),
+    (lambda: ConvTranspose3d(4, 6, 2, groups=2), 3 * 8),
+])
+def test_conv_nd_default_init(module, fan_in):
+    minifm.manual_seed(0)
+    layer = module()
+    bound = 1 / math.sqrt(fan_in)
+    w, b = to_numpy(layer.weight), to_numpy(layer.bias)
+    assert np.abs(w).max() <= bound and np.abs(b).max() <= bound
+    assert np.abs(w).max() > 0.9 * bound
+
+
+def test_conv_module_padding_mode_errors():
+    with pytest.raises(ValueError, match="padding_mode must be one of"):
+        Conv1d(2, 2, 3, padding_mode="mirror")
+    with pytest.raises(ValueError, match="only 'zeros' padding mode"):
+        ConvTranspose3d(2, 2, 3, padding_mode="reflect")
 
 
 def test_conv_transpose_module_output_size():
@@ -379,3 +432,49 @@ def test_pooling_modules_match_torch(ours, theirs):
     assert list(ours.state_dict()) == []
     x = randn(2, 3, 7, 6).astype(np.float32)
     assert_close(ours(minifm.tensor(x)), theirs(torch.tensor(x)))
+
+
+
+@pytest.mark.parametrize("name,args,kwargs,x_shape", [
+    ("MaxPool1d", (3, 2, 1), dict(ceil_mode=True), (2, 3, 11)),
+    ("MaxPool3d", ((2, 3, 2),), dict(dilation=(1, 1, 2)), (2, 2, 5, 7, 6)),
+    ("MaxPool2d", (3, 2), dict(return_indices=True), (2, 3, 7, 6)),
+    ("AvgPool1d", (3, 2, 1), dict(count_include_pad=False), (2, 3, 11)),
+    ("AvgPool3d", (3, 2, 1), dict(ceil_mode=True, divisor_override=7), (2, 2, 5, 7, 6)),
+    ("AdaptiveAvgPool1d", (4,), {}, (2, 3, 11)),
+    ("AdaptiveAvgPool3d", ((2, None, 3),), {}, (2, 2, 5, 7, 6)),
+    ("AdaptiveMaxPool1d", (4,), dict(return_indices=True), (2, 3, 11)),
+    ("AdaptiveMaxPool2d", ((3, 4),), {}, (2, 3, 7, 6)),
+])
+def test_nd_pooling_modules_match_torch(name, args, kwargs, x_shape):
+    ours, theirs = getattr(minifm.nn, name)(*args, **kwargs), getattr(torch.nn, name)(*args,
+                                                                                     **kwargs)
+    assert repr(ours) == repr(theirs)
+    assert list(ours.state_dict()) == []
+    x = randn(*x_shape).astype(np.float32)
+    y, ty = ours(minifm.tensor(x)), theirs(torch.tensor(x))
+    for a, b in zip(y, ty) if isinstance(ty, tuple) else [(y, ty)]:
+        assert_close(a, b)
+
+
+@pytest.mark.parametrize("nd,kwargs,x_shape", [
+    (1, dict(kernel_size=3, stride=3, padding=1), (2, 3, 11)),
+    (2, dict(kernel_size=2), (2, 3, 7, 5)),
+    (2, dict(kernel_size=(3, 2), stride=(3, 2), padding=(1, 0)), (3, 7, 6)),
+])
+def test_max_pool_return_indices_and_unpool_match_torch(nd, kwargs, x_shape):
+    """MaxPool(return_indices=True) then MaxUnpool (with output_size: odd inputs leave a
+    remainder the pool dropped), the modules of both libraries, forward and backward."""
+    x = randn(*x_shape).astype(np.float32)
+    results = []
+    for lib in (minifm, torch):
+        pool = getattr(lib.nn, f"MaxPool{nd}d")(return_indices=True, **kwargs)
+        unpool = getattr(lib.nn, f"MaxUnpool{nd}d")(**kwargs)
+        X = lib.tensor(x, requires_grad=True)
+        y, indices = pool(X)
+        out = unpool(y, indices, output_size=x_shape[-nd:])
+        (out * out).sum().backward()
+        results.append((y, indices, out, X.grad))
+    assert repr(unpool) == repr(getattr(minifm.nn, f"MaxUnpool{nd}d")(**kwargs))
+    for a, b in zip(*results):
+        assert_close(a, b)

@@ -271,3 +271,88 @@ def test_checkpoint_saved_from_cuda_resumes_on_cuda_and_cpu(name, device, tmp_pa
                     assert value.device == backend.as_device(where)
         steps(again, again_opt, "vision", where, 1)
         assert_states_close(again, model)
+
+
+# ----------------------------------------------------------------------------- beyond the ops
+def _small_cnn():
+    nn = minifm.nn
+    minifm.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(144, 5)).to("cuda")
+
+
+def _image():
+    return minifm.randn(2, 3, 8, 8, device="cuda")
+
+
+def _gpt_generate():
+    from minifm.models.gpt import GPT, GPTConfig
+    model = GPT(GPTConfig(vocab_size=11, block_size=8, n_layer=1, n_head=2, n_embd=8))
+    return model.to("cuda").generate(minifm.tensor([[1, 2]], device="cuda"), 8, top_k=3)
+
+
+def _gradchecks():
+    x = minifm.randn(3, dtype=minifm.float64, device="cuda", requires_grad=True)
+    assert minifm.autograd.gradcheck(lambda t: (t * t.sin()).sum(), (x,))
+    assert minifm.autograd.gradgradcheck(lambda t: t * t.sin(), (x,))
+    return minifm.autograd.functional.hessian(lambda t: (t ** 3).sum(), x.detach())
+
+
+def _pruned():
+    model = _small_cnn()
+    minifm.nn.utils.prune.l1_unstructured(model[3], "weight", 0.5)
+    minifm.nn.utils.prune.random_unstructured(model[0], "weight", 0.5)
+    return model[3].weight, model[3].weight_mask, model[0].weight
+
+
+def _vector_round_trip():
+    model = _small_cnn()
+    vector = minifm.nn.utils.parameters_to_vector(model.parameters())
+    minifm.nn.utils.vector_to_parameters(vector * 2, model.parameters())
+    return vector, model[3].weight
+
+
+def _loader_batch():
+    from minifm.data import DataLoader, TensorDataset
+    data = TensorDataset(minifm.randn(8, 2, device="cuda"), minifm.arange(8, device="cuda"))
+    return next(iter(DataLoader(data, batch_size=4, shuffle=True)))
+
+
+def _explain(name):
+    import minifm.explain as E
+    model, x = _small_cnn(), _image()
+    if name == "Occlusion":
+        return E.Occlusion(model).attribute(x, sliding_window_shapes=(3, 2, 2), target=1)
+    if name == "NoiseTunnel":
+        return E.NoiseTunnel(E.Saliency(model)).attribute(x, nt_samples=2, target=1)
+    if name == "LayerGradCam":
+        return E.LayerGradCam(model, model[0]).attribute(x, target=1)
+    return getattr(E, name)(model).attribute(x, target=1)
+
+
+BEYOND = {
+    "gradcheck, gradgradcheck, hessian": _gradchecks,
+    "GPT.generate (kv cache, top_k)": _gpt_generate,
+    "prune l1 and random": _pruned,
+    "parameters_to_vector and back": _vector_round_trip,
+    "DataLoader over cuda tensors": _loader_batch,
+    "a cuda tensor indexed by a cpu tensor": lambda: _image()[minifm.tensor([1, 0])],
+    "masked_select, nonzero, unique": lambda: (
+        minifm.masked_select(_image(), _image() > 0), minifm.nonzero(_image() > 0),
+        minifm.unique(minifm.tensor([3, 1, 3], device="cuda"))),
+    "interpolate bilinear, bicubic, nearest": lambda: tuple(
+        minifm.nn.functional.interpolate(_image(), scale_factor=2, mode=mode)
+        for mode in ("bilinear", "bicubic", "nearest")),
+    **{f"explain.{name}": (lambda name=name: _explain(name)) for name in (
+        "Saliency", "IntegratedGradients", "InputXGradient", "Occlusion", "NoiseTunnel",
+        "LayerGradCam")},
+}
+
+
+@pytest.mark.parametrize("device", ["cuda"])
+@pytest.mark.parametrize("name", list(BEYOND))
+def test_library_features_run_on_cuda(name, device):
+    """Autograd checks, generation, pruning, parameter vectors, data loading, indexing and
+    the attribution methods, on CUDA tensors: they run, and give CUDA tensors back."""
+    out = BEYOND[name]()
+    for t in flat(list(out) if isinstance(out, (tuple, list)) else out):
+        on_cuda(t, name)

@@ -31,7 +31,8 @@ def _classes(package, base):
 FUNCTIONS = _classes(minifm.ops, Function)
 MODULES = _classes(nn, nn.Module)
 # Spelled as PyTorch's nodes, these differ from their Module's name in case only.
-PYTORCH_SPELLINGS = {"Relu", "LeakyRelu", "Silu", "AvgPool2D", "AdaptiveAvgPool2D", "NllLoss"}
+PYTORCH_SPELLINGS = {"Relu", "LeakyRelu", "Silu", "AvgPool2D", "AdaptiveAvgPool2D", "NllLoss",
+                     "AvgPool3D", "AdaptiveAvgPool3D", "AdaptiveMaxPool2D", "MaxUnpool2D"}
 
 
 def test_no_function_has_a_module_name():

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import backend
 from ..tensor import Tensor
 from .engine import grad
 from .grad_mode import enable_grad, no_grad
@@ -41,16 +42,17 @@ def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=T
     positions = _differentiable_positions(first)
     outputs = _at(first, positions)
     cotangents = [_cotangent(rng, o) for o in outputs]
-    analytic = grad(outputs, leaves, [Tensor(c) for c in cotangents], allow_unused=True)
+    analytic = grad(outputs, leaves, [Tensor(backend.move_array(c, o.device))
+                                      for c, o in zip(cotangents, outputs)], allow_unused=True)
 
     def objective():
         with no_grad():
             outs = _at(func(*inputs), positions)
-        return sum(float((np.nan_to_num(np.asarray(o._data), posinf=0, neginf=0) * c).sum())
+        return sum(float((np.nan_to_num(_host(o), posinf=0, neginf=0) * c).sum())
                    for o, c in zip(outs, cotangents))
 
     for i, (leaf, g) in enumerate(zip(leaves, analytic)):
-        g = np.zeros(leaf.shape) if g is None else np.asarray(g._data, dtype=np.float64)
+        g = np.zeros(leaf.shape) if g is None else _host(g).astype(np.float64)
         directions = (_random_directions(rng, leaf.shape, n_directions) if fast_mode
                       else _unit_directions(leaf.shape))
         for where, direction in directions:
@@ -77,8 +79,8 @@ def gradgradcheck(func, inputs, grad_outputs=None, *, eps=1e-6, atol=1e-5, rtol=
     positions = _differentiable_positions(first)
     if grad_outputs is None:
         rng = np.random.default_rng(seed + 1)
-        grad_outputs = [Tensor(rng.standard_normal(o.shape), requires_grad=True)
-                        for o in _at(first, positions)]
+        grad_outputs = [Tensor(backend.move_array(rng.standard_normal(o.shape), o.device),
+                               requires_grad=True) for o in _at(first, positions)]
     grad_outputs = list(grad_outputs)
     n = len(inputs)
 
@@ -108,9 +110,14 @@ def _at(out, positions):
     return [out[k] for k in positions]
 
 
+def _host(t):
+    """A tensor's values as a host NumPy array (a copy from a GPU)."""
+    return backend.move_array(t._data, backend.CPU)
+
+
 def _cotangent(rng, output):
     c = rng.standard_normal(output.shape).astype(output.dtype)
-    return np.where(np.isfinite(np.asarray(output._data)), c, 0).astype(output.dtype)
+    return np.where(np.isfinite(_host(output)), c, 0).astype(output.dtype)
 
 
 def _unit_directions(shape):
@@ -130,6 +137,7 @@ def _central_difference(objective, leaf, direction, eps):
     """(objective(x + eps d) - objective(x - eps d)) / (2 eps), moving x's array in place."""
     data = leaf._data
     original = data.copy()
+    direction = backend.move_array(direction, leaf.device)
     try:
         data[...] = original + eps * direction
         plus = objective()

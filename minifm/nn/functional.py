@@ -16,9 +16,13 @@ from ..ops.loss import (  # noqa: F401
     binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, kl_div, l1_loss,
     mse_loss, nll_loss, smooth_l1_loss,
 )
-from ..ops.conv import conv2d, conv_transpose2d  # noqa: F401
+from ..ops.conv import (  # noqa: F401
+    conv1d, conv2d, conv3d, conv_transpose1d, conv_transpose2d, conv_transpose3d,
+)
 from ..ops.pooling import (  # noqa: F401
-    adaptive_avg_pool2d, avg_pool2d, max_pool2d,
+    adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_avg_pool3d, adaptive_max_pool1d,
+    adaptive_max_pool2d, avg_pool1d, avg_pool2d, avg_pool3d, max_pool1d, max_pool2d, max_pool3d,
+    max_unpool1d, max_unpool2d,
 )
 from ..ops.interpolate import interpolate  # noqa: F401
 from ..ops.distance import cosine_similarity, normalize, pairwise_distance  # noqa: F401
