@@ -501,7 +501,7 @@ def pixel_unshuffle(input, downscale_factor):
     return reshape(x, (*lead, c * r * r, h // r, w // r))
 
 
-# ----------------------------------------------------------------------------- grids, tiles, rotations
+# ----------------------------------------------------------------------------- grids, rotations
 def meshgrid(*tensors, indexing=None):
     """Coordinate grids of 0-d or 1-D tensors (given as arguments or as one list): output i
     is tensors[i] expanded along its own dim of the grid (a view, as in PyTorch). indexing
@@ -705,6 +705,10 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
     if output_size is not None and output_size != counts.sum():
         raise RuntimeError(f"repeat_interleave: Invalid output_size, expected {counts.sum()} "
                            f"but got {output_size}")
+    if size and (counts == counts[0]).all():  # one count: a broadcast, summed back in backward
+        shape = input.shape
+        x = expand(unsqueeze(input, axis + 1), *shape[:axis + 1], int(counts[0]), *shape[axis + 1:])
+        return reshape(x, shape[:axis] + (size * int(counts[0]),) + shape[axis + 1:])
     return RepeatInterleave.apply(input, repeats=counts, axis=axis)
 
 
