@@ -8,7 +8,8 @@ turns within each repeat and each figure is the median over repeats of the mean 
 loop; run with one and with two threads (Numba's and PyTorch's; NumPy's elementwise code
 is single-threaded anyway). Ratios are what to read: the machine is shared and noisy.
 
-    python benchmarks/bench_norm.py [--repeats 7] [--out benchmarks/results/norm.json]
+    python benchmarks/bench_norm.py [--quick] [--repeats 7] [--ops softmax,gelu] [--threads 1,2]
+                                    [--out benchmarks/results/norm.json]
 """
 from __future__ import annotations
 
@@ -102,12 +103,12 @@ def _loops_for(fn, budget=0.02):
     return max(1, n)
 
 
-def measure(repeats):
+def measure(repeats, ops=OPS, thread_counts=(1, 2)):
     rows = []
-    for threads in (1, 2):
+    for threads in thread_counts:
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
         torch.set_num_threads(threads)
-        for op in OPS:
+        for op in ops:
             for shape in SHAPES:
                 for backward in (False, True):
                     sides = _sides(op, shape, backward)
@@ -131,13 +132,18 @@ def measure(repeats):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--quick", action="store_true", help="3 repeats instead of 7")
+    parser.add_argument("--ops", default=",".join(OPS), help="comma-separated subset of "
+                        + ", ".join(OPS))
+    parser.add_argument("--threads", default="1,2", help="thread counts, comma-separated")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results",
                                                       "norm.json"))
     args = parser.parse_args()
-    rows = measure(args.repeats)
+    repeats = args.repeats or (3 if args.quick else 7)
+    rows = measure(repeats, args.ops.split(","), [int(t) for t in args.threads.split(",")])
     path = write_json(args.out, {"machine": machine_info(numba_threading_layer=numba.config.THREADING_LAYER),
-                                 "dtype": "float32", "repeats": args.repeats, "results": rows})
+                                 "dtype": "float32", "repeats": repeats, "results": rows})
     print(f"wrote {path}")
 
 

@@ -157,6 +157,13 @@ def set_num_threads(threads):
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
 
 
+@functools.lru_cache(maxsize=None)
+def _kernel_module(op, backend):
+    """The kernel module of `op` on `backend`, imported on first use (select runs on every
+    call of an op: a dictionary lookup here costs less than import_module's)."""
+    return importlib.import_module(f"{__name__}.{_KERNELS[op][backend]}")
+
+
 def select(op, device_type, **problem):
     """The kernel module to run `op` with on arrays of `device_type` ("cpu" or "cuda"), or
     None for the reference. `problem` (dtype, head sizes, ...) goes to the module's
@@ -184,7 +191,7 @@ def select(op, device_type, **problem):
         return None
     if backend == "numba":
         _use_workqueue_threads()
-    module = importlib.import_module(f"{__name__}.{_KERNELS[op][backend]}")
+    module = _kernel_module(op, backend)
     reason = module.supports(**problem)
     if reason is not None:
         if requested != "auto":

@@ -45,6 +45,9 @@ def _gelu_constants():
                     dtype=np.float32)
 
 
+_CONSTANTS = (_gelu_constants(), exp_constants(np.dtype(np.float32)))  # made once, not per call
+
+
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
 def _normal_cdf(x, k, t, cdf, cdf_bits, exponent, c):
     """cdf[i] = Phi(x[i]) for one chunk; t is scratch of the same length."""
@@ -130,7 +133,7 @@ def gelu_forward(x):
     """x * Phi(x), elementwise, for a float32 array of any shape."""
     flat = _flat("gelu forward", "x", x)
     y = np.empty_like(flat)
-    run_in_ranges(_forward_range, _forward, y, flat, _gelu_constants(), exp_constants(flat.dtype))
+    run_in_ranges(_forward_range, _forward, y, flat, *_CONSTANTS)
     return y.reshape(x.shape)
 
 
@@ -141,6 +144,5 @@ def gelu_backward(g, x):
                          f"{x.shape}")
     flat_x, flat_g = _flat("gelu backward", "x", x), _flat("gelu backward", "grad", g)
     dx = np.empty_like(flat_x)
-    run_in_ranges(_backward_range, _backward, dx, flat_g, flat_x, _gelu_constants(),
-                  exp_constants(flat_x.dtype))
+    run_in_ranges(_backward_range, _backward, dx, flat_g, flat_x, *_CONSTANTS)
     return dx.reshape(x.shape)

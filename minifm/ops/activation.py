@@ -305,11 +305,15 @@ def _softmax_args(op, input, dim, dtype):
     if dim is None:
         raise TypeError(f"{op}: the 'dim' argument is required")
     input = floating(input if dtype is None else input.to(dtype))
-    axis = normalize_dims(op, dim, input.ndim)[0] if input.ndim else 0
+    ndim = input.ndim
+    if dim.__class__ is int and -ndim <= dim < ndim:  # the common case, checked inline
+        axis = dim % ndim
+    else:
+        axis = normalize_dims(op, dim, ndim)[0] if ndim else 0
     kernel = kernels.select("softmax", input.device.type, dtype=input.dtype,
-                            last_axis=axis == input.ndim - 1,
+                            last_axis=axis == ndim - 1,
                             contiguous=input._data.flags.c_contiguous,
-                            cols=input.shape[-1] if input.ndim else 1)
+                            cols=input.shape[-1] if ndim else 1)
     return input, axis, kernel
 
 
