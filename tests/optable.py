@@ -1531,6 +1531,48 @@ add_op("pairwise_distance", F.pairwise_distance, TF.pairwise_distance,
            ErrorCase((make(3, 4), make(2, 4)), {}, RuntimeError, shapes_msg((3, 4), (2, 4)))])
 
 
+def _group_norm_samples(make):
+    yield Sample(make(2, 6, 4), 3)
+    yield Sample(make(2, 6, 3, 2), 2, make(6), make(6), eps=0.1)
+    yield Sample(make(3, 4), 2, make(4), None)                       # (N, C), weight only
+    yield Sample(make(2, 5, 4).transpose(0, 2, 1), 1, make(4), make(4))  # non-contiguous
+
+
+def _rms_norm_samples(make):
+    yield Sample(make(2, 3, 4), (4,))
+    yield Sample(make(2, 3, 4), [3, 4], make(3, 4), eps=0.1)
+    yield Sample(make(5, 4).T, (5,), make(5))                       # non-contiguous
+    yield Sample(make(0, 3), (3,))
+
+
+def _instance_norm_samples(make):
+    yield Sample(make(2, 3, 5))
+    yield Sample(make(2, 3, 4, 2), weight=make(3), bias=make(3), eps=0.01)
+    yield Sample(make(1, 2, 3, 2, 2), weight=make(2))
+    yield Sample(make(3, 4, 2).transpose(2, 0, 1), None, None, make(3), make(3))  # non-contiguous
+
+
+add_op("group_norm", F.group_norm, TF.group_norm, samples=_group_norm_samples,
+       errors=lambda make: [
+           ErrorCase((make(2, 6, 4), 4), {}, RuntimeError,
+                     r"divisible by num_groups.*\[2, 6, 4\] and num_groups=4"),
+           ErrorCase((make(6), 2), {}, RuntimeError, "Expected at least 2 dimensions"),
+           ErrorCase((make(1, 2, 1), 2), {}, ValueError, "more than 1 value per channel"),
+           ErrorCase((make(2, 6, 4), 3, make(3)), {}, RuntimeError,
+                     r"weight to be a vector of size equal to the number of channels")])
+add_op("rms_norm", F.rms_norm, TF.rms_norm, samples=_rms_norm_samples, errors=lambda make: [
+    ErrorCase((make(2, 6, 4), [3]), {}, RuntimeError, r"normalized_shape=\[3\]"),
+    ErrorCase((make(2, 6, 4), [4], make(3)), {}, RuntimeError,
+              r"weight to be of same shape as normalized_shape")])
+add_op("instance_norm", F.instance_norm, TF.instance_norm, samples=_instance_norm_samples,
+       errors=lambda make: [
+           ErrorCase((make(2, 3, 1),), {}, ValueError, "more than 1 spatial element"),
+           ErrorCase((make(2, 6, 4), np.zeros(5, np.float32), np.ones(5, np.float32)), {},
+                     RuntimeError, "running_mean should contain 12 elements not 10"),
+           ErrorCase((make(2, 6, 4),), {"use_input_stats": False}, RuntimeError,
+                     "running_mean and running_var to be defined")])
+
+
 # ----------------------------------------------------------------------------- conv and pooling, 1-d/3-d
 # Odd sizes throughout: prime widths, stride 2 over odd inputs, dilation, groups, padding,
 # unbatched, non-contiguous and empty-batch inputs. Max pooling samples have no ties.

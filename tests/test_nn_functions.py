@@ -104,3 +104,59 @@ def test_zero_vectors_have_pytorchs_gradients(fn):
     for a, b in zip(*results):
         assert np.isfinite(a).all()
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------- normalization
+def _randomize(module):
+    """Non-trivial affine parameters in the torch module (they are copied to ours)."""
+    with torch.no_grad():
+        for p in module.parameters():
+            p.copy_(torch.randn(p.shape, generator=torch.Generator().manual_seed(3)))
+    return module
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("make,shape", [
+    (lambda m: m.GroupNorm(3, 6), (2, 6, 4)),
+    (lambda m: m.GroupNorm(2, 4, eps=0.1, affine=False), (3, 4, 2, 3)),
+    (lambda m: m.GroupNorm(1, 4, bias=False), (2, 4)),
+    (lambda m: m.RMSNorm(4), (2, 3, 4)),
+    (lambda m: m.RMSNorm([3, 4], eps=1e-3, elementwise_affine=False), (2, 3, 4)),
+    (lambda m: m.InstanceNorm1d(3), (2, 3, 5)),
+    (lambda m: m.InstanceNorm1d(3, affine=True), (3, 5)),         # no batch dim
+    (lambda m: m.InstanceNorm2d(3, affine=True, eps=0.01), (2, 3, 4, 2)),
+    (lambda m: m.InstanceNorm3d(2, affine=True), (1, 2, 3, 2, 2)),
+])
+def test_norm_modules(make, shape, dtype):
+    ours, theirs = pair(make(nn), _randomize(make(torch.nn)), dtype)
+    for train in (True, False):
+        check(ours, theirs, [randn(*shape, dtype=dtype)], train=train)
+    assert repr(ours) == repr(theirs)
+
+
+@pytest.mark.parametrize("momentum", [0.1, None])
+def test_instance_norm_running_stats(momentum):
+    """track_running_stats: training updates the running estimates (the examples' average
+    mean and unbiased variance), eval normalizes with them; num_batches_tracked stays 0."""
+    kw = dict(affine=True, track_running_stats=True, momentum=momentum)
+    ours, theirs = pair(nn.InstanceNorm2d(3, **kw), _randomize(torch.nn.InstanceNorm2d(3, **kw)))
+    for seed in range(3):
+        check(ours, theirs, [randn(2, 3, 4, 5, seed=seed)], train=True)
+    check(ours, theirs, [randn(2, 3, 4, 5, seed=9)], train=False)
+    assert int(ours.num_batches_tracked.item()) == int(theirs.num_batches_tracked) == 0
+
+
+def test_norm_module_errors():
+    with pytest.raises(ValueError, match=r"num_channels \(6\) must be divisible by num_groups"):
+        nn.GroupNorm(4, 6)
+    with pytest.raises(ValueError, match=r"expected 3D or 4D input \(got 2D input\)"):
+        nn.InstanceNorm2d(3)(minifm.randn(3, 4))
+    with pytest.raises(ValueError, match=r"size at dim=1 to match num_features \(5\)"):
+        nn.InstanceNorm1d(5, affine=True)(minifm.randn(2, 6, 4))
+
+
+def test_rms_norm_default_eps_is_the_dtypes():
+    x = np.full((1, 3), 1e-4, np.float32)
+    ours = F.rms_norm(minifm.tensor(x), (3,))
+    theirs = torch.nn.functional.rms_norm(torch.tensor(x), (3,))
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-6)

@@ -27,5 +27,7 @@ from ..ops.pooling import (  # noqa: F401
 from ..ops.interpolate import interpolate  # noqa: F401
 from ..ops.distance import cosine_similarity, normalize, pairwise_distance  # noqa: F401
 from ..ops.embedding import embedding  # noqa: F401
-from ..ops.norm import batch_norm, layer_norm  # noqa: F401
+from ..ops.norm import (  # noqa: F401
+    batch_norm, group_norm, instance_norm, layer_norm, rms_norm,
+)
 from ..ops.attention import scaled_dot_product_attention  # noqa: F401

@@ -1,5 +1,7 @@
-"""Normalization layers: LayerNorm (per example, over the trailing dimensions) and
-BatchNorm1d/2d (per channel, over the batch, with running estimates for eval).
+"""Normalization layers: LayerNorm (per example, over the trailing dimensions),
+BatchNorm1d/2d (per channel, over the batch, with running estimates for eval), GroupNorm
+(per example, over groups of channels), RMSNorm (LayerNorm without the mean) and
+InstanceNorm1d/2d/3d (per example and channel).
 
 The math lives in minifm/ops/norm.py as fused ops; these modules own the parameters
 (weight initialized to ones, bias to zeros) and, for BatchNorm, the running statistics.
@@ -130,3 +132,105 @@ class BatchNorm2d(_BatchNorm):
     """Batch normalization of (N, C, H, W) inputs."""
 
     input_dims = (4,)
+
+
+class GroupNorm(Module):
+    """Normalize each group of num_channels / num_groups channels of each example (over
+    those channels and all positions), then scale and shift per channel (affine)."""
+
+    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, device=None,
+                 dtype=None, *, bias=True):
+        super().__init__()
+        if num_channels % num_groups:
+            raise ValueError(f"num_channels ({num_channels}) must be divisible by num_groups "
+                             f"({num_groups})")
+        self.num_groups, self.num_channels, self.eps, self.affine = (
+            num_groups, num_channels, eps, affine)
+        factory = {"device": device, "dtype": dtype}
+        if affine:
+            self.weight = Parameter(creation.ones(num_channels, **factory))
+            if bias:
+                self.bias = Parameter(creation.zeros(num_channels, **factory))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+
+    def forward(self, input):
+        return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, "
+                f"affine={self.affine}, bias={self.bias is not None}")
+
+
+class RMSNorm(Module):
+    """y = x / sqrt(mean(x^2) + eps) * weight over the last len(normalized_shape) dims;
+    eps=None takes the input dtype's machine epsilon."""
+
+    def __init__(self, normalized_shape, eps=None, elementwise_affine=True, device=None,
+                 dtype=None):
+        super().__init__()
+        if isinstance(normalized_shape, int):
+            normalized_shape = (normalized_shape,)
+        self.normalized_shape = tuple(normalized_shape)
+        self.eps, self.elementwise_affine = eps, elementwise_affine
+        if elementwise_affine:
+            self.weight = Parameter(creation.ones(self.normalized_shape, device=device,
+                                                  dtype=dtype))
+        else:
+            self.register_parameter("weight", None)
+
+    def forward(self, input):
+        return F.rms_norm(input, self.normalized_shape, self.weight, self.eps)
+
+    def extra_repr(self):
+        return (f"{self.normalized_shape}, eps={self.eps}, "
+                f"elementwise_affine={self.elementwise_affine}")
+
+
+class _InstanceNorm(_BatchNorm):
+    """Normalize each channel of each example over its positions. No affine parameters
+    and no running statistics by default; with track_running_stats, eval normalizes with
+    the running estimates (updated in training, without counting batches, as PyTorch's).
+    An input without a batch dim is treated as a batch of one."""
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False,
+                 track_running_stats=False, device=None, dtype=None, *, bias=True):
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device,
+                         dtype, bias=bias)
+
+    def forward(self, input):
+        if input.ndim not in self.input_dims:
+            raise ValueError(f"{self._get_name()}: expected {self.input_dims[0]}D or "
+                             f"{self.input_dims[1]}D input (got {input.ndim}D input)")
+        unbatched = input.ndim == self.input_dims[0]
+        channels = input.shape[0 if unbatched else 1]
+        if self.affine and channels != self.num_features:
+            raise ValueError(f"{self._get_name()}: expected input's size at dim="
+                             f"{0 if unbatched else 1} to match num_features "
+                             f"({self.num_features}), but got: {channels}.")
+        x = input.unsqueeze(0) if unbatched else input
+        out = F.instance_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                              self.training or not self.track_running_stats,
+                              0.0 if self.momentum is None else self.momentum, self.eps)
+        return out.squeeze(0) if unbatched else out
+
+
+class InstanceNorm1d(_InstanceNorm):
+    """Instance normalization of (N, C, L) or (C, L) inputs."""
+
+    input_dims = (2, 3)
+
+
+class InstanceNorm2d(_InstanceNorm):
+    """Instance normalization of (N, C, H, W) or (C, H, W) inputs."""
+
+    input_dims = (3, 4)
+
+
+class InstanceNorm3d(_InstanceNorm):
+    """Instance normalization of (N, C, D, H, W) or (C, D, H, W) inputs."""
+
+    input_dims = (4, 5)

@@ -1,5 +1,5 @@
 """Normalization ops, layer_norm and batch_norm: each one fused Function with a closed-form
-backward.
+backward; group_norm, instance_norm and rms_norm are composites at the end of the file.
 
 Both standardize x over some axes, xhat = (x - mean) * rstd with rstd = 1 / sqrt(var + eps)
 (the biased variance), then scale and shift: y = xhat * weight + bias. As a chain of small
@@ -25,11 +25,14 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from .. import kernels
 from ..autograd import Function
 from ._checks import check_tensor
 from ._dtypes import compute_dtype
 from .array_box import box, namespace_for, unbox
+from .elementwise import rsqrt
 
 
 def _standardize(xp, x, axes, eps):
@@ -262,3 +265,105 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         running_mean=None if running_mean is None else running_mean._data,
         running_var=None if running_var is None else running_var._data,
         training=training, momentum=momentum, eps=eps)
+
+
+# ----------------------------------------------------------------------------- group, instance, RMS
+# Composites: group and instance norm standardize rows of a reshaped input with layer_norm
+# (its fused Function and closed-form backward), then scale and shift per channel; RMS norm
+# is a handful of elementwise ops. Their second derivatives come from those ops.
+def _per_channel(out, weight, bias, ndim):
+    """out * weight + bias with (C,) parameters broadcast over an (N, C, *) tensor."""
+    shape = (-1,) + (1,) * (ndim - 2)
+    if weight is not None:
+        out = out * weight.reshape(shape)
+    if bias is not None:
+        out = out + bias.reshape(shape)
+    return out
+
+
+def _check_channels(op, name, param, input):
+    if param is not None and tuple(param.shape) != (input.shape[1],):
+        raise RuntimeError(f"{op}: Expected {name} to be a vector of size equal to the number "
+                           f"of channels in input, but got {name} of shape "
+                           f"{list(param.shape)} and input of shape {list(input.shape)}")
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    """Standardize each group of C / num_groups channels of each example (over the group's
+    channels and all spatial positions), then scale and shift each channel."""
+    op = "group_norm"
+    check_tensor(op, input)
+    if input.ndim < 2:
+        raise RuntimeError(f"{op}: Expected at least 2 dimensions for input tensor but "
+                           f"received {input.ndim}")
+    n, c = input.shape[:2]
+    if num_groups <= 0 or c % num_groups:
+        raise RuntimeError(f"{op}: Expected number of channels in input to be divisible by "
+                           f"num_groups, but got input of shape {list(input.shape)} and "
+                           f"num_groups={num_groups}")
+    sizes = [n * c // num_groups, num_groups, *input.shape[2:]]
+    if sizes[0] * math.prod(sizes[2:]) == 1:  # PyTorch's _verify_batch_size skips the groups
+        raise ValueError(f"Expected more than 1 value per channel when training, got input "
+                         f"size {sizes}")
+    _check_channels(op, "weight", weight, input)
+    _check_channels(op, "bias", bias, input)
+    row = c // num_groups * math.prod(input.shape[2:])
+    out = layer_norm(input.reshape(n, num_groups, row), (row,), eps=eps)
+    return _per_channel(out.reshape(input.shape), weight, bias, input.ndim)
+
+
+def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None,
+                  use_input_stats=True, momentum=0.1, eps=1e-5):
+    """Standardize each channel of each example over its spatial positions, then scale and
+    shift each channel. Given running_mean/var, use_input_stats=True also updates them in
+    place with the examples' average statistics (unbiased variance), as PyTorch does;
+    use_input_stats=False normalizes with them instead (batch_norm in eval)."""
+    op = "instance_norm"
+    check_tensor(op, input)
+    n, c = input.shape[:2]
+    for name, stat in (("running_mean", running_mean), ("running_var", running_var)):
+        if stat is not None and stat.numel() != c:
+            raise RuntimeError(f"{op}: {name} should contain {n * c} elements not "
+                               f"{n * stat.numel()}")
+    if not use_input_stats:
+        if running_mean is None or running_var is None:
+            raise RuntimeError(f"{op}: Expected running_mean and running_var to be defined "
+                               "when use_input_stats is false")
+        return batch_norm(input, running_mean, running_var, weight, bias, False, momentum, eps)
+    spatial = math.prod(input.shape[2:])
+    if spatial == 1:
+        raise ValueError(f"Expected more than 1 spatial element when training, got input size "
+                         f"{tuple(input.shape)}")
+    _check_channels(op, "weight", weight, input)
+    _check_channels(op, "bias", bias, input)
+    if running_mean is not None or running_var is not None:
+        rows = input._data.reshape(n, c, spatial).astype(compute_dtype(input.dtype))
+        for stat, value in ((running_mean, rows.mean(axis=2)),
+                            (running_var, rows.var(axis=2, ddof=1))):
+            if stat is not None:
+                data = stat._data
+                data *= 1 - momentum
+                data += (momentum * value.mean(axis=0)).astype(data.dtype)
+    out = layer_norm(input.reshape(n, c, spatial), (spatial,), eps=eps)
+    return _per_channel(out.reshape(input.shape), weight, bias, input.ndim)
+
+
+def rms_norm(input, normalized_shape, weight=None, eps=None):
+    """x / sqrt(mean(x^2) + eps) * weight over the trailing normalized_shape dims (no mean
+    subtracted, no bias). eps=None takes the machine epsilon of the input's dtype."""
+    op = "rms_norm"
+    check_tensor(op, input)
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if tuple(input.shape[input.ndim - len(shape):]) != shape or len(shape) > input.ndim:
+        raise RuntimeError(f"{op}: Given normalized_shape={list(shape)}, expected input with "
+                           f"shape [*{', '.join(map(str, shape))}], but got input of size"
+                           f"{list(input.shape)}")
+    if weight is not None and tuple(weight.shape) != shape:
+        raise RuntimeError(f"{op}: Expected weight to be of same shape as normalized_shape, but "
+                           f"got weight of shape {list(weight.shape)} and normalized_shape = "
+                           f"{list(shape)}")
+    if eps is None:
+        eps = float(np.finfo(input.dtype).eps)
+    dims = tuple(range(input.ndim - len(shape), input.ndim))
+    out = input * rsqrt((input * input).mean(dims, keepdim=True) + eps)
+    return out if weight is None else out * weight
