@@ -5,7 +5,8 @@ Numba is first imported, hence a subprocess with NUMBA_ENABLE_CUDASIM=1. The sim
 runs every GPU thread as a Python thread, so shapes are tiny (T <= 16, head size 16);
 tiles of TILE keys and blocks of BLOCK threads are still exercised partly filled, with
 L != S, masks (one with a fully masked row) and causal attention. Where CuPy sees a GPU,
-the second test runs the kernels for real through scaled_dot_product_attention.
+the second test runs the kernels for real through scaled_dot_product_attention (on the
+CuPy stand-in of the tests it skips: there is no GPU for Numba-CUDA to launch on).
 """
 from __future__ import annotations
 
@@ -82,7 +83,8 @@ def test_cuda_kernels_under_the_simulator():
 
 @pytest.mark.skipif(not backend.cuda_is_available(), reason="no CUDA device")
 @pytest.mark.skipif("cuda" not in kernels.available_backends("attention"),
-                    reason="numba-cuda or cupy not installed")
+                    reason="Numba-CUDA cannot run here: numba-cuda or cupy missing, or the "
+                           "CuPy stand-in (no GPU)")
 @pytest.mark.parametrize("is_causal", [False, True])
 def test_cuda_kernels_on_the_gpu(is_causal):
     rng = np.random.default_rng(1)

@@ -1,11 +1,12 @@
 """minifm.cuda, benchmarks/gpu_check.sh and benchmarks/gpu_report.py, on any machine.
 
 Without a GPU, minifm.cuda's logic runs against a small fake `cupy` module put in
-sys.modules: a memory pool whose counters the test moves by hand, devices whose
+sys.modules: a memory pool whose counters the test moves by hand, two devices whose
 switches and synchronizations are recorded, events that read a clock the test advances.
-What the fake cannot say (that CuPy's real pool, events and generators behave like it)
-is checked by the last tests, which run only where CuPy sees a GPU. gpu_check.sh runs in
-its --dry-run mode, which skips the GPU stages.
+The last tests use whatever `cupy` the suite has: a real CuPy where it sees a GPU (the
+authority on CuPy's pool, events and generators), else the CuPy stand-in of
+tests/fake_cupy, whose pool counts real allocations. gpu_check.sh runs in its --dry-run
+mode, which skips the GPU stages.
 """
 from __future__ import annotations
 
@@ -282,6 +283,7 @@ def test_gpu_check_dry_run(tmp_path):
 
 
 # ----------------------------------------------------------------------------- a real GPU
+# (or the CuPy stand-in: conftest.py makes CUDA available to every test run)
 needs_gpu = pytest.mark.skipif(not minifm.cuda.is_available(), reason="no CUDA device")
 
 

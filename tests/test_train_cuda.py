@@ -72,3 +72,18 @@ def test_bench_attention_on_cuda(device, tmp_path, capsys):
         assert row["forward_ms"] > 0 and row["gpu_peak_extra_mib"] > 0
     assert report["machine"]["gpu"] and report["numba_first_call"] is None
     assert "left out:" in capsys.readouterr().out or len(impls) == 3
+
+
+def test_without_cupy_cuda_is_refused_in_one_line(tmp_path, corpus, capsys, monkeypatch):
+    """What a machine without CuPy says (test_cli.py's refusal test skips wherever CUDA
+    works, the stand-in included)."""
+    import sys
+
+    from minifm.cli import main
+    monkeypatch.setitem(sys.modules, "cupy", None)   # `import cupy` raises ImportError
+    out = tmp_path / "run"
+    code = main(["train", "gpt", "--data", str(corpus), "--out-dir", str(out), *TINY["gpt"],
+                 "--device", "cuda"])
+    err = capsys.readouterr().err
+    assert code == 2 and "device 'cuda' needs CuPy and a CUDA GPU" in err, err
+    assert not out.exists()
