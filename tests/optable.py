@@ -1573,6 +1573,24 @@ add_op("instance_norm", F.instance_norm, TF.instance_norm, samples=_instance_nor
                      "running_mean and running_var to be defined")])
 
 
+def _gqa_samples(make):
+    yield Sample(make(2, 4, 3, 4), make(2, 2, 5, 4), make(2, 2, 5, 3))
+    yield Sample(make(1, 6, 3, 2), make(1, 3, 3, 2), make(1, 2, 3, 2), is_causal=True)
+    yield Sample(make(4, 3, 2), make(1, 3, 2), make(4, 3, 2))      # (H, L, E): no batch
+    yield Sample(make(2, 2, 3, 4), make(2, 2, 3, 4), make(2, 2, 3, 4),
+                 attn_mask=make.mask(3, 3))                         # equal heads: unchanged
+
+
+add_op("scaled_dot_product_attention_gqa",
+       lambda *a, **k: F.scaled_dot_product_attention(*a, enable_gqa=True, **k),
+       lambda *a, **k: TF.scaled_dot_product_attention(*a, enable_gqa=True, **k),
+       samples=_gqa_samples, second_order=False,  # PyTorch: no derivative of its CPU backward
+       errors=lambda make: [
+           ErrorCase((make(2, 6, 3, 4), make(2, 4, 3, 4), make(2, 4, 3, 4)), {}, RuntimeError,
+                     "Number of heads in key and value must divide the number of heads"),
+           ErrorCase((make(3, 4), make(3, 4), make(3, 4)), {}, IndexError, "out of range")])
+
+
 # ----------------------------------------------------------------------------- conv and pooling, 1-d/3-d
 # Odd sizes throughout: prime widths, stride 2 over odd inputs, dilation, groups, padding,
 # unbatched, non-contiguous and empty-batch inputs. Max pooling samples have no ties.

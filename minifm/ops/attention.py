@@ -49,7 +49,7 @@ from ..tensor import Tensor
 from ._checks import check_tensor
 from ._dtypes import compute_dtype
 from .array_box import box, namespace_for, unbox
-from .shape import contiguous, expand
+from .shape import contiguous, expand, reshape
 from ..creation import rand_array
 
 _OP = "scaled_dot_product_attention"
@@ -269,10 +269,35 @@ def _validate(query, key, value, attn_mask, dropout_p, is_causal, scale):
     return batch
 
 
+def _repeat_heads(query, key, value):
+    """enable_gqa (grouped-query attention): each key/value head serves a group of query
+    heads (dim -3), so it is repeated in place, head h becoming heads h*r .. h*r + r - 1
+    (PyTorch's repeat_interleave), an expand and a reshape that backward sums over."""
+    if min(query.ndim, key.ndim, value.ndim) < 3:
+        raise IndexError(f"{_OP}: enable_gqa=True needs a heads dim (-3): Dimension out of "
+                         f"range for shapes {_shapes(query, key, value)}")
+    heads = query.shape[-3]
+    if heads % key.shape[-3] or heads % value.shape[-3]:
+        raise RuntimeError(f"{_OP}: Number of heads in key and value must divide the number "
+                           f"of heads in query, got shapes {_shapes(query, key, value)}")
+    out = []
+    for t in (key, value):
+        r = heads // t.shape[-3]
+        if r > 1:
+            lead, h, rest = t.shape[:-3], t.shape[-3], t.shape[-2:]
+            t = reshape(expand(reshape(t, *lead, h, 1, *rest), *lead, h, r, *rest),
+                        *lead, h * r, *rest)
+        out.append(t)
+    return out
+
+
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0,
-                                 is_causal=False, scale=None):
+                                 is_causal=False, scale=None, enable_gqa=False):
     """softmax(scale * query @ key^T + attn_mask) @ value, as torch's function of that name
-    (see the module docstring for the mask, causal and dropout semantics)."""
+    (see the module docstring for the mask, causal and dropout semantics). enable_gqa=True
+    lets key and value have fewer heads than query, a divisor of its count."""
+    if enable_gqa:
+        key, value = _repeat_heads(query, key, value)
     batch = _validate(query, key, value, attn_mask, dropout_p, is_causal, scale)
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else float(scale)
     mask_grad = attn_mask is not None and attn_mask.requires_grad
