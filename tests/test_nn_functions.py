@@ -160,3 +160,66 @@ def test_rms_norm_default_eps_is_the_dtypes():
     ours = F.rms_norm(minifm.tensor(x), (3,))
     theirs = torch.nn.functional.rms_norm(torch.tensor(x), (3,))
     np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-6)
+
+
+# ----------------------------------------------------------------------------- property tests
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import given, settings, strategies as st  # noqa: E402
+from hypothesis.extra import numpy as hnp  # noqa: E402
+
+from conftest import assert_close  # noqa: E402
+
+
+@settings(max_examples=25, deadline=None)
+@given(data=st.data(), fn=st.sampled_from(["cosine_similarity", "pairwise_distance"]),
+       shapes=hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=1, max_dims=4,
+                                                max_side=4))
+def test_distances_broadcast_like_pytorch(data, fn, shapes):
+    """Drawn broadcastable shapes and (for cosine_similarity) a drawn dim, negative too:
+    values and both gradients as PyTorch's."""
+    ndim = len(shapes.result_shape)
+    kw = {}
+    if fn == "cosine_similarity":
+        kw["dim"] = data.draw(st.integers(-ndim, ndim - 1))
+    arrays = [data.draw(hnp.arrays(np.float64, s, elements=st.floats(-3, 3, width=32)))
+              for s in shapes.input_shapes]
+    outs = []
+    for lib, functional in ((minifm, F), (torch, torch.nn.functional)):
+        leaves = [lib.tensor(a, requires_grad=True) for a in arrays]
+        out = getattr(functional, fn)(*leaves, **kw)
+        out.backward(lib.tensor(np.linspace(-1, 1, out.numel()).reshape(tuple(out.shape))))
+        outs.append((out, leaves))
+    (ours, our_leaves), (theirs, their_leaves) = outs
+    assert tuple(ours.shape) == tuple(theirs.shape)
+    assert_close(ours, theirs)
+    for a, b in zip(our_leaves, their_leaves):
+        assert a.grad.shape == a.shape
+        assert_close(a.grad, b.grad)
+
+
+@settings(max_examples=25, deadline=None)
+@given(data=st.data(), mode=st.sampled_from(["nearest", "nearest-exact", "linear", "area"]),
+       spatial=st.integers(1, 3))
+def test_interpolate_any_rank_like_pytorch(data, mode, spatial):
+    """Drawn input sizes and output sizes or scale factors, 1 to 3 spatial dims: the
+    sizes, and the values, as PyTorch's (the gradients are the op table's)."""
+    mode = {"linear": ("linear", "bilinear", "trilinear")[spatial - 1]}.get(mode, mode)
+    shape = (2, 2) + tuple(data.draw(st.integers(1, 5)) for _ in range(spatial))
+    x = np.random.default_rng(0).standard_normal(shape)
+    if data.draw(st.booleans()):
+        kw = {"size": tuple(data.draw(st.integers(1, 7)) for _ in range(spatial))}
+    else:
+        kw = {"scale_factor": data.draw(st.floats(0.6, 3.0)), "recompute_scale_factor":
+              data.draw(st.sampled_from([None, True]))}
+    if mode in ("linear", "bilinear", "trilinear"):
+        kw["align_corners"] = data.draw(st.booleans())
+    try:
+        theirs = torch.nn.functional.interpolate(torch.tensor(x, requires_grad=True), mode=mode,
+                                                 **kw)
+    except RuntimeError:  # an output size of 0: both refuse
+        with pytest.raises(RuntimeError, match="sizes should be greater than 0"):
+            F.interpolate(minifm.tensor(x), mode=mode, **kw)
+        return
+    ours = F.interpolate(minifm.tensor(x), mode=mode, **kw)
+    assert tuple(ours.shape) == tuple(theirs.shape)
+    assert_close(ours, theirs)
