@@ -5,7 +5,8 @@ Each kernel module imports Numba at its top, and this package imports a kernel m
 only when an op first asks for it, so `import minifm` needs NumPy alone.
 
 One pattern for every op with a kernel (attention, softmax and log_softmax, layer_norm,
-GELU). The op is two autograd Functions in minifm/ops, named after PyTorch's node for it:
+GELU, batch_norm). The op is two autograd Functions in minifm/ops, named after PyTorch's
+node for it:
 
     <Op>Reference   the plain xp composite: the test oracle and the fallback
     <Op>Fused       the kernel's loops; it takes the kernel module as its `kernel`
@@ -60,7 +61,10 @@ _KERNELS = {
     "layer_norm": {"numba": "layer_norm_cpu"},
     "softmax": {"numba": "softmax_cpu"},
     "gelu": {"numba": "gelu_cpu"},
+    "batch_norm": {"numba": "batch_norm_cpu"},
     "int8_matmul": {"numba": "int8_matmul_cpu"},
+    "conv": {"numba": "conv_cpu"},
+    "max_pool": {"numba": "pool_cpu"},
 }
 _chosen: dict = {}    # op -> backend set with set_backend
 _logged: set = set()  # configurations already logged

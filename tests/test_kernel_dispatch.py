@@ -18,6 +18,8 @@ OPS = {
                     activation.LogSoftmaxFused),
     "layer_norm": (lambda x: F.layer_norm(x, (8,)), norm.NativeLayerNormReference,
                    norm.NativeLayerNormFused),
+    "batch_norm": (lambda x: F.batch_norm(x, None, None, training=True),
+                   norm.NativeBatchNormReference, norm.NativeBatchNormFused),
     "attention": (lambda x: F.scaled_dot_product_attention(x, x, x),
                   attention.ScaledDotProductAttentionReference,
                   attention.ScaledDotProductAttentionFused),

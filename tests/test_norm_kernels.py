@@ -1,4 +1,5 @@
-"""The Numba layer_norm, softmax and GELU kernels (minifm/kernels/{layer_norm,softmax,gelu}_cpu.py):
+"""The Numba layer_norm, softmax, GELU and batch norm kernels
+(minifm/kernels/{layer_norm,softmax,gelu,batch_norm}_cpu.py):
 forward and every gradient, through minifm's public functions with the backend forced to
 "numba", against the same functions on the "reference" (NumPy) backend and against
 PyTorch; odd shapes, float32 and float64, logits of +-1e4, rows of -inf, infinities and
@@ -17,7 +18,8 @@ from tests.conftest import assert_close, to_numpy, to_torch
 pytest.importorskip("numba")
 torch = pytest.importorskip("torch")
 import minifm.kernels as kernels  # noqa: E402
-from minifm.kernels import cpu_exp, cpu_tasks, gelu_cpu, layer_norm_cpu, softmax_cpu  # noqa: E402
+from minifm.kernels import (batch_norm_cpu, cpu_exp, cpu_tasks, gelu_cpu, layer_norm_cpu,  # noqa: E402
+                            softmax_cpu)
 
 DTYPES = (np.float32, np.float64)
 SHAPES = ((1, 1), (3, 7), (2, 5, 33), (4, 3, 2, 17))
@@ -29,6 +31,7 @@ def _reset_backends():
     kernels.set_backend("layer_norm", None)
     kernels.set_backend("softmax", None)
     kernels.set_backend("gelu", None)
+    kernels.set_backend("batch_norm", None)
 
 
 @pytest.fixture(params=["serial", "parallel"])
@@ -266,3 +269,105 @@ def test_exp_inplace_is_within_an_ulp_of_the_exact_exp(dtype):
     assert ulps.max() < 1.0
     edge = _exp_of(np.array([lowest - 1, -np.inf, np.nan], dtype))
     assert edge[0] == 0 and edge[1] == 0 and np.isnan(edge[2])
+
+
+# Batch norm: (N, C), (N, C, L), (N, C, H, W) and (N, C, D, H, W), odd and prime sizes.
+BN_SHAPES = ((5, 3), (2, 3, 7), (3, 5, 7, 11), (2, 3, 5, 3, 2))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", BN_SHAPES)
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("affine", [True, False])
+def test_batch_norm_matches_reference_and_torch(shape, dtype, training, affine, loops):
+    """Output and the gradients of x, weight and bias, in training (batch statistics) and
+    eval (running estimates), against the NumPy path and PyTorch."""
+    rng = np.random.default_rng(sum(shape) + training)
+    x = (rng.standard_normal(shape) * 3 + 1).astype(dtype)
+    g = rng.standard_normal(shape).astype(dtype)
+    channels = shape[1]
+    params = [rng.standard_normal(channels).astype(dtype) for _ in range(2)] if affine else []
+    mean = rng.standard_normal(channels).astype(dtype)
+    var = rng.uniform(0.5, 2, channels).astype(dtype)
+
+    def fn(x, *wb, lib=minifm, functional=F):
+        running = [lib.tensor(mean.copy()), lib.tensor(var.copy())]
+        return functional.batch_norm(x, *running, *wb, training=training, momentum=0.3)
+
+    _check_against_reference_and_torch(
+        "batch_norm", fn, lambda x, *wb: fn(x, *wb, lib=torch, functional=torch.nn.functional),
+        [x] + params, g)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_batch_norm_running_estimates_follow_pytorch(dtype, loops):
+    """Three training steps of BatchNorm2d (momentum 0.1, then momentum=None: the
+    cumulative average) and an eval step: running_mean, running_var (the unbiased batch
+    variance) and num_batches_tracked equal PyTorch's, and the kernel's equal the NumPy
+    path's."""
+    import minifm.nn as nn
+    rng = np.random.default_rng(3)
+    batches = [(rng.standard_normal((3, 5, 7, 9)) * 2 + 0.5).astype(dtype) for _ in range(3)]
+    for momentum in (0.1, None):
+        runs = []
+        for backend in ("numba", "reference"):
+            kernels.set_backend("batch_norm", backend)
+            ours = nn.BatchNorm2d(5, momentum=momentum).to(dtype=getattr(minifm, np.dtype(dtype).name))
+            for b in batches:
+                ours(minifm.tensor(b))
+            ours.eval()
+            runs.append((ours.running_mean, ours.running_var, ours(minifm.tensor(batches[0]))))
+        theirs = torch.nn.BatchNorm2d(5, momentum=momentum).to(getattr(torch, np.dtype(dtype).name))
+        for b in batches:
+            theirs(torch.from_numpy(b))
+        theirs.eval()
+        expected = (theirs.running_mean, theirs.running_var, theirs(torch.from_numpy(batches[0])))
+        for numba_value, reference_value, torch_value in zip(*runs, expected):
+            assert_close(numba_value, reference_value)
+            assert_close(numba_value, torch_value.detach())
+        assert int(ours.num_batches_tracked.item()) == int(theirs.num_batches_tracked)
+
+
+def test_batch_norm_kernel_on_constant_channels_and_large_offsets(loops):
+    """A constant channel (variance 0: xhat = 0, rstd = 1 / sqrt(eps)) and values 1e4 +
+    N(0, 1), where the two-pass variance in float64 has no cancellation: float32 results
+    equal PyTorch's on float64, to the rounding of x * scale + shift, the form PyTorch's CPU
+    kernel uses as well (x * 316 for the constant channel: its outputs are within 1e-3 of
+    0, not exactly 0)."""
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal((4, 3, 5, 5)) + 1e4).astype(np.float32)
+    x[:, 1] = 7.0
+    g = rng.standard_normal(x.shape).astype(np.float32)
+    out, grads = _run("numba", "batch_norm",
+                      lambda x: F.batch_norm(x, None, None, training=True), [x], g)
+    t_out, t_grads = _torch_run(
+        lambda x: torch.nn.functional.batch_norm(x, None, None, training=True),
+        [x.astype(np.float64)], g.astype(np.float64))
+    assert_close(out, t_out.float(), atol=1e-3, rtol=1e-4)
+    assert_close(grads[0], t_grads[0].float(), atol=1e-3, rtol=1e-4)
+    assert np.abs(to_numpy(out)[:, 1]).max() < 1e-3
+
+
+def test_batch_norm_selects_the_kernel_for_float32_and_float64():
+    x = np.ones((2, 3, 4), np.float32)
+    bn = lambda x: F.batch_norm(x, None, None, training=True)  # noqa: E731
+    assert _path(bn, x) is batch_norm_cpu
+    assert _path(bn, x.astype(np.float64)) is batch_norm_cpu
+    assert _path(bn, x.astype(np.float16)) is None
+    kernels.set_backend("batch_norm", "numba")
+    with pytest.raises(RuntimeError, match="float32 or float64"):
+        bn(minifm.tensor(x.astype(np.float16)))
+
+
+def test_batch_norm_kernel_takes_non_contiguous_input_and_skips_dx():
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((5, 4, 3, 2)).astype(np.float32)
+    xt = x.transpose(0, 1, 3, 2)
+    y, mean, var, rstd = batch_norm_cpu.batch_norm_forward(xt, None, None, 1e-5, True)
+    t = torch.nn.functional.batch_norm(torch.from_numpy(xt.copy()), None, None, training=True)
+    assert_close(y, t)
+    g = rng.standard_normal(xt.shape).astype(np.float32)
+    dx, dw, db = batch_norm_cpu.batch_norm_backward(g, xt, mean, rstd, None, True,
+                                                    need_dx=False)
+    assert dx is None
+    np.testing.assert_allclose(db, g.sum(axis=(0, 2, 3)), rtol=1e-5, atol=1e-5)

@@ -16,10 +16,10 @@ Second derivatives (create_graph): both backwards use statistics computed in for
 each Function has a `composite`, `_standardize` run on the differentiable array namespace,
 that the engine differentiates instead; forward saves the input, weight and bias for it.
 
-layer_norm also has a kernel in minifm.kernels: it is a reference Function (the NumPy/CuPy
-code below, the oracle and the fallback) and a fused one (the kernel's loops), and
-layer_norm picks one with one `kernels.select` call. The names follow PyTorch's node,
-NativeLayerNormBackward0.
+layer_norm and batch_norm also have kernels in minifm.kernels: each is a reference
+Function (the NumPy/CuPy code below, the oracle and the fallback) and a fused one (the
+kernel's loops), and the public function picks one with one `kernels.select` call. The
+names follow PyTorch's nodes, NativeLayerNormBackward0 and NativeBatchNormBackward0.
 """
 from __future__ import annotations
 
@@ -141,14 +141,40 @@ class NativeLayerNormFused(Function):
                 gb.reshape(shape) if ctx.needs_input_grad[2] else None)
 
 
-class BatchNorm(Function):
-    """Standardize each channel (axis 1) over the batch and spatial axes.
+def _update_running(running_mean, running_var, mean, var, count, momentum):
+    """running = (1 - momentum) * running + momentum * batch, in place, with the batch's
+    unbiased variance (var * count / (count - 1)), as PyTorch does."""
+    running_mean *= 1 - momentum
+    running_mean += momentum * mean
+    running_var *= 1 - momentum
+    running_var += momentum * var * (count / (count - 1))
+
+
+def _batch_norm_composite(x, weight, bias, *, running_mean, running_var, training, momentum,
+                          eps, kernel=None):
+    """Batch norm from differentiable ops, on the array namespace, which both batch norm
+    Functions are differentiated through under create_graph; the running estimates are not
+    updated again."""
+    axes = (0,) + tuple(range(2, x.ndim))
+    channel_shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+    if training:
+        xhat, _, _, _ = _standardize(namespace_for(x.device), box(x), axes, eps)
+    else:
+        xhat, _ = _standardize_running(box(x), running_mean, running_var, eps, channel_shape)
+    return _scale_shift(xhat, weight, bias, channel_shape)
+
+
+class NativeBatchNormReference(Function):
+    """Standardize each channel (axis 1) over the batch and spatial axes, by whole-array
+    NumPy/CuPy code.
 
     In training the statistics are the batch's own, so they depend on x (full backward),
     and the running estimates are updated in place: running = (1 - momentum) * running +
     momentum * batch, using the unbiased variance as PyTorch does. In eval the running
     estimates are constants and the op is an affine map of x.
     """
+
+    composite = staticmethod(_batch_norm_composite)
 
     @staticmethod
     def forward(ctx, x, weight, bias, *, running_mean, running_var, training, momentum, eps):
@@ -160,11 +186,8 @@ class BatchNorm(Function):
         if training:
             xhat, rstd, mean, var = _standardize(xp, xw, axes, eps)
             if running_mean is not None:
-                count = x.size // x.shape[1]
-                running_mean *= 1 - momentum
-                running_mean += momentum * mean.reshape(-1)
-                running_var *= 1 - momentum
-                running_var += momentum * var.reshape(-1) * (count / (count - 1))
+                _update_running(running_mean, running_var, mean.reshape(-1), var.reshape(-1),
+                                x.size // x.shape[1], momentum)
         else:
             xhat, rstd = _standardize_running(xw, running_mean, running_var, eps, channel_shape)
         ctx.axes, ctx.training, ctx.channel_shape = axes, training, channel_shape
@@ -189,17 +212,35 @@ class BatchNorm(Function):
             gb = g.sum(axis=ctx.axes)
         return gx, gw, gb
 
+
+class NativeBatchNormFused(Function):
+    """Batch norm by a kernel module (minifm.kernels.batch_norm_cpu), a channel at a time:
+    one pass over the input for the statistics and one for the output, and in backward one
+    for the sums and one for dx. Forward keeps x and two numbers per channel (mean, rstd),
+    not a normalized copy of x, and updates the running estimates as the reference does."""
+
+    composite = staticmethod(_batch_norm_composite)
+
     @staticmethod
-    def composite(x, weight, bias, *, running_mean, running_var, training, momentum, eps):
-        """Batch norm from differentiable ops, on the array namespace; the running
-        estimates are not updated again."""
-        axes = (0,) + tuple(range(2, x.ndim))
-        channel_shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
-        if training:
-            xhat, _, _, _ = _standardize(namespace_for(x.device), box(x), axes, eps)
-        else:
-            xhat, _ = _standardize_running(box(x), running_mean, running_var, eps, channel_shape)
-        return _scale_shift(xhat, weight, bias, channel_shape)
+    def forward(ctx, x, weight, bias, *, running_mean, running_var, training, momentum, eps,
+                kernel):
+        y, mean, var, rstd = kernel.batch_norm_forward(x, weight, bias, eps, training,
+                                                       running_mean, running_var)
+        if training and running_mean is not None:
+            _update_running(running_mean, running_var, mean, var, x.size // x.shape[1],
+                            momentum)
+        ctx.kernel, ctx.training = kernel, training
+        ctx.save_for_backward(x, weight, bias, mean, rstd)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        x, weight, _, mean, rstd = ctx.saved
+        need_dx, need_w, need_b = ctx.needs_input_grad
+        gx, gw, gb = ctx.kernel.batch_norm_backward(g, x, mean, rstd, weight, ctx.training,
+                                                    need_dx)
+        return (gx, gw.astype(x.dtype) if need_w else None,
+                gb.astype(x.dtype) if need_b else None)
 
 
 # ----------------------------------------------------------------------------- public API
@@ -260,11 +301,13 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if not training and running_mean is None:
         raise ValueError("batch_norm: running_mean and running_var are needed when "
                          "training=False")
-    return BatchNorm.apply(
-        input, weight, bias,
-        running_mean=None if running_mean is None else running_mean._data,
-        running_var=None if running_var is None else running_var._data,
-        training=training, momentum=momentum, eps=eps)
+    attrs = dict(running_mean=None if running_mean is None else running_mean._data,
+                 running_var=None if running_var is None else running_var._data,
+                 training=training, momentum=momentum, eps=eps)
+    kernel = kernels.select("batch_norm", input.device.type, dtype=input.dtype)
+    if kernel is None:
+        return NativeBatchNormReference.apply(input, weight, bias, **attrs)
+    return NativeBatchNormFused.apply(input, weight, bias, **attrs, kernel=kernel)
 
 
 # ----------------------------------------------------------------------------- group, instance, RMS
