@@ -173,3 +173,15 @@ def test_repeat_interleave_with_drawn_repeats(shape, data):
 @given(shape=SHAPES, reps=st.lists(st.integers(0, 3), max_size=5))
 def test_tile_with_drawn_reps(shape, reps):
     _same(lambda x: x.tile(reps), lambda x: x.tile(reps), shape)
+
+
+@pytest.mark.parametrize("op", [
+    lambda lib, x: lib.trace(x),
+    lambda lib, x: lib.diag_embed(x),
+    lambda lib, x: x.unfold(1, 2, 1),
+    lambda lib, x: lib.nn.functional.unfold(x.reshape(1, 1, 3, 4), 2),
+    lambda lib, x: lib.nn.functional.fold(x.reshape(1, 2, 6), (4, 4), (2, 1), stride=(1, 2)),
+], ids=["trace", "diag_embed", "Tensor.unfold", "F.unfold", "F.fold"])
+def test_grad_fn_names_follow_pytorch(op):
+    x, tx = _both((3, 4))
+    assert op(minifm, x).grad_fn.name() == type(op(torch, tx).grad_fn).__name__

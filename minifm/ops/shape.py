@@ -586,7 +586,8 @@ def diag_embed(input, offset=0, dim1=-2, dim2=-1):
         raise RuntimeError(f"diag_embed: diagonal dimensions cannot be identical {dim1}, {dim2}")
     if input.ndim == 0:
         input = reshape(input, 1)
-    return movedim(DiagEmbed.apply(input, offset=offset), (-2, -1), (a, b))
+    out = DiagEmbed.apply(input, offset=offset)
+    return out if (a, b) == (out.ndim - 2, out.ndim - 1) else movedim(out, (-2, -1), (a, b))
 
 
 def diag(input, diagonal=0):
