@@ -197,7 +197,7 @@ def test_distances_broadcast_like_pytorch(data, fn, shapes):
         assert_close(a.grad, b.grad)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(data=st.data(), mode=st.sampled_from(["nearest", "nearest-exact", "linear", "area"]),
        spatial=st.integers(1, 3))
 def test_interpolate_any_rank_like_pytorch(data, mode, spatial):

@@ -200,7 +200,7 @@ def _area_table(size, out, dtype):
     ceil((j+1)*size/out) - 1; shorter windows are padded with weight-0 taps."""
     j = np.arange(out)
     start, end = (j * size) // out, -((-(j + 1) * size) // out)
-    k = np.arange((end - start).max())
+    k = np.arange((end - start).max(initial=1))
     idx = np.minimum(start[:, None] + k, size - 1)
     w = np.where(start[:, None] + k < end[:, None], 1 / (end - start)[:, None], 0).astype(dtype)
     return idx, w
@@ -285,7 +285,7 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         raise NotImplementedError(f"{op}: mode {mode!r} is not implemented for "
                                   f"{backend.dtype_name(dtype)} input")
     spatial = tuple(input.shape[2:])
-    if min(spatial + tuple(sizes)) <= 0:
+    if min(spatial) <= 0 or min(sizes) < (0 if mode == "area" else 1):  # area may be empty
         raise RuntimeError(f"{op}: Input and output sizes should be greater than 0, but got "
                            f"input {spatial} output {tuple(sizes)}")
     if input.shape[1] == 0:
