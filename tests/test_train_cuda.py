@@ -13,6 +13,7 @@ TINY = {
              "--mlm-steps", "1"],
     "dcgan": ["--image-size", "8", "--nz", "4", "--ngf", "4", "--ndf", "4", "--batch-size",
               "64", "--grid-size", "4", "--classifier-epochs", "1"],
+    "resnet": ["--batch-size", "16"],
 }
 
 
@@ -25,14 +26,14 @@ def corpus(tmp_path):
 
 
 @pytest.mark.parametrize("device", ["cuda"])
-@pytest.mark.parametrize("task", ["gpt", "bert", "dcgan"])
+@pytest.mark.parametrize("task", ["gpt", "bert", "dcgan", "resnet"])
 def test_train_two_steps_on_cuda_then_resume_sample_and_eval(task, device, tmp_path, corpus,
                                                               capsys):
     """`minifm train TASK --device cuda`: 2 steps, a checkpoint written from CUDA tensors,
     1 more step resumed from it on CUDA, then sample and eval on CUDA."""
     from minifm.cli import main
     out = tmp_path / task
-    data = [] if task == "dcgan" else ["--data", str(corpus)]
+    data = ["--data", str(corpus)] if task in ("gpt", "bert") else []
     argv = ["train", task, "--out-dir", str(out), *data, *TINY[task], "--warmup-steps", "1",
             "--eval-interval", "2", "--samples", "0", "--device", device]
     assert main(argv + ["--max-steps", "2"]) == 0, capsys.readouterr().err

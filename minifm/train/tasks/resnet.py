@@ -88,12 +88,13 @@ class ResNetTask(Task):
                           grad_clip=None, out_dir="runs/resnet")
     val_metrics = ("error", "loss")
     item_name = "images"
+    devices = ("cpu", "cuda")
 
     def __init__(self, cfg: ResNetTaskConfig, out_dir, state=None, load_data=True,
                  device="cpu"):
         super().__init__(cfg, out_dir, device=device)
         backend.manual_seed(cfg.seed)
-        self.model = CifarResNet(cfg.depth, num_classes=10, in_channels=1)
+        self.model = CifarResNet(cfg.depth, num_classes=10, in_channels=1).to(device)
         self.optimizer = SGD(self.model.parameters(), lr=cfg.learning_rate,
                              momentum=cfg.momentum, weight_decay=cfg.weight_decay)
         # draws the batch order and the shifts
@@ -124,13 +125,14 @@ class ResNetTask(Task):
         return self.cfg.batch_size
 
     def next_batch(self):
-        """(images, labels) of the shuffled training digits, shifted with --augment shift."""
+        """(images, labels) of the shuffled training digits, shifted with --augment shift,
+        on the task's device (drawn and shifted on the host)."""
         batch = self.batches.next()
         images, labels = batch
         if self.cfg.augment == "shift":
             images = from_numpy(random_shift(images.numpy(), self.cfg.max_shift,
                                              self.generator))
-        return images, labels
+        return images.to(self.device), labels.to(self.device)
 
     def loss(self, name, batch):
         if name != "model":
@@ -169,8 +171,9 @@ class ResNetTask(Task):
         (batch norm on its running estimates); the model is left in train mode."""
         self.model.eval()
         try:
-            return np.concatenate([self.model(from_numpy(images[i:i + batch_size])).numpy()
-                                   for i in range(0, len(images), batch_size)])
+            return np.concatenate([
+                self.model(from_numpy(images[i:i + batch_size]).to(self.device)).cpu().numpy()
+                for i in range(0, len(images), batch_size)])
         finally:
             self.model.train()
 
