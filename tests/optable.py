@@ -1488,6 +1488,7 @@ def _pad_mode_errors(make):
         ErrorCase((make(2, 0, 5), (1, 1)), {"mode": "reflect"}, RuntimeError,
                   "other non-zero dimensions"),
         ErrorCase((x3, (-4, -2)), {}, RuntimeError, "negative output size"),
+        ErrorCase((x3, (2, -6)), {}, RuntimeError, "narrow.*length must be non-negative"),
     ]
 
 

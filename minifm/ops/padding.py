@@ -153,6 +153,9 @@ def _constant(input, pad, value):
             raise RuntimeError(f"pad: The input size {n}, plus negative padding {lo} and {hi} "
                                "resulted in a negative output size, which is invalid. Check "
                                f"dimension {axis} of your input.")
+        if n - max(-lo, 0) - max(-hi, 0) < 0:
+            raise RuntimeError(f"pad: narrow(): length must be non-negative (negative widths "
+                               f"({lo}, {hi}) crop more than the size {n} of dimension {axis})")
     if any(lo < 0 or hi < 0 for lo, hi in widths):
         crop = tuple(slice(max(-lo, 0), n - max(-hi, 0))
                      for (lo, hi), n in zip(widths, input.shape))
