@@ -223,3 +223,19 @@ def test_interpolate_any_rank_like_pytorch(data, mode, spatial):
     ours = F.interpolate(minifm.tensor(x), mode=mode, **kw)
     assert tuple(ours.shape) == tuple(theirs.shape)
     assert_close(ours, theirs)
+
+
+@pytest.mark.parametrize("fn", [F.group_norm, F.instance_norm])
+def test_norm_with_bias_and_no_weight(fn):
+    """PyTorch's backward fails here (group_norm; instance_norm's second order): ours gives
+    the first and second derivatives of a weight of ones."""
+    x0, b0 = randn(2, 3, 4, dtype=np.float64), randn(3, dtype=np.float64, seed=1)
+    results = []
+    for weight in (None, minifm.ones(3, dtype=minifm.float64)):
+        x, b = minifm.tensor(x0, requires_grad=True), minifm.tensor(b0, requires_grad=True)
+        y = fn(x, 3, weight, b) if fn is F.group_norm else fn(x, weight=weight, bias=b)
+        gx, gb = minifm.autograd.grad((y * y).sum(), (x, b), create_graph=True)
+        (hx,) = minifm.autograd.grad((gx * gx).sum() + (gb * gb).sum(), x)
+        results.append([t.detach().numpy() for t in (y, gx, gb, hx)])
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
