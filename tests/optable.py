@@ -1215,6 +1215,33 @@ add_op("fold_col2im", F.fold, TF.fold, samples=lambda make: [
        ErrorCase((make(1, 8, 5), (3, 4), 2), {}, RuntimeError,
                  r"fold.*sliding blocks 2 \* 3 = 6, but got input.size\(2\)=5"),
        ErrorCase((make(1, 8, 6), (3, 4, 5), 2), {}, RuntimeError, "fold.*output_size equals to 2")])
+# edge cases of the older shape ops: negative starts, empty and 0-d inputs, and PyTorch's refusals
+shape_op("narrow_edges", lambda make: [
+    Sample(make(2, 5), 1, -2, 2), Sample(make(2, 5), -1, 1, 0), Sample(make(4, 3).T, 0, 3, 0)],
+    lambda make: [
+        ErrorCase((make(2, 3), 1, 2, 3), {}, RuntimeError,
+                  r"narrow.*start \(2\) \+ length \(3\) exceeds.*\(3\)"),
+        ErrorCase((make(2, 3), 1, -4, 1), {}, IndexError, "narrow.*start -4.*out of range")],
+    fn=lambda x, *a: x.narrow(*a))
+shape_op("flatten_edges", lambda make: [
+    Sample(make(2, 0, 3), 1), Sample(np.array(make(1)[0])), Sample(make(2, 3, 4), 1, 1)],
+    lambda make: [ErrorCase((make(2, 3, 4), 2, 1), {}, RuntimeError,
+                            "flatten.*start_dim cannot come after")],
+    fn=lambda x, *a: x.flatten(*a))
+shape_op("chunk_edges", lambda make: [
+    Sample(make(5, 2), 3), Sample(make(0, 2), 2), Sample(make(2, 5), 9, 1)],
+    lambda make: [ErrorCase((make(4, 2), n), {}, RuntimeError, f"chunk.*greater than 0, got: {n}")
+                  for n in (0, -1)],
+    fn=lambda x, *a: x.chunk(*a))
+add_op("stack_edges", minifm.stack, torch.stack, samples=lambda make: [
+    Sample([make(2, 3), make(2, 3)], -3), Sample([make(0, 3)], 1),
+    Sample([np.array(make(1)[0])] * 3)],
+    errors=lambda make: [ErrorCase(([make(2, 3), make(2, 3)], 3), {}, IndexError,
+                                   "stack.*3.*out of range")])
+shape_op("roll_edges", lambda make: [Sample(make(2, 3), (1, -2), (0, 1)), Sample(make(0, 3), 1, 1)],
+         lambda make: [ErrorCase((make(2, 3), (1, 2), (0,)), {}, RuntimeError,
+                                 "roll.*shifts and dimensions must align.*2.*1")],
+         fn=lambda x, *a: x.roll(*a))
 
 
 # ----------------------------------------------------------------------------- linear algebra

@@ -10,6 +10,8 @@ their own: their gradients come from their parts.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import backend
@@ -209,7 +211,10 @@ def flatten(input, start_dim=0, end_dim=-1):
     if input.ndim == 0:
         return reshape(input, 1)
     start, end = _axis("flatten", start_dim, input.ndim), _axis("flatten", end_dim, input.ndim)
-    shape = input.shape[:start] + (-1,) + input.shape[end + 1:]
+    if start > end:
+        raise RuntimeError(f"flatten() has invalid args: start_dim cannot come after end_dim "
+                           f"(start_dim={start_dim}, end_dim={end_dim})")
+    shape = input.shape[:start] + (math.prod(input.shape[start:end + 1]),) + input.shape[end + 1:]
     return reshape(input, shape)
 
 
@@ -326,12 +331,21 @@ def stack(tensors, dim=0):
     dtype = tensors[0].dtype
     for t in tensors[1:]:
         dtype = backend.promote_types(dtype, t.dtype)
-    axis = dim % (len(shape) + 1)
+    axis = _axis("stack", dim, len(shape) + 1)
     return Stack.apply(*[t.to(dtype) for t in tensors], axis=axis)
 
 
 def narrow(input, dim, start, length):
+    """input's slice [start, start + length) along dim, a view; a negative start counts from
+    the end."""
     axis = _axis("narrow", dim, input.ndim)
+    size = input.shape[axis]
+    if not -size <= start <= size:
+        raise IndexError(f"narrow: start {start} is out of range for dimension {dim} of size {size}")
+    start = start + size if start < 0 else start
+    if length < 0 or start + length > size:
+        raise RuntimeError(f"narrow: start ({start}) + length ({length}) exceeds dimension size "
+                           f"({size}).")
     key = (slice(None),) * axis + (slice(start, start + length),)
     return input[key]
 
@@ -362,9 +376,12 @@ def _multi_output(views):
 
 
 def chunk(input, chunks, dim=0):
+    if chunks <= 0:
+        raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
     axis = _axis("chunk", dim, input.ndim)
-    step = -(-input.shape[axis] // chunks)
-    return split(input, max(step, 1), axis)
+    if input.shape[axis] == 0:  # PyTorch gives `chunks` empty pieces
+        return _multi_output(narrow(input, axis, 0, 0) for _ in range(chunks))
+    return split(input, -(-input.shape[axis] // chunks), axis)
 
 
 def unbind(input, dim=0):
@@ -428,6 +445,9 @@ def roll(input, shifts, dims=None):
         return reshape(flat, input.shape)
     shifts = tuple(shifts) if isinstance(shifts, (tuple, list)) else (shifts,)
     dims = tuple(dims) if isinstance(dims, (tuple, list)) else (dims,)
+    if len(shifts) != len(dims):
+        raise RuntimeError(f"roll: shifts and dimensions must align. shifts: {len(shifts)}, "
+                           f"dims: {len(dims)}")
     axes = tuple(_axis("roll", d, input.ndim) for d in dims)
     return Roll.apply(input, shifts=shifts, axes=axes)
 
