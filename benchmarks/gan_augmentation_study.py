@@ -131,17 +131,19 @@ def train_cgan(k, seed, steps, out_dir):
 
 
 def run(settings, output, classifier=None, log=print):
+    """Every (seed, k) in turn, seeds outermost; the results so far are written after
+    each seed (all k), so an interrupted study still reports every k."""
     resnet = load_classifier(classifier) if classifier else None
-    gan_test = {k: [] for k in settings["ks"]}
     digits = load_digits(8, (0.0, 1.0))  # the fixed split, the cgan task's at 8x8
     train_images, train_labels = digits["train"]
     test_images, test_labels = digits["test"]
     results = {c: {k: [] for k in settings["ks"]} for c in CONDITIONS}
+    gan_test = {k: [] for k in settings["ks"]}
     timing = {"cgan": 0.0, "classifier": 0.0}
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        for k in settings["ks"]:
-            for seed in range(settings["seeds"]):
+        for seed in range(settings["seeds"]):
+            for k in settings["ks"]:
                 keep = per_class_subset(train_labels, k, seed)
                 real = (train_images[keep], train_labels[keep])
                 t = time.perf_counter()
@@ -164,22 +166,29 @@ def run(settings, output, classifier=None, log=print):
                 log(f"k={k} seed={seed}: " + ", ".join(
                     f"{c} {results[c][k][-1]:.3f}" for c in CONDITIONS)
                     + f" ({time.perf_counter() - start:.0f} s)")
-    summary = {c: {str(k): {"mean": float(np.mean(v)),
-                            "std": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0,
-                            "accuracies": v}
-                   for k, v in per_k.items()} for c, per_k in results.items()}
-    report = {"settings": {**settings, "cgan": CGAN, "batch": BATCH, "max_degrees": MAX_DEGREES,
-                           "test_digits": len(test_labels)},
-              "machine": machine_info(), "wall_seconds": round(time.perf_counter() - start, 1),
-              "seconds": {name: round(s, 1) for name, s in timing.items()},
-              "results": summary}
-    if resnet is not None:
-        report["gan_test_accuracy"] = {str(k): {"mean": float(np.mean(v)), "accuracies": v}
-                                       for k, v in gan_test.items()}
-    write_json(output.with_suffix(".json"), report)
-    output.with_suffix(".md").write_text(markdown(report))
-    plot(report, output.with_suffix(".png"))
+            report = {"settings": {**settings, "seeds_done": seed + 1, "cgan": CGAN,
+                                   "batch": BATCH, "max_degrees": MAX_DEGREES,
+                                   "test_digits": len(test_labels)},
+                      "machine": machine_info(),
+                      "wall_seconds": round(time.perf_counter() - start, 1),
+                      "seconds": {name: round(s, 1) for name, s in timing.items()},
+                      "results": summarize(results)}
+            if resnet is not None:
+                report["gan_test_accuracy"] = {str(k): {"mean": float(np.mean(v)),
+                                                        "accuracies": v}
+                                               for k, v in gan_test.items()}
+            write_json(output.with_suffix(".json"), report)
+            output.with_suffix(".md").write_text(markdown(report))
+            plot(report, output.with_suffix(".png"))
     return report
+
+
+def summarize(results):
+    """{condition: {k: mean, std (ddof 1) and the accuracies}} of {condition: {k: [...]}}."""
+    return {c: {str(k): {"mean": float(np.mean(v)),
+                         "std": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0,
+                         "accuracies": v}
+                for k, v in per_k.items()} for c, per_k in results.items()}
 
 
 def markdown(report):
@@ -194,7 +203,7 @@ def markdown(report):
     s = report["settings"]
     return ("# GAN data augmentation on few digits\n\n"
             f"Test accuracy (%) on the fixed test split ({s['test_digits']} digits), mean ± "
-            f"standard deviation over {s['seeds']} seeds, of a small CNN trained on k real "
+            f"standard deviation over {s['seeds_done']} seeds, of a small CNN trained on k real "
             "digits per class. `python benchmarks/gan_augmentation_study.py`, "
             f"{report['wall_seconds']:.0f} s ({report['seconds']['cgan']:.0f} s training "
             f"cGANs).\n\n" + "\n".join(lines) + "\n" + gan_test_line(report))
@@ -227,7 +236,7 @@ def plot(report, path):
     ax.set_xticklabels([str(k) for k in ks])
     ax.set_xlabel("real training digits per class (k)")
     ax.set_ylabel("test accuracy (%)")
-    ax.set_title(f"small CNN on k digits per class, {report['settings']['seeds']} seeds")
+    ax.set_title(f"small CNN on k digits per class, {report['settings']['seeds_done']} seeds")
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()

@@ -159,3 +159,20 @@ def test_cli_trains_samples_and_evaluates(tmp_path, capsys):
     assert decode_png(tmp_path / "g.png").shape[0] == 8 * (10 * 8 + 11 * 2)
     assert main(["eval", "--checkpoint", str(out / "checkpoint.safetensors")]) == 0
     assert '"frechet_distance_class9"' in capsys.readouterr().out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("device", ["cuda"])
+def test_cli_on_cuda(device, tmp_path, capsys):
+    """--device cuda (the CuPy stand-in without a GPU): train, resume, sample and eval."""
+    out = tmp_path / "run"
+    tiny = ["--classifier", "none", "--image-size", "8", "--nz", "4", "--ngf", "4", "--ndf",
+            "4", "--classifier-epochs", "1", "--grid-size", "10", "--samples", "0"]
+    assert main(["train", "cgan", "--out-dir", str(out), *tiny, "--max-steps", "1",
+                 "--eval-interval", "1", "--device", device]) == 0, capsys.readouterr().err
+    assert main(["train", "cgan", "--out-dir", str(out), "--resume", "--max-steps", "2",
+                 "--device", device]) == 0, capsys.readouterr().err
+    checkpoint = str(out / "checkpoint.safetensors")
+    assert main(["sample", "--checkpoint", checkpoint, "--device", device]) == 0
+    assert main(["eval", "--checkpoint", checkpoint, "--device", device]) == 0
+    assert '"frechet_distance_class0"' in capsys.readouterr().out

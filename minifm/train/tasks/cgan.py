@@ -116,7 +116,6 @@ class CGANTask(DCGANTask):
     name = "cgan"
     config_class = CGANTaskConfig
     train_defaults = {**DCGANTask.train_defaults, "out_dir": "runs/cgan"}
-    devices = ("cpu", "cuda")
 
     def __init__(self, cfg: CGANTaskConfig, out_dir, state=None, load_data=True,
                  device="cpu"):
