@@ -15,8 +15,8 @@ torch = pytest.importorskip("torch")
 
 import minifm  # noqa: E402
 from minifm import backend  # noqa: E402
-from conftest import assert_close, to_numpy  # noqa: E402
-from optable import OPS, Make, Sample  # noqa: E402
+from conftest import CUPY_STAND_IN, assert_close, to_numpy  # noqa: E402
+from optable import F64, OPS, Make, Sample  # noqa: E402
 
 CUDA = backend.as_device("cuda")
 
@@ -356,3 +356,96 @@ def test_library_features_run_on_cuda(name, device):
     out = BEYOND[name]()
     for t in flat(list(out) if isinstance(out, (tuple, list)) else out):
         on_cuda(t, name)
+
+
+def _second_order(info, sample, lib):
+    """Gradients of <w, grad <v, f(x)>> with respect to the leaves x, through first-order
+    gradients built with create_graph=True (test_ops.py's check, here on CUDA)."""
+    leaves = []
+    outs = [o for o in call(info, sample, lib, leaves) if o.is_floating_point() and o.requires_grad]
+    rng = np.random.default_rng(2)
+    wrap = (lambda a: torch.from_numpy(a)) if lib == "torch" else \
+        (lambda a: minifm.tensor(a, device="cuda"))
+    autograd = torch.autograd if lib == "torch" else minifm.autograd
+    v = [wrap(rng.standard_normal(tuple(o.shape))) for o in outs]
+    firsts = autograd.grad(outs, leaves, v, create_graph=True, allow_unused=True)
+    pairs = [(g, wrap(rng.standard_normal(tuple(g.shape)))) for g in firsts
+             if g is not None and g.requires_grad]
+    if not pairs:
+        return [None] * len(leaves)
+    total = sum((g * w).sum() for g, w in pairs)
+    return autograd.grad(total, leaves, allow_unused=True)
+
+
+@pytest.mark.parametrize("device", ["cuda"])
+@pytest.mark.parametrize("info,dtype", [
+    pytest.param(info, F64, id=f"{info.name}-float64") for info in OPS
+    if info.differentiable and info.second_order and F64 in info.dtypes])
+def test_op_second_order_on_cuda(info, dtype, device):
+    """Gradients of gradients on CUDA equal PyTorch's: the backward formulas run on the
+    differentiable array namespace there, which must keep to the array module too."""
+    for sample in info.samples(Make(dtype)):
+        ours = _second_order(info, sample, "minifm")
+        theirs = _second_order(info, sample, "torch")
+        for g, tg in zip(ours, theirs):
+            if tg is None or g is None:
+                continue
+            on_cuda(g, sample)
+            assert_close(g, tg, msg=lambda m: f"{sample}: {m}")
+
+
+# ----------------------------------------------------------------------------- host round trips
+def _gpt_step():
+    from minifm.models.gpt import GPT, GPTConfig
+    minifm.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=11, block_size=16, n_layer=2, n_head=2, n_embd=16,
+                          dropout=0.1)).to("cuda")
+    opt = minifm.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.1)
+    x, y = (minifm.randint(0, 11, (4, 16), device="cuda") for _ in range(2))
+
+    def step():
+        _, loss = model(x, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        minifm.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+    return step
+
+
+def _vision_step(name):
+    def make():
+        model, opt, scheduler = build("vision", name, "cuda")
+        x, y = batch("vision", "cuda")
+
+        def step():
+            opt.zero_grad()
+            minifm.nn.functional.cross_entropy(model(x), y).backward()
+            minifm.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            scheduler.step()
+        return step
+    return make
+
+
+# (to_device, to_host) of one step, each one known: the host reads are the index checks of
+# the embeddings (token and position) and of cross_entropy's targets (CuPy would wrap a bad
+# index silently); in the conv net, BatchNorm's num_batches_tracked.add_(1) makes its 1 a
+# device scalar (cupy.asarray copies it) and adaptive_avg_pool2d copies its two averaging
+# matrices from the host at every call
+ROUND_TRIPS = {"GPT, AdamW": (_gpt_step, (0, 3)),
+               **{f"conv net, {name}": (_vision_step(name), (3, 1)) for name in OPTIMIZERS}}
+
+
+@pytest.mark.skipif(not CUPY_STAND_IN, reason="the stand-in counts transfers; CuPy does not")
+@pytest.mark.parametrize("device", ["cuda"])
+@pytest.mark.parametrize("name", list(ROUND_TRIPS))
+def test_a_training_step_makes_no_host_round_trips(name, device):
+    """A training step on CUDA copies nothing from the host, and reads back only what must
+    be checked on the host: the stand-in counts every copy CuPy would make."""
+    import cupy
+    make, expected = ROUND_TRIPS[name]
+    step = make()
+    step()                                      # first-step state (optimizer moments) made
+    cupy._transfers.clear()
+    step()
+    assert (cupy._transfers["to_device"], cupy._transfers["to_host"]) == expected

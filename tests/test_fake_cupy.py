@@ -174,3 +174,15 @@ def test_a_subprocess_does_not_see_the_stand_in():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert str(STAND_IN) not in out
+
+
+@needs_stand_in
+def test_copies_between_host_and_device_are_counted(cp):
+    cp._transfers.clear()
+    a = cp.asarray(np.arange(4.0))                       # to the device
+    b = a[np.array([0, 1])] + a[[2, 3]]                  # two host index arrays copied
+    a[np.array([0])] = np.array([9.0])                   # index and value copied
+    cp.random.default_rng(0).random(3)                   # drawn on the device: no copy
+    assert cp._transfers == {"to_device": 5}
+    float(b[0]), b.get(), cp.asnumpy(b), b.tolist(), bool(b[1] > 0), a.sum().item()
+    assert cp._transfers == {"to_device": 5, "to_host": 6}

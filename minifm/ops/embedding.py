@@ -74,7 +74,8 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
         raise ValueError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got "
                          f"shape {tuple(weight.shape)}")
     num = weight.shape[0]
-    if input.numel() and (int(input._data.min()) < 0 or int(input._data.max()) >= num):
+    # one read on the host (a GPU waits for it), not two
+    if input.numel() and bool(((input._data < 0) | (input._data >= num)).any()):
         raise IndexError(f"embedding: index out of range: indices span [{int(input._data.min())}, "
                          f"{int(input._data.max())}] but the table has {num} rows")
     if padding_idx is not None:

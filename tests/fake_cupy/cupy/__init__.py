@@ -13,6 +13,11 @@ up without one:
   host, `cupy.asarray` copies to the device;
 - an op that mixes a device array with a NumPy array raises TypeError, as CuPy does;
 - reductions and indexing give 0-d device arrays, never NumPy scalars, as in CuPy;
+- copies between host and device are counted in `cupy._transfers` (a Counter: "to_device"
+  for host data made into device arrays, host index arrays and host values written into
+  device arrays, which CuPy copies first; "to_host" for .get(), asnumpy, .item(),
+  .tolist() and the scalar conversions float(), int(), bool(), which wait for the device),
+  so that tests can find host round trips in a hot path (CuPy itself counts nothing);
 - device memory is counted by a memory pool (`get_default_memory_pool()`: used_bytes,
   total_bytes, free_all_blocks; blocks rounded to 512 bytes and cached when freed), and
   `cupy.cuda.set_allocator` sees every allocation, so minifm.cuda's memory counters run.
@@ -29,12 +34,14 @@ stand-in does not check that CuPy has each one.
 """
 from __future__ import annotations
 
+from collections import Counter
 
 import numpy
 
 from . import cuda, random  # noqa: F401  (cupy.cuda and cupy.random, as in CuPy)
 from .cuda import memory as _memory
 
+_transfers = Counter()    # see the module docstring
 IMPLICIT = ("Implicit conversion to a NumPy array is not allowed. Please use `.get()` to "
             "construct a NumPy array explicitly.")
 
@@ -130,6 +137,8 @@ class _DeviceUfunc:
         if self.__name__ == "add" and a.dtype not in _ATOMIC_ADD:
             raise TypeError("scatter_add only supports int32, float16, float32, float64, "
                             f"uint32, uint64, as data type (got {a.dtype})")
+        if type(b) is numpy.ndarray:
+            _transfers["to_device"] += 1
         args = () if b is None else (b if type(b) is numpy.ndarray else _unwrap(b),)
         self._ufunc.at(a._a, _index(indices), *args)
 
@@ -169,6 +178,7 @@ class ndarray:
 
     def get(self, stream=None, order="C", out=None):
         """A host copy (NumPy array)."""
+        _transfers["to_host"] += 1
         if out is not None:
             out[...] = self._a
             return out
@@ -176,6 +186,7 @@ class ndarray:
 
     def set(self, arr, stream=None):
         """Copy a host array into this device array."""
+        _transfers["to_device"] += 1
         self._a[...] = arr
 
     @property
@@ -201,24 +212,38 @@ class ndarray:
             (_wrap(v) for v in self._a)
 
     def __bool__(self):
-        return bool(self._a)       # CuPy syncs and reads a one-element array, as here
+        _transfers["to_host"] += 1  # CuPy syncs and reads a one-element array, as here
+        return bool(self._a)
 
     def __int__(self):
+        _transfers["to_host"] += 1
         return int(self._a)
 
     def __float__(self):
+        _transfers["to_host"] += 1
         return float(self._a)
 
     def __complex__(self):
+        _transfers["to_host"] += 1
         return complex(self._a)
+
+    def item(self):
+        _transfers["to_host"] += 1
+        return self._a.item()
+
+    def tolist(self):
+        _transfers["to_host"] += 1
+        return self._a.tolist()
 
     def __getitem__(self, key):
         return _wrap(self._a[_index(key)], (self,))
 
     def __setitem__(self, key, value):
         key = _index(key)
-        if type(value) is numpy.ndarray and not _advanced(key):
-            _refuse_host(value)  # CuPy converts a host value only for an advanced index
+        if type(value) is numpy.ndarray:
+            if not _advanced(key):
+                _refuse_host(value)  # CuPy converts a host value only for an advanced index
+            _transfers["to_device"] += 1
         self._a[key] = value if type(value) is numpy.ndarray else _unwrap(value)
 
     def __copy__(self):
@@ -253,11 +278,14 @@ def _index(key):
     if type(key) is tuple:
         return tuple(_index(k) for k in key)
     if type(key) is list:
+        _transfers["to_device"] += 1
         return numpy.asarray([_unwrap_index(k) for k in key])
     return _unwrap_index(key)
 
 
 def _unwrap_index(k):
+    if type(k) is numpy.ndarray:
+        _transfers["to_device"] += 1
     return k._a if type(k) is ndarray else k
 
 
@@ -292,8 +320,10 @@ for _dunder in ("__neg__", "__pos__", "__abs__", "__invert__"):
 ndarray.__hash__ = None
 
 
-def _from_host(host):
-    """A device copy of a host array (the unpickling and asarray path)."""
+def _from_host(host, count=True):
+    """A device copy of a host array (the unpickling and asarray path; count=False for
+    the random draws, which CuPy makes on the device)."""
+    _transfers["to_device"] += count
     copy = numpy.array(host, copy=True)
     _memory.charge(copy)
     return ndarray._from(copy)

@@ -18,7 +18,7 @@ class Generator:
 
     def _device(self, host):
         import cupy
-        return cupy.asarray(host)
+        return cupy._from_host(numpy.asarray(host), count=False)  # CuPy draws on the device
 
     def random(self, size=None, dtype=numpy.float64, out=None):
         return self._fill(self._rng.random(size, dtype=dtype), out)
@@ -41,7 +41,7 @@ class Generator:
     def _fill(self, host, out):
         if out is None:
             return self._device(host)
-        out.set(host)
+        out._a[...] = host  # drawn in place, on the device in CuPy
         return out
 
 
