@@ -8,10 +8,14 @@ dimension; only the (idx, w) table of an axis depends on the mode, and those tab
 PyTorch's kernels (aten/src/ATen/native/UpSample.h) step for step, in the input's precision,
 so that indices land on the same side of every floor.
 
-The forward gathers: y = sum_k x[..., idx[:, k], ...] * w[:, k]. The backward scatter-adds
-the gradient back through the same table, axis by axis in reverse order:
-gx[..., idx[:, k], ...] += g * w[:, k]. Both are plain array operations (indexing, products,
-xp.add.at), so the backward runs under create_graph too.
+The forward gathers: y = sum_k x[..., idx[:, k], ...] * w[:, k]. Its gradient is the
+scatter-add gx[..., idx[:, k], ...] += g * w[:, k], axis by axis in reverse order; the
+scatter is done once on the small table instead of on every gradient: transposed, the table
+lists for each input position i the M outputs that read it (idx_t[i, :], weights w_t[i, :],
+zero-weight slots padding the shorter lists), so the backward is again a gather,
+gx = sum_m g[..., idx_t[:, m], ...] * w_t[:, m]. A gather runs several times faster than
+NumPy's add.at, and it is made of indexing, products and sums, so the backward also runs
+under create_graph.
 """
 from __future__ import annotations
 
@@ -30,30 +34,27 @@ _CUBIC_A = -0.75  # PyTorch's (and OpenCV's) choice of the cubic convolution par
 
 # ----------------------------------------------------------------------------- the Function
 class Resample(Function):
-    """y = the input resampled along each axis of `tables` ({axis: (idx, w)}, applied in
-    order); w is None for a pure gather (nearest)."""
+    """y = the input resampled along each axis of `tables`, ((axis, table), ...) applied in
+    order, a table (idx, w, idx_t, w_t) as axis_table makes it."""
 
     saved_constants = True  # the tables depend on sizes only, never on the input's values
 
     @staticmethod
     def forward(ctx, x, *, tables):
-        ctx.tables, ctx.in_shape = tables, x.shape
-        for axis, (idx, w) in tables:
+        ctx.tables = tables
+        for axis, (idx, w, _, _) in tables:
             x = _gather(x, axis, idx, w)
         return x
 
     @staticmethod
     def backward(ctx, g):
-        xp = ctx.xp
-        shapes = [ctx.in_shape]
-        for axis, (idx, _) in ctx.tables[:-1]:
-            shapes.append(shapes[-1][:axis] + (idx.shape[0],) + shapes[-1][axis + 1:])
-        for (axis, (idx, w)), shape in zip(reversed(ctx.tables), reversed(shapes)):
-            g = _scatter(xp, g, shape, axis, idx, w)
+        for axis, (_, _, idx_t, w_t) in reversed(ctx.tables):
+            g = _gather(g, axis, idx_t, w_t)
         return g
 
 
 def _gather(x, axis, idx, w):
+    """sum_k x[..., idx[:, k], ...] * w[:, k] along axis (w None: K = 1, weight 1)."""
     lead = (slice(None),) * axis
     if w is None:
         return x[lead + (idx[:, 0],)]
@@ -64,14 +65,22 @@ def _gather(x, axis, idx, w):
     return y
 
 
-def _scatter(xp, g, shape, axis, idx, w):
-    """The gradient of _gather: each output's gradient, weighted, added at its sources."""
-    gx = xp.zeros(shape, dtype=g.dtype)
-    lead = (slice(None),) * axis
-    tail = (1,) * (g.ndim - axis - 1)
-    for k in range(idx.shape[1]):
-        xp.add.at(gx, lead + (idx[:, k],), g if w is None else g * w[:, k].reshape(-1, *tail))
-    return gx
+def axis_table(xp, idx, w, size, dtype):
+    """One axis's table for Resample, on xp: the forward's (idx, w), NumPy arrays of shape
+    (out, K) reading an axis of `size` (w None for weight 1), and their transpose (idx_t,
+    w_t) of shape (size, M): the outputs each input position feeds, and with what weight."""
+    out, k = idx.shape
+    src = idx.ravel()
+    order = np.argsort(src, kind="stable")
+    src = src[order]
+    dst = np.repeat(np.arange(out), k)[order]
+    weight = (np.ones(out * k, dtype) if w is None else w.ravel())[order]
+    counts = np.bincount(src, minlength=size)
+    slot = np.arange(src.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    idx_t = np.zeros((size, max(counts.max(initial=0), 1)), np.int64)
+    w_t = np.zeros(idx_t.shape, dtype)
+    idx_t[src, slot], w_t[src, slot] = dst, weight
+    return tuple(None if a is None else xp.asarray(a) for a in (idx, w, idx_t, w_t))
 
 
 # PyTorch's grad_fn names, one per mode and dimension (the computation is Resample's).
@@ -292,8 +301,7 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         raise RuntimeError(f"{op}: Non-empty {input.ndim}D data tensor expected but got a "
                            f"tensor with sizes {list(input.shape)}")
     xp = backend.array_module(backend.device_of_array(input._data))
-    tables = []
-    for axis, (n, out, scale) in enumerate(zip(spatial, sizes, scales), start=2):
-        idx, w = _table(mode, n, out, scale, align_corners, dtype)
-        tables.append((axis, (xp.asarray(idx), None if w is None else xp.asarray(w))))
-    return _FUNCTIONS[mode, dims].apply(input, tables=tuple(tables))
+    tables = tuple((axis, axis_table(xp, *_table(mode, n, out, scale, align_corners, dtype),
+                                     n, dtype))
+                   for axis, (n, out, scale) in enumerate(zip(spatial, sizes, scales), start=2))
+    return _FUNCTIONS[mode, dims].apply(input, tables=tables)

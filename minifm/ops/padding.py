@@ -8,7 +8,8 @@ j would hold unpadded,
     replicate   clamp into the input                               (-1 -> 0, n -> n - 1)
     circular    wrap around                                        (-1 -> n - 1, n -> 0)
 so they are gathers through one index table per axis, the interpolation's Resample Function
-(ops/interpolate.py): a gather forward, a scatter-add backward. Negative widths crop.
+(ops/interpolate.py): a gather forward, a gather through the transposed table backward.
+Negative widths crop.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function
-from .interpolate import Resample
+from .interpolate import Resample, axis_table
 
 
 class ConstantPadNd(Function):
@@ -138,10 +139,13 @@ def pad(input, pad, mode="constant", value=None):
                                   "or 6 widths)")
     _check_nonconstant(mode, input, pad, dims)
     xp = backend.array_module(backend.device_of_array(input._data))
-    tables = tuple((input.ndim - 1 - k, (xp.asarray(_source_index(
-        mode, input.shape[input.ndim - 1 - k], pad[2 * k], pad[2 * k + 1])[:, None]), None))
-        for k in range(dims))
-    return _FUNCTIONS[mode, dims].apply(input, tables=tables)
+    tables = []
+    for k in range(dims):
+        axis = input.ndim - 1 - k
+        n = input.shape[axis]
+        idx = _source_index(mode, n, pad[2 * k], pad[2 * k + 1])[:, None]
+        tables.append((axis, axis_table(xp, idx, None, n, np.dtype(input.dtype))))
+    return _FUNCTIONS[mode, dims].apply(input, tables=tuple(tables))
 
 
 def _constant(input, pad, value):
