@@ -1242,6 +1242,14 @@ shape_op("roll_edges", lambda make: [Sample(make(2, 3), (1, -2), (0, 1)), Sample
          lambda make: [ErrorCase((make(2, 3), (1, 2), (0,)), {}, RuntimeError,
                                  "roll.*shifts and dimensions must align.*2.*1")],
          fn=lambda x, *a: x.roll(*a))
+add_op("cat_edges", minifm.cat, torch.cat, samples=lambda make: [
+    Sample([make(2, 3), make(0)], 1), Sample([make(0), make(2, 2), make(1, 2)]),   # legacy skip
+    Sample([make(0), make(0)]), Sample([make(0, 3), make(3, 2).T])],
+    errors=lambda make: [ErrorCase(([np.array(1.0), np.array(2.0)],), {}, RuntimeError,
+                                   r"cat.*zero-dimensional tensor \(at position 0\)")])
+shape_op("expand_edges", lambda make: [Sample(np.array(make(1)[0]), 2, 3), Sample(make(3, 1), 2, -1, 4)],
+         lambda make: [ErrorCase((make(3), -1, 3), {}, RuntimeError, r"expand.*\(-1\).*leading")],
+         fn=lambda x, *a: x.expand(*a))
 
 
 # ----------------------------------------------------------------------------- linear algebra

@@ -79,10 +79,11 @@ class Permute(Function):
 
 def permute(input, *dims):
     dims = size_args(dims)
-    if len(dims) != input.ndim or sorted(d % max(input.ndim, 1) for d in dims) != list(range(input.ndim)):
-        raise ValueError(f"permute: dims {dims} are not a permutation of the {input.ndim} "
-                         f"dimensions of a tensor of shape {tuple(input.shape)}")
-    return Permute.apply(input, dims=tuple(d % input.ndim for d in dims))
+    axes = [normalize_dims("permute", d, input.ndim)[0] for d in dims] if input.ndim else dims
+    if len(dims) != input.ndim or sorted(axes) != list(range(input.ndim)):
+        raise RuntimeError(f"permute: dims {dims} are not a permutation of the {input.ndim} "
+                           f"dimensions of a tensor of shape {tuple(input.shape)}")
+    return Permute.apply(input, dims=tuple(axes))
 
 
 def transpose(input, dim0, dim1):
@@ -241,6 +242,9 @@ def expand(input, *sizes):
     if lead < 0:
         raise ValueError(f"expand: the number of sizes ({len(sizes)}) must be at least the "
                          f"number of dimensions ({input.ndim})")
+    if -1 in sizes[:lead]:
+        raise RuntimeError(f"expand: the expanded size of the tensor (-1) isn't allowed in a "
+                           f"leading, non-existing dimension {sizes[:lead].index(-1)}")
     shape = tuple(input.shape[i - lead] if s == -1 else s for i, s in enumerate(sizes))
     try:
         if np.broadcast_shapes(input.shape, shape) != shape:
@@ -269,15 +273,23 @@ def contiguous(input):
 
 
 class Cat(Function):
+    """The inputs joined along `axis`. PyTorch's legacy rule: 1-D empty inputs are skipped
+    (torch.cat([x, torch.tensor([])]) is x), and their gradient is empty."""
+
     @staticmethod
     def forward(ctx, *xs, axis):
         ctx.axis = axis
-        ctx.bounds = np.cumsum([x.shape[axis] for x in xs])[:-1]
-        return ctx.xp.concatenate(xs, axis=axis)
+        skip = [x.shape == (0,) for x in xs]
+        ctx.skip = [False] * len(xs) if all(skip) else skip
+        kept = [x for x, skip in zip(xs, ctx.skip) if not skip]
+        ctx.bounds = np.cumsum([x.shape[axis] for x in kept])[:-1]
+        return ctx.xp.concatenate(kept, axis=axis)
 
     @staticmethod
     def backward(ctx, g):
-        return tuple(ctx.xp.split(g, ctx.bounds, axis=ctx.axis))
+        parts = iter(ctx.xp.split(g, ctx.bounds, axis=ctx.axis))
+        return tuple(ctx.xp.zeros((0,), dtype=g.dtype) if skip else next(parts)
+                     for skip in ctx.skip)
 
 
 def _check_same(op, tensors):
@@ -296,10 +308,15 @@ def cat(tensors, dim=0):
     dtype = tensors[0].dtype
     for t in tensors[1:]:
         dtype = backend.promote_types(dtype, t.dtype)
+    for i, t in enumerate(tensors):
+        if t.ndim == 0:
+            raise RuntimeError(f"cat: zero-dimensional tensor (at position {i}) cannot be "
+                               "concatenated")
     tensors = [t.to(dtype) for t in tensors]
-    axis = _axis("cat", dim, tensors[0].ndim)
-    ref = tensors[0].shape
-    for t in tensors[1:]:
+    shaped = [t for t in tensors if t.shape != (0,)] or tensors  # see Cat
+    axis = _axis("cat", dim, shaped[0].ndim)
+    ref = shaped[0].shape
+    for t in shaped[1:]:
         if t.ndim != len(ref) or any(a != b for i, (a, b) in enumerate(zip(t.shape, ref)) if i != axis):
             raise ValueError(f"cat: sizes of tensors must match except in dimension {dim}, "
                              f"got {tuple(ref)} and {tuple(t.shape)}")
@@ -338,6 +355,8 @@ def stack(tensors, dim=0):
 def narrow(input, dim, start, length):
     """input's slice [start, start + length) along dim, a view; a negative start counts from
     the end."""
+    if input.ndim == 0:
+        raise RuntimeError("narrow() cannot be applied to a 0-dim tensor.")
     axis = _axis("narrow", dim, input.ndim)
     size = input.shape[axis]
     if not -size <= start <= size:
