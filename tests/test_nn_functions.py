@@ -239,3 +239,36 @@ def test_norm_with_bias_and_no_weight(fn):
         results.append([t.detach().numpy() for t in (y, gx, gb, hx)])
     for a, b in zip(*results):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------- names
+NODES = [
+    lambda f, x: f.interpolate(x, scale_factor=2, mode="bicubic"),
+    lambda f, x: f.interpolate(x, scale_factor=2, mode="bilinear", align_corners=True),
+    lambda f, x: f.interpolate(x, size=(3, 5), mode="nearest"),
+    lambda f, x: f.interpolate(x, size=(3, 5), mode="nearest-exact"),
+    lambda f, x: f.interpolate(x[0], size=5, mode="linear"),
+    lambda f, x: f.interpolate(x[None], size=5, mode="trilinear"),
+    lambda f, x: f.pad(x, (1, 2, 2, 1), mode="reflect"),
+    lambda f, x: f.pad(x[0], (1, 2), mode="replicate"),
+    lambda f, x: f.pad(x[None], (1, 1, 1, 1, 1, 1), mode="reflect"),
+    lambda f, x: f.pad(x, (1, 2)),
+]
+
+
+@pytest.mark.parametrize("op", NODES)
+def test_grad_fn_names_follow_pytorch(op):
+    x = randn(2, 3, 4, 4)
+    ours = op(F, minifm.tensor(x, requires_grad=True)).grad_fn.name()
+    theirs = type(op(torch.nn.functional, torch.tensor(x, requires_grad=True)).grad_fn).__name__
+    assert ours == theirs
+
+
+@pytest.mark.parametrize("name,kw", [("upsample", {"mode": "bicubic"}),
+                                     ("upsample_nearest", {}), ("upsample_bilinear", {})])
+def test_deprecated_upsample_functions(name, kw):
+    x = randn(1, 2, 3, 4)
+    ours = getattr(F, name)(minifm.tensor(x), scale_factor=2, **kw)
+    with pytest.warns(UserWarning):
+        theirs = getattr(torch.nn.functional, name)(torch.tensor(x), scale_factor=2, **kw)
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-5, atol=1e-6)

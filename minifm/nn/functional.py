@@ -24,7 +24,9 @@ from ..ops.pooling import (  # noqa: F401
     adaptive_max_pool2d, avg_pool1d, avg_pool2d, avg_pool3d, max_pool1d, max_pool2d, max_pool3d,
     max_unpool1d, max_unpool2d,
 )
-from ..ops.interpolate import interpolate  # noqa: F401
+from ..ops.interpolate import (  # noqa: F401
+    interpolate, upsample, upsample_bilinear, upsample_nearest,
+)
 from ..ops.distance import cosine_similarity, normalize, pairwise_distance  # noqa: F401
 from ..ops.embedding import embedding  # noqa: F401
 from ..ops.norm import (  # noqa: F401

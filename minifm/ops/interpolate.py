@@ -305,3 +305,19 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
                                      n, dtype))
                    for axis, (n, out, scale) in enumerate(zip(spatial, sizes, scales), start=2))
     return _FUNCTIONS[mode, dims].apply(input, tables=tables)
+
+
+# PyTorch's deprecated spellings, still found in older code.
+def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
+    """F.upsample: interpolate under its old name."""
+    return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def upsample_nearest(input, size=None, scale_factor=None):
+    """F.upsample_nearest: interpolate(mode='nearest')."""
+    return interpolate(input, size, scale_factor, mode="nearest")
+
+
+def upsample_bilinear(input, size=None, scale_factor=None):
+    """F.upsample_bilinear: interpolate(mode='bilinear', align_corners=True)."""
+    return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
