@@ -160,7 +160,10 @@ def test_baselines_equal_scikit_image_on_torch_bicubic(tmp_path):
     assert metrics["psnr_bicubic"] == pytest.approx(np.mean(psnrs), abs=1e-4)
     assert metrics["ssim_bicubic"] == pytest.approx(np.mean(ssims), abs=1e-5)
     assert metrics["psnr_nearest"] < metrics["psnr_bicubic"]
-    assert set(metrics) == {f"{m}{s}" for m in ("loss", "psnr", "ssim")
+    assert metrics["psnr_china_bicubic"] == pytest.approx(psnrs[0], abs=1e-4)
+    assert metrics["psnr_flower_bicubic"] == pytest.approx(psnrs[1], abs=1e-4)
+    assert set(metrics) == {f"{m}{s}" for m in ("loss", "psnr", "ssim", "psnr_china",
+                                                "psnr_flower")
                             for s in ("", "_nearest", "_bicubic")}
 
 

@@ -18,9 +18,10 @@ scheme, with ESPCN as the generator.
 Evaluation upscales each whole low-resolution band of the split, clips the result to
 [0, 1], crops a border of `scale` pixels (where zero padding and the interpolation's edge
 rule decide more than the image does), and reports the mean over the two photos of PSNR
-and SSIM (minifm.metrics, data range 1), and "loss", the mean MSE (lower is better, for
-early stopping and best.safetensors); beside them the same metrics of bicubic upscaling
-(PyTorch's, as for the downscaling) and of nearest-neighbour upscaling.
+and SSIM (minifm.metrics, data range 1), each photo's PSNR, and "loss", the mean MSE
+(lower is better, for early stopping and best.safetensors); beside them the same metrics
+of bicubic upscaling (PyTorch's, as for the downscaling) and of nearest-neighbour
+upscaling.
 `sample` writes a PNG of test crops, one row per photo: nearest, bicubic, ESPCN, the
 original.
 """
@@ -34,7 +35,9 @@ import numpy as np
 from ... import backend
 from ...autograd import no_grad
 from ...creation import from_numpy, ones_like, randint, zeros_like
-from ...data.photos import CHANNELS, ROW_BANDS, bicubic_resize, photo_regions, random_patches
+from ...data.photos import (
+    CHANNELS, PHOTOS, ROW_BANDS, bicubic_resize, photo_regions, random_patches,
+)
 from ...metrics import psnr, ssim
 from ...models.espcn import ESPCN
 from ...models.srgan import SRDiscriminator
@@ -181,8 +184,9 @@ class SRTask(Task):
         return {**self._scores(split, self.upscale), **self._baselines[split]}
 
     def _scores(self, split, upscale):
-        """{"loss", "psnr", "ssim"}: means over the split's bands of the upscaled band
-        against the original, both cropped by a border of `scale` pixels."""
+        """{"loss", "psnr", "ssim"}: means over the split's bands (one per photo) of the
+        upscaled band against the original, both cropped by a border of `scale` pixels;
+        and each photo's PSNR ("psnr_china", "psnr_flower")."""
         b = self.cfg.scale
         scores = {"loss": [], "psnr": [], "ssim": []}
         for lr, hr in self.regions[split]:
@@ -191,7 +195,9 @@ class SRTask(Task):
             scores["loss"].append(float(np.mean((out.astype(np.float64) - ref) ** 2)))
             scores["psnr"].append(psnr(ref, out, data_range=1.0))
             scores["ssim"].append(ssim(ref, out, data_range=1.0, channel_axis=0))
-        return {name: float(np.mean(values)) for name, values in scores.items()}
+        photos = {f"psnr_{name.split('.')[0]}": value
+                  for name, value in zip(PHOTOS, scores["psnr"])}
+        return {**{name: float(np.mean(values)) for name, values in scores.items()}, **photos}
 
     # ---------------------------------------------------------------- the three upscalers
     @no_grad()
