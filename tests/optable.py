@@ -1080,6 +1080,13 @@ add_op("diag", minifm.diag, torch.diag, dtypes=FLOATS + (I64,), samples=lambda m
     Sample(make(3, 5)), Sample(make(3, 5), 2), Sample(make(5, 3).T, -1), Sample(make(3, 4), 7)],
     errors=lambda make: [ErrorCase((make(2, 3, 4),), {}, RuntimeError, "diag.*1D or 2D.*3D"),
                          ErrorCase((np.array(1.0),), {}, RuntimeError, "diag.*1D or 2D.*0D")])
+shape_op("diagonal", lambda make: [
+    Sample(make(3, 4)), Sample(make(3, 4), 1), Sample(make(2, 3, 4), -1, 2, 0),
+    Sample(make(2, 3, 4), 1, 2, 0), Sample(make(2, 3, 4), 5, 1, 2), Sample(make(4, 5, 3).T, 0, -1, 1),
+    Sample(make(0, 3), 0)],
+    lambda make: [
+        ErrorCase((make(2, 3, 4), 0, 1, 1), {}, RuntimeError, "diagonal.*cannot be identical 1, 1"),
+        ErrorCase((make(2, 3, 4), 0, 0, 3), {}, IndexError, "diagonal.*3.*out of range")])
 add_op("diag_embed", minifm.diag_embed, torch.diag_embed, dtypes=FLOATS + (I64,),
        samples=lambda make: [
            Sample(make(2, 3)), Sample(make(2, 3), 1), Sample(make(2, 3, 4), -1, 0, 2),

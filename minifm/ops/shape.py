@@ -22,7 +22,7 @@ from .elementwise import clone
 
 
 def _axis(op, dim, ndim):
-    return normalize_dims(op, dim, ndim)[0] if ndim else 0
+    return (normalize_dims(op, dim, ndim) or (0,))[0]  # a 0-d tensor takes dim 0 or -1
 
 
 class Reshape(Function):
@@ -190,7 +190,7 @@ def _diagonal_view(xp, x, offset, dim1, dim2):
 def diagonal(input, offset=0, dim1=0, dim2=1):
     a, b = _axis("diagonal", dim1, input.ndim), _axis("diagonal", dim2, input.ndim)
     if a == b:
-        raise ValueError(f"diagonal: dim1 and dim2 cannot be the same dimension ({dim1})")
+        raise RuntimeError(f"diagonal: diagonal dimensions cannot be identical {dim1}, {dim2}")
     return Diagonal.apply(input, offset=offset, dim1=a, dim2=b)
 
 
@@ -221,6 +221,9 @@ def flatten(input, start_dim=0, end_dim=-1):
 
 def unflatten(input, dim, sizes):
     dim = _axis("unflatten", dim, input.ndim)
+    known = math.prod(n for n in sizes if n != -1)
+    if -1 in sizes and known:  # -1 is inferred from dim's size (so also when it is empty)
+        sizes = [input.shape[dim] // known if n == -1 else n for n in sizes]
     return reshape(input, input.shape[:dim] + tuple(sizes) + input.shape[dim + 1:])
 
 
@@ -370,6 +373,8 @@ def narrow(input, dim, start, length):
 
 
 def split(input, split_size_or_sections, dim=0):
+    if input.ndim == 0:
+        raise RuntimeError("split expects at least a 1-dimensional tensor")
     axis = _axis("split", dim, input.ndim)
     size = input.shape[axis]
     if isinstance(split_size_or_sections, int):
@@ -397,6 +402,8 @@ def _multi_output(views):
 def chunk(input, chunks, dim=0):
     if chunks <= 0:
         raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
+    if input.ndim == 0:
+        raise RuntimeError("chunk expects at least a 1-dimensional tensor")
     axis = _axis("chunk", dim, input.ndim)
     if input.shape[axis] == 0:  # PyTorch gives `chunks` empty pieces
         return _multi_output(narrow(input, axis, 0, 0) for _ in range(chunks))
