@@ -9,11 +9,13 @@ pairs, `lr_patch_size` low-resolution pixels square, each flipped at random.
 
 Training minimises the mean squared error between ESPCN's output and the high-resolution
 patch, with Adam (the paper uses SGD, 0.01 falling to 0.0001; Adam at 3e-3 with a cosine
-decay to 3e-4 gets there in fewer steps: 1e-3 was 0.2 dB behind after 1,000 steps). `--adversarial-weight w` (SRGAN, Ledig et al., 2017:
-w = 1e-3) adds w times the non-saturating GAN loss BCE(D(SR), 1) of a discriminator
-(minifm/models/srgan.py) that is trained, one update before each ESPCN update, to tell
-high-resolution patches (1) from ESPCN's outputs (0): the DCGAN task's two-optimizer
-scheme, with ESPCN as the generator.
+decay to 3e-4 gets there in fewer steps: 1e-3 was 0.2 dB behind after 1,000 steps).
+`--adversarial-weight w` (SRGAN, Ledig et al., 2017: w = 1e-3) adds w times the
+non-saturating GAN loss BCE(D(SR), 1) of a discriminator (minifm/models/srgan.py) that is
+trained, one update before each ESPCN update, to tell high-resolution patches (1) from
+ESPCN's outputs (0): the DCGAN task's two-optimizer scheme, with ESPCN as the generator.
+SRGAN starts from a generator trained on the MSE alone: `--init-from CHECKPOINT` starts a
+new run from an sr checkpoint's ESPCN.
 
 Evaluation upscales each whole low-resolution band of the split, clips the result to
 [0, 1], crops a border of `scale` pixels (where zero padding and the interpolation's edge
@@ -21,8 +23,7 @@ rule decide more than the image does), and reports the mean over the two photos 
 and SSIM (minifm.metrics, data range 1), each photo's PSNR, and "loss", the mean MSE
 (lower is better, for early stopping and best.safetensors); beside them the same metrics
 of bicubic upscaling (PyTorch's, as for the downscaling) and of nearest-neighbour
-upscaling.
-`sample` writes a PNG of test crops, one row per photo: nearest, bicubic, ESPCN, the
+upscaling. `sample` writes a PNG of test crops, one row per photo: nearest, bicubic, ESPCN, the
 original.
 """
 from __future__ import annotations
