@@ -179,9 +179,12 @@ fi
 # ----------------------------------------------------------------------------- tests
 if [ "$GPU_READY" = 1 ]; then
     # -k cuda: the device fixture's cuda cases, the GPU attention tests and this file's;
-    # not the simulator test (a CPU test) nor the dry run of this script
+    # not the simulator test (a CPU test) nor the dry run of this script. The files named
+    # first run first: should CuPy's first kernel compilations use up the time, the op
+    # table's hundreds of cases (tests/test_device.py) are the ones cut
     run_stage tests 150 "" "$PY" -m pytest -q -p no:cacheprovider -rs \
-        -k "cuda and not simulator and not dry_run" tests
+        -k "cuda and not simulator and not dry_run" tests/test_cuda_api.py \
+        tests/test_attention_cuda_sim.py tests/test_train_cuda.py tests
 else
     skip_stage tests "$WHY_NO_GPU"
 fi

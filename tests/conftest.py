@@ -86,17 +86,27 @@ def device(request):
     return request.param
 
 
-_cuda_tests_run = []
+_cuda_tests = {"run": set(), "skipped": set()}
 
 
-def pytest_runtest_call(item):
-    """Count the tests that run with device="cuda" (the fixture's or a parametrization's)."""
+def _on_cuda(item):
     callspec = getattr(item, "callspec", None)
-    if callspec is not None and callspec.params.get("device") == "cuda":
-        _cuda_tests_run.append(item.nodeid)
+    return callspec is not None and callspec.params.get("device") == "cuda"
+
+
+def pytest_runtest_makereport(item, call):
+    """Count the tests with device="cuda" (the fixture's or a parametrization's) that ran,
+    passing or failing, and those that skipped."""
+    if not _on_cuda(item):
+        return
+    if call.excinfo is not None and call.excinfo.errisinstance(pytest.skip.Exception):
+        _cuda_tests["skipped"].add(item.nodeid)
+    elif call.when == "call":
+        _cuda_tests["run"].add(item.nodeid)
 
 
 def pytest_terminal_summary(terminalreporter):
     where = ("the CuPy stand-in (NumPy on the CPU, tests/fake_cupy)" if CUPY_STAND_IN
              else f"a real GPU ({minifm.cuda.get_device_name()})")
-    terminalreporter.write_line(f"cuda-device tests run: {len(_cuda_tests_run)}, on {where}")
+    terminalreporter.write_line(f"cuda-device tests run: {len(_cuda_tests['run'])}, on {where}"
+                                f" ({len(_cuda_tests['skipped'])} skipped)")
