@@ -25,6 +25,8 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function
+from ._dtypes import compute_dtype
+from .elementwise import to_dtype
 
 _DIMS = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
 _NEAREST = ("nearest", "nearest-exact")
@@ -301,10 +303,13 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         raise RuntimeError(f"{op}: Non-empty {input.ndim}D data tensor expected but got a "
                            f"tensor with sizes {list(input.shape)}")
     xp = backend.array_module(backend.device_of_array(input._data))
-    tables = tuple((axis, axis_table(xp, *_table(mode, n, out, scale, align_corners, dtype),
-                                     n, dtype))
+    work = compute_dtype(dtype)  # float16 in float32, as PyTorch's kernels' opmath
+    tables = tuple((axis, axis_table(xp, *_table(mode, n, out, scale, align_corners, work),
+                                     n, work))
                    for axis, (n, out, scale) in enumerate(zip(spatial, sizes, scales), start=2))
-    return _FUNCTIONS[mode, dims].apply(input, tables=tables)
+    if work == dtype:
+        return _FUNCTIONS[mode, dims].apply(input, tables=tables)
+    return to_dtype(_FUNCTIONS[mode, dims].apply(to_dtype(input, work), tables=tables), dtype)
 
 
 # PyTorch's deprecated spellings, still found in older code.
