@@ -272,3 +272,17 @@ def test_deprecated_upsample_functions(name, kw):
     with pytest.warns(UserWarning):
         theirs = getattr(torch.nn.functional, name)(torch.tensor(x), scale_factor=2, **kw)
     np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["bicubic", "bilinear", "nearest", "area"])
+def test_interpolate_float16_like_pytorch(mode):
+    """float16 is resampled in float32 (PyTorch's opmath): within one float16 ulp."""
+    x = randn(1, 2, 5, 7).astype(np.float16)
+    ours, theirs = minifm.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    a = F.interpolate(ours, size=(9, 4), mode=mode)
+    b = torch.nn.functional.interpolate(theirs, size=(9, 4), mode=mode)
+    a.sum().backward()
+    b.sum().backward()
+    assert a.dtype == ours.grad.dtype == np.float16
+    np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), atol=2e-3, rtol=1e-3)
+    np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), atol=2e-3, rtol=1e-3)
