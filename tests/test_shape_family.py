@@ -185,3 +185,23 @@ def test_tile_with_drawn_reps(shape, reps):
 def test_grad_fn_names_follow_pytorch(op):
     x, tx = _both((3, 4))
     assert op(minifm, x).grad_fn.name() == type(op(torch, tx).grad_fn).__name__
+
+
+# ----------------------------------------------------------------------------- second order
+@pytest.mark.parametrize("fn,shape", [
+    (lambda x: minifm.nn.functional.unfold(x, (2, 3), dilation=(1, 2), padding=1, stride=2),
+     (1, 2, 5, 6)),
+    (lambda x: minifm.nn.functional.fold(x, (4, 5), (2, 2), padding=1, stride=(2, 1)), (1, 8, 18)),
+    (lambda x: x.unfold(1, 3, 2), (2, 7)),
+    (lambda x: minifm.diag_embed(x, -1, 0, 2), (3, 2)),
+    (lambda x: x.diagonal(1, 1, 0), (3, 4)),
+    (lambda x: minifm.trace(x) * x, (3, 3)),
+    (lambda x: x.repeat_interleave(minifm.tensor([2, 0, 1]), 0), (3, 2)),
+    (lambda x: minifm.block_diag(x, x[:1]), (2, 2)),
+], ids=["F.unfold", "F.fold", "Tensor.unfold", "diag_embed", "diagonal", "trace", "repeat_interleave",
+        "block_diag"])
+def test_gradgradcheck(fn, shape):
+    """Second derivatives through the backward of each op, with a cotangent that requires
+    grad (so each backward runs on the differentiable array namespace)."""
+    x = minifm.tensor(np.random.default_rng(0).standard_normal(shape), requires_grad=True)
+    assert minifm.autograd.gradgradcheck(lambda t: fn(t) ** 2, (x,))
