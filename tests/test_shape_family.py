@@ -198,8 +198,8 @@ def test_grad_fn_names_follow_pytorch(op):
     (lambda x: minifm.trace(x) * x, (3, 3)),
     (lambda x: x.repeat_interleave(minifm.tensor([2, 0, 1]), 0), (3, 2)),
     (lambda x: minifm.block_diag(x, x[:1]), (2, 2)),
-], ids=["F.unfold", "F.fold", "Tensor.unfold", "diag_embed", "diagonal", "trace", "repeat_interleave",
-        "block_diag"])
+], ids=["F.unfold", "F.fold", "Tensor.unfold", "diag_embed", "diagonal", "trace",
+        "repeat_interleave", "block_diag"])
 def test_gradgradcheck(fn, shape):
     """Second derivatives through the backward of each op, with a cotangent that requires
     grad (so each backward runs on the differentiable array namespace)."""
