@@ -186,3 +186,15 @@ def test_copies_between_host_and_device_are_counted(cp):
     assert cp._transfers == {"to_device": 5}
     float(b[0]), b.get(), cp.asnumpy(b), b.tolist(), bool(b[1] > 0), a.sum().item()
     assert cp._transfers == {"to_device": 5, "to_host": 6}
+
+
+@needs_stand_in
+def test_ufunc_methods_are_cupys_only(cp):
+    """CuPy has ufunc.accumulate for add only, reduce for add and multiply (cupy#7082)."""
+    x = cp.arange(4.0)
+    assert cp.add.accumulate(x).get().tolist() == [0.0, 1.0, 3.0, 6.0]
+    assert float(cp.multiply.reduce(x + 1)) == 24.0
+    for method in (lambda: cp.maximum.accumulate(x), lambda: cp.logaddexp.accumulate(x),
+                   lambda: cp.maximum.reduce(x), lambda: cp.multiply.at(x, [0], 2.0)):
+        with pytest.raises(NotImplementedError, match="CuPy has ufunc"):
+            method()

@@ -181,6 +181,22 @@ def xp_cumsum(x, axis):
     return x.cumsum(axis=axis, dtype=np.int64 if x.dtype.kind in "iub" else None)
 
 
+def _running(xp, ufunc, x, axis):
+    """ufunc.accumulate(x, axis=axis) for an associative binary ufunc. NumPy's on the CPU;
+    CuPy's ufunc.accumulate takes add only, so on a GPU a scan in log2(n) whole-array steps
+    (Hillis-Steele): after the step of shift s, each element holds ufunc over the 2s
+    elements up to it."""
+    if xp is np:
+        return ufunc.accumulate(x, axis=axis)
+    out, n, shift = x.copy(), x.shape[axis], 1
+    while shift < n:
+        later = (slice(None),) * axis + (slice(shift, None),)
+        earlier = (slice(None),) * axis + (slice(None, n - shift),)
+        out[later] = ufunc(out[later], out[earlier])
+        shift *= 2
+    return out
+
+
 class LogCumSumExp(Function):
     """out_j = log(sum_{i<=j} e^(x_i)), by logaddexp's running accumulation (no overflow).
 
@@ -193,7 +209,7 @@ class LogCumSumExp(Function):
     @staticmethod
     def forward(ctx, x, *, axis):
         ctx.axis = axis
-        out = ctx.xp.logaddexp.accumulate(x, axis=axis)
+        out = _running(ctx.xp, ctx.xp.logaddexp, x, axis)
         ctx.save_for_backward(x, out)
         return out
 
@@ -358,9 +374,9 @@ def _cumulative_extreme(op, input, dim, largest):
     axis = _cumulative_axis(op, input, dim)
     xp = backend.array_module(input.device)
     data = input._data if input.ndim else input._data.reshape(1)
-    running = (xp.maximum if largest else xp.minimum).accumulate(data, axis=axis)
+    running = _running(xp, xp.maximum if largest else xp.minimum, data, axis)
     positions = xp.arange(data.shape[axis]).reshape((-1,) + (1,) * (data.ndim - axis - 1))
-    indices = xp.maximum.accumulate(xp.where(data == running, positions, 0), axis=axis)
+    indices = _running(xp, xp.maximum, xp.where(data == running, positions, 0), axis)
     indices = Tensor._make(indices.reshape(input.shape).astype(np.int64), input.device)
     if input.ndim == 0:
         return ValuesIndices(input.clone(), indices)

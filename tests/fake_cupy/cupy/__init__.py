@@ -114,8 +114,16 @@ def _device_function(name, func):
     return call
 
 
+# the ufunc methods CuPy has, and for which ufuncs (CuPy's tracker, cupy/cupy#7082: at for
+# add, maximum, minimum and the bitwise ops; reduce for add and multiply; accumulate and
+# reduceat for add only; outer for all)
+_UFUNC_METHODS = {"at": ("add", "maximum", "minimum", "bitwise_and", "bitwise_or",
+                         "bitwise_xor"),
+                  "reduce": ("add", "multiply"), "accumulate": ("add",), "reduceat": ("add",)}
+
+
 class _DeviceUfunc:
-    """A NumPy ufunc with its methods (reduce, at, outer...) on device arrays."""
+    """A NumPy ufunc with the methods CuPy gives it (see _UFUNC_METHODS), on device arrays."""
 
     def __init__(self, ufunc):
         self._ufunc = ufunc
@@ -125,6 +133,10 @@ class _DeviceUfunc:
         return _wrap(self._ufunc(*_unwrap(args), **_unwrap(kwargs)), _inputs(args, kwargs))
 
     def __getattr__(self, name):
+        if self.__name__ not in _UFUNC_METHODS.get(name, (self.__name__,)):
+            raise NotImplementedError(
+                f"cupy.{self.__name__}.{name} is not supported: CuPy has ufunc.{name} only "
+                f"for {', '.join(_UFUNC_METHODS[name])}")
         if name == "at":
             return self.at
         attr = getattr(self._ufunc, name)
