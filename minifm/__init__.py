@@ -61,7 +61,7 @@ from .ops.linalg import (  # noqa: E402
     cdist, det, inv as inverse, slogdet,
 )
 from . import linalg  # noqa: E402,F401  (torch.linalg)
-from .ops.distance import cosine_similarity, pairwise_distance  # noqa: E402
+from .ops.distance import cosine_similarity, pairwise_distance, pdist  # noqa: E402
 from .ops.norm import group_norm, instance_norm, rms_norm  # noqa: E402
 from .serialization import save, load  # noqa: E402
 

@@ -1572,6 +1572,12 @@ add_op("cosine_similarity", F.cosine_similarity, TF.cosine_similarity, samples=_
 add_op("pairwise_distance", F.pairwise_distance, TF.pairwise_distance,
        samples=_pairwise_samples, errors=lambda make: [
            ErrorCase((make(3, 4), make(2, 4)), {}, RuntimeError, shapes_msg((3, 4), (2, 4)))])
+add_op("pdist", F.pdist, TF.pdist, samples=lambda make: [
+    Sample(make(4, 3)), Sample(make(5, 2), p=1.0), Sample(make(3, 4), p=3.0),
+    Sample(make(3, 4).T, p=float("inf")), Sample(make(1, 3))],  # (0, M): PyTorch's backward crashes
+    second_order=False, errors=lambda make: [  # PyTorch: no derivative of _pdist_backward
+        ErrorCase((make(3),), {}, RuntimeError, "pdist only supports 2D tensors, got: 1D"),
+        ErrorCase((make(3, 2),), {"p": -1.0}, RuntimeError, "non-negative p")])
 
 
 def _group_norm_samples(make):

@@ -286,3 +286,22 @@ def test_interpolate_float16_like_pytorch(mode):
     assert a.dtype == ours.grad.dtype == np.float16
     np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), atol=2e-3, rtol=1e-3)
     np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), atol=2e-3, rtol=1e-3)
+
+
+def test_batch_norm_3d():
+    ours, theirs = pair(nn.BatchNorm3d(3), _randomize(torch.nn.BatchNorm3d(3)))
+    for train in (True, False, True):
+        check(ours, theirs, [randn(2, 3, 2, 3, 2)], train=train)
+    assert repr(ours) == repr(theirs)
+    with pytest.raises(ValueError, match=r"expected 5D input \(got 4D input\)"):
+        ours(minifm.randn(2, 3, 2, 2))
+
+
+def test_pdist_of_equal_rows_has_pytorchs_zero_gradient():
+    x = np.repeat(randn(2, 3, dtype=np.float64), 2, axis=0)  # rows 0, 1 and 2, 3 equal
+    grads = []
+    for lib, functional in ((minifm, F), (torch, torch.nn.functional)):
+        t = lib.tensor(x, requires_grad=True)
+        functional.pdist(t).sum().backward()
+        grads.append(t.grad.numpy())
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-12, atol=1e-12)

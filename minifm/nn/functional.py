@@ -27,7 +27,9 @@ from ..ops.pooling import (  # noqa: F401
 from ..ops.interpolate import (  # noqa: F401
     interpolate, upsample, upsample_bilinear, upsample_nearest,
 )
-from ..ops.distance import cosine_similarity, normalize, pairwise_distance  # noqa: F401
+from ..ops.distance import (  # noqa: F401
+    cosine_similarity, normalize, pairwise_distance, pdist,
+)
 from ..ops.embedding import embedding  # noqa: F401
 from ..ops.norm import (  # noqa: F401
     batch_norm, group_norm, instance_norm, layer_norm, rms_norm,

@@ -1,5 +1,5 @@
 """Normalization layers: LayerNorm (per example, over the trailing dimensions),
-BatchNorm1d/2d (per channel, over the batch, with running estimates for eval), GroupNorm
+BatchNorm1d/2d/3d (per channel, over the batch, with running estimates for eval), GroupNorm
 (per example, over groups of channels), RMSNorm (LayerNorm without the mean) and
 InstanceNorm1d/2d/3d (per example and channel).
 
@@ -132,6 +132,12 @@ class BatchNorm2d(_BatchNorm):
     """Batch normalization of (N, C, H, W) inputs."""
 
     input_dims = (4,)
+
+
+class BatchNorm3d(_BatchNorm):
+    """Batch normalization of (N, C, D, H, W) inputs."""
+
+    input_dims = (5,)
 
 
 class GroupNorm(Module):

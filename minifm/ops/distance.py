@@ -1,6 +1,7 @@
 """Lengths, angles and distances of vectors along a dim: F.normalize, F.cosine_similarity,
-F.pairwise_distance. Composites of linalg.vector_norm (whose gradient is 0 at a zero vector,
-as PyTorch's) and elementwise ops, so their gradients of every order come from those ops."""
+F.pairwise_distance, F.pdist. Composites of linalg.vector_norm (whose gradient is 0 at a
+zero vector, as PyTorch's) and elementwise ops, so their gradients of every order come from
+those ops."""
 from __future__ import annotations
 
 import numpy as np
@@ -43,3 +44,14 @@ def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
     the difference, so equal vectors are eps * d^(1/p) apart, never at norm's kink)."""
     x1, x2 = _broadcast("pairwise_distance", x1, x2)
     return vector_norm(x1 - x2 + eps, p, -1, keepdim)
+
+
+def pdist(input, p=2.0):
+    """The p-norm distances between the rows of an (N, M) input, each pair i < j once, in
+    row-major order: an N(N-1)/2 vector (the condensed form of cdist(input, input))."""
+    if input.ndim != 2:
+        raise RuntimeError(f"pdist only supports 2D tensors, got: {input.ndim}D")
+    if p < 0:
+        raise RuntimeError(f"pdist only supports non-negative p values, got {p}")
+    i, j = np.triu_indices(input.shape[0], 1)
+    return vector_norm(input[i] - input[j], p, -1)
