@@ -100,7 +100,7 @@ def main():
     args = parser.parse_args()
     if args.quick:
         args.repeats, args.warmup = 3, 1
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
         os.environ[var] = str(args.threads)
     import numpy as np
     import torch

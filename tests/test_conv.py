@@ -478,3 +478,92 @@ def test_max_pool_return_indices_and_unpool_match_torch(nd, kwargs, x_shape):
     assert repr(unpool) == repr(getattr(minifm.nn, f"MaxUnpool{nd}d")(**kwargs))
     for a, b in zip(*results):
         assert_close(a, b)
+
+# ----------------------------------------------------------------------------- Numba kernels
+# The fused conv2d / conv_transpose2d / max_pool2d (minifm.kernels.conv_cpu, pool_cpu) against
+# the NumPy reference and PyTorch, at odd sizes: prime widths, stride 2 over odd inputs,
+# dilation, groups, padding larger than the kernel. (The tests above run whichever backend
+# "auto" picks: the kernels where Numba is installed.)
+KERNEL_CONV_CASES = {
+    "prime_stride2": ((3, 5, 13, 11), (7, 3, 3), dict(stride=2, padding=1)),
+    "dilated_groups": ((2, 6, 11, 7), (4, 3, 2), dict(dilation=(2, 3), groups=2, padding=(1, 2))),
+    "pad_beyond_kernel": ((2, 3, 5, 7), (4, 2, 2), dict(padding=3, stride=(1, 2))),
+    "dcgan_k4s2p1": ((2, 8, 9, 9), (6, 4, 4), dict(stride=2, padding=1)),
+    "depthwise": ((2, 4, 7, 5), (8, 3, 3), dict(groups=4, stride=2, padding=2)),
+}
+
+
+@pytest.fixture
+def conv_backend(request):
+    pytest.importorskip("numba")
+    from minifm import kernels
+    yield kernels.set_backend
+    kernels.set_backend("conv", None)
+    kernels.set_backend("max_pool", None)
+
+
+def _on_backend(set_backend, op, backend, fn, arrays, **kwargs):
+    set_backend(op, backend)
+    rng = np.random.default_rng(5)
+    leaves = [minifm.tensor(a, requires_grad=True) for a in arrays]
+    y = fn(*leaves, **kwargs)
+    y.backward(minifm.tensor(rng.standard_normal(tuple(y.shape)).astype(arrays[0].dtype)))
+    return [y] + [t.grad for t in leaves], y.grad_fn.name()
+
+
+@pytest.mark.parametrize("case,transposed", [
+    pytest.param(case, transposed, id=f"{case}-{'conv_transpose2d' if transposed else 'conv2d'}")
+    for case in KERNEL_CONV_CASES for transposed in (False, True)
+    if not (transposed and case == "pad_beyond_kernel")])  # an empty transposed output
+def test_conv_kernels_match_reference_and_torch(case, transposed, conv_backend):
+    x_shape, (o, kh, kw), kwargs = KERNEL_CONV_CASES[case]
+    groups = kwargs.get("groups", 1)
+    if transposed:
+        stride = np.broadcast_to(kwargs.get("stride", 1), 2)
+        kwargs = {**kwargs, "output_padding": tuple(int(s > 1) for s in stride)}
+        w = randn(x_shape[1], o // groups, kh, kw)
+        fn, tfn = F.conv_transpose2d, TF.conv_transpose2d
+    else:
+        w = randn(o, x_shape[1] // groups, kh, kw)
+        fn, tfn = F.conv2d, TF.conv2d
+    arrays = [randn(*x_shape), w, randn(o)]
+    for dtype, tolerance in ((np.float64, 1e-12), (np.float32, 1e-5)):
+        typed = [a.astype(dtype) for a in arrays]
+        fused, name = _on_backend(conv_backend, "conv", "numba", fn, typed, **kwargs)
+        reference, ref_name = _on_backend(conv_backend, "conv", "reference", fn, typed,
+                                          **kwargs)
+        assert name == ref_name  # PyTorch's node name, whichever path ran
+        for a, b in zip(fused, reference):
+            assert_close(a, b, rtol=tolerance, atol=tolerance)
+    conv_backend("conv", "numba")
+    compare(fn, tfn, arrays, np.float64, **kwargs)
+
+
+@pytest.mark.parametrize("kwargs,x_shape", [
+    (dict(kernel_size=2), (2, 3, 11, 13)),
+    (dict(kernel_size=3, stride=2, padding=1, ceil_mode=True), (2, 3, 13, 11)),
+    (dict(kernel_size=(3, 2), stride=1, dilation=(2, 3), padding=1), (1, 2, 7, 9)),
+    (dict(kernel_size=3, stride=2), (3, 2, 7, 7)),
+])
+def test_max_pool_kernel_matches_reference_and_torch(kwargs, x_shape, conv_backend):
+    x = np.random.default_rng(3).permutation(math.prod(x_shape)).reshape(x_shape) / 7.0
+    fused, name = _on_backend(conv_backend, "max_pool", "numba", F.max_pool2d, [x], **kwargs)
+    reference, _ = _on_backend(conv_backend, "max_pool", "reference", F.max_pool2d, [x],
+                               **kwargs)
+    assert name == "MaxPool2DWithIndicesBackward0"
+    for a, b in zip(fused, reference):  # overlapping windows add in another order
+        assert_close(a, b, rtol=1e-12, atol=1e-12)
+    conv_backend("max_pool", "numba")
+    compare(F.max_pool2d, TF.max_pool2d, [x], np.float32, **kwargs)
+
+
+def test_max_pool_kernel_second_order_runs_the_reference(conv_backend):
+    """Under create_graph the fused node differentiates through the reference's backward."""
+    conv_backend("max_pool", "numba")
+    x = randn(2, 3, 7, 9)
+    X, tx = minifm.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    for lib, t, f in ((minifm, X, F), (torch, tx, TF)):
+        y = f.max_pool2d(t, 3, 2, 1) ** 2
+        (g,) = lib.autograd.grad(y.sum(), t, create_graph=True)
+        (g * g).sum().backward()
+    assert_close(X.grad, tx.grad)

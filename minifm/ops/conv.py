@@ -34,6 +34,7 @@ from collections import namedtuple
 
 import numpy as np
 
+from .. import kernels
 from ..autograd import Function
 from .shape import squeeze, unsqueeze
 
@@ -161,7 +162,7 @@ def conv_forward(xp, x, w, geom, out_size=None):
                                      sum(geom.padding[i]), geom.dilation[i])
                          for i in range(len(kernel)))
     cols = im2col(xp, x, tuple(kernel), geom, out_size)
-    return from_gemm(xp, w.reshape(g, o // g, -1) @ cols, x.shape[0], out_size)
+    return from_gemm(xp, w.reshape(g, o // g, cols.shape[1]) @ cols, x.shape[0], out_size)
 
 
 def conv_input_grad(xp, gy, w, x_shape, geom):
@@ -170,7 +171,7 @@ def conv_input_grad(xp, gy, w, x_shape, geom):
     o, cg, *kernel = w.shape
     n, _, *out = gy.shape
     nd = len(kernel)
-    gcols = w.reshape(g, o // g, -1).transpose(0, 2, 1) @ to_gemm(xp, gy, g)
+    gcols = w.reshape(g, o // g, cg * math.prod(kernel)).transpose(0, 2, 1) @ to_gemm(xp, gy, g)
     # (G, C/G, *kernel, N, *out) -> (N, G, C/G, *out, *kernel)
     gcols = gcols.reshape(g, cg, *kernel, n, *out).transpose(
         2 + nd, 0, 1, *range(3 + nd, 3 + 2 * nd), *range(2, 2 + nd))
@@ -241,6 +242,73 @@ class TransposedConvolution(Function):
         return gx, gw, bias_grad(g) if need_b else None
 
 
+class ConvolutionFused(Function):
+    """Convolution by a kernel module (minifm.kernels.conv_cpu), which runs the same three
+    maps one sample at a time with cache-sized columns; under create_graph the reference's
+    backward runs on the same saved arrays."""
+    node_name = "ConvolutionBackward0"
+    reference = Convolution
+
+    @staticmethod
+    def forward(ctx, x, w, bias, *, geom, kernel):
+        ctx.geom, ctx.kernel = geom, kernel
+        ctx.save_for_backward(x if ctx.needs_input_grad[1] else None,
+                              w if ctx.needs_input_grad[0] else None)
+        ctx.x_shape, ctx.w_shape = x.shape, w.shape
+        out_size = tuple(output_size(x.shape[2 + i], w.shape[2 + i], geom.stride[i],
+                                     sum(geom.padding[i]), geom.dilation[i])
+                         for i in range(x.ndim - 2))
+        y = kernel.conv_forward(x, w, geom.stride, geom.padding, geom.dilation, geom.groups,
+                                out_size)
+        if bias is not None:
+            y += _bias_shape(bias, x.ndim - 2)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w = ctx.saved
+        need_x, need_w, need_b = ctx.needs_input_grad
+        k, geom = ctx.kernel, ctx.geom
+        gx = (k.conv_input_grad(g, w, ctx.x_shape, geom.stride, geom.padding, geom.dilation,
+                                geom.groups) if need_x else None)
+        gw = (k.conv_weight_grad(x, g, ctx.w_shape, geom.stride, geom.padding, geom.dilation,
+                                 geom.groups) if need_w else None)
+        return gx, gw, bias_grad(g) if need_b else None
+
+
+class TransposedConvolutionFused(Function):
+    """TransposedConvolution by a kernel module (see ConvolutionFused)."""
+    node_name = "TransposedConvolutionBackward0"
+    reference = TransposedConvolution
+
+    @staticmethod
+    def forward(ctx, x, w, bias, *, geom, out_shape, kernel):
+        ctx.geom, ctx.kernel = geom, kernel
+        ctx.save_for_backward(x if ctx.needs_input_grad[1] else None,
+                              w if ctx.needs_input_grad[0] else None)
+        ctx.x_shape, ctx.w_shape = x.shape, w.shape
+        y = kernel.conv_input_grad(x, w, out_shape, geom.stride, geom.padding, geom.dilation,
+                                   geom.groups)
+        if bias is not None:
+            y += _bias_shape(bias, x.ndim - 2)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w = ctx.saved
+        need_x, need_w, need_b = ctx.needs_input_grad
+        k, geom = ctx.kernel, ctx.geom
+        gx = (k.conv_forward(g, w, geom.stride, geom.padding, geom.dilation, geom.groups,
+                             ctx.x_shape[2:]) if need_x else None)
+        gw = (k.conv_weight_grad(g, x, ctx.w_shape, geom.stride, geom.padding, geom.dilation,
+                                 geom.groups) if need_w else None)
+        return gx, gw, bias_grad(g) if need_b else None
+
+
+def _select(x, nd):
+    return kernels.select("conv", x.device.type, dtype=x.dtype, nd=nd)
+
+
 # ----------------------------------------------------------------------------- public API
 def _check_weight(op, weight, nd):
     if weight.ndim != nd + 2:
@@ -256,6 +324,12 @@ def _check(op, input, weight, bias, groups, in_channels, out_channels):
                         + " must have the same dtype")
     if not isinstance(groups, (int, np.integer)) or groups < 1:
         raise RuntimeError(f"{op}: groups must be a positive int, got {groups!r}")
+    if weight.shape[0] < groups:
+        raise RuntimeError(f"{op}: expected weight to be at least {groups} at dimension 0, but "
+                           f"got weight of shape {tuple(weight.shape)}")
+    if 0 in input.shape[2:]:  # PyTorch allows an empty batch or empty channels, not positions
+        raise RuntimeError(f"{op}: Only zero batch or zero channel inputs are supported, but "
+                           f"got input of shape {tuple(input.shape)}")
     if input.shape[1] % groups or out_channels % groups:
         raise RuntimeError(f"{op}: input channels ({input.shape[1]}) and output channels "
                          f"({out_channels}) must both be divisible by groups={groups}")
@@ -302,7 +376,11 @@ def _convolution(op, nd, input, weight, bias, stride, padding, dilation, groups)
                 f"{name}, more than the padded input ({x.shape[2 + i]} + {sum(pads[i])}) of "
                 f"input shape {tuple(input.shape)}")
     geom = Geometry(stride, pads, dilation, int(groups))
-    return unbatched(Convolution.apply(x, weight, bias, geom=geom), was_unbatched)
+    kernel = _select(x, nd)
+    if kernel is None:
+        return unbatched(Convolution.apply(x, weight, bias, geom=geom), was_unbatched)
+    return unbatched(ConvolutionFused.apply(x, weight, bias, geom=geom, kernel=kernel),
+                     was_unbatched)
 
 
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -348,7 +426,12 @@ def _transposed_convolution(op, nd, input, weight, bias, stride, padding, output
                          f"{tuple(weight.shape)} gives an empty output of size {out_size}")
     geom = Geometry(stride, tuple((p, p) for p in padding), dilation, int(groups))
     out_shape = (x.shape[0], weight.shape[1] * groups, *out_size)
-    y = TransposedConvolution.apply(x, weight, bias, geom=geom, out_shape=out_shape)
+    kernel = _select(x, nd)
+    if kernel is None:
+        y = TransposedConvolution.apply(x, weight, bias, geom=geom, out_shape=out_shape)
+    else:
+        y = TransposedConvolutionFused.apply(x, weight, bias, geom=geom, out_shape=out_shape,
+                                             kernel=kernel)
     return unbatched(y, was_unbatched)
 
 

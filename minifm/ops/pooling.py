@@ -25,7 +25,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from .. import backend
+from .. import backend, kernels
 from ..autograd import Function
 from ..tensor import Tensor
 from .conv import batched, col2im, ntuple, output_size, pad_array, unbatched, windows
@@ -45,6 +45,14 @@ def _check_floating(op, x):
 
 
 # ----------------------------------------------------------------------------- window geometry
+def _check_positions(op, x, first=2):
+    """PyTorch pools an empty batch, never an input (N, C, *spatial) with no positions (nor,
+    first=1, no channels)."""
+    if 0 in x.shape[first:]:
+        raise RuntimeError(f"{op}: Expected input's non-batch dimensions to have positive "
+                           f"length, but got input of shape {tuple(x.shape)}")
+
+
 def _pool_geometry(op, input, kernel_size, stride, padding, dilation, ceil_mode):
     """Validated kernel, stride, padding, dilation and the output size (PyTorch's rules) for
     input (N, C, *spatial).
@@ -52,6 +60,7 @@ def _pool_geometry(op, input, kernel_size, stride, padding, dilation, ceil_mode)
     With ceil_mode the last window may start inside the input but run past its padded end;
     the padding after the input grows by that overhang, for the windows view."""
     _check_floating(op, input)
+    _check_positions(op, input, first=1)
     nd = input.ndim - 2
     kernel = ntuple(op, "kernel_size", kernel_size, 1, nd)
     stride = kernel if stride is None else ntuple(op, "stride", stride, 1, nd)
@@ -135,10 +144,35 @@ class MaxPool3DWithIndices(MaxPool2DWithIndices):
     """max_pool3d: the same, named as PyTorch's node."""
 
 
+class MaxPool2DWithIndicesFused(Function):
+    """2-d max pooling by a kernel module (minifm.kernels.pool_cpu): one pass over the windows
+    forward, keeping each window's argmax in the reference's layout, and one pass over the
+    gradient backward; under create_graph the reference's backward runs on the same argmax."""
+    node_name = "MaxPool2DWithIndicesBackward0"
+    reference = MaxPool2DWithIndices
+
+    @staticmethod
+    def forward(ctx, x, *, window, kernel):
+        y, argmax = kernel.max_pool2d_forward(x, window.kernel, window.stride, window.pads,
+                                              window.dilation, window.out_size)
+        ctx.argmax, ctx.x_shape, ctx.window, ctx.kernel = argmax, x.shape, window, kernel
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        window = ctx.window
+        return ctx.kernel.max_pool2d_backward(g, ctx.argmax, ctx.x_shape, window.kernel,
+                                              window.stride, window.pads, window.dilation)
+
+
 def _max_pool(op, function, x, kernel_size, stride, padding, dilation, ceil_mode,
               return_indices):
     window = _pool_geometry(op, x, kernel_size, stride, padding, dilation, ceil_mode)
-    y = function.apply(x, window=window)
+    kernel = kernels.select("max_pool", x.device.type, dtype=x.dtype, nd=x.ndim - 2)
+    if kernel is None:
+        y = function.apply(x, window=window)
+    else:
+        y = MaxPool2DWithIndicesFused.apply(x, window=window, kernel=kernel)
     if not return_indices:
         return y, None
     xp = _xp(x._data)
@@ -357,6 +391,7 @@ def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
 # ----------------------------------------------------------------------------- adaptive pooling
 def _adaptive_sizes(op, x, output_size):
     """output_size (an int, or one entry per spatial dim, None keeping that input size)."""
+    _check_positions(op, x)
     nd = x.ndim - 2
     sizes = tuple(output_size) if isinstance(output_size, (tuple, list)) else (output_size,) * nd
     if len(sizes) != nd:
