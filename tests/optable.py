@@ -1620,6 +1620,13 @@ add_op("instance_norm", F.instance_norm, TF.instance_norm, samples=_instance_nor
                      RuntimeError, "running_mean should contain 12 elements not 10"),
            ErrorCase((make(2, 6, 4),), {"use_input_stats": False}, RuntimeError,
                      "running_mean and running_var to be defined")])
+add_op("local_response_norm", F.local_response_norm, TF.local_response_norm,
+       samples=lambda make: [
+           Sample(make(2, 5, 4), 3), Sample(make(2, 6, 3, 2), 2, alpha=0.3, beta=0.8, k=1.5),
+           Sample(make(1, 4, 2, 2, 3), 5, alpha=0.5), Sample(make(3, 4, 2).transpose(2, 0, 1), 4),
+           Sample(make(0, 3, 4), 2)],
+       errors=lambda make: [ErrorCase((make(3, 4), 2), {}, ValueError,
+                                      "Expected 3D or higher dimensionality input")])
 
 
 def _gqa_samples(make):

@@ -126,6 +126,7 @@ def _randomize(module):
     (lambda m: m.InstanceNorm1d(3, affine=True), (3, 5)),         # no batch dim
     (lambda m: m.InstanceNorm2d(3, affine=True, eps=0.01), (2, 3, 4, 2)),
     (lambda m: m.InstanceNorm3d(2, affine=True), (1, 2, 3, 2, 2)),
+    (lambda m: m.LocalResponseNorm(3, alpha=0.2, k=2.0), (2, 5, 3, 2)),
 ])
 def test_norm_modules(make, shape, dtype):
     ours, theirs = pair(make(nn), _randomize(make(torch.nn)), dtype)

@@ -8,7 +8,7 @@ from .flatten import Flatten, Unflatten  # noqa: F401
 from .embedding import Embedding  # noqa: F401
 from .normalization import (  # noqa: F401
     BatchNorm1d, BatchNorm2d, BatchNorm3d, GroupNorm, InstanceNorm1d, InstanceNorm2d,
-    InstanceNorm3d, LayerNorm, RMSNorm,
+    InstanceNorm3d, LayerNorm, LocalResponseNorm, RMSNorm,
 )
 from .dropout import Dropout  # noqa: F401
 from .activation import (  # noqa: F401

@@ -32,6 +32,6 @@ from ..ops.distance import (  # noqa: F401
 )
 from ..ops.embedding import embedding  # noqa: F401
 from ..ops.norm import (  # noqa: F401
-    batch_norm, group_norm, instance_norm, layer_norm, rms_norm,
+    batch_norm, group_norm, instance_norm, layer_norm, local_response_norm, rms_norm,
 )
 from ..ops.attention import scaled_dot_product_attention  # noqa: F401

@@ -1,10 +1,11 @@
 """Normalization layers: LayerNorm (per example, over the trailing dimensions),
 BatchNorm1d/2d/3d (per channel, over the batch, with running estimates for eval), GroupNorm
-(per example, over groups of channels), RMSNorm (LayerNorm without the mean) and
-InstanceNorm1d/2d/3d (per example and channel).
+(per example, over groups of channels), RMSNorm (LayerNorm without the mean),
+InstanceNorm1d/2d/3d (per example and channel) and LocalResponseNorm (across neighbouring
+channels).
 
-The math lives in minifm/ops/norm.py as fused ops; these modules own the parameters
-(weight initialized to ones, bias to zeros) and, for BatchNorm, the running statistics.
+The math lives in minifm/ops/norm.py; these modules own the parameters (weight initialized
+to ones, bias to zeros) and, for BatchNorm and InstanceNorm, the running statistics.
 """
 from __future__ import annotations
 
@@ -240,3 +241,18 @@ class InstanceNorm3d(_InstanceNorm):
     """Instance normalization of (N, C, D, H, W) or (C, D, H, W) inputs."""
 
     input_dims = (4, 5)
+
+
+class LocalResponseNorm(Module):
+    """Normalize each channel by the mean square of its `size` neighbouring channels:
+    x / (k + alpha * mean(x^2))^beta (AlexNet)."""
+
+    def __init__(self, size, alpha=1e-4, beta=0.75, k=1.0):
+        super().__init__()
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+
+    def forward(self, input):
+        return F.local_response_norm(input, self.size, self.alpha, self.beta, self.k)
+
+    def extra_repr(self):
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"

@@ -1,5 +1,6 @@
 """Normalization ops, layer_norm and batch_norm: each one fused Function with a closed-form
-backward; group_norm, instance_norm and rms_norm are composites at the end of the file.
+backward; group_norm, instance_norm, rms_norm and local_response_norm are composites at
+the end of the file.
 
 Both standardize x over some axes, xhat = (x - mean) * rstd with rstd = 1 / sqrt(var + eps)
 (the biased variance), then scale and shift: y = xhat * weight + bias. As a chain of small
@@ -33,6 +34,7 @@ from ._checks import check_tensor
 from ._dtypes import compute_dtype
 from .array_box import box, namespace_for, unbox
 from .elementwise import rsqrt
+from .padding import pad
 
 
 def _standardize(xp, x, axes, eps):
@@ -410,3 +412,20 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):
     dims = tuple(range(input.ndim - len(shape), input.ndim))
     out = input * rsqrt((input * input).mean(dims, keepdim=True) + eps)
     return out if weight is None else out * weight
+
+
+def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
+    """x / (k + alpha * mean of x^2 over `size` neighbouring channels)^beta (AlexNet's
+    normalization across channels, dim 1; the window is zero-padded, size // 2 channels
+    before and (size - 1) // 2 after, and the mean always divides by size, as PyTorch's)."""
+    if input.ndim < 3:
+        raise ValueError(f"local_response_norm: Expected 3D or higher dimensionality input "
+                         f"(got {input.ndim} dimensions)")
+    if input.numel() == 0:
+        return input
+    c = input.shape[1]
+    square = pad(input * input, (0, 0) * (input.ndim - 2) + (size // 2, (size - 1) // 2))
+    window = square[:, 0:c]
+    for offset in range(1, size):
+        window = window + square[:, offset:offset + c]
+    return input / (window * (alpha / size) + k) ** beta
