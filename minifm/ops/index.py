@@ -226,6 +226,8 @@ def _scatter_multiply(input, index, src, axis):
     if is_grad_enabled() and (input.requires_grad or src.requires_grad):
         raise RuntimeError("scatter: the derivative of reduce='multiply' is not implemented, "
                            "as in PyTorch")
+    if input.device.type != "cpu":  # CuPy has no multiply.at: done on the host
+        return _scatter_multiply(input.cpu(), index.cpu(), src.cpu(), axis).to(input.device)
     xp = backend.array_module(input.device)
     out = input._data.copy()
     used = tuple(slice(0, n) for n in index.shape)

@@ -138,11 +138,11 @@ class _DeviceUfunc:
                 f"cupy.{self.__name__}.{name} is not supported: CuPy has ufunc.{name} only "
                 f"for {', '.join(_UFUNC_METHODS[name])}")
         if name == "at":
-            return self.at
+            return self._at
         attr = getattr(self._ufunc, name)
         return _device_function(f"{self.__name__}.{name}", attr) if callable(attr) else attr
 
-    def at(self, a, indices, b=None):
+    def _at(self, a, indices, b=None):
         """ufunc.at(a, indices, b): an unbuffered scatter. As in CuPy, the index and b may
         be host arrays (CuPy copies them), and add.at takes only the dtypes CUDA's atomicAdd
         has (no int64, int8, int16 or bool)."""
