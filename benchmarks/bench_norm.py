@@ -1,8 +1,11 @@
-"""Layer norm, softmax, log_softmax and GELU: minifm's NumPy path vs its Numba kernels vs PyTorch.
+"""Layer norm, softmax, log_softmax, GELU and batch norm: minifm's NumPy path vs its Numba
+kernels vs PyTorch.
 
 Each op is timed through minifm's public function with the backend forced to "reference"
 (the NumPy code in minifm/ops) and to "numba" (minifm/kernels), and as torch's function,
-at GPT-like shapes (batch, time, width): forward under no_grad, and forward + backward
+at GPT-like shapes (batch, time, width), batch norm (training mode) at the (N, C, H, W)
+shapes of ResNet-18 on 32x32 (batch 16), CIFAR ResNet-20 (batch 64) and the DCGAN of
+the dcgan task (batch 64): forward under no_grad, and forward + backward
 (sum of output * a fixed random tensor, so the backward gets a dense gradient). Sides take
 turns within each repeat and each figure is the median over repeats of the mean time of a
 loop; run with one and with two threads (Numba's and PyTorch's; NumPy's elementwise code
@@ -35,12 +38,15 @@ import minifm.nn.functional as F  # noqa: E402
 from benchmarks.common import machine_info, median, time_interleaved, write_json  # noqa: E402
 
 SHAPES = ((12, 64, 128), (8, 256, 384), (32, 128, 768))
-OPS = ("layer_norm", "softmax", "log_softmax", "gelu")
+BN_SHAPES = ((16, 64, 8, 8), (64, 16, 32, 32), (64, 64, 4, 4))
+OPS = ("layer_norm", "softmax", "log_softmax", "gelu", "batch_norm")
 KERNEL_OP = {"layer_norm": "layer_norm", "softmax": "softmax", "log_softmax": "softmax",
-             "gelu": "gelu"}
+             "gelu": "gelu", "batch_norm": "batch_norm"}
 
 
 def _minifm_call(op, x, w, b):
+    if op == "batch_norm":
+        return F.batch_norm(x, None, None, w, b, training=True)
     if op == "layer_norm":
         return F.layer_norm(x, x.shape[-1:], w, b)
     if op == "gelu":
@@ -49,6 +55,8 @@ def _minifm_call(op, x, w, b):
 
 
 def _torch_call(op, x, w, b):
+    if op == "batch_norm":
+        return TF.batch_norm(x, None, None, w, b, training=True)
     if op == "layer_norm":
         return TF.layer_norm(x, x.shape[-1:], w, b)
     if op == "gelu":
@@ -68,8 +76,9 @@ def _sides(op, shape, backward):
     rng = np.random.default_rng(0)
     x_np = rng.standard_normal(shape, dtype=np.float32)
     g_np = rng.standard_normal(shape, dtype=np.float32)
-    w_np = rng.standard_normal(shape[-1:], dtype=np.float32)
-    b_np = rng.standard_normal(shape[-1:], dtype=np.float32)
+    params = shape[1:2] if op == "batch_norm" else shape[-1:]
+    w_np = rng.standard_normal(params, dtype=np.float32)
+    b_np = rng.standard_normal(params, dtype=np.float32)
     mx, mw, mb = (minifm.tensor(a, requires_grad=backward) for a in (x_np, w_np, b_np))
     tx, tw, tb = (torch.tensor(a, requires_grad=backward) for a in (x_np, w_np, b_np))
     mg, tg = minifm.tensor(g_np), torch.tensor(g_np)
@@ -109,7 +118,7 @@ def measure(repeats, ops=OPS, thread_counts=(1, 2)):
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
         torch.set_num_threads(threads)
         for op in ops:
-            for shape in SHAPES:
+            for shape in BN_SHAPES if op == "batch_norm" else SHAPES:
                 for backward in (False, True):
                     sides = _sides(op, shape, backward)
                     loops = {name: _loops_for(fn) for name, fn in sides.items()}

@@ -10,7 +10,7 @@ variables set to 1 before NumPy loads), so the comparison is op for op, not thre
 Each figure is the median over repeats of the mean time of a timed loop; minifm and PyTorch
 take turns within each repeat, so load on a shared machine hits both sides alike.
 
-    python benchmarks/bench_ops.py [--repeats 7] [--out benchmarks/results/ops.json]
+    python benchmarks/bench_ops.py [--quick] [--repeats 9] [--out benchmarks/results/ops.json]
 """
 from __future__ import annotations
 
@@ -132,9 +132,11 @@ def mlp_case(repeats):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--quick", action="store_true", help="5 repeats instead of 9")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "ops.json"))
     args = parser.parse_args()
+    args.repeats = args.repeats or (5 if args.quick else 9)
 
     rows = op_cases(args.repeats) + [mlp_case(args.repeats)]
     for row in rows:

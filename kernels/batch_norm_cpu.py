@@ -21,7 +21,8 @@ the input are the output (and the gradient in backward):
                        in eval dx = dy * rstd * weight, in the same pass as the sums.
 
 Statistics and sums are accumulated in float64. Channels are cut into one range per
-thread (prange), or run on the calling thread for small problems (cpu_tasks). fastmath
+thread (prange), or run on the calling thread for small problems (cpu_tasks). (N, C)
+inputs, where a channel is a strided column, go a row at a time instead (_forward_2d). fastmath
 allows only reassociation (so sums vectorize) and fused multiply-add; NaN and infinity
 propagate as in the NumPy version.
 
@@ -121,6 +122,66 @@ def _backward_channels(g, x, mean, rstd, weight, training, need_dx, scale, dx, d
                 out[j] = k_ * gr[j] + (xr[j] * a + b)
 
 
+# (N, C) inputs (S = 1): a channel is a column, one element per 4 or 8 bytes of stride C,
+# so going a channel at a time reads a whole cache line per element (measured at (4096,
+# 256) float32, forward + backward: 128 ms a channel at a time, 28 ms NumPy, 70 ms
+# PyTorch). These go a row at a time instead, accumulating every channel's sums in a row
+# of float64, vectorized across the channels; on the calling thread.
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+def _forward_2d(x, eps, weight, bias, training, mean, var, rstd, scale, y):
+    n_batch, channels = x.shape
+    if training:
+        acc = np.zeros(channels)
+        for n in range(n_batch):
+            row = x[n]
+            for c in range(channels):
+                acc[c] += row[c]
+        for c in range(channels):
+            mean[c] = acc[c] / n_batch
+            acc[c] = 0.0
+        for n in range(n_batch):
+            row = x[n]
+            for c in range(channels):
+                d = row[c] - mean[c]
+                acc[c] += d * d
+        for c in range(channels):
+            var[c] = acc[c] / n_batch
+            rstd[c] = 1.0 / np.sqrt(acc[c] / n_batch + eps)
+    a, b = scale[0], scale[1]  # rows of x's dtype
+    for c in range(channels):
+        a[c] = rstd[c] * weight[c]
+        b[c] = bias[c] - mean[c] * rstd[c] * weight[c]
+    for n in range(n_batch):
+        row, out = x[n], y[n]
+        for c in range(channels):
+            out[c] = row[c] * a[c] + b[c]
+
+
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+def _backward_2d(g, x, mean, rstd, weight, training, need_dx, scale, dx, dweight, dbias):
+    n_batch, channels = x.shape
+    sum_g, sum_gx = np.zeros(channels), np.zeros(channels)
+    for n in range(n_batch):
+        gr, xr = g[n], x[n]
+        for c in range(channels):
+            sum_g[c] += gr[c]
+            sum_gx[c] += gr[c] * ((xr[c] - mean[c]) * rstd[c])
+    dbias[:] = sum_g
+    dweight[:] = sum_gx
+    if not need_dx:
+        return
+    k, a, b = scale[0], scale[1], scale[2]  # rows of x's dtype
+    for c in range(channels):
+        k[c] = rstd[c] * weight[c]
+        a[c] = -k[c] * (sum_gx[c] / n_batch) * rstd[c] if training else 0.0
+        b[c] = (k[c] * ((sum_gx[c] / n_batch) * rstd[c] * mean[c] - sum_g[c] / n_batch)
+                if training else 0.0)
+    for n in range(n_batch):
+        gr, xr, out = g[n], x[n], dx[n]
+        for c in range(channels):
+            out[c] = k[c] * gr[c] + (xr[c] * a[c] + b[c])
+
+
 @njit(parallel=True, cache=True)
 def _forward(x, eps, weight, bias, training, mean, var, rstd, scale, y, tasks):
     for t in prange(tasks):
@@ -169,8 +230,13 @@ def batch_norm_forward(x, weight, bias, eps, training, running_mean=None, runnin
         rstd = 1.0 / np.sqrt(running_var.astype(np.float64) + eps)
     y = np.empty_like(x3)
     args = (x3, float(eps), _param(weight, channels, 1.0), _param(bias, channels, 0.0),
-            bool(training), mean, np.empty(channels) if var is None else var, rstd,
-            np.empty((channels, 2), x3.dtype), y)
+            bool(training), mean, np.empty(channels) if var is None else var, rstd)
+    if x3.shape[2] == 1:
+        rows = (x3.shape[0], channels)
+        _forward_2d(x3.reshape(rows), *args[1:], np.empty((2, channels), x3.dtype),
+                    y.reshape(rows))
+        return y.reshape(x.shape), mean, var, rstd
+    args = args + (np.empty((channels, 2), x3.dtype), y)
     tasks = task_count(channels, x3.size)
     if tasks == 1:
         _forward_channels(*args, 0, channels)
@@ -188,8 +254,15 @@ def batch_norm_backward(g, x, mean, rstd, weight, training, need_dx=True):
                          f"shape {x.shape}")
     g3 = g3.astype(x3.dtype, copy=False)
     channels = x3.shape[1]
-    dx = np.empty_like(x3) if need_dx else np.empty((0, channels, 0), x3.dtype)
+    dx = np.empty_like(x3) if need_dx else np.empty((0, channels, 1), x3.dtype)
     dweight, dbias = np.empty(channels), np.empty(channels)
+    if x3.shape[2] == 1:
+        rows = (x3.shape[0], channels)
+        _backward_2d(g3.reshape(rows), x3.reshape(rows), mean, rstd,
+                     _param(weight, channels, 1.0), bool(training), bool(need_dx),
+                     np.empty((3, channels), x3.dtype), dx.reshape(dx.shape[0], channels),
+                     dweight, dbias)
+        return (dx.reshape(x.shape) if need_dx else None), dweight, dbias
     args = (g3, x3, mean, rstd, _param(weight, channels, 1.0), bool(training), bool(need_dx),
             np.empty((channels, 3), x3.dtype), dx, dweight, dbias)
     tasks = task_count(channels, x3.size)
