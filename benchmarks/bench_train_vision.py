@@ -39,6 +39,7 @@ Usage:
   python benchmarks/bench_train_vision.py [--quick] [--threads 1,2] [--rounds R]
                                           [--models resnet18,resnet20,dcgan]
   python benchmarks/bench_train_vision.py --device cuda   # writes results/gpu/train_vision.json
+  python benchmarks/bench_train_vision.py --profile resnet20   # where minifm's step goes
 
 Writes benchmarks/results/train_vision.json and prints a Markdown table.
 """
@@ -191,6 +192,26 @@ def spawn_worker(framework, name, threads, warmup, repeats, device="cpu"):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+# ----------------------------------------------------------------------------- profile
+def profile_minifm(name, threads, steps=3):
+    """cProfile minifm's training steps (after two warm-up steps), by own time: which ops
+    a step is slower in."""
+    import cProfile
+    import pstats
+
+    limit_threads("minifm", threads)
+    step = build("minifm", name)
+    step()
+    step()
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(steps):
+        step()
+    profiler.disable()
+    print(f"minifm, {name}, {threads} thread(s), {steps} steps, sorted by own time:")
+    pstats.Stats(profiler).strip_dirs().sort_stats("tottime").print_stats(20)
+
+
 # ----------------------------------------------------------------------------- report
 def markdown(rows, gpu=False):
     head = ("| model | threads | minifm step (ms) | PyTorch step (ms) | ratio | "
@@ -219,6 +240,7 @@ def main():
     parser.add_argument("--warmup", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--profile", metavar="MODEL", help="cProfile minifm's steps of MODEL")
     parser.add_argument("--worker", choices=["minifm", "torch"], help=argparse.SUPPRESS)
     parser.add_argument("--output", default=None,
                         help=f"default {RESULTS.relative_to(ROOT)} (cpu), "
@@ -231,6 +253,8 @@ def main():
     if args.worker:
         return run_worker(args.worker, args.models, int(args.threads), warmup, repeats,
                           args.device)
+    if args.profile:
+        return profile_minifm(args.profile, int(args.threads.split(",")[0]))
 
     rows = []
     for threads in (int(t) for t in args.threads.split(",")):
