@@ -34,16 +34,22 @@ def test_upsampling_modules(make, shape):
     assert repr(ours) == repr(theirs)
 
 
-def test_interpolate_second_order_against_pytorch():
-    """Through create_graph: the gradient of a bicubic upsampling's squared-gradient norm."""
+@pytest.mark.parametrize("call", [
+    lambda f, x: f.interpolate(x, size=(7, 6), mode="bicubic", align_corners=True),
+    lambda f, x: f.interpolate(x, scale_factor=1.5, mode="bilinear"),
+    lambda f, x: f.pad(x, (2, 1, 1, 3), mode="reflect"),
+    lambda f, x: f.pad(x, (2, 1, 1, 3), mode="circular"),
+])
+def test_resampling_second_order_against_pytorch(call):
+    """Through create_graph: the gradient of a resampling's squared-gradient norm."""
     x = randn(1, 2, 4, 5, dtype=np.float64)
     grads = []
-    for lib, fn in ((minifm, F.interpolate), (torch, torch.nn.functional.interpolate)):
+    for lib, f in ((minifm, F), (torch, torch.nn.functional)):
         t = lib.tensor(x, requires_grad=True)
-        y = fn(t * t, size=(7, 6), mode="bicubic", align_corners=True)
+        y = call(f, t * t)
         (g,) = lib.autograd.grad((y ** 2).sum(), t, create_graph=True)
         (g ** 2).sum().backward()
-        grads.append(t.grad.numpy() if lib is torch else t.grad.numpy())
+        grads.append(t.grad.numpy())
     np.testing.assert_allclose(grads[0], grads[1], rtol=1e-10, atol=1e-12)
 
 
