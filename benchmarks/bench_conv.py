@@ -2,7 +2,8 @@
 
 Cases: the two layer shapes a DCGAN at 32x32 spends its time in (a k4 s2 p1 convolution
 64 -> 128 channels on 16x16 maps, and the transposed convolution back, batch 64), a 3x3
-"same" convolution of a small MNIST CNN, and a 2x2 max pool.
+"same" convolution of a small MNIST CNN, a 2x2 max pool, and the layers of ResNet-18
+(torchvision's, 32x32 and 64x64 inputs, batch 16) and of CIFAR ResNet-20 (batch 64).
 
 Method: both frameworks run in this process, interleaved (one minifm call, one PyTorch
 call, ...) so slow phases of a noisy machine hit both alike, with the same thread count
@@ -40,6 +41,27 @@ CASES = {
     "conv2d k3 same 32->64 14x14 b64": ("conv2d", (64, 32, 14, 14), (64, 32, 3, 3),
                                         dict(padding=1)),
     "max_pool2d k2 32x28x28 b64": ("max_pool2d", (64, 32, 28, 28), None, dict(kernel_size=2)),
+    # ResNet-18 (torchvision's) at 64x64 inputs, batch 16: stem, max pool, layer1, layer3
+    "resnet18 stem k7s2p3 3->64 64x64 b16": ("conv2d", (16, 3, 64, 64), (64, 3, 7, 7),
+                                             dict(stride=2, padding=3)),
+    "resnet18 max_pool2d k3s2p1 64x32x32 b16": ("max_pool2d", (16, 64, 32, 32), None,
+                                                dict(kernel_size=3, stride=2, padding=1)),
+    "resnet18 k3 64->64 16x16 b16": ("conv2d", (16, 64, 16, 16), (64, 64, 3, 3),
+                                     dict(padding=1)),
+    "resnet18 k3 256->256 4x4 b16": ("conv2d", (16, 256, 4, 4), (256, 256, 3, 3),
+                                     dict(padding=1)),
+    # ResNet-18 at 32x32 inputs: the stride-2 entry of layer2, its 1x1 shortcut, layer4
+    "resnet18 k3s2 64->128 8x8 b16": ("conv2d", (16, 64, 8, 8), (128, 64, 3, 3),
+                                      dict(stride=2, padding=1)),
+    "resnet18 k1s2 64->128 8x8 b16": ("conv2d", (16, 64, 8, 8), (128, 64, 1, 1),
+                                      dict(stride=2)),
+    "resnet18 k3 512->512 1x1 b16": ("conv2d", (16, 512, 1, 1), (512, 512, 3, 3),
+                                     dict(padding=1)),
+    # CIFAR ResNet-20, batch 64: the first and the last stage
+    "cifar-resnet k3 16->16 32x32 b64": ("conv2d", (64, 16, 32, 32), (16, 16, 3, 3),
+                                         dict(padding=1)),
+    "cifar-resnet k3 64->64 8x8 b64": ("conv2d", (64, 64, 8, 8), (64, 64, 3, 3),
+                                       dict(padding=1)),
 }
 
 
@@ -97,6 +119,8 @@ def main():
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="3 repeats, 1 warm-up")
+    parser.add_argument("--cases", default=None,
+                        help="comma-separated substrings: run only the cases naming one")
     args = parser.parse_args()
     if args.quick:
         args.repeats, args.warmup = 3, 1
@@ -107,7 +131,9 @@ def main():
     torch.set_num_threads(args.threads)
 
     rows = []
-    for case in CASES:
+    cases = [c for c in CASES if args.cases is None
+             or any(part in c for part in args.cases.split(","))]
+    for case in cases:
         for backward in (False, True):
             t = time_case(case, backward, args.warmup, args.repeats)
             rows.append(dict(case=case, pass_="fwd+bwd" if backward else "fwd",
@@ -126,8 +152,9 @@ def main():
     meta = dict(threads=args.threads, repeats=args.repeats, warmup=args.warmup,
                 machine=machine_info())
     results = [{("pass" if k == "pass_" else k): v for k, v in r.items()} for r in rows]
-    RESULTS.write_text(json.dumps(dict(meta=meta, results=results), indent=2) + "\n")
-    print(f"wrote {RESULTS.relative_to(ROOT)}", file=sys.stderr)
+    if args.cases is None:  # a partial run leaves the results file alone
+        RESULTS.write_text(json.dumps(dict(meta=meta, results=results), indent=2) + "\n")
+        print(f"wrote {RESULTS.relative_to(ROOT)}", file=sys.stderr)
 
 
 if __name__ == "__main__":
