@@ -289,22 +289,29 @@ needs_gpu = pytest.mark.skipif(not minifm.cuda.is_available(), reason="no CUDA d
 
 @needs_gpu
 def test_real_gpu_memory_peak_and_timer():
+    import gc
+
     import cupy
-    minifm.cuda.synchronize()
-    minifm.cuda.reset_peak_memory_stats()
-    before = minifm.cuda.memory_allocated()
-    x = minifm.zeros(1 << 20, device="cuda")             # 4 MiB
-    assert minifm.cuda.memory_allocated() - before >= 4 << 20
-    with minifm.cuda.timer() as t:
-        y = (x + 1) * 2
-    assert t.elapsed_ms > 0 and float(y.sum().item()) == 2 * (1 << 20)
-    del x, y
-    assert minifm.cuda.max_memory_allocated() - before >= 8 << 20
-    assert minifm.cuda.memory_allocated() == before
-    reserved = minifm.cuda.memory_reserved()
-    assert reserved == cupy.get_default_memory_pool().total_bytes()
-    minifm.cuda.empty_cache()
-    assert before <= minifm.cuda.memory_reserved() < reserved
+    gc.collect()    # arrays of earlier tests held in reference cycles go now, not midway
+    gc.disable()
+    try:
+        minifm.cuda.synchronize()
+        minifm.cuda.reset_peak_memory_stats()
+        before = minifm.cuda.memory_allocated()
+        x = minifm.zeros(1 << 20, device="cuda")             # 4 MiB
+        assert minifm.cuda.memory_allocated() - before >= 4 << 20
+        with minifm.cuda.timer() as t:
+            y = (x + 1) * 2
+        assert t.elapsed_ms > 0 and float(y.sum().item()) == 2 * (1 << 20)
+        del x, y
+        assert minifm.cuda.max_memory_allocated() - before >= 8 << 20
+        assert minifm.cuda.memory_allocated() == before
+        reserved = minifm.cuda.memory_reserved()
+        assert reserved == cupy.get_default_memory_pool().total_bytes()
+        minifm.cuda.empty_cache()
+        assert before <= minifm.cuda.memory_reserved() < reserved
+    finally:
+        gc.enable()
 
 
 @needs_gpu
