@@ -26,6 +26,10 @@ valid output range is computed once and the rest written as zeros.
 """
 from __future__ import annotations
 
+import contextlib
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
 import numpy as np
 from numba import njit, uint64
 
@@ -45,7 +49,7 @@ def _valid_range(size, out, stride, offset):
 # which keeps the copy loops scalar; with unsigned ones they compile to plain strided copies
 # (measured, one 32x14x14 sample, 3x3: 118 us signed, 32 us unsigned, NumPy's strided copy
 # 73 us).
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _im2col(x, samples, channels, h, w, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, cols):
     """A chunk of samples: cols (flat: C*kh*kw rows of samples*ho*wo) from x (flat:
     samples*C*h*w); row (c, a, b) holds x[s, c, i*sh - ph + a*dh, j*sw - pw + b*dw] at
@@ -70,7 +74,7 @@ def _im2col(x, samples, channels, h, w, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, 
                             cols[dst + j] = x[src + j * step]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _col2im(cols, samples, channels, h, w, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, gx):
     """A chunk of samples, the adjoint of _im2col: gx (flat samples*C*h*w) = the sum of every
     column entry at the input position it was read from. Each (sample, channel) plane is
@@ -120,6 +124,37 @@ def _chunks(n, plane):
     return [(start, min(n, start + size)) for start in range(0, n, size)]
 
 
+_pools: dict = {}
+_blas = []  # the threadpoolctl controller of NumPy's BLAS, made on first use
+
+
+def _one_blas_thread():
+    """A context in which NumPy's BLAS runs on its calling thread only. Measured with two
+    threads on 2 busy cores: OpenBLAS splitting each chunk's small product over two threads
+    made conv2d 3-10x slower than one thread; two threads each running whole chunks on a
+    single-threaded BLAS do not wait on each other."""
+    if not _blas:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:  # the BLAS thread count stays as it is
+            return contextlib.nullcontext()
+        _blas.append(ThreadpoolController())
+    return _blas[0].limit(limits=1, user_api="blas")
+
+
+def _run_chunks(chunks, work):
+    """work(start, stop) for every chunk, on Numba's thread count (minifm.kernels.
+    set_num_threads) of Python threads, each taking every t-th chunk; the loops release the
+    GIL and so do NumPy's products. Returns the results in chunk order."""
+    threads = min(numba.get_num_threads(), len(chunks))
+    with _one_blas_thread():
+        if threads == 1:
+            return [work(start, stop) for start, stop in chunks]
+        if threads not in _pools:
+            _pools[threads] = ThreadPoolExecutor(threads)
+        return list(_pools[threads].map(lambda chunk: work(*chunk), chunks))
+
+
 def _to_columns(a, start, stop, groups):
     """a[start:stop] (S, O, Ho, Wo) as (G, O/G, S*Ho*Wo): the product's layout (a copy unless
     S == 1)."""
@@ -138,7 +173,8 @@ def conv_forward(x, w, stride, padding, dilation, groups, out_size):
     plane = out_size[0] * out_size[1]
     weight = np.ascontiguousarray(w).reshape(groups, o // groups, -1)
     y = np.empty((n, o, *out_size), dtype=x.dtype)
-    for start, stop in _chunks(n, plane):
+
+    def work(start, stop):
         s = stop - start
         cols = np.empty((groups, weight.shape[2], s * plane), dtype=x.dtype)
         _im2col(x[start:stop].reshape(-1), s, *geometry, cols.reshape(-1))
@@ -147,6 +183,8 @@ def conv_forward(x, w, stride, padding, dilation, groups, out_size):
         else:
             product = (weight @ cols).reshape(o, s, plane)
             y[start:stop] = product.transpose(1, 0, 2).reshape(s, o, *out_size)
+
+    _run_chunks(_chunks(n, plane), work)
     return y
 
 
@@ -159,9 +197,12 @@ def conv_input_grad(gy, w, x_shape, stride, padding, dilation, groups):
     plane = gy.shape[2] * gy.shape[3]
     weight_t = np.ascontiguousarray(w).reshape(groups, o // groups, -1).transpose(0, 2, 1)
     gx = np.empty(x_shape, dtype=gy.dtype)
-    for start, stop in _chunks(n, plane):
+
+    def work(start, stop):
         cols = weight_t @ _to_columns(gy, start, stop, groups)
         _col2im(cols.reshape(-1), stop - start, *geometry, gx[start:stop].reshape(-1))
+
+    _run_chunks(_chunks(n, plane), work)
     return gx
 
 
@@ -172,10 +213,15 @@ def conv_weight_grad(x, gy, w_shape, stride, padding, dilation, groups):
     geometry = _geometry(x.shape, w_shape[2:], stride, padding, dilation, gy.shape[2:])
     plane = gy.shape[2] * gy.shape[3]
     rows = x.shape[1] // groups * w_shape[2] * w_shape[3]
-    gw = np.zeros((groups, o // groups, rows), dtype=x.dtype)
-    for start, stop in _chunks(n, plane):
+
+    def work(start, stop):
         s = stop - start
         cols = np.empty((groups, rows, s * plane), dtype=x.dtype)
         _im2col(x[start:stop].reshape(-1), s, *geometry, cols.reshape(-1))
-        gw += _to_columns(gy, start, stop, groups) @ cols.transpose(0, 2, 1)
+        return _to_columns(gy, start, stop, groups) @ cols.transpose(0, 2, 1)
+
+    terms = _run_chunks(_chunks(n, plane), work)
+    gw = terms[0]
+    for term in terms[1:]:
+        gw += term
     return gw.reshape(w_shape)
