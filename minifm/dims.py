@@ -22,8 +22,9 @@ def normalize_dims(op, dim, ndim):
         if not -bound <= d < bound:
             raise IndexError(f"{op}: dimension {d} is out of range for a tensor of {ndim} dimensions")
         out.append(d % bound)
-    if len(set(out)) != len(out):
-        raise ValueError(f"{op}: dimension appears more than once in {dim}")
+    if len(set(out)) != len(out):  # a RuntimeError, as PyTorch's
+        d = next(d for d in out if out.count(d) > 1)
+        raise RuntimeError(f"{op}: dim {d} appears multiple times in the list of dims {dim}")
     return tuple(sorted(out)) if ndim else ()
 
 

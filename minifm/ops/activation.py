@@ -309,7 +309,7 @@ def _softmax_args(op, input, dim, dtype):
     if dim.__class__ is int and -ndim <= dim < ndim:  # the common case, checked inline
         axis = dim % ndim
     else:
-        axis = normalize_dims(op, dim, ndim)[0] if ndim else 0
+        axis = (normalize_dims(op, dim, ndim) or (0,))[0]
     kernel = kernels.select("softmax", input.device.type, dtype=input.dtype,
                             last_axis=axis == ndim - 1,
                             contiguous=input._data.flags.c_contiguous,
@@ -321,6 +321,8 @@ def softmax(input, dim=None, dtype=None):
     input, axis, kernel = _softmax_args("softmax", input, dim, dtype)
     if input.ndim == 0:  # a row of one element, as in PyTorch
         return softmax(input.reshape(1), 0).reshape(())
+    if input.numel() == 0:  # nothing to normalize (NumPy's max refuses an empty axis)
+        return input.clone()
     if kernel is None:
         return SoftmaxReference.apply(input, axis=axis)
     return SoftmaxFused.apply(input, kernel=kernel)
@@ -330,6 +332,8 @@ def log_softmax(input, dim=None, dtype=None):
     input, axis, kernel = _softmax_args("log_softmax", input, dim, dtype)
     if input.ndim == 0:  # a row of one element, as in PyTorch
         return log_softmax(input.reshape(1), 0).reshape(())
+    if input.numel() == 0:  # nothing to normalize (NumPy's max refuses an empty axis)
+        return input.clone()
     if kernel is None:
         return LogSoftmaxReference.apply(input, axis=axis)
     return LogSoftmaxFused.apply(input, kernel=kernel)

@@ -277,12 +277,12 @@ def _repeat_heads(query, key, value):
         raise IndexError(f"{_OP}: enable_gqa=True needs a heads dim (-3): Dimension out of "
                          f"range for shapes {_shapes(query, key, value)}")
     heads = query.shape[-3]
-    if heads % key.shape[-3] or heads % value.shape[-3]:
+    if not all(heads % n == 0 if n else heads == 0 for n in (key.shape[-3], value.shape[-3])):
         raise RuntimeError(f"{_OP}: Number of heads in key and value must divide the number "
                            f"of heads in query, got shapes {_shapes(query, key, value)}")
     out = []
     for t in (key, value):
-        r = heads // t.shape[-3]
+        r = heads // t.shape[-3] if t.shape[-3] else 1  # no heads at all: nothing to repeat
         if r > 1:
             lead, h, rest = t.shape[:-3], t.shape[-3], t.shape[-2:]
             t = reshape(expand(reshape(t, *lead, h, 1, *rest), *lead, h, r, *rest),

@@ -627,13 +627,13 @@ def masked_fill(input, mask, value):
     if not isinstance(mask, Tensor) or mask.dtype != backend.bool_:
         raise TypeError(f"masked_fill: mask must be a bool Tensor, got "
                         f"{getattr(mask, 'dtype', type(mask).__name__)}")
-    try:
-        fits = np.broadcast_shapes(input.shape, mask.shape) == tuple(input.shape)
+    try:  # out of place, the input broadcasts against the mask too (as in PyTorch)
+        shape = np.broadcast_shapes(input.shape, mask.shape)
     except ValueError:
-        fits = False
-    if not fits:
         raise ValueError(f"masked_fill: mask of shape {tuple(mask.shape)} does not broadcast "
-                         f"to the input's shape {tuple(input.shape)}")
+                         f"with the input's shape {tuple(input.shape)}") from None
+    if shape != tuple(input.shape):
+        input = input.expand(shape)
     if isinstance(value, Tensor):
         value = value.item()
     return MaskedFill.apply(input, mask, value=value)
@@ -766,6 +766,7 @@ bitwise_right_shift = _no_grad_op("right_shift", integral=True)
 def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     """|input - other| <= atol + rtol |other|, elementwise (no gradient)."""
     a, b = binary_operands(input, other)
+    check_broadcast("isclose", a, b)
     xp = backend.array_module(a.device)
     return Tensor._make(xp.asarray(xp.isclose(a._data, b._data, rtol=rtol, atol=atol,
                                               equal_nan=equal_nan)), a.device)

@@ -15,7 +15,7 @@ from .. import backend
 from ..autograd import Function, is_grad_enabled
 from ..dims import normalize_dims
 from ..tensor import Tensor
-from .elementwise import as_tensor_like, mul, to_dtype
+from .elementwise import as_tensor_like, check_broadcast, mul, to_dtype
 from .elementwise import where as _where3
 from .shape import broadcast_to, expand, reshape
 
@@ -352,8 +352,12 @@ def take_along_dim(input, indices, dim=None):
         raise ValueError(f"take_along_dim: input of shape {tuple(input.shape)} and indices "
                          f"of shape {tuple(indices.shape)} must have as many dimensions")
     axis = normalize_dims("take_along_dim", dim, input.ndim)[0]
-    others = np.broadcast_shapes(*(tuple(1 if d == axis else n for d, n in enumerate(t.shape))
-                                   for t in (input, indices)))
+    try:
+        others = np.broadcast_shapes(*(tuple(1 if d == axis else n for d, n in enumerate(t.shape))
+                                       for t in (input, indices)))
+    except ValueError:
+        raise ValueError(f"take_along_dim: input of shape {tuple(input.shape)} and indices of "
+                         f"shape {tuple(indices.shape)} do not broadcast outside dim {dim}") from None
     input = expand(input, *(input.shape[d] if d == axis else n for d, n in enumerate(others)))
     indices = expand(indices, *(indices.shape[d] if d == axis else n for d, n in enumerate(others)))
     return gather(input, axis, indices)
@@ -364,6 +368,7 @@ def masked_select(input, mask):
     if not isinstance(mask, Tensor) or mask.dtype != backend.bool_:
         raise TypeError(f"masked_select: mask must be a bool Tensor, got "
                         f"{getattr(mask, 'dtype', type(mask).__name__)}")
+    check_broadcast("masked_select", input, mask)
     shape = np.broadcast_shapes(tuple(input.shape), tuple(mask.shape))
     return GetItem.apply(broadcast_to(input, shape), key=broadcast_to(mask, shape)._data)
 
@@ -389,9 +394,9 @@ def where(condition, input=None, other=None):
 
 def argsort(input, dim=-1, descending=False, stable=False):
     xp = backend.array_module(input.device)
-    axis = normalize_dims("argsort", dim, input.ndim)[0] if input.ndim else 0
+    axis = (normalize_dims("argsort", dim, input.ndim) or (0,))[0]
     data = -input._data if descending and input.dtype.kind != "b" else input._data
-    order = xp.argsort(data, axis=axis, kind="stable")
+    order = xp.argsort(data, axis=axis, kind="stable").reshape(input.shape)  # 0-d stays 0-d
     if descending and input.dtype.kind == "b":
         order = xp.flip(order, axis)
     return Tensor._make(order.astype(np.int64, copy=False), input.device)
@@ -400,14 +405,19 @@ def argsort(input, dim=-1, descending=False, stable=False):
 def sort(input, dim=-1, descending=False, stable=False):
     """(values, indices); values are differentiable (a gather of the input)."""
     indices = argsort(input, dim, descending, stable)
-    axis = normalize_dims("sort", dim, input.ndim)[0] if input.ndim else 0
+    if input.ndim == 0:  # a 0-d tensor is sorted, at index 0
+        return ValuesIndices(input.clone(), indices)
+    axis = normalize_dims("sort", dim, input.ndim)[0]
     return ValuesIndices(gather(input, axis, indices), indices)
 
 
 def topk(input, k, dim=-1, largest=True, sorted=True):
-    axis = normalize_dims("topk", dim, input.ndim)[0] if input.ndim else 0
-    if not 0 <= k <= input.shape[axis]:
-        raise ValueError(f"topk: k ({k}) is out of range for dimension {dim} of size {input.shape[axis]}")
+    axis = (normalize_dims("topk", dim, input.ndim) or (0,))[0]
+    size = input.shape[axis] if input.ndim else 1
+    if not 0 <= k <= size:
+        raise RuntimeError(f"topk: k ({k}) is out of range for dimension {dim} of size {size}")
+    if input.ndim == 0:  # PyTorch returns the element itself for k of 0 or 1
+        return sort(input)
     order = argsort(input, axis, descending=largest)
     key = (slice(None),) * axis + (slice(0, k),)
     indices = Tensor._make(order._data[key], input.device)
@@ -453,6 +463,9 @@ def searchsorted(sorted_sequence, values, *, out_int32=False, right=False, side=
         if right and side == "left":
             raise ValueError("searchsorted: side='left' and right=True contradict each other")
         right = side == "right"
+    if sorted_sequence.ndim == 0:
+        raise RuntimeError("searchsorted: boundaries tensor should have positive dimension, "
+                           "but got 0 dimension")
     xp = backend.array_module(sorted_sequence.device)
     seq = sorted_sequence._data
     if sorter is not None:

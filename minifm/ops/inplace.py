@@ -223,7 +223,13 @@ def setitem(self, key, value):
     key = raw_key(key)
     value = to_dtype(as_tensor_like(value, self), self.dtype)
     if _records(self, value):
-        return commit(self, SetItem.apply(self, value, key=key), "setitem")
+        try:
+            out = SetItem.apply(self, value, key=key)
+        except ValueError as err:  # the value does not broadcast to the region
+            raise RuntimeError(f"setitem: cannot assign a value of shape {tuple(value.shape)} "
+                               f"to index {key!r} of a tensor of shape {tuple(self.shape)}: "
+                               f"{err}") from None
+        return commit(self, out, "setitem")
     _check_writable(self, "setitem", False)
     try:
         self._data[key] = value._data

@@ -501,7 +501,10 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None):
         raise RuntimeError(f"linalg.matrix_norm: Order {ord} not supported.")
     summed, reduced = (rows, cols) if abs(ord) == 1 else (cols, rows)
     sums = _sum(A.abs(), summed, keepdim=True)
-    out = (amax if ord > 0 else amin)(sums, reduced, keepdim=True)
+    if ord > 0 and sums.shape[reduced] == 0:  # the largest of no sums: 0, as in PyTorch
+        out = _sum(sums, reduced, keepdim=True)
+    else:
+        out = (amax if ord > 0 else amin)(sums, reduced, keepdim=True)
     return out if keepdim else out.squeeze(max(rows, cols)).squeeze(min(rows, cols))
 
 

@@ -83,6 +83,25 @@ class Var(Function):
         return g * _centered(x, ctx.axes) * (2.0 / ctx.denominator if ctx.denominator else np.inf)
 
 
+class Std(Function):
+    """sqrt(var); where the deviation is 0 its gradient is 0, as PyTorch's (sqrt's infinite
+    slope times var's zero gradient would be NaN)."""
+
+    @staticmethod
+    def forward(ctx, x, *, axes, keepdim, correction):
+        out = ctx.xp.sqrt(Var.forward(ctx, x, axes=axes, keepdim=keepdim, correction=correction))
+        ctx.save_for_backward(x, out, out == 0)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, out, zero = ctx.saved
+        xp = ctx.xp
+        g = xp.where(zero, 0, g / (2 * xp.where(zero, 1, out)))
+        g = expand_reduced(xp, g, ctx.axes, ctx.keepdim, ctx.shape)
+        return g * _centered(x, ctx.axes) * (2.0 / ctx.denominator if ctx.denominator else np.inf)
+
+
 def _centered(x, axes):
     """x minus its mean over axes (float16 averaged in float32)."""
     return x - x.mean(axis=axes, keepdims=True, dtype=_accumulator(x.dtype)).astype(x.dtype)
@@ -93,8 +112,11 @@ class LogSumExp(Function):
     def forward(ctx, x, *, axes, keepdim):
         xp = ctx.xp
         ctx.axes, ctx.keepdim, ctx.shape = axes, keepdim, x.shape
-        m = x.max(axis=axes, keepdims=True)
-        m = xp.where(xp.isfinite(m), m, 0)  # rows of -inf give -inf, not nan
+        if x.size:
+            m = x.max(axis=axes, keepdims=True)
+            m = xp.where(xp.isfinite(m), m, 0)  # rows of -inf give -inf, not nan
+        else:  # a sum of nothing: log(0) = -inf, as in PyTorch
+            m = xp.zeros(tuple(1 if i in axes else n for i, n in enumerate(x.shape)), x.dtype)
         out = xp.log(xp.exp(x - m).sum(axis=axes, keepdims=True)) + m
         out = out if keepdim else out.squeeze(axes)
         ctx.save_for_backward(x, out)
@@ -153,6 +175,8 @@ class Prod(Function):
         xp = ctx.xp
         flat = x.reshape(-1) if ctx.axis is None else x
         axis = 0 if ctx.axis is None else ctx.axis
+        if flat.shape[axis] == 0:  # an empty product (1) depends on nothing
+            return xp.zeros_like(x)
         ones = xp.ones_like(xp.take(flat, [0], axis=axis))
         left = xp.cumprod(xp.concatenate([ones, xp.take(flat, range(flat.shape[axis] - 1), axis=axis)], axis), axis)
         rev = xp.flip(flat, axis)
@@ -241,11 +265,11 @@ def mean(input, dim=None, keepdim=False, *, dtype=None):
     return Mean.apply(input, axes=normalize_dims("mean", dim, input.ndim), keepdim=keepdim)
 
 
-def _var(op, input, dim, unbiased, keepdim, correction):
+def _var(op, input, dim, unbiased, keepdim, correction, function=Var):
     if correction is None:
         correction = 1 if unbiased is None or unbiased else 0
-    return Var.apply(input, axes=normalize_dims(op, dim, input.ndim), keepdim=keepdim,
-                     correction=correction)
+    return function.apply(input, axes=normalize_dims(op, dim, input.ndim), keepdim=keepdim,
+                          correction=correction)
 
 
 def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
@@ -253,7 +277,7 @@ def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
 
 
 def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
-    return _var("std", input, dim, unbiased, keepdim, correction).sqrt()
+    return _var("std", input, dim, unbiased, keepdim, correction, Std)
 
 
 def logsumexp(input, dim, keepdim=False):
@@ -261,14 +285,29 @@ def logsumexp(input, dim, keepdim=False):
     return LogSumExp.apply(input, axes=normalize_dims("logsumexp", dim, input.ndim), keepdim=keepdim)
 
 
+def _nonempty_axes(op, input, dim):
+    """The axes of a reduction that has no value over nothing (max, argmax...): PyTorch
+    refuses an empty input unless every reduced dim is non-empty (IndexError naming the
+    dim), and an empty input reduced over all dims without `dim` given."""
+    axes = normalize_dims(op, dim, input.ndim)
+    if input.numel() == 0:
+        if dim is None:
+            raise (IndexError if op.startswith("arg") else RuntimeError)(
+                f"{op}(): Expected reduction dim to be specified for input.numel() == 0.")
+        for a in axes:
+            if input.shape[a] == 0:
+                raise IndexError(f"{op}(): Expected reduction dim {a} to have non-zero size.")
+    return axes
+
+
 def amax(input, dim=(), keepdim=False):
     dim = None if dim == () else dim
-    return Amax.apply(input, axes=normalize_dims("amax", dim, input.ndim), keepdim=keepdim, largest=True)
+    return Amax.apply(input, axes=_nonempty_axes("amax", input, dim), keepdim=keepdim, largest=True)
 
 
 def amin(input, dim=(), keepdim=False):
     dim = None if dim == () else dim
-    return Amax.apply(input, axes=normalize_dims("amin", dim, input.ndim), keepdim=keepdim, largest=False)
+    return Amax.apply(input, axes=_nonempty_axes("amin", input, dim), keepdim=keepdim, largest=False)
 
 
 def _extreme(op, input, dim, keepdim, largest):
@@ -281,7 +320,10 @@ def _extreme(op, input, dim, keepdim, largest):
                           largest=largest)
     if isinstance(dim, Tensor):  # torch.max(a, b) is the elementwise maximum
         return (maximum if largest else minimum)(input, dim)
-    (axis,) = normalize_dims(op, dim, input.ndim) or (0,)
+    if not _nonempty_axes(op, input, dim):  # a 0-d tensor is its own max, at index 0
+        xp = backend.array_module(input.device)
+        return ValuesIndices(input.clone(), Tensor._make(xp.zeros((), np.int64), input.device))
+    (axis,) = normalize_dims(op, dim, input.ndim)
     indices = (argmax if largest else argmin)(input, axis, keepdim=True)
     values = gather(input, axis, indices)
     if not keepdim:
@@ -298,12 +340,15 @@ def min(input, dim=None, keepdim=False):
 
 
 def prod(input, dim=None, keepdim=False):
-    axis = None if dim is None else normalize_dims("prod", dim, input.ndim)[0]
+    axes = None if dim is None else normalize_dims("prod", dim, input.ndim)
+    axis = axes[0] if axes else None  # a 0-d tensor is its own product
     return Prod.apply(input, axis=axis, keepdim=keepdim)
 
 
 def cumsum(input, dim):
     (axis,) = normalize_dims("cumsum", dim, input.ndim) or (0,)
+    if input.ndim == 0:  # a 0-d tensor stays 0-d (NumPy's cumsum would make it 1-d)
+        return cumsum(input.reshape(1), 0).reshape(())
     return Cumsum.apply(input, axis=axis)
 
 
@@ -321,10 +366,11 @@ def norm(input, p=2, dim=None, keepdim=False):
 def _index_reduction(name):
     def op(input, dim=None, keepdim=False):
         xp = backend.array_module(input.device)
-        if dim is None:
+        axes = _nonempty_axes(name, input, dim)
+        if dim is None or not axes:
             out = getattr(xp, name)(input._data.reshape(-1))
             return Tensor._make(xp.asarray(out, dtype=np.int64), input.device)
-        (axis,) = normalize_dims(name, dim, input.ndim) or (0,)
+        (axis,) = axes
         out = getattr(xp, name)(input._data, axis=axis, keepdims=keepdim)
         return Tensor._make(out.astype(np.int64, copy=False), input.device)
 
@@ -393,9 +439,10 @@ def cummin(input, dim):
 
 def logcumsumexp(input, dim):
     input = floating(input)
+    axis = _cumulative_axis("logcumsumexp", input, dim)
     if input.ndim == 0:
         return input.clone()
-    return LogCumSumExp.apply(input, axis=_cumulative_axis("logcumsumexp", input, dim))
+    return LogCumSumExp.apply(input, axis=axis)
 
 
 def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
@@ -406,7 +453,7 @@ def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
 
 def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """(std, mean) over dim, in one call (torch.std_mean)."""
-    return (_var("std_mean", input, dim, unbiased, keepdim, correction).sqrt(),
+    return (_var("std_mean", input, dim, unbiased, keepdim, correction, Std),
             mean(input, dim, keepdim))
 
 
@@ -433,7 +480,7 @@ MinMax = namedtuple("aminmax", ["min", "max"])
 
 
 def aminmax(input, *, dim=None, keepdim=False):
-    if input.numel() == 0:
+    if input.numel() == 0 and dim is None:
         raise RuntimeError("aminmax(): expected a non-empty tensor")
     dims = () if dim is None else dim
     return MinMax(amin(input, dims, keepdim), amax(input, dims, keepdim))
@@ -453,8 +500,10 @@ def median(input, dim=None, keepdim=False):
     """The lower median (the (n-1)//2-th smallest value, no averaging, as in PyTorch): over
     all elements a 0-d tensor, along dim (values, indices). The gradient goes to the median
     element."""
-    if input.numel() == 0 and dim is None:
-        raise RuntimeError("median(): expected a non-empty tensor")
+    if input.numel() == 0:
+        if dim is None:  # the median of nothing is NaN, as in PyTorch
+            return input.sum() * float("nan")
+        _nonempty_axes("median", input, dim)
     flat, order, axis = _sorted_along("median", input, dim)
     k = (flat.shape[axis] - 1) // 2
     index = order.narrow(axis, k, 1)
@@ -481,6 +530,8 @@ def quantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
                        else np.asarray(q, dtype=np.float64))
     if qs.ndim > 1 or ((qs < 0) | (qs > 1)).any():
         raise ValueError("quantile: q must be a scalar or 1-D tensor of values in [0, 1]")
+    if input.numel() == 0:
+        raise RuntimeError("quantile() input tensor must be non-empty")
     flat, order, axis = _sorted_along("quantile", input, dim)
     sorted_values = gather(flat, axis, order)
     position = qs * (flat.shape[axis] - 1)
@@ -497,7 +548,7 @@ def quantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
         low = sorted_values.select(axis, int(a))
         rows.append(low + (sorted_values.select(axis, int(b)) - low) * t)
     out = stack(rows, 0)
-    if keepdim:
+    if keepdim and (dim is None or input.ndim):
         out = out.unsqueeze(axis + 1) if dim is not None else out.reshape(
             len(rows), *([1] * input.ndim))
     if not isinstance(q, Tensor) and np.ndim(q) == 0 or isinstance(q, Tensor) and q.ndim == 0:

@@ -209,9 +209,9 @@ def squeeze(input, dim=None):
 
 
 def flatten(input, start_dim=0, end_dim=-1):
+    start, end = _axis("flatten", start_dim, input.ndim), _axis("flatten", end_dim, input.ndim)
     if input.ndim == 0:
         return reshape(input, 1)
-    start, end = _axis("flatten", start_dim, input.ndim), _axis("flatten", end_dim, input.ndim)
     if start > end:
         raise RuntimeError(f"flatten() has invalid args: start_dim cannot come after end_dim "
                            f"(start_dim={start_dim}, end_dim={end_dim})")
@@ -220,6 +220,8 @@ def flatten(input, start_dim=0, end_dim=-1):
 
 
 def unflatten(input, dim, sizes):
+    if input.ndim == 0:
+        raise RuntimeError("unflatten: Dimension specified as 0 but tensor has no dimensions")
     dim = _axis("unflatten", dim, input.ndim)
     known = math.prod(n for n in sizes if n != -1)
     if -1 in sizes and known:  # -1 is inferred from dim's size (so also when it is empty)

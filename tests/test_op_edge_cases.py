@@ -1,0 +1,338 @@
+"""Edge cases of every op in optable.py, derived mechanically from the table's own samples and
+judged by PyTorch: the same call with non-contiguous inputs, with 0-d inputs, with empty
+inputs, and with its dim arguments made negative, out of range or duplicated. Where PyTorch
+raises, minifm must raise an exception of the same built-in type; where PyTorch returns,
+minifm must return the same values, dtypes and gradients.
+
+Variants are float64 (or the op's first dtype when it has no float64), from the first few
+samples of each op; gradients are compared with PyTorch's (no finite differences: the sweep
+must stay fast, it runs in the default suite)."""
+from __future__ import annotations
+
+import builtins
+import re
+import warnings
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import minifm  # noqa: E402
+from conftest import assert_close, to_numpy  # noqa: E402
+from optable import F64, OPS, Make, Sample  # noqa: E402
+
+SAMPLES_PER_OP = 3
+
+
+# ----------------------------------------------------------------------------- deriving variants
+def map_arrays(value, fn):
+    """`value` with fn applied to every array in it (also inside lists and tuples)."""
+    if isinstance(value, np.ndarray):
+        return fn(value)
+    if isinstance(value, (tuple, list)):
+        return type(value)(map_arrays(v, fn) for v in value)
+    return value
+
+
+def with_arrays(sample, fn):
+    return Sample(*map_arrays(sample.args, fn), fd=sample.fd,
+                  **{k: map_arrays(v, fn) for k, v in sample.kwargs.items()})
+
+
+def strided(a):
+    """The same values in a non-contiguous layout: every other element of a buffer twice as
+    long on the last axis, Fortran-ordered (transposed) when there are two axes or more."""
+    if a.ndim == 0 or a.size <= 1:
+        return a
+    buffer = np.zeros(a.shape[:-1] + (2 * a.shape[-1],), a.dtype, order="F" if a.ndim > 1 else "C")
+    out = buffer[..., ::2]
+    out[...] = a
+    return out
+
+
+def first_array_index(sample):
+    return next((i for i, a in enumerate(sample.args) if isinstance(a, np.ndarray)), None)
+
+
+def replace_arg(sample, i, value):
+    args = list(sample.args)
+    args[i] = value
+    return Sample(*args, fd=sample.fd, **sample.kwargs)
+
+
+def layout_variants(info, sample):
+    """(label, sample) pairs: non-contiguous, 0-d and empty versions of the sample."""
+    arrays = []
+    map_arrays((sample.args, sample.kwargs), lambda a: arrays.append(a) or a)
+    if any(a.ndim and a.size > 1 for a in arrays):
+        yield "non-contiguous", sample, strided    # applied per library, at conversion
+    if any(a.ndim and a.size == 1 for a in arrays):
+        yield "size-1 squeezed to 0-d", with_arrays(
+            sample, lambda a: a.reshape(()) if a.size == 1 else a), None
+    i = first_array_index(sample)
+    if i is not None and sample.args[i].ndim and sample.args[i].size:
+        a = sample.args[i]
+        yield "first input 0-d", replace_arg(sample, i, np.array(a[(0,) * a.ndim])), None
+        yield "first input empty (last axis)", replace_arg(sample, i, a[..., :0]), None
+    if any(a.ndim and a.shape[0] for a in arrays):
+        yield "every input empty (first axis)", with_arrays(
+            sample, lambda a: a[:0] if a.ndim else a), None
+
+
+def dim_candidates(sample):
+    """(where, dims) of the arguments that look like dims of the first input: ints, or
+    tuples of ints, in [-ndim, ndim), in the kwarg `dim` or positional after the input."""
+    i = first_array_index(sample)
+    if i is None:
+        return
+    ndim = sample.args[i].ndim
+
+    def is_dim(v):
+        return type(v) is int and -max(ndim, 1) <= v < max(ndim, 1)
+
+    places = [(j, v) for j, v in enumerate(sample.args) if j > i] + \
+        [(k, v) for k, v in sample.kwargs.items() if k == "dim"]
+    for where, v in places:
+        if is_dim(v) or (isinstance(v, tuple) and v and all(map(is_dim, v))):
+            yield where, v, ndim
+
+
+def dim_groups(sample):
+    """For each dim-like argument: (its negative (or positive) alias, [variants with it out of
+    range on either side, or duplicated directly and through its alias])."""
+    for where, v, ndim in dim_candidates(sample):
+        n = max(ndim, 1)
+
+        def put(value, label):
+            if isinstance(where, str):
+                return label, Sample(*sample.args, fd=sample.fd, **{**sample.kwargs, where: value})
+            return label, replace_arg(sample, where, value)
+        if isinstance(v, int):
+            alias = v - n if v >= 0 else v + n
+            yield put(alias, f"dim {v} -> {alias}"), [
+                put(n, f"dim {v} -> {n} (out of range)"),
+                put(-n - 1, f"dim {v} -> {-n - 1} (out of range)")]
+        else:
+            alias = tuple(d - n if d >= 0 else d + n for d in v)
+            yield put(alias, f"dims {v} -> {alias}"), [
+                put(v + v[:1], f"dims {v} -> {v + v[:1]} (duplicate)"),
+                put(v + alias[:1], f"dims {v} -> {v + alias[:1]} (duplicate alias)"),
+                put(v[:-1] + (n,), f"dims {v} -> {v[:-1] + (n,)} (out of range)")]
+
+
+def torch_outputs_equal(info, a, b):
+    """PyTorch returns the same outputs for samples a and b (so the argument changed
+    between them is a dim, and its alias means the same dim)."""
+    outs = []
+    for sample in (a, b):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = run(info, sample, "torch", None)
+        if result[0] == "raised":
+            return False
+        outs.append(result[1])
+    return len(outs[0]) == len(outs[1]) and all(
+        x.shape == y.shape and x.dtype == y.dtype and torch.equal(x.detach(), y.detach())
+        for x, y in zip(*outs))
+
+
+def dim_variants(info, sample):
+    """(label, sample, None) for the dim arguments of the sample: an argument is a dim when
+    PyTorch answers its alias as it answers the sample (a size or a kernel argument is not)."""
+    for (label, alias), bad in dim_groups(sample):
+        if torch_outputs_equal(info, sample, alias):
+            yield label, alias, None
+            for bad_label, variant in bad:
+                yield bad_label, variant, None
+
+
+# ----------------------------------------------------------------------------- running both
+def convert(value, lib, leaves, layout):
+    """Arrays to tensors of `lib` (laid out by `layout`); floating ones require grad when
+    `leaves` is a list, and are appended to it."""
+    if isinstance(value, np.ndarray):
+        array = layout(np.array(value)) if layout else np.array(value)
+        grad = leaves is not None and array.dtype.kind == "f"
+        t = torch.from_numpy(array) if lib == "torch" else minifm.Tensor(array)
+        if grad:
+            t.requires_grad_(True)
+            leaves.append(t)
+        return t
+    if isinstance(value, (tuple, list)):
+        return type(value)(convert(v, lib, leaves, layout) for v in value)
+    return value
+
+
+def flat(out):
+    if isinstance(out, (tuple, list)):
+        return [t for o in out for t in flat(o)]
+    return [out]
+
+
+def builtin_type(exc):
+    """The nearest built-in exception class of `exc` (torch's own errors subclass them)."""
+    return next(c for c in type(exc).__mro__ if getattr(builtins, c.__name__, None) is c)
+
+
+def run(info, sample, lib, layout):
+    """('raised', exception) or ('returned', outputs, [(leaf, grad)...] or the exception
+    backward raised). The cotangents are drawn from the outputs' shapes, the same for both."""
+    leaves = [] if info.differentiable else None
+    fn = info.op if lib == "minifm" else info.ref
+    try:
+        args = convert(sample.args, lib, leaves, layout)
+        kwargs = {k: convert(v, lib, leaves, layout) for k, v in sample.kwargs.items()}
+        outs = flat(fn(*args, **kwargs))
+    except Exception as e:  # noqa: BLE001 - the type is what gets compared
+        return "raised", e
+    diff = [o for o in outs if o.is_floating_point() and o.requires_grad]
+    if not (info.differentiable and diff and leaves):
+        return "returned", outs, None
+    rng = np.random.default_rng(1)
+    wrap = torch.from_numpy if lib == "torch" else minifm.Tensor
+    cotangents = [wrap(rng.standard_normal(tuple(o.shape)).astype(to_numpy(o).dtype)) for o in diff]
+    autograd = torch.autograd if lib == "torch" else minifm.autograd
+    if lib == "torch" and not builtins.sum(o.numel() for o in diff):
+        # no output elements, so every gradient is 0 (PyTorch's pdist backward crashes here)
+        return "returned", outs, [(leaf, torch.zeros_like(leaf)) for leaf in leaves]
+    try:
+        grads = autograd.grad(diff, leaves, cotangents, allow_unused=True)
+    except Exception as e:  # noqa: BLE001
+        return "returned", outs, e
+    return "returned", outs, list(zip(leaves, grads))
+
+
+REFUSALS = (ValueError, RuntimeError, IndexError, TypeError)
+DESIGNED = re.compile(r"^[\w.]+(\(\))?: ")   # "op: what is wrong", not a NumPy message
+
+
+def same_refusal(ours, theirs, strict):
+    """minifm's exception answers PyTorch's: of the same built-in type, or (strict=False) a
+    refusal of minifm's own that names the op (its shape errors are ValueErrors)."""
+    if isinstance(ours, builtin_type(theirs)):
+        return True
+    return not strict and isinstance(ours, REFUSALS) and bool(DESIGNED.match(str(ours)))
+
+
+def compare(info, sample, layout, strict=False):
+    """None when minifm behaves as PyTorch on this sample, else what differs."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = run(info, sample, "torch", layout)
+        ours = run(info, sample, "minifm", layout)
+    if ours[0] == "raised" and isinstance(ours[1], NotImplementedError):
+        return None    # a mode minifm documents as unsupported
+    if theirs[0] == "raised":
+        want = builtin_type(theirs[1])
+        if ours[0] != "raised":
+            return f"PyTorch raises {want.__name__} ({theirs[1]}), minifm returns"
+        if not same_refusal(ours[1], theirs[1], strict):
+            return f"PyTorch raises {want.__name__} ({theirs[1]}), minifm {type(ours[1]).__name__} ({ours[1]})"
+        return None
+    if ours[0] == "raised":
+        return f"PyTorch returns, minifm raises {type(ours[1]).__name__}: {ours[1]}"
+    (_, outs, grads), (_, t_outs, t_grads) = ours, theirs
+    if len(outs) != len(t_outs):
+        return f"{len(outs)} outputs, PyTorch {len(t_outs)}"
+    for a, b in zip(outs, t_outs):
+        if tuple(a.shape) != tuple(b.shape):
+            return f"output shape {tuple(a.shape)}, PyTorch {tuple(b.shape)}"
+        try:
+            assert_close(a, b, equal_nan=True)
+        except AssertionError as e:
+            return f"output: {e}"
+    if isinstance(t_grads, Exception):
+        return None    # PyTorch cannot differentiate a forward it accepted: nothing to compare
+    if isinstance(grads, Exception):
+        return f"PyTorch's backward works, minifm's raises {type(grads).__name__}: {grads}"
+    for (leaf, g), (_, tg) in zip(grads or [], t_grads or []):
+        if tg is None:
+            if g is not None and to_numpy(g).any():
+                return "gradient where PyTorch has none"
+            continue
+        if g is None:
+            if to_numpy(tg).any():
+                return "no gradient where PyTorch has one"
+            continue
+        if tuple(g.shape) != tuple(leaf.shape) or g.dtype != leaf.dtype:
+            return f"gradient {tuple(g.shape)} {g.dtype} for a leaf {tuple(leaf.shape)} {leaf.dtype}"
+        try:
+            assert_close(g, tg, equal_nan=True)
+        except AssertionError as e:
+            return f"gradient: {e}"
+    return None
+
+
+def samples_of(info):
+    dtype = F64 if F64 in info.dtypes else info.dtypes[0]
+    return list(info.samples(Make(dtype)))[:SAMPLES_PER_OP]
+
+
+def sweep(info, derive, strict=False):
+    """Every derived variant of the op's samples compared; the count and the mismatches."""
+    failures, count = [], 0
+    for sample in samples_of(info):
+        for label, variant, layout in derive(info, sample):
+            count += 1
+            problem = compare(info, variant, layout, strict)
+            if problem:
+                failures.append(f"{label} of {sample}: {problem}")
+    return count, failures
+
+
+_EMPTY_SHUFFLE = "PyTorch gives an empty input's own shape back; minifm the shape its rule gives"
+KNOWN = {
+    # op: (a word of the variant's label, why minifm keeps its behaviour; README's list)
+    "pixel_unshuffle": ("empty", _EMPTY_SHUFFLE),
+    "pixel_shuffle_roundtrip": ("empty", _EMPTY_SHUFFLE),
+    "roll_edges": ("out of range", "PyTorch skips checking the dims when the tensor is empty"),
+    "index_add": ("empty", "PyTorch skips checking the indices when the input is empty"),
+    "index_add_": ("empty", "PyTorch skips checking the indices when the input is empty"),
+    "addbmm_": ("0-d", "PyTorch's addbmm_ resizes a 0-d self; minifm's in-place ops keep "
+                       "self's shape, as PyTorch's other in-place ops do"),
+    "adaptive_avg_pool1d": ("empty", "PyTorch averages nothing (NaN) for output size 1 and "
+                                     "refuses an input with no positions for every other size"),
+    "adaptive_avg_pool3d": ("empty", "as adaptive_avg_pool1d"),
+    "local_response_norm": ("non-contiguous", "PyTorch's .view() inside refuses a "
+                                              "non-contiguous 5-D input"),
+}
+
+
+def check(info, derive, strict=False):
+    """The sweep's mismatches, less the known difference of the op, which must still show."""
+    _, failures = sweep(info, derive, strict)
+    word, why = KNOWN.get(info.name, (None, None))
+    known = [f for f in failures if word and word in f.split(" of Sample")[0]]
+    assert not set(failures) - set(known), "\n".join(f for f in failures if f not in known)
+    return known
+
+
+PARAMS = [pytest.param(info, id=info.name) for info in OPS]
+
+
+@pytest.mark.parametrize("info", PARAMS)
+def test_layout_variants_match_pytorch(info):
+    """Non-contiguous, 0-d and empty inputs: PyTorch's values, dtypes, gradients and refusals."""
+    known = check(info, layout_variants)
+    if info.name in KNOWN and KNOWN[info.name][0] != "out of range":
+        assert known, f"{info.name} now behaves as PyTorch: remove it from KNOWN"
+
+
+@pytest.mark.parametrize("info", PARAMS)
+def test_dim_variants_match_pytorch(info):
+    """Negative, out-of-range and duplicate dims: PyTorch's results, or its exception type."""
+    known = check(info, dim_variants, strict=True)
+    if info.name in KNOWN and KNOWN[info.name][0] == "out of range":
+        assert known, f"{info.name} now behaves as PyTorch: remove it from KNOWN"
+
+
+def test_the_sweep_covers_the_table():
+    """Every entry of the table yields variants (or has only samples that cannot change)."""
+    layouts = sum(sweep_count(info, layout_variants) for info in OPS)
+    dims = sum(sweep_count(info, dim_variants) for info in OPS)
+    assert layouts > 3 * len(OPS) and dims > len(OPS)
+
+
+def sweep_count(info, derive):
+    return sum(1 for sample in samples_of(info) for _ in derive(info, sample))
