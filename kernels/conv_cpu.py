@@ -1,5 +1,5 @@
-"""2-D convolution on the CPU: Numba im2col/col2im one sample at a time around NumPy's
-matrix products (float32 and float64).
+"""2-D convolution on the CPU: Numba im2col/col2im over small chunks of samples around
+NumPy's matrix products (float32 and float64).
 
 The reference (minifm/ops/conv.py) builds the column matrix of the whole batch,
 (G, C/G*kh*kw, N*Ho*Wo), with NumPy's strided views, multiplies once, and transposes the
@@ -10,19 +10,27 @@ is many MB (14 MB for a 3x3 32->64 layer on 14x14 maps, batch 64), so every pass
 runs at memory speed: building it cost as much as its matrix product, and the col2im with
 its two copies more than both together.
 
-Here the same three maps run one sample at a time: the sample's columns (a few hundred KB)
-are written into one reused buffer that stays in the cache, and the matrix product (BLAS)
-reads them from there and writes straight into y[n] (the product's (O, Ho*Wo) is already
-y's layout: no transpose afterwards). The input gradient multiplies W^T by gy[n] into that
-buffer and col2im adds it back while it is cached; the weight gradient sums gy[n] @ cols^T
-over the samples. Per-sample products are as fast as one large one on these shapes
-(measured: 64 x (64x288 @ 288x196) 32 ms, one 64x288 @ 288x12544 33 ms). Net on the 3x3
+Here the same three maps run a chunk of samples at a time: the chunk's columns (a few
+hundred KB, about COLUMNS wide) are written by one Numba loop and stay in the cache while the
+matrix product (BLAS) reads them; for a one-sample chunk the product (O, Ho*Wo) is written
+straight into y[n], already y's layout. The input gradient multiplies W^T by the chunk's
+gradient and col2im adds it back while it is cached; the weight gradient sums
+gy @ cols^T over the chunks. Chunk products are as fast as one large product on these
+shapes (measured: 64 x (64x288 @ 288x196) 32 ms, one 64x288 @ 288x12544 33 ms); chunks
+narrower than COLUMNS (4x4 maps and smaller in ResNet-18) wasted BLAS. Net on the 3x3
 layer's forward+backward: 130 ms -> 82 ms (PyTorch 72 ms in the same session).
+
+With several threads (Numba's count), Python threads each take whole chunks on a
+single-threaded BLAS (see _one_blas_thread): no thread waits on another inside a product.
 
 The copy loops index with unsigned integers: Numba checks a signed index for wraparound on
 every access, which kept them scalar (one 32x14x14 sample: 118 us signed, 32 us unsigned;
 NumPy's strided copy of the same windows 73 us). Padding is never materialized: each row's
 valid output range is computed once and the rest written as zeros.
+
+What stays slower than PyTorch (oneDNN's direct convolutions): layers with few channels
+(CIFAR ResNet's 16), whose products are too thin (16 rows) for BLAS to run near its peak, and
+whose columns are 9x the input.
 """
 from __future__ import annotations
 
@@ -45,10 +53,7 @@ def _valid_range(size, out, stride, offset):
     return min(lo, out), max(min(hi, out), min(lo, out))
 
 
-# Indices are unsigned (uint64): Numba checks a signed index for wraparound on every access,
-# which keeps the copy loops scalar; with unsigned ones they compile to plain strided copies
-# (measured, one 32x14x14 sample, 3x3: 118 us signed, 32 us unsigned, NumPy's strided copy
-# 73 us).
+# Indices are unsigned (uint64): see the module's docstring.
 @njit(cache=True, nogil=True)
 def _im2col(x, samples, channels, h, w, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, cols):
     """A chunk of samples: cols (flat: C*kh*kw rows of samples*ho*wo) from x (flat:

@@ -567,3 +567,28 @@ def test_max_pool_kernel_second_order_runs_the_reference(conv_backend):
         (g,) = lib.autograd.grad(y.sum(), t, create_graph=True)
         (g * g).sum().backward()
     assert_close(X.grad, tx.grad)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_conv_kernel_chunks_and_threads(threads, conv_backend, monkeypatch):
+    """Many small chunks (one sample's 5x5 map each), run on one or two threads, give the
+    reference's output and gradients (each thread fills its own samples' rows; the weight
+    gradient sums the chunks' terms)."""
+    numba = pytest.importorskip("numba")
+    from minifm.kernels import conv_cpu
+    monkeypatch.setattr(conv_cpu, "COLUMNS", 1)
+    previous = numba.get_num_threads()
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        arrays = [randn(5, 4, 9, 9), randn(6, 2, 3, 3), randn(6)]
+        kwargs = dict(stride=2, padding=1, groups=2)
+        for fn in (F.conv2d, F.conv_transpose2d):
+            w = arrays[1] if fn is F.conv2d else randn(4, 3, 3, 3)
+            fused, _ = _on_backend(conv_backend, "conv", "numba", fn, [arrays[0], w, arrays[2]],
+                                   **kwargs)
+            reference, _ = _on_backend(conv_backend, "conv", "reference", fn,
+                                       [arrays[0], w, arrays[2]], **kwargs)
+            for a, b in zip(fused, reference):
+                assert_close(a, b, rtol=1e-12, atol=1e-12)
+    finally:
+        numba.set_num_threads(previous)
