@@ -34,6 +34,7 @@ stand-in does not check that CuPy has each one.
 """
 from __future__ import annotations
 
+import sys
 from collections import Counter
 
 import numpy
@@ -368,7 +369,6 @@ def asnumpy(a, stream=None, order="C", out=None):
 
 def get_array_module(*args):
     """cupy if any argument is a device array, else numpy."""
-    import sys
     return sys.modules[__name__] if any(type(a) is ndarray for a in args) else numpy
 
 
@@ -377,10 +377,6 @@ def get_default_memory_pool():
 
 
 # ----------------------------------------------------------------------------- the namespace
-_NOT_FUNCTIONS = ("errstate", "dtype", "iinfo", "finfo", "result_type", "promote_types",
-                  "can_cast", "issubdtype", "isscalar", "broadcast_shapes", "ndim", "shape")
-
-
 def __getattr__(name):
     """cupy.<name>: NumPy's types and constants as they are (CuPy uses NumPy's dtypes),
     NumPy's functions and ufuncs on device arrays."""
@@ -391,11 +387,8 @@ def __getattr__(name):
             from None
     if isinstance(attr, numpy.ufunc):
         value = _DeviceUfunc(attr)
-    elif callable(attr) and not isinstance(attr, type) and name not in _NOT_FUNCTIONS:
+    elif callable(attr) and not isinstance(attr, type):
         value = _device_function(name, attr)
-    elif name in _NOT_FUNCTIONS:
-        value = _device_function(name, attr) if name in ("result_type", "ndim", "shape") \
-            else attr
     else:
         value = attr
     globals()[name] = value

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 
 from . import memory, runtime  # noqa: F401
-from .memory import MemoryPool, set_allocator  # noqa: F401
+from .memory import MemoryPool, get_allocator, set_allocator  # noqa: F401
 
 
 class Device:
