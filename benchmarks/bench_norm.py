@@ -151,8 +151,9 @@ def main():
     args = parser.parse_args()
     repeats = args.repeats or (3 if args.quick else 7)
     rows = measure(repeats, args.ops.split(","), [int(t) for t in args.threads.split(",")])
-    path = write_json(args.out, {"machine": machine_info(numba_threading_layer=numba.config.THREADING_LAYER),
-                                 "dtype": "float32", "repeats": repeats, "results": rows})
+    machine = machine_info(numba_threading_layer=numba.config.THREADING_LAYER)
+    path = write_json(args.out, {"machine": machine, "dtype": "float32", "repeats": repeats,
+                                 "results": rows})
     print(f"wrote {path}")
 
 

@@ -49,9 +49,10 @@ def _row_max(row):
     m0 = m1 = m2 = m3 = m4 = m5 = m6 = m7 = row[0]
     n8 = n - n % 8
     for j in range(0, n8, 8):
-        m0, m1, m2, m3 = max(m0, row[j]), max(m1, row[j + 1]), max(m2, row[j + 2]), max(m3, row[j + 3])
-        m4, m5, m6, m7 = (max(m4, row[j + 4]), max(m5, row[j + 5]), max(m6, row[j + 6]),
-                          max(m7, row[j + 7]))
+        m0, m1 = max(m0, row[j]), max(m1, row[j + 1])
+        m2, m3 = max(m2, row[j + 2]), max(m3, row[j + 3])
+        m4, m5 = max(m4, row[j + 4]), max(m5, row[j + 5])
+        m6, m7 = max(m6, row[j + 6]), max(m7, row[j + 7])
     for j in range(n8, n):
         m0 = max(m0, row[j])
     return max(max(max(m0, m1), max(m2, m3)), max(max(m4, m5), max(m6, m7)))

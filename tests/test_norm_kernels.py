@@ -18,8 +18,8 @@ from tests.conftest import assert_close, to_numpy, to_torch
 pytest.importorskip("numba")
 torch = pytest.importorskip("torch")
 import minifm.kernels as kernels  # noqa: E402
-from minifm.kernels import (batch_norm_cpu, cpu_exp, cpu_tasks, gelu_cpu, layer_norm_cpu,  # noqa: E402
-                            softmax_cpu)
+from minifm.kernels import (batch_norm_cpu, cpu_exp, cpu_tasks, gelu_cpu,  # noqa: E402
+                            layer_norm_cpu, softmax_cpu)
 
 DTYPES = (np.float32, np.float64)
 SHAPES = ((1, 1), (3, 7), (2, 5, 33), (4, 3, 2, 17))
@@ -312,7 +312,8 @@ def test_batch_norm_running_estimates_follow_pytorch(dtype, loops):
         runs = []
         for backend in ("numba", "reference"):
             kernels.set_backend("batch_norm", backend)
-            ours = nn.BatchNorm2d(5, momentum=momentum).to(dtype=getattr(minifm, np.dtype(dtype).name))
+            dtype_name = np.dtype(dtype).name
+            ours = nn.BatchNorm2d(5, momentum=momentum).to(dtype=getattr(minifm, dtype_name))
             for b in batches:
                 ours(minifm.tensor(b))
             ours.eval()
