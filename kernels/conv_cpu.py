@@ -223,10 +223,13 @@ def conv_weight_grad(x, gy, w_shape, stride, padding, dilation, groups):
         s = stop - start
         cols = np.empty((groups, rows, s * plane), dtype=x.dtype)
         _im2col(x[start:stop].reshape(-1), s, *geometry, cols.reshape(-1))
-        return _to_columns(gy, start, stop, groups) @ cols.transpose(0, 2, 1)
+        # gw^T = cols @ gy^T: OpenBLAS runs this orientation 1.3-1.7x faster than
+        # gy @ cols^T on these shapes (measured: 64x392 @ 392x288 211 us, 288x392 @ 392x64
+        # 143 us)
+        return cols @ _to_columns(gy, start, stop, groups).transpose(0, 2, 1)
 
     terms = _run_chunks(_chunks(n, plane), work)
-    gw = terms[0]
+    gw_t = terms[0]
     for term in terms[1:]:
-        gw += term
-    return gw.reshape(w_shape)
+        gw_t += term
+    return np.ascontiguousarray(gw_t.transpose(0, 2, 1)).reshape(w_shape)
