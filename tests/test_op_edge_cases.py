@@ -336,3 +336,103 @@ def test_the_sweep_covers_the_table():
 
 def sweep_count(info, derive):
     return sum(1 for sample in samples_of(info) for _ in derive(info, sample))
+
+
+# ----------------------------------------------------------------------------- integers, powers
+def same_as_torch(fn, *arrays, grads=False):
+    """fn(lib, *tensors) in both libraries: the same values and dtype, or the same exception
+    type; with grads, the same gradients of the sum of the output."""
+    results = []
+    for lib in ("torch", "minifm"):
+        make = (lambda a: torch.from_numpy(a.copy())) if lib == "torch" else \
+            (lambda a: minifm.tensor(a.copy()))
+        ts = [make(a).requires_grad_(grads) for a in arrays]
+        try:
+            out = fn(torch if lib == "torch" else minifm, *ts)
+        except Exception as e:  # noqa: BLE001 - the type is what gets compared
+            results.append(e)
+            continue
+        gs = (torch if lib == "torch" else minifm).autograd.grad(out.sum(), ts) if grads else ()
+        results.append((out, gs))
+    theirs, ours = results
+    if isinstance(theirs, Exception):
+        assert isinstance(ours, builtin_type(theirs)), (theirs, ours)
+        return
+    assert not isinstance(ours, Exception), ours
+    assert_close(ours[0], theirs[0], equal_nan=True)
+    for g, tg in zip(ours[1], theirs[1]):
+        assert_close(g, tg, equal_nan=True)
+
+
+WRAPPING = {
+    "add": lambda lib, x: x + x, "mul": lambda lib, x: x * 3, "sub": lambda lib, x: x - 10,
+    "neg": lambda lib, x: -x, "sum": lambda lib, x: x.sum(), "cumsum": lambda lib, x: x.cumsum(0),
+    "prod": lambda lib, x: x.prod(), "cumprod": lambda lib, x: x.cumprod(0),
+    "square": lambda lib, x: x * x, "pow": lambda lib, x: x ** 2,
+}
+EXTREMES = {"int32": np.array([2**31 - 1, -2**31, 7], np.int32),
+            "int64": np.array([2**63 - 1, -2**63, 7], np.int64),
+            "uint8": np.array([250, 3, 128], np.uint8),
+            "int8": np.array([127, -128, 5], np.int8)}
+
+
+@pytest.mark.parametrize("dtype", sorted(EXTREMES))
+@pytest.mark.parametrize("name", sorted(WRAPPING))
+def test_integer_overflow_wraps_as_pytorch(name, dtype):
+    """Integer arithmetic wraps around (two's complement) with PyTorch's result dtypes:
+    sums and products of small integers are int64, uint8 stays uint8."""
+    same_as_torch(WRAPPING[name], EXTREMES[dtype])
+
+
+DIVISIONS = {
+    "floor_divide": lambda lib, x, y: x // y, "remainder": lambda lib, x, y: x % y,
+    "fmod": lambda lib, x, y: lib.fmod(x, y),
+    "div_floor": lambda lib, x, y: lib.div(x, y, rounding_mode="floor"),
+    "div_trunc": lambda lib, x, y: lib.div(x, y, rounding_mode="trunc"),
+    "true_div": lambda lib, x, y: x / y,
+    "scalar_floor_divide": lambda lib, x, y: x // 0, "scalar_remainder": lambda lib, x, y: x % 0,
+    "reflected_remainder": lambda lib, x, y: 5 % y,
+}
+
+
+@pytest.mark.parametrize("dtype", ["int64", "int32", "uint8", "float64"])
+@pytest.mark.parametrize("name", sorted(DIVISIONS))
+def test_division_by_zero_as_pytorch(name, dtype):
+    """Integer division by zero is PyTorch's RuntimeError ("ZeroDivisionError"); floating
+    division by zero gives inf and NaN."""
+    x, y = np.array([3, 0, 7]).astype(dtype), np.array([0, 0, 2]).astype(dtype)
+    same_as_torch(DIVISIONS[name], x, y)
+
+
+@pytest.mark.parametrize("exponent", [-1, -2, 2, 0])
+def test_integer_powers_as_pytorch(exponent):
+    """An integer tensor to a negative Python int is refused ("Integers to negative integer
+    powers are not allowed"); to a tensor of negative integers it is 1, +-1 or 0."""
+    base = np.array([0, 1, -1, 2, -2, 3])
+    same_as_torch(lambda lib, x: x ** exponent, base)
+    same_as_torch(lambda lib, x: x.pow(exponent), base)
+    same_as_torch(lambda lib, x: x ** lib.full_like(x, exponent), base)
+    same_as_torch(lambda lib, x, y: x ** y, base, np.array([-1, -3, -1, -2, -1, -2]))
+    same_as_torch(lambda lib, y: 2 ** y, np.array([-1, 0, 3]))
+
+
+ZERO_POWERS = [0.0, 2.0, 1.0, 0.5, -1.0, -2.5, -2.0]
+
+
+@pytest.mark.parametrize("y", ZERO_POWERS)
+def test_power_gradients_at_zero_as_pytorch(y):
+    """x ** 0 has gradient 0 (also at x = 0); 0 ** y has PyTorch's gradients in x and in y,
+    for a tensor exponent and a Python scalar one (inf and -inf included)."""
+    x = np.array([0.0, 0.0, 1.5, -2.0])
+    same_as_torch(lambda lib, a, b: a ** b, x, np.full(4, y), grads=True)
+    same_as_torch(lambda lib, a: a ** y, x, grads=True)
+    same_as_torch(lambda lib, b: 0.0 ** b, np.array([y]), grads=True)
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax", "softmin"])
+def test_softmax_of_a_0d_tensor(name):
+    """A 0-d tensor is one row of one element: softmax 1, log_softmax 0, gradient 0; dim 0
+    and -1 are accepted, dim 1 is out of range (IndexError)."""
+    for dim in (0, -1, 1):
+        same_as_torch(lambda lib, x: getattr(lib.nn.functional, name)(x, dim), np.array(1.5),
+                      grads=dim != 1)

@@ -136,7 +136,10 @@ class Div(Function):
 class Pow(Function):
     @staticmethod
     def forward(ctx, x, y):
-        out = x ** y
+        if y.dtype.kind == "i" and (y < 0).any():
+            out = _integer_negative_power(ctx.xp, x, y)
+        else:
+            out = x ** y
         ctx.save_for_backward(x, y, out)
         return out
 
@@ -152,10 +155,20 @@ class Pow(Function):
             # would otherwise turn the second derivative into 0 * inf = NaN)
             gx = g * xp.where(y == 0, 0, y * x ** xp.where(y == 0, 1, y - 1))
         if ctx.needs_input_grad[1]:
-            # d(x^y)/dy = x^y log x; PyTorch takes it as 0 where x == 0 and y >= 0
-            log_x = xp.log(xp.where(x == 0, 1, x))
+            # d(x^y)/dy = x^y log x; PyTorch takes it as 0 where x == 0 and y >= 0, and keeps
+            # inf * log 0 = -inf where x == 0 and y < 0
+            log_x = xp.log(xp.where(x == 0, xp.where(y >= 0, 1, x), x))
             gy = g * out * log_x
         return gx, gy
+
+
+def _integer_negative_power(xp, x, y):
+    """x ** y of integers where some y < 0, as PyTorch: 1 ** y = 1, (-1) ** y = +-1 by the
+    parity of y, any other x ** y = 0 (NumPy refuses negative integer powers)."""
+    out = x ** xp.abs(y)
+    odd = (y % 2).astype(bool)
+    inverse = xp.where(x == 1, 1, xp.where(x == -1, xp.where(odd, -1, 1), 0)).astype(out.dtype)
+    return xp.where(y < 0, inverse, out)
 
 
 def _binary(fn, name, a, b):
@@ -177,11 +190,20 @@ def mul(input, other):
     return _binary(Mul, "mul", input, other)
 
 
+def check_integer_divisor(op, a, b):
+    """PyTorch refuses an integer division by zero (div with a rounding mode, floor_divide,
+    remainder, fmod) with a RuntimeError, where NumPy gives 0 and a warning."""
+    a, b = binary_operands(a, b)
+    if a.dtype.kind in "iu" and b.dtype.kind in "iu" and not b._data.all():
+        raise RuntimeError(f"{op}: ZeroDivisionError (an integer division by zero)")
+
+
 def div(input, other, rounding_mode=None):
     a, b = binary_operands(input, other)
     if rounding_mode is not None:
         if rounding_mode not in ("floor", "trunc"):
             raise ValueError(f"div: rounding_mode must be None, 'floor' or 'trunc', got {rounding_mode!r}")
+        check_integer_divisor("div", a, b)
         xp = backend.array_module(a.device)
         rounded = (xp.floor if rounding_mode == "floor" else xp.trunc)(a._data / b._data)
         return Tensor._make(rounded.astype(a.dtype, copy=False), a.device)
@@ -191,8 +213,11 @@ def div(input, other, rounding_mode=None):
 
 
 def pow(input, exponent):
-    if isinstance(input, Tensor) and input.dtype.kind != "f" and isinstance(exponent, float):
-        input = floating(input)
+    if isinstance(input, Tensor) and input.dtype.kind != "f":
+        if isinstance(exponent, float):
+            input = floating(input)
+        elif isinstance(exponent, int) and exponent < 0:
+            raise RuntimeError("pow: Integers to negative integer powers are not allowed.")
     return _binary(Pow, "pow", input, exponent)
 
 
@@ -475,10 +500,12 @@ def copysign(input, other):
 
 
 def fmod(input, other):
+    check_integer_divisor("fmod", input, other)
     return _binary(Fmod, "fmod", input, other)
 
 
 def remainder(input, other):
+    check_integer_divisor("remainder", input, other)
     return _binary(Remainder, "remainder", input, other)
 
 
@@ -754,7 +781,12 @@ floor = _no_grad_op("floor")
 ceil = _no_grad_op("ceil")
 round = _no_grad_op("round")
 trunc = _no_grad_op("trunc")
-floor_divide = _no_grad_op("floor_divide")
+_floor_divide = _no_grad_op("floor_divide")
+
+
+def floor_divide(input, other):
+    check_integer_divisor("floor_divide", input, other)
+    return _floor_divide(input, other)
 bitwise_and = _no_grad_op("bitwise_and", integral=True)
 bitwise_or = _no_grad_op("bitwise_or", integral=True)
 bitwise_xor = _no_grad_op("bitwise_xor", integral=True)

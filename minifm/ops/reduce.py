@@ -340,6 +340,8 @@ def min(input, dim=None, keepdim=False):
 
 
 def prod(input, dim=None, keepdim=False):
+    if input.dtype.kind in "ub" or input.dtype.kind == "i" and input.dtype != np.int64:
+        input = input.to(backend.int64)  # PyTorch multiplies integers and bools as int64
     axes = None if dim is None else normalize_dims("prod", dim, input.ndim)
     axis = axes[0] if axes else None  # a 0-d tensor is its own product
     return Prod.apply(input, axis=axis, keepdim=keepdim)
@@ -405,6 +407,8 @@ def cumprod(input, dim, *, dtype=None):
     differentiable to any order."""
     if dtype is not None:
         input = input.to(dtype)
+    elif input.dtype.kind in "ub" or input.dtype.kind == "i" and input.dtype != np.int64:
+        input = input.to(backend.int64)  # as cumsum and prod: integers multiply as int64
     axis = _cumulative_axis("cumprod", input, dim)
     if input.ndim == 0 or input.shape[axis] == 0:
         return input.clone()
