@@ -77,7 +77,8 @@ def parse_args(argv=None):
                    help="the JSON file (default results/attention_cpu.json or _gpu.json)")
     args = p.parse_args(argv)
     if args.out is None:
-        args.out = os.path.join(RESULTS, f"attention_{'gpu' if args.device == 'cuda' else 'cpu'}.json")
+        name = "attention_gpu.json" if args.device == "cuda" else "attention_cpu.json"
+        args.out = os.path.join(RESULTS, name)
     if args.quick:
         args.repeats = min(args.repeats, 3)
         args.max_T = min(args.max_T, 1024)
