@@ -26,7 +26,8 @@ What it does not emulate: there is no GPU and no kernel. Arrays live in host mem
 runs synchronously (streams and events only order host work; event times are host
 times), there is one device, random draws follow NumPy's PCG64 rather than cuRAND, and
 there is no `__cuda_array_interface__`, so Numba-CUDA kernels cannot take these arrays
-(they are tested under Numba's CUDA simulator instead). It is stricter than CuPy in one
+(they are tested under Numba's CUDA simulator instead). CuPy's own kernel APIs (RawKernel,
+ElementwiseKernel, fuse) and cupy.cuda.nccl are absent: minifm's tests do not reach them. It is stricter than CuPy in one
 place: CuPy dispatches some NumPy functions called on its arrays back to itself
 (`__array_function__`), where this stand-in raises, because minifm's rule is to call the
 array module `xp`, never `np`, on arrays. Functions are NumPy's, looked up by name: the
