@@ -12,6 +12,7 @@
 #   attention  benchmarks/bench_attention.py: minifm's kernels against PyTorch's SDPA
 #   train_gpt  benchmarks/bench_train_gpt.py --device cuda: a GPT training step, minifm
 #              on CuPy against PyTorch eager
+#   train_vision  bench_train_vision.py --device cuda (ResNet-20, DCGAN), in the time left
 #   report     benchmarks/gpu_report.py: gpu_check.json and gpu_check.md, with the GPU named
 # Results and one log per stage go to benchmarks/results/gpu/<gpu name>/ (or --out DIR).
 #
@@ -210,6 +211,15 @@ elif [ "$DRY_RUN" = 1 ]; then
         --output "$OUT/train_gpt.json"
 else
     skip_stage train_gpt "$WHY_NO_GPU"
+fi
+
+# last, in what time is left: ResNet-20 and DCGAN steps (results in train_vision.json)
+if [ "$GPU_READY" = 1 ]; then
+    run_stage train_vision 120 "" "$PY" benchmarks/bench_train_vision.py --device cuda \
+        --models resnet20,dcgan --threads 1 --rounds 1 --warmup 3 --repeats 10 \
+        --output "$OUT/train_vision.json"
+else
+    skip_stage train_vision "$WHY_NO_GPU"
 fi
 
 # ----------------------------------------------------------------------------- report

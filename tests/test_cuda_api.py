@@ -268,7 +268,7 @@ def test_gpu_check_dry_run(tmp_path):
     report = json.loads((tmp_path / "gpu_check.json").read_text())
     status = {s["stage"]: s["status"] for s in report["stages"]}
     assert status == {"gpu": "skipped", "env": "ok", "tests": "skipped",
-                      "attention": "timeout", "train_gpt": "ok"}
+                      "attention": "timeout", "train_gpt": "ok", "train_vision": "skipped"}
     notes = {s["stage"]: s["note"] for s in report["stages"]}
     assert notes["tests"] == "dry run: no GPU stages"
     assert "stopped after 5 s" in notes["attention"]

@@ -88,3 +88,19 @@ def test_without_cupy_cuda_is_refused_in_one_line(tmp_path, corpus, capsys, monk
     err = capsys.readouterr().err
     assert code == 2 and "device 'cuda' needs CuPy and a CUDA GPU" in err, err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("device", ["cuda"])
+@pytest.mark.parametrize("bench, model", [("bench_train_gpt", "small"),
+                                          ("bench_train_vision", "dcgan")])
+def test_training_benchmarks_minifm_worker_on_cuda(bench, model, device, capsys, monkeypatch):
+    """The minifm side of bench_train_gpt.py and bench_train_vision.py --device cuda: one
+    timed step, synchronized, with the GPU memory peak (the PyTorch side needs a GPU)."""
+    import importlib
+    import json
+    module = importlib.import_module(bench)
+    monkeypatch.setattr(module, "limit_threads", lambda *args: None)  # the suite's threads
+    module.run_worker("minifm", model, 1, 0, 1, device=device)
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["device"] == device and result["config"] == model
+    assert result["gpu_peak_mb"] > result["gpu_base_mb"] and result["times_s"][0] > 0
