@@ -216,7 +216,7 @@ BROADCASTING = [(info, s) for info in _OPS if (s := _first_sample(info, _broadca
 def test_table_binary_ops_broadcast_like_pytorch(info, sample, data):
     templates = _leading_arrays(sample)
     shapes = data.draw(hnp.mutually_broadcastable_shapes(
-        num_shapes=len(templates), min_dims=0, max_dims=4, max_side=4))
+        num_shapes=len(templates), min_dims=0, max_dims=4, min_side=0, max_side=4))
     arrays = [data.draw(_resampled(t, s)) for t, s in zip(templates, shapes.input_shapes)]
     drawn = _Sample(*arrays, *sample.args[len(arrays):], **sample.kwargs)
     problem = _compare(info, drawn, None)
@@ -240,11 +240,12 @@ REDUCTIONS_TABLE = [(info, s) for info in _OPS if (s := _first_sample(
 
 @pytest.mark.parametrize("info,sample", [pytest.param(i, s, id=i.name) for i, s in REDUCTIONS_TABLE])
 @TABLE
-@given(data=st.data(), shape=hnp.array_shapes(min_dims=1, max_dims=4, max_side=4),
+@given(data=st.data(), shape=hnp.array_shapes(min_dims=1, max_dims=4, min_side=0, max_side=4),
        keepdim=st.booleans())
 def test_table_reductions_over_drawn_dims(info, sample, data, shape, keepdim):
     """Drawn shapes, dims (one, or a tuple where the sample has one; negative or not) and
-    keepdim; floating inputs hold distinct values (no ties for max or median to break)."""
+    keepdim (empty sides included); floating inputs hold distinct values (no ties for max or
+    median to break)."""
     template, place = sample.args[0], _dim_place(sample)
     old = sample.kwargs["dim"] if place == "dim" else sample.args[place]
     n = len(shape)
