@@ -206,7 +206,28 @@ def markdown(report):
             f"standard deviation over {s['seeds_done']} seeds, of a small CNN trained on k real "
             "digits per class. `python benchmarks/gan_augmentation_study.py`, "
             f"{report['wall_seconds']:.0f} s ({report['seconds']['cgan']:.0f} s training "
-            f"cGANs).\n\n" + "\n".join(lines) + "\n" + gan_test_line(report))
+            f"cGANs).\n\n" + "\n".join(lines) + "\n" + paired_table(report)
+            + gan_test_line(report))
+
+
+def paired_table(report):
+    """Each condition against `real` on the same seed (same digits, same initialization):
+    the mean difference in points and on how many seeds it was better."""
+    ks = report["settings"]["ks"]
+    results = report["results"]
+    lines = ["\nAgainst `real` on the same seed (the same k digits per class and the same "
+             "initial weights): mean difference in points, and seeds better / tied / worse.\n",
+             "| condition | " + " | ".join(f"k = {k}" for k in ks) + " |",
+             "|---|" + "---|" * len(ks)]
+    for c in CONDITIONS[1:]:
+        cells = []
+        for k in ks:
+            base = np.asarray(results["real"][str(k)]["accuracies"])
+            other = np.asarray(results[c][str(k)]["accuracies"])
+            cells.append(f"{100 * (other - base).mean():+.1f} ({(other > base).sum()}/"
+                         f"{(other == base).sum()}/{(other < base).sum()})")
+        lines.append(f"| {c} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def gan_test_line(report):
@@ -232,6 +253,7 @@ def plot(report, path):
         ax.errorbar(x, [100 * e["mean"] for e in cells], [100 * e["std"] for e in cells],
                     marker="o", capsize=3, label=c)
     ax.set_xscale("log")
+    ax.minorticks_off()
     ax.set_xticks(ks)
     ax.set_xticklabels([str(k) for k in ks])
     ax.set_xlabel("real training digits per class (k)")
