@@ -322,6 +322,11 @@ def index_add(input, dim, index, source, *, alpha=1):
 def index_copy(input, dim, index, source):
     """input with source's slices copied to positions `index` along dim."""
     key, axis = _dim_key("index_copy", input, dim, index)
+    if source.ndim == 0 and input.ndim <= 1:  # a scalar source goes to one index (PyTorch's)
+        if index.numel() != 1:
+            raise IndexError(f"index_copy: When source is scalar, index should have one "
+                             f"element (got {index.numel()})")
+        source = reshape(source, 1)
     _check_source("index_copy", input, axis, index, source)
     return SetItem.apply(input, source, key=key)
 
@@ -469,6 +474,9 @@ def searchsorted(sorted_sequence, values, *, out_int32=False, right=False, side=
     xp = backend.array_module(sorted_sequence.device)
     seq = sorted_sequence._data
     if sorter is not None:
+        if tuple(sorter.shape) != tuple(seq.shape):
+            raise RuntimeError(f"searchsorted: boundary and sorter must have the same size, got "
+                               f"{tuple(seq.shape)} and {tuple(sorter.shape)}")
         seq = xp.take_along_axis(seq, sorter._data, axis=-1)
     vals = values._data if isinstance(values, Tensor) else xp.asarray(values)
     how = "right" if right else "left"
@@ -478,10 +486,13 @@ def searchsorted(sorted_sequence, values, *, out_int32=False, right=False, side=
         if seq.shape[:-1] != vals.shape[:-1]:
             raise ValueError(f"searchsorted: the leading dimensions of sorted_sequence "
                              f"{tuple(seq.shape)} and values {tuple(vals.shape)} must match")
-        rows = seq.reshape(-1, seq.shape[-1])
-        queries = vals.reshape(-1, vals.shape[-1])
-        found = xp.stack([xp.searchsorted(r, q, side=how) for r, q in zip(rows, queries)])
-        found = found.reshape(vals.shape)
+        if seq.size == 0 or vals.size == 0:  # no rows, or empty ones: every index is 0
+            found = xp.zeros(vals.shape, np.int64)
+        else:
+            rows = seq.reshape(-1, seq.shape[-1])
+            queries = vals.reshape(-1, vals.shape[-1])
+            found = xp.stack([xp.searchsorted(r, q, side=how) for r, q in zip(rows, queries)])
+            found = found.reshape(vals.shape)
     return Tensor._make(xp.asarray(found, dtype=np.int32 if out_int32 else np.int64),
                         sorted_sequence.device)
 
@@ -500,6 +511,9 @@ def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=No
     or dim's size), with return_counts how often each occurs. Not differentiable."""
     xp = backend.array_module(input.device)
     axis = None if dim is None else normalize_dims("unique", dim, input.ndim)[0]
+    if axis is not None and 0 in input.shape[:axis] + input.shape[axis + 1:]:
+        raise RuntimeError("unique: There are 0 sized dimensions, and they aren't selected, "
+                           f"so unique cannot be applied (shape {tuple(input.shape)}, dim {dim})")
     values, inverse, counts = xp.unique(input._data, return_inverse=True, return_counts=True,
                                         axis=axis)
     inverse = inverse.reshape(input.shape if axis is None else -1)

@@ -467,7 +467,7 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):
                                f"narrowing to the specified dtype ({backend.dtype_name(dtype)})")
         x = to_dtype(x, dtype)
     dims = normalize_dims("linalg.vector_norm", dim, x.ndim)
-    if abs(ord) == math.inf and any(x.shape[d] == 0 for d in dims):
+    if (ord < 0 or ord == math.inf) and any(x.shape[d] == 0 for d in dims):  # no identity
         raise RuntimeError(f"linalg.vector_norm cannot compute the {ord} norm on an empty "
                            "tensor because the operation does not have an identity")
     if x.dtype == np.float16:
