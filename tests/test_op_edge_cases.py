@@ -94,7 +94,7 @@ def dim_candidates(sample):
     places = [(j, v) for j, v in enumerate(sample.args) if j > i] + \
         [(k, v) for k, v in sample.kwargs.items() if k == "dim"]
     for where, v in places:
-        if is_dim(v) or (isinstance(v, tuple) and v and all(map(is_dim, v))):
+        if is_dim(v) or (isinstance(v, (tuple, list)) and v and all(map(is_dim, v))):
             yield where, v, ndim
 
 
@@ -113,12 +113,14 @@ def dim_groups(sample):
             yield put(alias, f"dim {v} -> {alias}"), [
                 put(n, f"dim {v} -> {n} (out of range)"),
                 put(-n - 1, f"dim {v} -> {-n - 1} (out of range)")]
-        else:
-            alias = tuple(d - n if d >= 0 else d + n for d in v)
+        else:  # a tuple or a list, kept as given
+            alias = type(v)(d - n if d >= 0 else d + n for d in v)
+            duplicate, duplicate_alias = v + v[:1], v + alias[:1]
+            out_of_range = v[:-1] + type(v)([n])
             yield put(alias, f"dims {v} -> {alias}"), [
-                put(v + v[:1], f"dims {v} -> {v + v[:1]} (duplicate)"),
-                put(v + alias[:1], f"dims {v} -> {v + alias[:1]} (duplicate alias)"),
-                put(v[:-1] + (n,), f"dims {v} -> {v[:-1] + (n,)} (out of range)")]
+                put(duplicate, f"dims {v} -> {duplicate} (duplicate)"),
+                put(duplicate_alias, f"dims {v} -> {duplicate_alias} (duplicate alias)"),
+                put(out_of_range, f"dims {v} -> {out_of_range} (out of range)")]
 
 
 def torch_outputs_equal(info, a, b):
