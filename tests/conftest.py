@@ -106,7 +106,12 @@ def pytest_runtest_makereport(item, call):
 
 
 def pytest_terminal_summary(terminalreporter):
+    """One line saying how many cuda-device tests ran, and where; none when the run had none
+    (a subprocess running one file, as the MPI tests do)."""
+    ran, skipped = len(_cuda_tests["run"]), len(_cuda_tests["skipped"])
+    if not ran and not skipped:
+        return
     where = ("the CuPy stand-in (NumPy on the CPU, tests/fake_cupy)" if CUPY_STAND_IN
              else f"a real GPU ({minifm.cuda.get_device_name()})")
-    terminalreporter.write_line(f"cuda-device tests run: {len(_cuda_tests['run'])}, on {where}"
-                                f" ({len(_cuda_tests['skipped'])} skipped)")
+    terminalreporter.write_line(f"cuda-device tests run: {ran}, on {where}"
+                                + (f" ({skipped} skipped)" if skipped else ", none skipped"))

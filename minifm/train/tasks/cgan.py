@@ -36,9 +36,11 @@ from ...autograd import no_grad
 from ...creation import randn, randperm, tensor
 from ...models.cgan import ConditionalDiscriminator, ConditionalGenerator
 from ..frechet import classifier_features, frechet_distance_of_features
+from ..checkpoint import read_checkpoint
 from ..images import save_image
 from ..settings import ConfigError, require_at_least, setting
 from .dcgan import DCGANTask, DCGANTaskConfig
+from .resnet import ResNetTask
 
 NUM_CLASSES = 10
 CLASSIFIER_SIZE = 8  # the side of the images the ResNet classifier was trained on
@@ -84,9 +86,10 @@ def per_class_subset(labels, k, seed):
 
 
 def load_classifier(path):
-    """The ResNet task of a `minifm train resnet` run folder or checkpoint, on the CPU."""
-    from ..commands import task_from_checkpoint  # commands imports the tasks
+    """The ResNet task of a `minifm train resnet` run folder or checkpoint, on the CPU.
 
+    Built here from the checkpoint rather than through commands.task_from_checkpoint, which
+    sits above the tasks (it imports them all)."""
     checkpoint = path
     if os.path.isdir(path):
         checkpoint = os.path.join(path, "checkpoint.safetensors")
@@ -94,10 +97,15 @@ def load_classifier(path):
         raise ValueError(f"cgan task: --classifier {path}: no checkpoint there; train one "
                          "with `minifm train resnet --out-dir RUN_DIR` and pass "
                          "--classifier RUN_DIR (or --classifier none: no GAN-test)")
-    task, _ = task_from_checkpoint(checkpoint, load_data=False)
-    if task.name != "resnet":
-        raise ValueError(f"cgan task: --classifier {path} is a {task.name} run, not a "
+    ckpt = read_checkpoint(checkpoint)
+    config = ckpt["config"]["task"]
+    if config.get("name") != "resnet":
+        raise ValueError(f"cgan task: --classifier {path} is a {config.get('name')} run, not a "
                          "resnet one")
+    task = ResNetTask.from_config(config, os.path.dirname(os.path.abspath(checkpoint)),
+                                  load_data=False)
+    for name, module in task.modules.items():
+        module.load_state_dict(ckpt["modules"][name])
     return task
 
 
