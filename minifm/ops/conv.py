@@ -25,6 +25,11 @@ than the input).
 Second derivatives: the helpers take the array namespace `xp` and use only NumPy's array
 API (sliding_window_view, slices, matmul), so under create_graph the same backward runs on
 the differentiable namespace and is recorded, to be differentiated again.
+
+This whole-batch version is the reference. 2-d convolutions of NumPy arrays run the same
+three maps in minifm.kernels.conv_cpu (Numba im2col/col2im over cache-sized chunks of
+samples, measured faster there), picked by kernels.select("conv"); its Fused Functions keep
+PyTorch's node names and differentiate twice through the reference's backward.
 """
 from __future__ import annotations
 

@@ -5,6 +5,8 @@ of spatial dimensions: the forward reduces the strided view (N, C, *out, *kernel
 kernel axes, and the backward builds the gradient of that view and hands it to col2im, the
 same scatter-add the convolution's input gradient uses. The 1-d functions run the 2-d ones
 on an (N, C, 1, L) view, as PyTorch does (their grad_fn is PyTorch's SqueezeBackward1).
+2-d max pooling of NumPy arrays runs minifm.kernels.pool_cpu where kernels.select("max_pool")
+picks it (one pass each way, the argmax kept from forward); this code is its reference.
 
 return_indices gives each maximum's flat position in its (unpadded) input plane, PyTorch's
 convention, which max_unpool reads: unpooling scatters each value to its position, and its
