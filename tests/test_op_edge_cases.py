@@ -20,7 +20,7 @@ torch = pytest.importorskip("torch")
 
 import minifm  # noqa: E402
 from conftest import assert_close, to_numpy  # noqa: E402
-from optable import F64, OPS, Make, Sample  # noqa: E402
+from optable import F64, OPS, Make, OpInfo, Sample  # noqa: E402
 
 
 # ----------------------------------------------------------------------------- deriving variants
@@ -338,6 +338,24 @@ def test_the_sweep_covers_the_table():
     layouts = sum(sweep_count(info, layout_variants) for info in OPS)
     dims = sum(sweep_count(info, dim_variants) for info in OPS)
     assert layouts > 3 * len(OPS) and dims > len(OPS)
+
+
+def test_the_sweep_catches_what_it_is_for():
+    """Ops with the bugs the sweep is for are caught by the matching variant: one that reads
+    memory in storage order, one that makes a 0-d result 1-d, one that wraps any dim."""
+    def found(op, ref, sample, derive, label):
+        info = OpInfo("bug", op, ref, lambda make: [sample], differentiable=False)
+        assert compare(info, sample, None) is None           # the sample itself passes
+        return [lbl for lbl, v, layout in derive(info, sample)
+                if label in lbl and compare(info, v, layout, strict=True)]
+
+    x = Sample(np.arange(12.0).reshape(3, 4))
+    assert found(lambda t: minifm.tensor(t._data.ravel(order="K")), lambda t: t.reshape(-1),
+                 x, layout_variants, "non-contiguous")
+    assert found(lambda t: t.reshape(t.shape or (1,)), lambda t: t.clone(), x, layout_variants,
+                 "0-d")
+    assert found(lambda t, d: t.sum(d % t.ndim), lambda t, d: t.sum(d),
+                 Sample(np.arange(12.0).reshape(3, 4), 1), dim_variants, "out of range")
 
 
 def sweep_count(info, derive):
