@@ -49,6 +49,15 @@ def strided(a):
     return out
 
 
+def reversed_strides(a):
+    """The same values read backwards from a reversed copy: every stride negative (NumPy's
+    flip views; PyTorch cannot hold them, so it gets a contiguous copy)."""
+    if a.ndim == 0 or a.size <= 1:
+        return a
+    flip = (slice(None, None, -1),) * a.ndim
+    return np.ascontiguousarray(a[flip])[flip]
+
+
 def first_array_index(sample):
     return next((i for i, a in enumerate(sample.args) if isinstance(a, np.ndarray)), None)
 
@@ -65,6 +74,7 @@ def layout_variants(info, sample):
     map_arrays((sample.args, sample.kwargs), lambda a: arrays.append(a) or a)
     if any(a.ndim and a.size > 1 for a in arrays):
         yield "non-contiguous", sample, strided    # applied per library, at conversion
+        yield "negative strides", sample, reversed_strides
     if any(a.ndim and a.size == 1 for a in arrays):
         yield "size-1 squeezed to 0-d", with_arrays(
             sample, lambda a: a.reshape(()) if a.size == 1 else a), None
@@ -153,6 +163,8 @@ def convert(value, lib, leaves, layout):
     `leaves` is a list, and are appended to it."""
     if isinstance(value, np.ndarray):
         array = layout(np.array(value)) if layout else np.array(value)
+        if lib == "torch" and any(st < 0 for st in array.strides):
+            array = np.ascontiguousarray(array)
         grad = leaves is not None and array.dtype.kind == "f"
         t = torch.from_numpy(array) if lib == "torch" else minifm.Tensor(array)
         if grad:
