@@ -90,7 +90,7 @@ def layout_variants(info, sample):
 
 def dim_candidates(sample):
     """(where, dims) of the arguments that look like dims of the first input: ints, or
-    tuples of ints, in [-ndim, ndim), in the kwarg `dim` or positional after the input."""
+    tuples of ints, in [-ndim, ndim), positional after the input or keyword."""
     i = first_array_index(sample)
     if i is None:
         return
@@ -99,8 +99,7 @@ def dim_candidates(sample):
     def is_dim(v):
         return type(v) is int and -max(ndim, 1) <= v < max(ndim, 1)
 
-    places = [(j, v) for j, v in enumerate(sample.args) if j > i] + \
-        [(k, v) for k, v in sample.kwargs.items() if k == "dim"]
+    places = [(j, v) for j, v in enumerate(sample.args) if j > i] + list(sample.kwargs.items())
     for where, v in places:
         if is_dim(v) or (isinstance(v, (tuple, list)) and v and all(map(is_dim, v))):
             yield where, v, ndim
