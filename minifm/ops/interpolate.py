@@ -162,14 +162,16 @@ def _source(size, out, scale, align_corners, cubic, dtype):
     return src if cubic else np.maximum(src, dtype.type(0))
 
 
-def _nearest_table(size, out, scale, exact):
+def _nearest_table(size, out, scale, exact, shortcuts):
     """PyTorch's nearest_idx / nearest_exact_idx, in its float32 arithmetic: floor(j * s)
-    or floor((j + 0.5) * s), s = 1/scale_factor if one was given, else size/out. Plain
-    'nearest' copies when out == size and halves when out == 2*size, whatever the scale."""
+    or floor((j + 0.5) * s), s = 1/scale_factor if one was given, else size/out. With
+    `shortcuts` (4-D inputs: PyTorch's upsample_nearest2d) plain 'nearest' copies when
+    out == size and halves when out == 2*size, whatever the scale; 3-D and 5-D inputs
+    always follow the scale."""
     j = np.arange(out)
-    if not exact and out == size:
+    if shortcuts and not exact and out == size:
         return j[:, None], None
-    if not exact and out == 2 * size:
+    if shortcuts and not exact and out == 2 * size:
         return (j // 2)[:, None], None
     s = np.float32(1.0 / scale) if scale is not None and scale > 0 else (
         np.float32(size) / np.float32(out))
@@ -179,8 +181,9 @@ def _nearest_table(size, out, scale, exact):
 
 
 def _linear_table(size, out, scale, align_corners, dtype):
-    """Two taps: floor(src) and the next one (the same at the last position)."""
-    src = _source(size, out, scale, align_corners, False, dtype)
+    """Two taps: floor(src) and the next one (the same at the last position). An axis whose
+    size does not change is copied whatever the scale, as PyTorch's linear kernels do."""
+    src = _source(size, out, None if out == size else scale, align_corners, False, dtype)
     i0 = np.minimum(np.floor(src).astype(np.int64), size - 1)
     lam = np.clip(src - i0.astype(dtype), 0, 1).astype(dtype)
     i1 = i0 + (i0 < size - 1)
@@ -217,9 +220,9 @@ def _area_table(size, out, dtype):
     return idx, w
 
 
-def _table(mode, size, out, scale, align_corners, dtype):
+def _table(mode, size, out, scale, align_corners, dtype, dims):
     if mode in _NEAREST:
-        return _nearest_table(size, out, scale, mode == "nearest-exact")
+        return _nearest_table(size, out, scale, mode == "nearest-exact", dims == 2)
     if mode == "bicubic":
         return _cubic_table(size, out, scale, align_corners, dtype)
     if mode == "area":
@@ -304,7 +307,7 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
                            f"tensor with sizes {list(input.shape)}")
     xp = backend.array_module(backend.device_of_array(input._data))
     work = compute_dtype(dtype)  # float16 in float32, as PyTorch's kernels' opmath
-    tables = tuple((axis, axis_table(xp, *_table(mode, n, out, scale, align_corners, work),
+    tables = tuple((axis, axis_table(xp, *_table(mode, n, out, scale, align_corners, work, dims),
                                      n, work))
                    for axis, (n, out, scale) in enumerate(zip(spatial, sizes, scales), start=2))
     if work == dtype:
