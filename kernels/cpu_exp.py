@@ -48,6 +48,7 @@ def exp_inplace(x, x_bits, exponent, c):
     log2e, ln2_hi, ln2_lo, lowest, half = c[0], c[1], c[2], c[3], c[4]
     c13, c12, c11, c10, c9, c8, c7, c6, c5, c4, c3, c2, c1, c0 = c[5:]
     mantissa_bits = 23 if x.itemsize == 4 else 52
+    zero = half - half  # 0 in x's dtype
     for i in range(x.shape[0]):
         y = max(x[i], lowest)
         t = np.floor(y * log2e + half)
@@ -59,7 +60,9 @@ def exp_inplace(x, x_bits, exponent, c):
                        * r + c6) * r + c5) * r + c4) * r + c3) * r + c2) * r + c1) * r + c0
         normal = y > lowest           # False for NaN: p is NaN then, and left as it is
         x[i] = p if normal or y != y else 0
-        exponent[i] = np.int64(t) << mantissa_bits if normal else 0
+        # n, converted by the store to exponent's integer type: with float32 the lanes stay
+        # 32 bits wide (an int64 here halved them; float32 exp 16384 values 9.7 -> 7.8 us)
+        exponent[i] = t if normal else zero
     # Multiplying p (in [0.7, 1.5)) by 2^n is adding n to its exponent field.
     for i in range(x.shape[0]):
-        x_bits[i] += exponent[i]
+        x_bits[i] += exponent[i] << mantissa_bits
