@@ -1838,3 +1838,48 @@ def _unpool_errors(op, nd):
 for _nd in (1, 2):
     add_op(f"max_unpool{_nd}d", getattr(F, f"max_unpool{_nd}d"), getattr(TF, f"max_unpool{_nd}d"),
            samples=_unpool_samples(_nd), errors=_unpool_errors(f"max_unpool{_nd}d", _nd))
+# ----------------------------------------------------------------------------- nn extras
+# The in-place activations act on x * 1 (a leaf that requires grad is refused in place, as
+# in PyTorch), so the gradient passes through the in-place commit back to x.
+def _inplace_entry(name, fn, ref, low=-2.0, high=2.0, away=0.05, **kw):
+    add_op(name, lambda x: fn(x * 1), lambda x: ref(x * 1), samples=lambda make: [
+        Sample(make(3, 4, low=low, high=high, away=away)),
+        Sample(make(2, 3, 2, low=low, high=high, away=away).transpose(2, 0, 1)),
+        Sample(np.array(make(1, low=low, high=high, away=away)[0]))], **kw)
+
+
+_inplace_entry("relu_", F.relu_, TF.relu_)
+_inplace_entry("elu_", lambda x: F.elu_(x, 0.5), lambda x: TF.elu_(x, 0.5))
+_inplace_entry("leaky_relu_", lambda x: F.leaky_relu_(x, 0.2), lambda x: TF.leaky_relu_(x, 0.2))
+_inplace_entry("hardtanh_", lambda x: F.hardtanh_(x, -0.5, 1.5),
+               lambda x: TF.hardtanh_(x, -0.5, 1.5))
+_inplace_entry("selu_", F.selu_, TF.selu_)
+_inplace_entry("celu_", lambda x: F.celu_(x, 0.7), lambda x: TF.celu_(x, 0.7))
+_inplace_entry("threshold_", lambda x: F.threshold_(x, 0.5, -1.0),
+               lambda x: TF.threshold_(x, 0.5, -1.0))
+_inplace_entry("rrelu_eval_", F.rrelu_, TF.rrelu_)
+for _name in ("relu6", "silu", "mish", "hardswish", "hardsigmoid"):
+    _inplace_entry(f"{_name}_inplace", lambda x, f=getattr(F, _name): f(x, inplace=True),
+                   lambda x, f=getattr(TF, _name): f(x, inplace=True), low=-5, high=5,
+                   second_order=_name != "hardsigmoid")
+unary("hardshrink", F.hardshrink, TF.hardshrink, away=0.05)
+unary("hardshrink_lambd", lambda x: F.hardshrink(x, 1.0), lambda x: TF.hardshrink(x, 1.0),
+      op_name="hardshrink", low=-3, high=3, away=0.05)
+unary("softshrink", lambda x: F.softshrink(x, 0.3), lambda x: TF.softshrink(x, 0.3), away=0.05)
+add_op("softshrink_negative", lambda x: F.softshrink(x, -1.0), lambda x: TF.softshrink(x, -1.0),
+       samples=lambda make: [], errors=lambda make: [
+           ErrorCase((make(3),), {}, RuntimeError, "softshrink.*lambda must be greater or equal to 0")])
+unary("tanhshrink", F.tanhshrink, TF.tanhshrink)
+unary("rrelu_eval", lambda x: F.rrelu(x, 0.1, 0.3), lambda x: TF.rrelu(x, 0.1, 0.3), away=0.05,
+      op_name="rrelu")
+for _nd in (1, 2, 3):
+    _pool_with = f"max_pool{_nd}d_with_indices"
+    add_op(_pool_with, lambda x, k, f=getattr(F, _pool_with): f(x, k)[0],
+           lambda x, k, f=getattr(TF, _pool_with): f(x, k)[0],
+           samples=lambda make, nd=_nd: [Sample(make.distinct(2, 3, *(4,) * nd), 2),
+                                         Sample(make.distinct(3, *(5,) * nd), 3)])
+for _nd in (1, 2):
+    _pool_with = f"adaptive_max_pool{_nd}d_with_indices"
+    add_op(_pool_with, lambda x, s, f=getattr(F, _pool_with): f(x, s)[0],
+           lambda x, s, f=getattr(TF, _pool_with): f(x, s)[0],
+           samples=lambda make, nd=_nd: [Sample(make.distinct(2, 3, *(7,) * nd), 3)])

@@ -1,6 +1,6 @@
 """Activation functions as modules, so they can sit in a Sequential. Each forwards to the
-fused op in minifm/ops/activation.py. (`inplace` is accepted for PyTorch compatibility;
-minifm always computes out of place.)"""
+fused op in minifm/ops/activation.py; with inplace=True the module overwrites its input
+(the op's inplace form), as PyTorch's does."""
 from __future__ import annotations
 
 from .. import creation
@@ -15,7 +15,7 @@ class ReLU(Module):
         self.inplace = inplace
 
     def forward(self, input):
-        return F.relu(input)
+        return F.relu(input, self.inplace)
 
     def extra_repr(self):
         return "inplace=True" if self.inplace else ""
@@ -27,7 +27,7 @@ class LeakyReLU(Module):
         self.negative_slope, self.inplace = negative_slope, inplace
 
     def forward(self, input):
-        return F.leaky_relu(input, self.negative_slope)
+        return F.leaky_relu(input, self.negative_slope, self.inplace)
 
     def extra_repr(self):
         return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
@@ -57,7 +57,7 @@ class SiLU(Module):
         self.inplace = inplace
 
     def forward(self, input):
-        return F.silu(input)
+        return F.silu(input, self.inplace)
 
     def extra_repr(self):
         return "inplace=True" if self.inplace else ""
@@ -111,10 +111,12 @@ class LogSoftmax(Module):
 
 class _Pointwise(Module):
     """A module that calls one functional activation with fixed keyword arguments: the
-    arguments are the module's attributes (PyTorch's names) and its repr."""
+    arguments (inplace among them) are the module's attributes (PyTorch's names) and its
+    repr."""
 
     function = None   # the F.<activation> it calls
     defaults = {}     # argument name -> default
+    hidden = ()       # arguments PyTorch's repr leaves out
 
     def __init__(self, *args, **kwargs):
         super().__init__()
@@ -128,16 +130,16 @@ class _Pointwise(Module):
         self.__dict__.update(values)
 
     def forward(self, input):
-        kwargs = {n: getattr(self, n) for n in self.defaults if n != "inplace"}
+        kwargs = {n: getattr(self, n) for n in self.defaults}
         return type(self).function(input, **kwargs)
 
     def extra_repr(self):
         return ", ".join(f"{n}={getattr(self, n)}" for n in self.defaults
-                         if n != "inplace" or self.inplace)
+                         if n not in self.hidden and (n != "inplace" or self.inplace))
 
 
-def _pointwise(name, function, doc, **defaults):
-    return type(name, (_Pointwise,), {"function": staticmethod(function),
+def _pointwise(name, function, doc, hidden=(), **defaults):
+    return type(name, (_Pointwise,), {"function": staticmethod(function), "hidden": hidden,
                                       "defaults": defaults, "__doc__": doc})
 
 
@@ -150,14 +152,56 @@ Mish = _pointwise("Mish", F.mish, "x * tanh(softplus(x)).", inplace=False)
 Hardtanh = _pointwise("Hardtanh", F.hardtanh, "x clamped to [min_val, max_val].",
                       min_val=-1.0, max_val=1.0, inplace=False)
 ReLU6 = _pointwise("ReLU6", F.relu6, "min(max(0, x), 6).", inplace=False)
-Hardsigmoid = _pointwise("Hardsigmoid", F.hardsigmoid, "relu6(x + 3) / 6.", inplace=False)
-Hardswish = _pointwise("Hardswish", F.hardswish, "x * relu6(x + 3) / 6.", inplace=False)
+Hardsigmoid = _pointwise("Hardsigmoid", F.hardsigmoid, "relu6(x + 3) / 6.", hidden=("inplace",),
+                         inplace=False)
+Hardswish = _pointwise("Hardswish", F.hardswish, "x * relu6(x + 3) / 6.", hidden=("inplace",),
+                       inplace=False)
 Softsign = _pointwise("Softsign", F.softsign, "x / (1 + |x|).")
 LogSigmoid = _pointwise("LogSigmoid", F.logsigmoid, "log(sigmoid(x)), without overflow.")
 Softmin = _pointwise("Softmin", F.softmin, "softmax(-x) over dim.", dim=None)
 GLU = _pointwise("GLU", F.glu, "a * sigmoid(b), a and b the halves of x along dim.", dim=-1)
 Threshold = _pointwise("Threshold", F.threshold, "value where x <= threshold, else x.",
                        threshold=None, value=None, inplace=False)
+
+
+
+class _Shrink(_Pointwise):
+    defaults = {"lambd": 0.5}
+
+    def extra_repr(self):
+        return str(self.lambd)  # PyTorch's repr: Hardshrink(0.5)
+
+
+Hardshrink = type("Hardshrink", (_Shrink,), {"function": staticmethod(F.hardshrink),
+                                             "__doc__": "0 where |x| <= lambd, else x."})
+Softshrink = type("Softshrink", (_Shrink,), {"function": staticmethod(F.softshrink),
+                                             "__doc__": "x shrunk towards 0 by lambd (0 inside)."})
+Tanhshrink = _pointwise("Tanhshrink", F.tanhshrink, "x - tanh(x).")
+
+
+class Softmax2d(Module):
+    """Softmax over the channels (dim -3) of a (C, H, W) or (N, C, H, W) input."""
+
+    def forward(self, input):
+        if input.ndim not in (3, 4):
+            raise ValueError(f"Softmax2d: expected input to be 3D or 4D, got {input.ndim}D "
+                             "instead")
+        return F.softmax(input, -3)
+
+
+class RReLU(Module):
+    """Randomized leaky ReLU: random negative slopes in [lower, upper) in training, their
+    mean (lower + upper) / 2 in eval."""
+
+    def __init__(self, lower=1.0 / 8, upper=1.0 / 3, inplace=False):
+        super().__init__()
+        self.lower, self.upper, self.inplace = lower, upper, inplace
+
+    def forward(self, input):
+        return F.rrelu(input, self.lower, self.upper, self.training, self.inplace)
+
+    def extra_repr(self):
+        return f"lower={self.lower}, upper={self.upper}" + (", inplace=True" if self.inplace else "")
 
 
 class PReLU(Module):

@@ -35,3 +35,14 @@ from ..ops.norm import (  # noqa: F401
     batch_norm, group_norm, instance_norm, layer_norm, local_response_norm, rms_norm,
 )
 from ..ops.attention import scaled_dot_product_attention  # noqa: F401
+from ..ops.activation import (  # noqa: F401
+    celu_, elu_, hardshrink, hardtanh_, leaky_relu_, relu_, rrelu, rrelu_, selu_, softshrink,
+    tanhshrink, threshold_,
+)
+from ..ops.random import (  # noqa: F401
+    alpha_dropout, dropout1d, dropout2d, dropout3d, feature_alpha_dropout,
+)
+from ..ops.pooling import (  # noqa: F401
+    adaptive_max_pool1d_with_indices, adaptive_max_pool2d_with_indices, max_pool1d_with_indices,
+    max_pool2d_with_indices, max_pool3d_with_indices,
+)

@@ -12,10 +12,13 @@ import math
 
 import numpy as np
 
-from .. import kernels
+from .. import backend, kernels
+from ..creation import rand_array
 from ..autograd import Function
+from ..tensor import Tensor
 from ._checks import check_tensor
 from .elementwise import Erf, _unary, floating, mul, where
+from .inplace import commit
 from ..dims import normalize_dims
 from .special import erf as erf_array
 
@@ -275,6 +278,12 @@ class LogSoftmaxFused(Function):
 
 
 # ----------------------------------------------------------------------------- public API
+def _result(input, result, inplace, op):
+    """result, or with inplace=True `input` made to hold it (ops/inplace.py's commit: views
+    of input see the new values, and a leaf that requires grad is refused as in PyTorch)."""
+    return commit(input, result, op) if inplace else result
+
+
 def sigmoid(input):
     return SigmoidFunction.apply(floating(input))
 
@@ -284,11 +293,12 @@ def tanh(input):
 
 
 def relu(input, inplace=False):
-    return Relu.apply(input)
+    return _result(input, Relu.apply(input), inplace, "relu_")
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):
-    return LeakyRelu.apply(input, negative_slope=negative_slope)
+    return _result(input, LeakyRelu.apply(input, negative_slope=negative_slope), inplace,
+                   "leaky_relu_")
 
 
 def gelu(input, approximate="none"):
@@ -303,7 +313,7 @@ def gelu(input, approximate="none"):
 
 
 def silu(input, inplace=False):
-    return Silu.apply(input)
+    return _result(input, Silu.apply(input), inplace, "silu_")
 
 
 def softplus(input, beta=1.0, threshold=20.0):
@@ -398,40 +408,51 @@ Mish = _unary("Mish", lambda xp, x: x * xp.tanh(_softplus_stable(xp, x)), _mish_
 Threshold = _unary("Threshold", lambda xp, x, threshold, value: xp.where(
     x > threshold, x, xp.asarray(value, dtype=x.dtype)), lambda xp, x, threshold, value: x > threshold)
 
+Hardshrink = _unary("Hardshrink", lambda xp, x, lambd: xp.where(
+    (x >= -lambd) & (x <= lambd), xp.zeros_like(x), x),
+    lambda xp, x, lambd: (x < -lambd) | (x > lambd))
+Softshrink = _unary("Softshrink", lambda xp, x, lambd: xp.where(
+    x > lambd, x - lambd, xp.where(x < -lambd, x + lambd, xp.zeros_like(x))).astype(x.dtype, copy=False),
+    lambda xp, x, lambd: (x < -lambd) | (x > lambd))
+
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
 
 
 def elu(input, alpha=1.0, inplace=False):
-    return Elu.apply(input, alpha=alpha, scale=1.0, input_scale=1.0)
+    return _result(input, Elu.apply(input, alpha=alpha, scale=1.0, input_scale=1.0), inplace,
+                   "elu_")
 
 
 def celu(input, alpha=1.0, inplace=False):
     if alpha == 0:
         raise ValueError("celu: alpha must not be 0 (it divides the input)")
-    return Elu.apply(input, alpha=alpha, scale=1.0, input_scale=1.0 / alpha)
+    return _result(input, Elu.apply(input, alpha=alpha, scale=1.0, input_scale=1.0 / alpha),
+                   inplace, "celu_")
 
 
 def selu(input, inplace=False):
-    return Elu.apply(input, alpha=_SELU_ALPHA, scale=_SELU_SCALE, input_scale=1.0)
+    return _result(input, Elu.apply(input, alpha=_SELU_ALPHA, scale=_SELU_SCALE, input_scale=1.0),
+                   inplace, "selu_")
 
 
 def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
     if min_val > max_val:
         raise ValueError(f"hardtanh: min_val ({min_val}) cannot be greater than max_val ({max_val})")
-    return Hardtanh.apply(input, min_val=min_val, max_val=max_val)
+    return _result(input, Hardtanh.apply(input, min_val=min_val, max_val=max_val), inplace,
+                   "hardtanh_")
 
 
 def relu6(input, inplace=False):
-    return Hardtanh.apply(input, min_val=0.0, max_val=6.0)
+    return _result(input, Hardtanh.apply(input, min_val=0.0, max_val=6.0), inplace, "relu6_")
 
 
 def hardsigmoid(input, inplace=False):
-    return Hardsigmoid.apply(input)
+    return _result(input, Hardsigmoid.apply(input), inplace, "hardsigmoid_")
 
 
 def hardswish(input, inplace=False):
-    return Hardswish.apply(input)
+    return _result(input, Hardswish.apply(input), inplace, "hardswish_")
 
 
 def softsign(input):
@@ -443,12 +464,48 @@ def logsigmoid(input):
 
 
 def mish(input, inplace=False):
-    return Mish.apply(input)
+    return _result(input, Mish.apply(input), inplace, "mish_")
 
 
 def threshold(input, threshold, value, inplace=False):
     """value where input <= threshold, else input."""
-    return Threshold.apply(input, threshold=threshold, value=value)
+    return _result(input, Threshold.apply(input, threshold=threshold, value=value), inplace,
+                   "threshold_")
+
+
+def hardshrink(input, lambd=0.5):
+    """0 where |input| <= lambd, else input."""
+    check_tensor("hardshrink", input)
+    return Hardshrink.apply(input, lambd=lambd)
+
+
+def softshrink(input, lambd=0.5):
+    """input shrunk towards 0 by lambd, and 0 where |input| <= lambd."""
+    check_tensor("softshrink", input)
+    if lambd < 0:
+        raise RuntimeError(f"softshrink: lambda must be greater or equal to 0, but found to be "
+                           f"{lambd}.")
+    return Softshrink.apply(input, lambd=lambd)
+
+
+def tanhshrink(input):
+    """input - tanh(input)."""
+    check_tensor("tanhshrink", input)
+    return input - tanh(input)
+
+
+def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False, generator=None):
+    """Randomized leaky ReLU: in training, each negative element is scaled by its own slope
+    drawn uniformly from [lower, upper) (from the device's minifm generator); in eval, by the
+    fixed slope (lower + upper) / 2. The slopes are constants of the graph, as in PyTorch."""
+    check_tensor("rrelu", input)
+    if not training:
+        return leaky_relu(input, (lower + upper) / 2, inplace)
+    x = floating(input)
+    slope = rand_array(tuple(x.shape), x.dtype, x.device, generator) * (upper - lower) + lower
+    xp = backend.array_module(x.device)
+    noise = xp.where(x._data > 0, xp.ones_like(slope), slope).astype(x.dtype, copy=False)
+    return _result(input, mul(x, Tensor._make(noise, x.device)), inplace, "rrelu_")
 
 
 def softmin(input, dim=None, dtype=None):
@@ -484,3 +541,38 @@ def prelu(input, weight):
     elif weight.ndim:
         weight = weight.reshape(())
     return where(input > 0, input, mul(weight, input))
+
+
+# ----------------------------------------------------------------------------- in place
+# PyTorch's functional `name_` forms: the activation with inplace=True.
+def relu_(input):
+    return relu(input, inplace=True)
+
+
+def elu_(input, alpha=1.0):
+    return elu(input, alpha, inplace=True)
+
+
+def leaky_relu_(input, negative_slope=0.01):
+    return leaky_relu(input, negative_slope, inplace=True)
+
+
+def hardtanh_(input, min_val=-1.0, max_val=1.0):
+    return hardtanh(input, min_val, max_val, inplace=True)
+
+
+def selu_(input):
+    return selu(input, inplace=True)
+
+
+def celu_(input, alpha=1.0):
+    return celu(input, alpha, inplace=True)
+
+
+def threshold_(input, threshold, value):
+    """In place: value where input <= threshold, else input."""
+    return globals()["threshold"](input, threshold, value, inplace=True)
+
+
+def rrelu_(input, lower=1.0 / 8, upper=1.0 / 3, training=False, generator=None):
+    return rrelu(input, lower, upper, training, inplace=True, generator=generator)

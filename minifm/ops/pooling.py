@@ -537,3 +537,29 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
     x, was_unbatched = batched(op, input, 2)
     y, indices = _adaptive_max_pool(op, x, output_size, return_indices)
     return _with_indices(y, indices, return_indices, lambda t: unbatched(t, was_unbatched))
+
+
+# ----------------------------------------------------------------------------- with indices
+# PyTorch's `*_with_indices` functions: the pooling with return_indices=True, whatever the
+# return_indices argument (which they accept, and ignore, as PyTorch's do).
+def max_pool1d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1,
+                            ceil_mode=False, return_indices=False):
+    return max_pool1d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+def max_pool2d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1,
+                            ceil_mode=False, return_indices=False):
+    return max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+def max_pool3d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1,
+                            ceil_mode=False, return_indices=False):
+    return max_pool3d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+def adaptive_max_pool1d_with_indices(input, output_size, return_indices=False):
+    return adaptive_max_pool1d(input, output_size, True)
+
+
+def adaptive_max_pool2d_with_indices(input, output_size, return_indices=False):
+    return adaptive_max_pool2d(input, output_size, True)

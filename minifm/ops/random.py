@@ -11,6 +11,7 @@ then get no gradient (ops/inplace.py's Overwrite)."""
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -21,7 +22,7 @@ from ..creation import (_float_dtype, check_integer_range, generator_rng, rand_a
 from ..dims import size_args
 from ..tensor import Tensor
 from .elementwise import as_tensor_like, to_dtype
-from .inplace import _overwrite
+from .inplace import _overwrite, commit
 
 
 # ----------------------------------------------------------------------------- from parameters
@@ -181,15 +182,125 @@ class NativeDropout(Function):
         return g * ctx.scale
 
 
+def _check_p(op, p):
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"{op}: dropout probability has to be between 0 and 1, but got {p}")
+
+
+def _dropped(input, result, inplace, op):
+    """result, or with inplace=True `input` made to hold it (ops/inplace.py's commit)."""
+    return commit(input, result, op) if inplace else result
+
+
 def dropout(input, p=0.5, training=True, inplace=False, generator=None):
     """Zero each element with probability p and scale the rest by 1/(1-p) (training only)."""
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout: probability has to be between 0 and 1, but got {p}")
+    _check_p("dropout", p)
     if not training or p == 0.0:
         return input
     if p == 1.0:
-        return input * 0.0
-    return NativeDropout.apply(input, p=p, generator=generator)
+        return _dropped(input, input * 0.0, inplace, "dropout_")
+    return _dropped(input, NativeDropout.apply(input, p=p, generator=generator), inplace,
+                    "dropout_")
+
+
+_SELU_ALPHA_SCALE = 1.7580993408473766
+"""-alpha * scale of selu: the value alpha dropout sets a dropped element to (before its affine
+correction), selu's limit at -infinity."""
+
+
+def _feature_noise(input, p, alpha, feature, generator):
+    """input * a + b for PyTorch's _dropout_impl: keep = bernoulli(1 - p) per element (or per
+    channel, the first two dims, when feature), then a = keep / (1 - p), b = 0 for dropout;
+    for alpha dropout a and b keep mean 0 and variance 1 of selu's outputs."""
+    shape = tuple(input.shape[:2]) + (1,) * (input.ndim - 2) if feature else tuple(input.shape)
+    dtype = input.dtype
+    keep = (rand_array(shape, dtype, input.device, generator) >= p).astype(dtype)
+    if not alpha:
+        return input * Tensor._make(keep / dtype.type(1 - p), input.device)
+    a = 1.0 / math.sqrt((_SELU_ALPHA_SCALE ** 2 * p + 1) * (1 - p))
+    b = ((keep - 1) * (_SELU_ALPHA_SCALE * a) + _SELU_ALPHA_SCALE * a * p).astype(dtype)
+    return input * Tensor._make((keep * a).astype(dtype), input.device) + Tensor._make(b, input.device)
+
+
+def _dropout_impl(op, input, p, training, inplace, alpha, feature, generator):
+    """PyTorch's _dropout_impl: the identity out of training, for p = 0 or an empty input;
+    zeros for p = 1; else input times the noise (plus alpha dropout's shift)."""
+    _check_p(op, p)
+    if not training or p == 0.0 or input.numel() == 0:
+        return input
+    if p == 1.0:
+        return _dropped(input, input * 0.0, inplace, op + "_")
+    return _dropped(input, _feature_noise(input, p, alpha, feature, generator), inplace, op + "_")
+
+
+def _channel_dropout(op, input, p, training, inplace, batched, generator):
+    """Feature dropout of input, given a batch dim first if it has none (batched False)."""
+    _check_p(op, p)
+    if batched:
+        return _dropout_impl(op, input, p, training, inplace, False, True, generator)
+    out = _dropout_impl(op, input.unsqueeze(0), p, training, False, False, True, generator)
+    out = out.squeeze(0)
+    return _dropped(input, out, inplace, op + "_") if inplace and out is not input else out
+
+
+_CHANNEL_NOTE = ("Note that {op} exists to provide channel-wise dropout on inputs with {n} "
+                 "spatial dimension{s}, a channel dimension, and an optional batch dimension "
+                 "(i.e. {a}D or {b}D inputs).")
+
+
+def dropout1d(input, p=0.5, training=True, inplace=False, generator=None):
+    """Zero whole channels (dim 1 of an (N, C, L) input, dim 0 of (C, L)) with probability p,
+    scaling the rest by 1/(1-p)."""
+    _check_p("dropout1d", p)
+    if input.ndim not in (2, 3):
+        raise RuntimeError(f"dropout1d: Expected 2D or 3D input, but received a {input.ndim}D "
+                           "input. " + _CHANNEL_NOTE.format(op="dropout1d", n=1, s="", a=2, b=3))
+    return _channel_dropout("dropout1d", input, p, training, inplace, input.ndim == 3, generator)
+
+
+def dropout2d(input, p=0.5, training=True, inplace=False, generator=None):
+    """Zero whole channels (dim 1) of an (N, C, H, W) input with probability p, scaling the
+    rest by 1/(1-p). As in PyTorch, a 3-D input is taken as (N, C, L), with a warning."""
+    _check_p("dropout2d", p)
+    if input.ndim not in (3, 4):
+        warnings.warn(f"dropout2d: Received a {input.ndim}-D input to dropout2d, which is "
+                      "deprecated and will result in an error in a future release. To retain "
+                      "the behavior and silence this warning, please use dropout instead. "
+                      + _CHANNEL_NOTE.format(op="dropout2d", n=2, s="s", a=3, b=4),
+                      stacklevel=2)
+    if input.ndim == 3:
+        warnings.warn("dropout2d: Received a 3D input to dropout2d and assuming that channel-wise "
+                      "1D dropout behavior is desired - input is interpreted as shape (N, C, L), "
+                      "where C is the channel dim. This behavior will change in a future release "
+                      "to interpret the input as one without a batch dimension, i.e. shape "
+                      "(C, H, W). To maintain the 1D channel-wise dropout behavior, please "
+                      "switch to using dropout1d instead.", stacklevel=2)
+    return _dropout_impl("dropout2d", input, p, training, inplace, False, True, generator)
+
+
+def dropout3d(input, p=0.5, training=True, inplace=False, generator=None):
+    """Zero whole channels (dim 1 of an (N, C, D, H, W) input, dim 0 of (C, D, H, W)) with
+    probability p, scaling the rest by 1/(1-p)."""
+    _check_p("dropout3d", p)
+    if input.ndim not in (4, 5):
+        warnings.warn(f"dropout3d: Received a {input.ndim}-D input to dropout3d, which is "
+                      "deprecated and will result in an error in a future release. To retain "
+                      "the behavior and silence this warning, please use dropout instead. "
+                      + _CHANNEL_NOTE.format(op="dropout3d", n=3, s="s", a=4, b=5),
+                      stacklevel=2)
+    return _channel_dropout("dropout3d", input, p, training, inplace, input.ndim == 5, generator)
+
+
+def alpha_dropout(input, p=0.5, training=False, inplace=False, generator=None):
+    """Dropout for selu networks: dropped elements are set to selu's negative saturation and
+    an affine correction keeps the mean and variance of the input (training only)."""
+    return _dropout_impl("alpha_dropout", input, p, training, inplace, True, False, generator)
+
+
+def feature_alpha_dropout(input, p=0.5, training=False, inplace=False, generator=None):
+    """Alpha dropout of whole channels (dim 1)."""
+    return _dropout_impl("feature_alpha_dropout", input, p, training, inplace, True, True,
+                         generator)
 
 
 # ----------------------------------------------------------------------------- in place
