@@ -1883,3 +1883,72 @@ for _nd in (1, 2):
     add_op(_pool_with, lambda x, s, f=getattr(F, _pool_with): f(x, s)[0],
            lambda x, s, f=getattr(TF, _pool_with): f(x, s)[0],
            samples=lambda make, nd=_nd: [Sample(make.distinct(2, 3, *(7,) * nd), 3)])
+
+
+def _loss_entry(name, samples, target_at=None, errors=None, **kw):
+    """A loss over reductions none/mean/sum; the argument at target_at, if given, is detached
+    (PyTorch refuses a gradient for that target)."""
+    def call(lib_f):
+        def f(*args, reduction="mean", **kwargs):
+            args = list(args)
+            if target_at is not None:
+                args[target_at] = args[target_at].detach()
+            return getattr(lib_f, name)(*args, reduction=reduction, **kwargs)
+        return f
+
+    def all_reductions(make):
+        for s in samples(make):
+            for reduction in ("none", "mean", "sum"):
+                yield Sample(*s.args, fd=s.fd, reduction=reduction, **s.kwargs)
+    add_op(name, call(F), call(TF), samples=all_reductions, errors=errors, **kw)
+
+
+def _signs(make, *shape):
+    return np.where(make.mask(*shape), 1.0, -1.0).astype(make.dtype)
+
+
+_loss_entry("huber_loss", lambda make: [
+    Sample(make(4, 5), make(4, 5), delta=0.5, fd=False),
+    Sample(make(4, 5, low=-0.4, high=0.4), make(4, 5, low=-0.4, high=0.4)),
+    Sample(make(3, 4), make(3, 4), delta=2.0, weight=make(3, 4, low=0.1, high=1))],
+    errors=lambda make: [ErrorCase((make(3), make(3)), {"delta": 0.0}, RuntimeError,
+                                   "huber_loss.*non-positive values for delta")])
+_loss_entry("margin_ranking_loss", lambda make: [
+    Sample(make(6), make(6), _signs(make, 6), margin=0.1, fd=False),
+    Sample(make(6), make(6), _signs(make, 6))],
+    errors=lambda make: [ErrorCase((make(3), make(3, 1), make(3)), {}, RuntimeError,
+                                   "margin_ranking_loss.*same dimension")])
+_loss_entry("hinge_embedding_loss", lambda make: [
+    Sample(make(4, 5, away=0.1), _signs(make, 4, 5), margin=0.5, fd=False),
+    Sample(make(4, 5), _signs(make, 4, 5), fd=False)])
+_loss_entry("soft_margin_loss", lambda make: [
+    Sample(make(4, 5), _signs(make, 4, 5), fd=False), Sample(make(7), _signs(make, 7), fd=False)],
+    1)
+_loss_entry("cosine_embedding_loss", lambda make: [
+    Sample(make(4, 5), make(4, 5), _signs(make, 4), fd=False),
+    Sample(make(4, 5), make(4, 5), _signs(make, 4), margin=0.2, fd=False),
+    Sample(make(5), make(5), np.array(1.0, make.dtype))],
+    errors=lambda make: [ErrorCase((make(3, 4), make(3, 4), make(3, 1)), {}, RuntimeError,
+                                   "cosine_embedding_loss.*multi-target not supported")])
+_loss_entry("triplet_margin_loss", lambda make: [
+    Sample(make(4, 5), make(4, 5), make(4, 5), fd=False),
+    Sample(make(4, 5), make(4, 5), make(4, 5), margin=2.0, p=1, fd=False),
+    Sample(make(4, 5), make(4, 5), make(4, 5), swap=True, fd=False)],
+    errors=lambda make: [ErrorCase((make(3, 4), make(3, 4), make(4)), {}, RuntimeError,
+                                   "triplet_margin_loss.*same number of dimensions")])
+_loss_entry("poisson_nll_loss", lambda make: [
+    Sample(make(4, 5), make(4, 5, low=0, high=4)),
+    Sample(make(4, 5, low=0.2, high=2), make(4, 5, low=0, high=4), log_input=False),
+    Sample(make(4, 5), make(4, 5, low=0, high=4), full=True)])
+_loss_entry("gaussian_nll_loss", lambda make: [
+    Sample(make(4, 5), make(4, 5), make(4, 5, low=0.1, high=2)),
+    Sample(make(4, 5), make(4, 5), make(4, 1, low=0.1, high=2), full=True),
+    Sample(make(4, 5), make(4, 5), make(4, low=0.1, high=2))],
+    errors=lambda make: [
+        ErrorCase((make(4, 5), make(4, 5), make(3, low=0.1, high=1)), {}, ValueError,
+                  "var is of incorrect size"),
+        ErrorCase((make(4, 5), make(4, 5), make(4, 5, low=-2, high=-1)), {}, ValueError,
+                  "var has negative entry")])
+_loss_entry("multilabel_soft_margin_loss", lambda make: [
+    Sample(make(4, 5), make.mask(4, 5).astype(make.dtype)),
+    Sample(make(4, 5), make.mask(4, 5).astype(make.dtype), weight=make(5, low=0.1, high=1))])

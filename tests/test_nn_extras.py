@@ -209,3 +209,45 @@ def test_with_indices_return_the_indices_like_torch(name, args):
     assert isinstance(ours, tuple) and len(ours) == 2
     assert_close(ours[0].numpy(), theirs[0].numpy())
     assert np.array_equal(ours[1].numpy(), theirs[1].numpy())
+
+
+# ----------------------------------------------------------------------------- loss modules
+def _signs(*shape):
+    return np.where(np.random.default_rng(7).random(shape) < 0.5, 1.0, -1.0).astype(np.float32)
+
+
+LOSSES = [("HuberLoss", {"delta": 0.5}, (_x(4, 5), _x(4, 5, seed=1))),
+          ("MarginRankingLoss", {"margin": 0.2}, (_x(6), _x(6, seed=1), _signs(6))),
+          ("HingeEmbeddingLoss", {"margin": 0.5}, (_x(4, 5), _signs(4, 5))),
+          ("SoftMarginLoss", {}, (_x(4, 5), _signs(4, 5))),
+          ("CosineEmbeddingLoss", {"margin": 0.1}, (_x(4, 5), _x(4, 5, seed=1), _signs(4))),
+          ("TripletMarginLoss", {"margin": 0.5, "swap": True},
+           (_x(4, 5), _x(4, 5, seed=1), _x(4, 5, seed=2))),
+          ("PoissonNLLLoss", {"full": True}, (_x(4, 5), np.abs(_x(4, 5, seed=1)) * 2)),
+          ("GaussianNLLLoss", {"full": True}, (_x(4, 5), _x(4, 5, seed=1),
+                                               np.abs(_x(4, 1, seed=2)) + 0.1)),
+          ("MultiLabelSoftMarginLoss", {}, (_x(4, 5), (_signs(4, 5) > 0).astype(np.float32)))]
+
+
+@pytest.mark.parametrize("name, kwargs, arrays", LOSSES, ids=[n for n, _, _ in LOSSES])
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+def test_loss_modules_like_torch(name, kwargs, arrays, reduction):
+    results = []
+    for lib, mod in ((minifm, nn), (torch, torch.nn)):
+        m = getattr(mod, name)(reduction=reduction, **kwargs)
+        first = lib.tensor(arrays[0], requires_grad=True)
+        out = m(first, *(lib.tensor(a) for a in arrays[1:]))
+        out.sum().backward()
+        results.append((out.detach().numpy(), first.grad.numpy(), repr(m)))
+    assert_close(results[0][0], results[1][0])
+    assert_close(results[0][1], results[1][1])
+    assert results[0][2] == results[1][2]
+
+
+def test_loss_modules_refuse_like_torch():
+    with pytest.raises(ValueError, match="reduction must be one of"):
+        nn.HuberLoss(reduction="avg")(minifm.ones(2), minifm.ones(2))
+    with pytest.raises(ValueError, match="TripletMarginLoss: expected margin to be greater than 0"):
+        nn.TripletMarginLoss(margin=0)
+    with pytest.raises(TypeError, match="size_average and reduce are deprecated"):
+        nn.SoftMarginLoss(size_average=True)

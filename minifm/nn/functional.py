@@ -46,3 +46,8 @@ from ..ops.pooling import (  # noqa: F401
     adaptive_max_pool1d_with_indices, adaptive_max_pool2d_with_indices, max_pool1d_with_indices,
     max_pool2d_with_indices, max_pool3d_with_indices,
 )
+from ..ops.loss import (  # noqa: F401
+    cosine_embedding_loss, gaussian_nll_loss, hinge_embedding_loss, huber_loss,
+    margin_ranking_loss, multilabel_soft_margin_loss, poisson_nll_loss, soft_margin_loss,
+    triplet_margin_loss,
+)

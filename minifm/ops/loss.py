@@ -1,5 +1,7 @@
 """Loss functions, as in torch.nn.functional: cross_entropy, nll_loss, mse_loss, l1_loss,
-smooth_l1_loss, binary_cross_entropy, binary_cross_entropy_with_logits and kl_div.
+smooth_l1_loss, binary_cross_entropy, binary_cross_entropy_with_logits and kl_div; and the
+composites huber, margin ranking, hinge embedding, soft margin, cosine embedding, triplet
+margin, Poisson and Gaussian NLL, and multilabel soft margin losses.
 
 The losses that classifiers train on are fused ops with an analytic backward.
 `cross_entropy` computes log_softmax and the loss in one op, and its gradient is
@@ -22,8 +24,9 @@ from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
 from ._dtypes import compute_dtype
-from .activation import log_softmax, stable_sigmoid
+from .activation import log_softmax, logsigmoid, stable_sigmoid
 from .array_box import box, namespace_for, unbox
+from .distance import pairwise_distance
 from .elementwise import abs, log, square, where
 
 _REDUCTIONS = ("none", "mean", "sum")
@@ -582,4 +585,182 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
     if reduction == "batchmean":
         total = loss.sum()
         return total / input.shape[0] if input.ndim else total
+    return _reduce(loss, reduction)
+
+
+# ----------------------------------------------------------------------------- more losses
+# Composites of differentiable ops: their gradients (and second order) come from those ops.
+def _check_targets(op, *named):
+    for name, t in named:
+        _check_floating(op, name, t)
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
+    """0.5 d^2 where |d| < delta, delta (|d| - 0.5 delta) elsewhere (d = input - target):
+    smooth_l1_loss times delta. `weight` (the input's shape) scales each element's loss
+    before the plain mean, as PyTorch's does."""
+    op = "huber_loss"
+    _regression_operands(op, input, target, reduction)
+    if delta <= 0:
+        raise RuntimeError(f"{op}: huber_loss does not support non-positive values for delta "
+                           f"(got {delta}).")
+    diff = input - target
+    size = abs(diff)
+    loss = where(size < delta, square(diff) * 0.5, (size - 0.5 * delta) * delta)
+    if weight is not None:
+        if tuple(weight.shape) != tuple(input.shape):
+            raise ValueError(f"{op}: Weights and input must have the same size (weight of shape "
+                             f"{tuple(weight.shape)}, input of shape {tuple(input.shape)}).")
+        loss = loss * weight.to(input.dtype)
+    return _reduce(loss, reduction)
+
+
+def margin_ranking_loss(input1, input2, target, margin=0, size_average=None, reduce=None,
+                        reduction="mean"):
+    """max(0, -target (input1 - input2) + margin): target 1 asks input1 to rank higher."""
+    op = "margin_ranking_loss"
+    _no_legacy_arguments(op, size_average, reduce)
+    _check_reduction(op, reduction)
+    _check_targets(op, ("input1", input1), ("input2", input2), ("target", target))
+    if not input1.ndim == input2.ndim == target.ndim:
+        raise RuntimeError(f"{op}: All input tensors should have same dimension but got sizes: "
+                           f"input1: {tuple(input1.shape)}, input2: {tuple(input2.shape)}, "
+                           f"target: {tuple(target.shape)}")
+    return _reduce((-target * (input1 - input2) + margin).clamp(min=0), reduction)
+
+
+def hinge_embedding_loss(input, target, margin=1.0, size_average=None, reduce=None,
+                         reduction="mean"):
+    """input where target is 1, max(0, margin - input) where target is -1 (both terms where
+    target is neither, as PyTorch computes it)."""
+    op = "hinge_embedding_loss"
+    _no_legacy_arguments(op, size_average, reduce)
+    _check_reduction(op, reduction)
+    _check_floating(op, "input", input)
+    target = target.to(input.dtype)
+    _check_broadcasts(op, "target", target, input)
+    margin_term = where(target != 1, (margin - input).clamp(min=0), 0.0)
+    return _reduce(margin_term + where(target != -1, input, 0.0), reduction)
+
+
+def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    """log(1 + exp(-target input)), the logistic loss of targets +-1."""
+    op = "soft_margin_loss"
+    _no_legacy_arguments(op, size_average, reduce)
+    _regression_operands(op, input, target, reduction)
+    return _reduce(-logsigmoid(target * input), reduction)
+
+
+_COSINE_EPS = 1e-12
+
+
+def cosine_embedding_loss(input1, input2, target, margin=0, size_average=None, reduce=None,
+                          reduction="mean"):
+    """1 - cos(input1, input2) where target is 1, max(0, cos - margin) where it is -1; the
+    cosine over the last dim of (N, D) or (D,) inputs, each squared norm plus 1e-12."""
+    op = "cosine_embedding_loss"
+    _no_legacy_arguments(op, size_average, reduce)
+    _check_reduction(op, reduction)
+    _check_targets(op, ("input1", input1), ("input2", input2))
+    if target.ndim not in (0, 1):
+        raise RuntimeError(f"{op}: 0D or 1D target tensor expected, multi-target not supported "
+                           f"(target of shape {tuple(target.shape)})")
+    if input1.ndim != input2.ndim or input1.ndim != target.ndim + 1:
+        raise RuntimeError(f"{op}: {target.ndim}D target tensor expects {target.ndim + 1}D input "
+                           f"tensors, but found inputs with sizes {tuple(input1.shape)} and "
+                           f"{tuple(input2.shape)}.")
+    dim = input1.ndim - 1
+    dot = (input1 * input2).sum(dim)
+    norms = ((input1 * input1).sum(dim) + _COSINE_EPS) * ((input2 * input2).sum(dim) + _COSINE_EPS)
+    cos = dot / norms.sqrt()
+    target = target.to(input1.dtype)
+    loss = where(target == 1, 1 - cos, 0.0) + where(target == -1, (cos - margin).clamp(min=0), 0.0)
+    return _reduce(loss, reduction)
+
+
+def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, swap=False,
+                        size_average=None, reduce=None, reduction="mean"):
+    """max(0, margin + d(anchor, positive) - d(anchor, negative)), d the p-norm distance
+    (pairwise_distance with eps); swap also takes d(positive, negative) if it is smaller."""
+    op = "triplet_margin_loss"
+    _no_legacy_arguments(op, size_average, reduce)
+    _check_reduction(op, reduction)
+    _check_targets(op, ("anchor", anchor), ("positive", positive), ("negative", negative))
+    if not anchor.ndim == positive.ndim == negative.ndim:
+        raise RuntimeError(f"{op}: The anchor, positive, and negative tensors are expected to have "
+                           f"the same number of dimensions, but got: anchor {anchor.ndim}D, "
+                           f"positive {positive.ndim}D, and negative {negative.ndim}D inputs")
+    if margin <= 0:
+        raise ValueError(f"{op}: margin must be greater than 0, got {margin}")
+    d_pos = pairwise_distance(anchor, positive, p, eps)
+    d_neg = pairwise_distance(anchor, negative, p, eps)
+    if swap:
+        d_swap = pairwise_distance(positive, negative, p, eps)
+        d_neg = where(d_swap < d_neg, d_swap, d_neg)
+    return _reduce((margin + d_pos - d_neg).clamp(min=0), reduction)
+
+
+def poisson_nll_loss(input, target, log_input=True, full=False, size_average=None, eps=1e-8,
+                     reduce=None, reduction="mean"):
+    """Negative log-likelihood of target under Poisson(rate): exp(input) - target input for
+    log-rates (log_input), else input - target log(input + eps); full adds Stirling's
+    approximation of log(target!) where target > 1."""
+    op = "poisson_nll_loss"
+    _no_legacy_arguments(op, size_average, reduce)
+    _check_reduction(op, reduction)
+    _check_targets(op, ("input", input), ("target", target))
+    if log_input:
+        loss = input.exp() - target * input
+    else:
+        loss = input - target * (input + eps).log()
+    if full:
+        safe = where(target > 1, target, 1.0)
+        stirling = safe * safe.log() - safe + 0.5 * (2 * np.pi * safe).log()
+        loss = loss + where(target > 1, stirling, 0.0)
+    return _reduce(loss, reduction)
+
+
+def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"):
+    """0.5 (log var + (input - target)^2 / var) (+ 0.5 log 2 pi when full). var has the
+    input's shape, one dim fewer (one variance per row) or a 1 where the input has a size;
+    it is clamped to eps for stability, the gradient passing as if unclamped (PyTorch's)."""
+    op = "gaussian_nll_loss"
+    _check_targets(op, ("input", input), ("target", target))
+    if isinstance(var, (int, float)):
+        if var < 0:
+            raise ValueError("var has negative entry/entries")
+        var = input.new_full(tuple(input.shape), float(var))
+    elif bool((var < 0).any()):
+        raise ValueError("var has negative entry/entries")
+    shape, vshape = tuple(input.shape), tuple(var.shape)
+    if vshape != shape:
+        if shape[:-1] == vshape:
+            var = var.unsqueeze(-1)
+        elif not (len(shape) == len(vshape)
+                  and sum(v for s, v in zip(shape, vshape) if s != v) == 1):
+            raise ValueError(f"var is of incorrect size ({op}: var of shape {vshape}, input of "
+                             f"shape {shape})")
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{reduction} is not valid")
+    var = var + (var.clamp(min=eps) - var).detach()
+    loss = 0.5 * (var.log() + square(input - target) / var)
+    if full:
+        loss = loss + 0.5 * float(np.log(2 * np.pi))
+    return _reduce(loss, reduction)
+
+
+def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, reduce=None,
+                                reduction="mean"):
+    """Binary logistic loss of each class (targets 0/1), weighted per class, averaged over
+    the classes (the last dim) of each sample."""
+    op = "multilabel_soft_margin_loss"
+    _no_legacy_arguments(op, size_average, reduce)
+    _check_reduction(op, reduction)
+    _check_floating(op, "input", input)
+    target = target.to(input.dtype)
+    loss = -(target * logsigmoid(input) + (1 - target) * logsigmoid(-input))
+    if weight is not None:
+        loss = loss * _as_weight(op, "weight", weight, input)
+    dim = input.ndim - 1
+    loss = loss.sum(dim) / (input.shape[dim] if input.ndim else 1)
     return _reduce(loss, reduction)
