@@ -40,14 +40,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-from common import machine_info
+from common import (alternate_rounds, cuda_module, limit_threads, machine_info,
+                    time_training_steps)
+from common import spawn_worker as common_spawn_worker
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "train_gpt.json"
@@ -59,27 +57,6 @@ CONFIGS = {
     "medium": dict(model=dict(n_layer=6, n_head=6, n_embd=384, block_size=256, vocab_size=65,
                               dropout=0.0), batch_size=8),
 }
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                    "NUMBA_NUM_THREADS")
-
-
-# ----------------------------------------------------------------------------- memory
-def _status_kb(field):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"{field} not found in /proc/self/status")
-
-
-def _reset_peak_rss():
-    """Start a new RSS high-water mark (Linux >= 4.0); False where the kernel refuses."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
 
 
 # ----------------------------------------------------------------------------- one framework
@@ -128,27 +105,6 @@ def train_step(model, optimizer, x, y):
     return loss
 
 
-def limit_threads(framework, threads):
-    """BLAS (and Numba, or PyTorch's intra-op) threads of this process."""
-    if framework == "torch":
-        import torch
-        torch.set_num_threads(threads)
-        from threadpoolctl import threadpool_limits
-        threadpool_limits(threads)
-    else:
-        from minifm.runtime import limit_threads as minifm_limit_threads
-        minifm_limit_threads(threads)  # BLAS through threadpoolctl, and Numba's threads
-
-
-def cuda_module(framework):
-    """torch.cuda or minifm.cuda: the same functions under the same names."""
-    if framework == "torch":
-        import torch
-        return torch.cuda
-    import minifm
-    return minifm.cuda
-
-
 def run_worker(framework, name, threads, warmup, repeats, device="cpu"):
     """Time `repeats` steps of one framework on one config; print the result as JSON."""
     limit_threads(framework, threads)
@@ -156,45 +112,24 @@ def run_worker(framework, name, threads, warmup, repeats, device="cpu"):
     gpu = cuda_module(framework) if device != "cpu" else None
     tiny = dict(n_layer=1, n_head=1, n_embd=8, block_size=8, vocab_size=65, dropout=0.0)
     train_step(*build(tiny, 1, device=device))  # load the kernels before measuring memory
-    base = _status_kb("VmRSS")
-    peak_reset = _reset_peak_rss()
-    if gpu:
-        gpu.synchronize()
-        gpu.reset_peak_memory_stats()
-        gpu_base = gpu.memory_allocated()
     spec = CONFIGS[name]
-    model, optimizer, x, y = build(spec["model"], spec["batch_size"], device=device)
-    for _ in range(warmup):
-        train_step(model, optimizer, x, y)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        loss = train_step(model, optimizer, x, y)
-        if gpu:
-            gpu.synchronize()
-        times.append(time.perf_counter() - start)
-    peak = _status_kb("VmHWM")
-    result = {
-        "framework": framework, "config": name, "threads": threads, "times_s": times,
-        "final_loss": float(loss.item()), "base_rss_mb": base / 1024,
-        "peak_rss_mb": peak / 1024, "peak_is_since_base": peak_reset,
-    }
+
+    def make_step():
+        model, optimizer, x, y = build(spec["model"], spec["batch_size"], device=device)
+        return lambda: train_step(model, optimizer, x, y)
+
+    result = {"framework": framework, "config": name, "threads": threads,
+              **time_training_steps(make_step, warmup, repeats, gpu)}
     if gpu:
-        result.update(device=device, gpu_base_mb=gpu_base / 2**20,
-                      gpu_peak_mb=gpu.max_memory_allocated() / 2**20)
+        result["device"] = device
     print(json.dumps(result))
 
 
 def spawn_worker(framework, name, threads, warmup, repeats, device="cpu"):
-    env = dict(os.environ, **{var: str(threads) for var in THREAD_VARIABLES})
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    cmd = [sys.executable, __file__, "--worker", framework, "--configs", name,
-           "--threads", str(threads), "--warmup", str(warmup), "--repeats", str(repeats),
-           "--device", device]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"{framework} worker on {name} failed:\n{done.stderr}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return common_spawn_worker(__file__, [framework, "--configs", name, "--threads",
+                                          str(threads), "--warmup", str(warmup),
+                                          "--repeats", str(repeats), "--device", device],
+                               threads)
 
 
 # ----------------------------------------------------------------------------- profile
@@ -218,20 +153,6 @@ def profile_minifm(name, threads, steps=5):
 
 
 # ----------------------------------------------------------------------------- report
-def summarize(runs):
-    """One framework's rounds on one config -> median/min step time and memory."""
-    times = [t for run in runs for t in run["times_s"]]
-    base = min(run["base_rss_mb"] for run in runs)
-    peak = max(run["peak_rss_mb"] for run in runs)
-    summary = {"median_s": statistics.median(times), "min_s": min(times), "steps": len(times),
-               "base_rss_mb": base, "peak_rss_mb": peak, "model_and_training_mb": peak - base,
-               "final_loss": runs[-1]["final_loss"], "runs": runs}
-    if "gpu_peak_mb" in runs[0]:
-        summary.update(gpu_base_mb=min(run["gpu_base_mb"] for run in runs),
-                       gpu_peak_mb=max(run["gpu_peak_mb"] for run in runs))
-    return summary
-
-
 def gpu_markdown(rows):
     lines = ["| config | minifm GPU peak allocated (MB) | PyTorch GPU peak allocated (MB) |",
              "|---|---:|---:|"]
@@ -282,12 +203,8 @@ def main():
 
     rows = []
     for name in args.configs.split(","):
-        runs = {"minifm": [], "torch": []}
-        for _ in range(rounds):
-            for fw in runs:
-                runs[fw].append(spawn_worker(fw, name, args.threads, warmup, repeats,
-                                             args.device))
-        result = {fw: summarize(r) for fw, r in runs.items()}
+        result = alternate_rounds(lambda fw: spawn_worker(fw, name, args.threads, warmup,
+                                                          repeats, args.device), rounds)
         rows.append(dict(config=name, **CONFIGS[name], **result,
                          ratio=result["minifm"]["median_s"] / result["torch"]["median_s"]))
         print(f"{name}: minifm {1e3 * result['minifm']['median_s']:.1f} ms, torch "

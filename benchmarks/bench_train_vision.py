@@ -14,7 +14,7 @@ settings of the tasks in minifm/train/tasks:
 
 The PyTorch twins are in benchmarks/torch_models.py (the same module trees).
 
-Method (as bench_train_gpt.py, whose helpers this imports)
+Method (as bench_train_gpt.py; the harness is in common.py)
 - Each framework and model runs in a fresh subprocess, with the thread count set before
   NumPy / PyTorch load (OMP/OpenBLAS/MKL/Numba variables, threadpoolctl,
   torch.set_num_threads), so neither sees the other's memory or thread pools.
@@ -47,15 +47,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-from bench_train_gpt import (THREAD_VARIABLES, _reset_peak_rss, _status_kb, cuda_module,
-                             limit_threads, summarize)
-from common import machine_info, write_json
+from common import (alternate_rounds, cuda_module, limit_threads, machine_info,
+                    time_training_steps, write_json)
+from common import spawn_worker as common_spawn_worker
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "train_vision.json"
@@ -154,42 +151,19 @@ def run_worker(framework, name, threads, warmup, repeats, device="cpu"):
     limit_threads(framework, threads)
     gpu = cuda_module(framework) if device != "cpu" else None
     warm_up_kernels(framework, device)
-    base = _status_kb("VmRSS")
-    peak_reset = _reset_peak_rss()
+    result = {"framework": framework, "config": name, "threads": threads,
+              **time_training_steps(lambda: build(framework, name, device), warmup, repeats,
+                                    gpu)}
     if gpu:
-        gpu.synchronize()
-        gpu.reset_peak_memory_stats()
-        gpu_base = gpu.memory_allocated()
-    step = build(framework, name, device)
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        loss = step()
-        if gpu:
-            gpu.synchronize()
-        times.append(time.perf_counter() - start)
-    peak = _status_kb("VmHWM")
-    result = {"framework": framework, "config": name, "threads": threads, "times_s": times,
-              "final_loss": float(loss.item()), "base_rss_mb": base / 1024,
-              "peak_rss_mb": peak / 1024, "peak_is_since_base": peak_reset}
-    if gpu:
-        result.update(device=device, gpu_base_mb=gpu_base / 2**20,
-                      gpu_peak_mb=gpu.max_memory_allocated() / 2**20)
+        result["device"] = device
     print(json.dumps(result))
 
 
 def spawn_worker(framework, name, threads, warmup, repeats, device="cpu"):
-    env = dict(os.environ, **{var: str(threads) for var in THREAD_VARIABLES})
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    cmd = [sys.executable, __file__, "--worker", framework, "--models", name,
-           "--threads", str(threads), "--warmup", str(warmup), "--repeats", str(repeats),
-           "--device", device]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"{framework} worker on {name} failed:\n{done.stderr}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return common_spawn_worker(__file__, [framework, "--models", name, "--threads",
+                                          str(threads), "--warmup", str(warmup),
+                                          "--repeats", str(repeats), "--device", device],
+                               threads)
 
 
 # ----------------------------------------------------------------------------- profile
@@ -259,12 +233,8 @@ def main():
     rows = []
     for threads in (int(t) for t in args.threads.split(",")):
         for name in args.models.split(","):
-            runs = {"minifm": [], "torch": []}
-            for _ in range(rounds):
-                for fw in runs:
-                    runs[fw].append(spawn_worker(fw, name, threads, warmup, repeats,
-                                                 args.device))
-            result = {fw: summarize(r) for fw, r in runs.items()}
+            result = alternate_rounds(lambda fw: spawn_worker(fw, name, threads, warmup,
+                                                              repeats, args.device), rounds)
             m, t = result["minifm"], result["torch"]
             rows.append(dict(model=name, threads=threads, **MODELS[name], **result,
                              ratio=m["median_s"] / t["median_s"],

@@ -23,6 +23,8 @@ import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import threading
 import time
 import tracemalloc
@@ -148,3 +150,118 @@ def write_json(path, payload):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=2) + "\n")
     return path
+
+
+# ----------------------------------------------------------------------------- training steps
+# The training benchmarks (bench_train_gpt.py, bench_train_vision.py) time each framework in a
+# fresh subprocess per round, alternating minifm and PyTorch, and summarize the rounds.
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                    "NUMBA_NUM_THREADS")
+
+
+def _status_kb(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} not found in /proc/self/status")
+
+
+def _reset_peak_rss():
+    """Start a new RSS high-water mark (Linux >= 4.0); False where the kernel refuses."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def limit_threads(framework, threads):
+    """BLAS (and Numba, or PyTorch's intra-op) threads of this process."""
+    if framework == "torch":
+        import torch
+        torch.set_num_threads(threads)
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(threads)
+    else:
+        from minifm.runtime import limit_threads as minifm_limit_threads
+        minifm_limit_threads(threads)  # BLAS through threadpoolctl, and Numba's threads
+
+
+def cuda_module(framework):
+    """torch.cuda or minifm.cuda: the same functions under the same names."""
+    if framework == "torch":
+        import torch
+        return torch.cuda
+    import minifm
+    return minifm.cuda
+
+
+def time_training_steps(make_step, warmup, repeats, gpu=None):
+    """Build with make_step() (a zero-argument callable returning a step function that
+    returns the loss), run `warmup` steps, then time `repeats` steps. Returns the times,
+    the last loss and the memory: RSS before building and its peak after, and with `gpu`
+    (torch.cuda or minifm.cuda) the allocated and peak device memory. Call it after the
+    kernels are loaded, so that the base RSS includes them."""
+    base = _status_kb("VmRSS")
+    peak_reset = _reset_peak_rss()
+    if gpu:
+        gpu.synchronize()
+        gpu.reset_peak_memory_stats()
+        gpu_base = gpu.memory_allocated()
+    step = make_step()
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        loss = step()
+        if gpu:
+            gpu.synchronize()
+        times.append(time.perf_counter() - start)
+    peak = _status_kb("VmHWM")
+    result = {"times_s": times, "final_loss": float(loss.item()), "base_rss_mb": base / 1024,
+              "peak_rss_mb": peak / 1024, "peak_is_since_base": peak_reset}
+    if gpu:
+        result.update(gpu_base_mb=gpu_base / 2**20,
+                      gpu_peak_mb=gpu.max_memory_allocated() / 2**20)
+    return result
+
+
+def spawn_worker(script, args, threads):
+    """Run `script --worker ...args` in a fresh Python with every thread variable set to
+    `threads` and the repository on PYTHONPATH; its last line of output, parsed as JSON."""
+    root = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, **{var: str(threads) for var in THREAD_VARIABLES})
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
+    cmd = [sys.executable, str(script), "--worker", *args]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"worker {' '.join(args)} failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def summarize(runs):
+    """One framework's rounds on one config -> median/min step time and memory."""
+    times = [t for run in runs for t in run["times_s"]]
+    base = min(run["base_rss_mb"] for run in runs)
+    peak = max(run["peak_rss_mb"] for run in runs)
+    summary = {"median_s": statistics.median(times), "min_s": min(times), "steps": len(times),
+               "base_rss_mb": base, "peak_rss_mb": peak, "model_and_training_mb": peak - base,
+               "final_loss": runs[-1]["final_loss"], "runs": runs}
+    if "gpu_peak_mb" in runs[0]:
+        summary.update(gpu_base_mb=min(run["gpu_base_mb"] for run in runs),
+                       gpu_peak_mb=max(run["gpu_peak_mb"] for run in runs))
+    return summary
+
+
+def alternate_rounds(spawn, rounds):
+    """{framework: summarize(its runs)} for spawn(framework) called `rounds` times in turns,
+    minifm then torch, so that load on the machine hits both sides."""
+    runs = {"minifm": [], "torch": []}
+    for _ in range(rounds):
+        for fw in runs:
+            runs[fw].append(spawn(fw))
+    return {fw: summarize(r) for fw, r in runs.items()}
