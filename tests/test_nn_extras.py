@@ -5,6 +5,7 @@ against torch.nn's."""
 from __future__ import annotations
 
 import warnings
+from collections import OrderedDict
 
 import numpy as np
 import pytest
@@ -251,3 +252,54 @@ def test_loss_modules_refuse_like_torch():
         nn.TripletMarginLoss(margin=0)
     with pytest.raises(TypeError, match="size_average and reduce are deprecated"):
         nn.SoftMarginLoss(size_average=True)
+
+
+# ----------------------------------------------------------------------------- containers
+def _with_containers(lib):
+    mod = lib.nn if lib is torch else nn
+
+    class Net(mod.Module):
+        def __init__(self):
+            super().__init__()
+            self.first = mod.Parameter(lib.ones(2))
+            self.plist = mod.ParameterList([mod.Parameter(lib.ones(2, 3)), lib.zeros(3)])
+            self.plist.append(mod.Parameter(lib.ones(1)))
+            self.pdict = mod.ParameterDict({"zeta": lib.ones(4), "alpha": lib.ones(5)})
+            self.pdict["mid"] = mod.Parameter(lib.zeros(2, 2))
+            self.pdict.update(OrderedDict([("y", lib.ones(1)), ("b", lib.ones(1))]))
+            self.linear = mod.Linear(3, 2)
+
+        def forward(self, x):
+            return self.linear(x * self.plist[1]) + self.pdict["mid"].sum()
+
+    return Net()
+
+
+def test_parameter_containers_order_and_keys_like_torch():
+    ours, theirs = _with_containers(minifm), _with_containers(torch)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    assert [n for n, _ in ours.named_parameters()] == [n for n, _ in theirs.named_parameters()]
+    assert [tuple(p.shape) for p in ours.parameters()] == \
+        [tuple(p.shape) for p in theirs.parameters()]
+    assert all(isinstance(p, nn.Parameter) for p in ours.plist)
+    assert len(ours.plist) == 3 and ours.plist[-1] is ours.plist[2]
+    assert list(ours.pdict) == list(theirs.pdict) and "mid" in ours.pdict
+    x = minifm.ones(4, 3)
+    ours(x).sum().backward()
+    assert ours.plist[1].grad is not None and ours.pdict["mid"].grad is not None
+    del ours.pdict["mid"]
+    assert "pdict.mid" not in ours.state_dict()
+
+
+def test_parameter_list_indexing_and_repr():
+    plist = nn.ParameterList([minifm.ones(2, 3)])
+    plist += [minifm.zeros(3)]
+    plist[0] = minifm.zeros(1)
+    assert [tuple(p.shape) for p in plist] == [(1,), (3,)]
+    assert [tuple(p.shape) for p in plist[1:]] == [(3,)]
+    with pytest.raises(IndexError, match="out of range"):
+        plist[2]
+    with pytest.raises(TypeError, match="cannot store a 'int'"):
+        plist.append(3)
+    assert repr(plist) == ("ParameterList(\n    (0): Parameter containing: [minifm.float32 of "
+                           "size 1]\n    (1): Parameter containing: [minifm.float32 of size 3]\n)")

@@ -2,7 +2,9 @@
 from . import functional, init  # noqa: F401
 from .parameter import Parameter  # noqa: F401
 from .module import Module  # noqa: F401
-from .containers import ModuleDict, ModuleList, Sequential  # noqa: F401
+from .containers import (  # noqa: F401
+    ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential,
+)
 from .linear import Identity, Linear  # noqa: F401
 from .flatten import Flatten, Unflatten  # noqa: F401
 from .embedding import Embedding  # noqa: F401

@@ -1,4 +1,5 @@
-"""Containers: Sequential (a pipeline), ModuleList and ModuleDict (registered collections).
+"""Containers: Sequential (a pipeline), ModuleList and ModuleDict (registered collections),
+ParameterList and ParameterDict (registered parameters).
 
 A plain Python list of layers would hide them from `parameters()` and `state_dict()`; these
 containers register each element as a child named by its position ("0", "1", ...) or key,
@@ -9,7 +10,10 @@ from __future__ import annotations
 import operator
 from collections import OrderedDict
 
+from .. import backend
+from ..tensor import Tensor
 from .module import Module, _addindent
+from .parameter import Parameter
 
 
 class _IndexedModules(Module):
@@ -173,3 +177,140 @@ class ModuleDict(Module):
         items = modules.items() if hasattr(modules, "items") else modules
         for key, module in items:
             self[key] = module
+
+
+def _as_parameter(value):
+    """A Tensor becomes a Parameter (sharing its array), as PyTorch's containers do."""
+    if isinstance(value, Parameter):
+        return value
+    if isinstance(value, Tensor):
+        return Parameter(value)
+    raise TypeError(f"cannot store a '{type(value).__name__}' in a parameter container "
+                    "(minifm.nn.Parameter or Tensor required)")
+
+
+def _parameter_line(key, param):
+    size = "x".join(map(str, param.shape))
+    return (f"    ({key}): Parameter containing: [{backend.dtype_name(param.dtype)} "
+            f"of size {size}]")
+
+
+class ParameterList(Module):
+    """A list of parameters registered under "0", "1", ...: they are in `parameters()`
+    and `state_dict()` (keys "name.0", ...) in list order."""
+
+    def __init__(self, values=None):
+        super().__init__()
+        for value in values or ():
+            self.append(value)
+
+    def _name(self, idx):
+        size = len(self)
+        idx = operator.index(idx)
+        if not -size <= idx < size:
+            raise IndexError(f"index {idx} is out of range for ParameterList of length {size}")
+        return str(idx % size)
+
+    def __getitem__(self, idx):
+        if isinstance(idx, slice):
+            return ParameterList(list(self)[idx])
+        return self._parameters[self._name(idx)]
+
+    def __setitem__(self, idx, value):
+        self.register_parameter(self._name(idx), _as_parameter(value))
+
+    def __len__(self):
+        return len(self._parameters)
+
+    def __iter__(self):
+        return iter(self._parameters[str(i)] for i in range(len(self)))
+
+    def __iadd__(self, values):
+        return self.extend(values)
+
+    def append(self, value):
+        self.register_parameter(str(len(self)), _as_parameter(value))
+        return self
+
+    def extend(self, values):
+        for value in values:
+            self.append(value)
+        return self
+
+    def extra_repr(self):
+        return "\n".join(_parameter_line(i, p) for i, p in enumerate(self))
+
+    def __repr__(self):
+        body = self.extra_repr()
+        return "ParameterList(\n" + body + "\n)" if body else "ParameterList()"
+
+
+class ParameterDict(Module):
+    """A dict of parameters registered under their keys. As in PyTorch, a plain dict given
+    to the constructor or to update() is added in sorted key order; an OrderedDict, a
+    ParameterDict or a sequence of pairs in its own order."""
+
+    def __init__(self, parameters=None):
+        super().__init__()
+        if parameters is not None:
+            self.update(parameters)
+
+    def __getitem__(self, key):
+        return self._parameters[key]
+
+    def __setitem__(self, key, value):
+        self.register_parameter(key, _as_parameter(value))
+
+    def __delitem__(self, key):
+        del self._parameters[key]
+
+    def __len__(self):
+        return len(self._parameters)
+
+    def __iter__(self):
+        return iter(self._parameters)
+
+    def __contains__(self, key):
+        return key in self._parameters
+
+    def keys(self):
+        return self._parameters.keys()
+
+    def values(self):
+        return self._parameters.values()
+
+    def items(self):
+        return self._parameters.items()
+
+    def get(self, key, default=None):
+        return self._parameters.get(key, default)
+
+    def setdefault(self, key, default=None):
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def pop(self, key):
+        value = self._parameters[key]
+        del self._parameters[key]
+        return value
+
+    def clear(self):
+        self._parameters.clear()
+
+    def update(self, parameters):
+        if isinstance(parameters, (OrderedDict, ParameterDict)):
+            items = list(parameters.items())
+        elif hasattr(parameters, "items"):
+            items = sorted(parameters.items())
+        else:
+            items = list(parameters)
+        for key, value in items:
+            self[key] = value
+
+    def extra_repr(self):
+        return "\n".join(_parameter_line(k, p) for k, p in self.items())
+
+    def __repr__(self):
+        body = self.extra_repr()
+        return "ParameterDict(\n" + body + "\n)" if body else "ParameterDict()"
