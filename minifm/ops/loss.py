@@ -648,6 +648,10 @@ def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="m
     op = "soft_margin_loss"
     _no_legacy_arguments(op, size_average, reduce)
     _regression_operands(op, input, target, reduction)
+    shape = np.broadcast_shapes(tuple(input.shape), tuple(target.shape))
+    if shape != tuple(input.shape):  # PyTorch writes the loss into an input-shaped output
+        raise RuntimeError(f"{op}: output with shape {tuple(input.shape)} doesn't match the "
+                           f"broadcast shape {shape}")
     return _reduce(-logsigmoid(target * input), reduction)
 
 
@@ -761,6 +765,7 @@ def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, r
     loss = -(target * logsigmoid(input) + (1 - target) * logsigmoid(-input))
     if weight is not None:
         loss = loss * _as_weight(op, "weight", weight, input)
+    if input.ndim == 0:  # no class dim
+        raise IndexError(f"{op}: Dimension specified as -1 but tensor has no dimensions")
     dim = input.ndim - 1
-    loss = loss.sum(dim) / (input.shape[dim] if input.ndim else 1)
-    return _reduce(loss, reduction)
+    return _reduce(loss.sum(dim) / input.shape[dim], reduction)
