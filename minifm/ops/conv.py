@@ -158,14 +158,19 @@ def from_gemm(xp, m, n, out_size):
 
 
 # ----------------------------------------------------------------------------- the three maps
+def conv_output_size(x_shape, w_shape, geom):
+    """The spatial size of a convolution's output."""
+    return tuple(output_size(x_shape[2 + i], w_shape[2 + i], geom.stride[i],
+                             sum(geom.padding[i]), geom.dilation[i])
+                 for i in range(len(x_shape) - 2))
+
+
 def conv_forward(xp, x, w, geom, out_size=None):
     """y[n, o] = sum over the input channels of o's group and the kernel of x * w."""
     g = geom.groups
     o, cg, *kernel = w.shape
     if out_size is None:
-        out_size = tuple(output_size(x.shape[2 + i], kernel[i], geom.stride[i],
-                                     sum(geom.padding[i]), geom.dilation[i])
-                         for i in range(len(kernel)))
+        out_size = conv_output_size(x.shape, w.shape, geom)
     cols = im2col(xp, x, tuple(kernel), geom, out_size)
     return from_gemm(xp, w.reshape(g, o // g, cols.shape[1]) @ cols, x.shape[0], out_size)
 
@@ -197,21 +202,27 @@ def bias_grad(g):
 
 
 # ----------------------------------------------------------------------------- the ops
-def _bias_shape(bias, nd):
-    return bias.reshape(-1, *(1,) * nd)
+def _save_inputs(ctx, x, w, geom):
+    """The forward's bookkeeping, the same for every convolution op: x is kept only where
+    w needs a gradient, w only where x does."""
+    ctx.geom = geom
+    ctx.save_for_backward(x if ctx.needs_input_grad[1] else None,
+                          w if ctx.needs_input_grad[0] else None)
+    ctx.x_shape, ctx.w_shape = x.shape, w.shape
+
+
+def _add_bias(y, bias):
+    """y += bias along the channel axis (in place: y is the op's own new array)."""
+    if bias is not None:
+        y += bias.reshape(-1, *(1,) * (y.ndim - 2))
+    return y
 
 
 class Convolution(Function):
     @staticmethod
     def forward(ctx, x, w, bias, *, geom):
-        ctx.geom = geom
-        ctx.save_for_backward(x if ctx.needs_input_grad[1] else None,
-                              w if ctx.needs_input_grad[0] else None)
-        ctx.x_shape, ctx.w_shape = x.shape, w.shape
-        y = conv_forward(ctx.xp, x, w, geom)
-        if bias is not None:
-            y += _bias_shape(bias, x.ndim - 2)
-        return y
+        _save_inputs(ctx, x, w, geom)
+        return _add_bias(conv_forward(ctx.xp, x, w, geom), bias)
 
     @staticmethod
     def backward(ctx, g):
@@ -228,14 +239,8 @@ class TransposedConvolution(Function):
 
     @staticmethod
     def forward(ctx, x, w, bias, *, geom, out_shape):
-        ctx.geom = geom
-        ctx.save_for_backward(x if ctx.needs_input_grad[1] else None,
-                              w if ctx.needs_input_grad[0] else None)
-        ctx.x_shape, ctx.w_shape = x.shape, w.shape
-        y = conv_input_grad(ctx.xp, x, w, out_shape, geom)
-        if bias is not None:
-            y += _bias_shape(bias, x.ndim - 2)
-        return y
+        _save_inputs(ctx, x, w, geom)
+        return _add_bias(conv_input_grad(ctx.xp, x, w, out_shape, geom), bias)
 
     @staticmethod
     def backward(ctx, g):
@@ -256,18 +261,11 @@ class ConvolutionFused(Function):
 
     @staticmethod
     def forward(ctx, x, w, bias, *, geom, kernel):
-        ctx.geom, ctx.kernel = geom, kernel
-        ctx.save_for_backward(x if ctx.needs_input_grad[1] else None,
-                              w if ctx.needs_input_grad[0] else None)
-        ctx.x_shape, ctx.w_shape = x.shape, w.shape
-        out_size = tuple(output_size(x.shape[2 + i], w.shape[2 + i], geom.stride[i],
-                                     sum(geom.padding[i]), geom.dilation[i])
-                         for i in range(x.ndim - 2))
+        _save_inputs(ctx, x, w, geom)
+        ctx.kernel = kernel
         y = kernel.conv_forward(x, w, geom.stride, geom.padding, geom.dilation, geom.groups,
-                                out_size)
-        if bias is not None:
-            y += _bias_shape(bias, x.ndim - 2)
-        return y
+                                conv_output_size(x.shape, w.shape, geom))
+        return _add_bias(y, bias)
 
     @staticmethod
     def backward(ctx, g):
@@ -288,15 +286,11 @@ class TransposedConvolutionFused(Function):
 
     @staticmethod
     def forward(ctx, x, w, bias, *, geom, out_shape, kernel):
-        ctx.geom, ctx.kernel = geom, kernel
-        ctx.save_for_backward(x if ctx.needs_input_grad[1] else None,
-                              w if ctx.needs_input_grad[0] else None)
-        ctx.x_shape, ctx.w_shape = x.shape, w.shape
+        _save_inputs(ctx, x, w, geom)
+        ctx.kernel = kernel
         y = kernel.conv_input_grad(x, w, out_shape, geom.stride, geom.padding, geom.dilation,
                                    geom.groups)
-        if bias is not None:
-            y += _bias_shape(bias, x.ndim - 2)
-        return y
+        return _add_bias(y, bias)
 
     @staticmethod
     def backward(ctx, g):
