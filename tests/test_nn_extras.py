@@ -303,3 +303,26 @@ def test_parameter_list_indexing_and_repr():
         plist.append(3)
     assert repr(plist) == ("ParameterList(\n    (0): Parameter containing: [minifm.float32 of "
                            "size 1]\n    (1): Parameter containing: [minifm.float32 of size 3]\n)")
+
+
+@pytest.mark.parametrize("fn, shape", [(F.dropout1d, (6, 40)), (F.dropout2d, (2, 40, 3, 2)),
+                                       (F.dropout3d, (40, 2, 2, 2))])
+def test_channel_dropout_inplace_writes_its_input_and_views(fn, shape):
+    minifm.manual_seed(2)
+    leaf = minifm.ones(*shape, requires_grad=True)
+    x = leaf * 1
+    view = x[0]
+    assert fn(x, 0.5, inplace=True) is x
+    assert set(np.unique(x.detach().numpy())) == {0.0, 2.0}
+    assert np.array_equal(view.detach().numpy(), x.detach().numpy()[0])
+    x.sum().backward()
+    assert_close(leaf.grad.numpy(), x.detach().numpy())
+
+
+def test_gaussian_nll_loss_takes_a_float_variance_like_torch():
+    a, b = _x(3, 4), _x(3, 4, seed=1)
+    ours = F.gaussian_nll_loss(minifm.tensor(a), minifm.tensor(b), 0.5, full=True)
+    theirs = TF.gaussian_nll_loss(torch.tensor(a), torch.tensor(b), 0.5, full=True)
+    assert_close(ours.numpy(), theirs.numpy())
+    with pytest.raises(ValueError, match="var has negative entry"):
+        F.gaussian_nll_loss(minifm.tensor(a), minifm.tensor(b), -1.0)
