@@ -1,7 +1,9 @@
 """Activations and softmax, each one fused op with an analytic backward (no chain of small
 ops, no temporaries kept beyond what backward needs). The pointwise ones with a derivative
 of x alone (elu, hardswish, ...) are built by elementwise's `_unary` from a forward and a
-derivative; a few are composites of other ops (softmin, glu, prelu).
+derivative; a few are composites of other ops (softmin, glu, prelu, tanhshrink, rrelu).
+With inplace=True (and in the functional `name_` forms) the result is committed into the
+input by ops/inplace.py's `commit`, so views of it see the new values.
 
 GELU, softmax and log_softmax also have a kernel in minifm.kernels: each of them is a
 reference Function (NumPy/CuPy code, the oracle and the fallback) and a fused Function
@@ -571,7 +573,8 @@ def celu_(input, alpha=1.0):
 
 def threshold_(input, threshold, value):
     """In place: value where input <= threshold, else input."""
-    return globals()["threshold"](input, threshold, value, inplace=True)
+    return _result(input, Threshold.apply(input, threshold=threshold, value=value), True,
+                   "threshold_")
 
 
 def rrelu_(input, lower=1.0 / 8, upper=1.0 / 3, training=False, generator=None):
