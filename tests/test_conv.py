@@ -322,10 +322,15 @@ def _copy_params(ours, theirs):
 ])
 def test_conv_modules_match_torch(ours_cls, torch_cls, args, kwargs, x_shape):
     ours, theirs = ours_cls(*args, **kwargs), torch_cls(*args, **kwargs)
-    assert list(ours.state_dict()) == list(theirs.state_dict())
     for name, p in theirs.named_parameters():
         assert tuple(getattr(ours, name).shape) == tuple(p.shape)
         assert isinstance(getattr(ours, name), minifm.nn.parameter.Parameter)
+    _assert_module_matches_torch(ours, theirs, x_shape)
+
+
+def _assert_module_matches_torch(ours, theirs, x_shape):
+    """state_dict keys, repr, output and parameter gradients with PyTorch's weights."""
+    assert list(ours.state_dict()) == list(theirs.state_dict())
     assert repr(ours) == repr(theirs)
     _copy_params(ours, theirs)
     x = randn(*x_shape).astype(np.float32)
@@ -353,16 +358,7 @@ def test_conv_nd_modules_match_torch(name, args, kwargs, x_shape):
     and parameter gradients with PyTorch's weights."""
     ours, theirs = getattr(minifm.nn, name)(*args, **kwargs), getattr(torch.nn, name)(*args,
                                                                                      **kwargs)
-    assert list(ours.state_dict()) == list(theirs.state_dict())
-    assert repr(ours) == repr(theirs)
-    _copy_params(ours, theirs)
-    x = randn(*x_shape).astype(np.float32)
-    y, ty = ours(minifm.tensor(x)), theirs(torch.tensor(x))
-    assert_close(y, ty)
-    y.sum().backward()
-    ty.sum().backward()
-    for name, p in theirs.named_parameters():
-        assert_close(getattr(ours, name).grad, p.grad)
+    _assert_module_matches_torch(ours, theirs, x_shape)
 
 
 @pytest.mark.parametrize("module,fan_in", [
