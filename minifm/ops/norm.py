@@ -318,12 +318,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
 # is a handful of elementwise ops. Their second derivatives come from those ops.
 def _per_channel(out, weight, bias, ndim):
     """out * weight + bias with (C,) parameters broadcast over an (N, C, *) tensor."""
-    shape = (-1,) + (1,) * (ndim - 2)
-    if weight is not None:
-        out = out * weight.reshape(shape)
-    if bias is not None:
-        out = out + bias.reshape(shape)
-    return out
+    return _scale_shift(out, weight, bias, (-1,) + (1,) * (ndim - 2))
 
 
 def _check_channels(op, name, param, input):
