@@ -248,6 +248,15 @@ _CHANNEL_NOTE = ("Note that {op} exists to provide channel-wise dropout on input
                  "(i.e. {a}D or {b}D inputs).")
 
 
+def _warn_unusual_rank(op, n, input):
+    """PyTorch's warning for a channel dropout of n spatial dims given another rank (not yet
+    an error there); stacklevel points at the caller of op."""
+    warnings.warn(f"{op}: Received a {input.ndim}-D input to {op}, which is deprecated and "
+                  "will result in an error in a future release. To retain the behavior and "
+                  "silence this warning, please use dropout instead. "
+                  + _CHANNEL_NOTE.format(op=op, n=n, s="s", a=n + 1, b=n + 2), stacklevel=3)
+
+
 def dropout1d(input, p=0.5, training=True, inplace=False, generator=None):
     """Zero whole channels (dim 1 of an (N, C, L) input, dim 0 of (C, L)) with probability p,
     scaling the rest by 1/(1-p)."""
@@ -263,11 +272,7 @@ def dropout2d(input, p=0.5, training=True, inplace=False, generator=None):
     rest by 1/(1-p). As in PyTorch, a 3-D input is taken as (N, C, L), with a warning."""
     _check_p("dropout2d", p)
     if input.ndim not in (3, 4):
-        warnings.warn(f"dropout2d: Received a {input.ndim}-D input to dropout2d, which is "
-                      "deprecated and will result in an error in a future release. To retain "
-                      "the behavior and silence this warning, please use dropout instead. "
-                      + _CHANNEL_NOTE.format(op="dropout2d", n=2, s="s", a=3, b=4),
-                      stacklevel=2)
+        _warn_unusual_rank("dropout2d", 2, input)
     if input.ndim == 3:
         warnings.warn("dropout2d: Received a 3D input to dropout2d and assuming that channel-wise "
                       "1D dropout behavior is desired - input is interpreted as shape (N, C, L), "
@@ -283,11 +288,7 @@ def dropout3d(input, p=0.5, training=True, inplace=False, generator=None):
     probability p, scaling the rest by 1/(1-p)."""
     _check_p("dropout3d", p)
     if input.ndim not in (4, 5):
-        warnings.warn(f"dropout3d: Received a {input.ndim}-D input to dropout3d, which is "
-                      "deprecated and will result in an error in a future release. To retain "
-                      "the behavior and silence this warning, please use dropout instead. "
-                      + _CHANNEL_NOTE.format(op="dropout3d", n=3, s="s", a=4, b=5),
-                      stacklevel=2)
+        _warn_unusual_rank("dropout3d", 3, input)
     return _channel_dropout("dropout3d", input, p, training, inplace, input.ndim == 5, generator)
 
 
