@@ -80,6 +80,33 @@ def assert_close(actual, expected, **kwargs):
     torch.testing.assert_close(actual, expected, **kwargs)
 
 
+def load_from_torch(model, torch_model):
+    """Copy a torch model's state dict (parameters and buffers) into a minifm model."""
+    model.load_state_dict({k: minifm.tensor(v.detach().numpy())
+                           for k, v in torch_model.state_dict().items()})
+    return model
+
+
+def assert_grads_close(model, torch_model, **tol):
+    """Same parameter names in the same order, and each gradient close to torch's."""
+    torch_params = dict(torch_model.named_parameters())
+    names = [name for name, _ in model.named_parameters()]
+    assert names == list(torch_params)
+    for name, p in model.named_parameters():
+        assert p.grad is not None, name
+        assert p.grad.shape == p.shape and p.grad.dtype == p.dtype, name
+        assert_close(p.grad, torch_params[name].grad, msg=name, **tol)
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    """A small text file (200 lines) for the training CLI tests."""
+    path = tmp_path / "corpus.txt"
+    path.write_text("".join(f"line {i}: the quick brown fox jumps over the lazy dog.\n"
+                            for i in range(200)), encoding="utf-8")
+    return path
+
+
 @pytest.fixture(params=["cpu", "cuda"])
 def device(request):
     """"cpu", then "cuda": a real GPU where CuPy sees one, else the CuPy stand-in."""

@@ -13,19 +13,13 @@ torch = pytest.importorskip("torch")
 
 import minifm  # noqa: E402
 import torch_models as tm  # noqa: E402
-from conftest import assert_close  # noqa: E402
+from conftest import assert_close, load_from_torch  # noqa: E402
 from minifm.models import BertConfig, BertForMaskedLM, GPT, GPTConfig  # noqa: E402
 from minifm.nn.attention import attention_weights  # noqa: E402
 
 GPT_CONFIG = dict(block_size=16, vocab_size=23, n_layer=2, n_head=4, n_embd=32, dropout=0.0)
 BERT_CONFIG = dict(vocab_size=23, hidden_size=32, num_layers=2, num_heads=4,
                    intermediate_size=64, max_position_embeddings=16, dropout=0.0)
-
-
-def load_from_torch(model, torch_model):
-    model.load_state_dict({k: minifm.tensor(v.detach().numpy())
-                           for k, v in torch_model.state_dict().items()})
-    return model
 
 
 def torch_probabilities(q, k, mask):

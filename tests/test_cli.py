@@ -22,14 +22,6 @@ TINY_GPT = ["--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--block-size",
             "--eval-interval", "2", "--max-steps", "4", "--samples", "0"]
 
 
-@pytest.fixture
-def corpus(tmp_path):
-    path = tmp_path / "corpus.txt"
-    path.write_text("".join(f"line {i}: the quick brown fox jumps over the lazy dog.\n"
-                            for i in range(200)), encoding="utf-8")
-    return path
-
-
 def snapshot(folder):
     """{relative path: sha256} of every file under `folder` ({} if there is none)."""
     sums = {}

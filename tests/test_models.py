@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 import minifm  # noqa: E402
 import minifm.nn as nn  # noqa: E402
 import torch_models as tm  # noqa: E402
-from conftest import assert_close, to_numpy  # noqa: E402
+from conftest import assert_close, assert_grads_close, load_from_torch, to_numpy  # noqa: E402
 from minifm.models import (  # noqa: E402
     GPT, BertConfig, BertForMaskedLM, BertForSequenceClassification, BertModel,
     Discriminator, GPTConfig, Generator, convert_hf_gpt2_state_dict, mask_tokens,
@@ -23,23 +23,6 @@ from minifm.models import (  # noqa: E402
 SMALL_GPT = dict(n_layer=2, n_head=2, n_embd=32, block_size=16, vocab_size=65, dropout=0.0)
 SMALL_BERT = dict(vocab_size=30, hidden_size=32, num_layers=2, num_heads=2,
                   intermediate_size=64, max_position_embeddings=16, dropout=0.0)
-
-
-def load_from_torch(model, torch_model):
-    """Copy a torch model's state dict (parameters and buffers) into a minifm model."""
-    model.load_state_dict({k: minifm.tensor(v.detach().numpy())
-                           for k, v in torch_model.state_dict().items()})
-    return model
-
-
-def assert_grads_close(model, torch_model, **tol):
-    torch_params = dict(torch_model.named_parameters())
-    names = [name for name, _ in model.named_parameters()]
-    assert names == list(torch_params)
-    for name, p in model.named_parameters():
-        assert p.grad is not None, name
-        assert p.grad.shape == p.shape and p.grad.dtype == p.dtype, name
-        assert_close(p.grad, torch_params[name].grad, msg=name, **tol)
 
 
 def gpt_pair(seed=0, **overrides):

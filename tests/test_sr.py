@@ -15,7 +15,7 @@ pytest.importorskip("PIL")
 
 import minifm  # noqa: E402
 import torch_models as tm  # noqa: E402
-from conftest import assert_close  # noqa: E402
+from conftest import assert_close, assert_grads_close, load_from_torch  # noqa: E402
 from minifm import backend  # noqa: E402
 from minifm.cli import main  # noqa: E402
 from minifm.data.photos import (  # noqa: E402
@@ -28,20 +28,6 @@ from minifm.train.tasks import TASKS  # noqa: E402
 from minifm.train.tasks.sr import SRTask, SRTaskConfig  # noqa: E402
 
 TINY = dict(lr_patch_size=8, batch_size=4, n1=8, n2=4, crop_size=16)
-
-
-def load_from_torch(model, torch_model):
-    model.load_state_dict({k: minifm.tensor(v.detach().numpy())
-                           for k, v in torch_model.state_dict().items()})
-    return model
-
-
-def assert_grads_close(model, torch_model, **tol):
-    torch_params = dict(torch_model.named_parameters())
-    assert [name for name, _ in model.named_parameters()] == list(torch_params)
-    for name, p in model.named_parameters():
-        assert p.grad.shape == p.shape and p.grad.dtype == p.dtype, name
-        assert_close(p.grad, torch_params[name].grad, msg=name, **tol)
 
 
 @pytest.fixture(scope="module")

@@ -17,14 +17,6 @@ TINY = {
 }
 
 
-@pytest.fixture
-def corpus(tmp_path):
-    path = tmp_path / "corpus.txt"
-    path.write_text("".join(f"line {i}: the quick brown fox jumps over the lazy dog.\n"
-                            for i in range(200)), encoding="utf-8")
-    return path
-
-
 @pytest.mark.parametrize("device", ["cuda"])
 @pytest.mark.parametrize("task", ["gpt", "bert", "dcgan", "resnet"])
 def test_train_two_steps_on_cuda_then_resume_sample_and_eval(task, device, tmp_path, corpus,
