@@ -43,9 +43,8 @@ import json
 import sys
 from pathlib import Path
 
-from common import (alternate_rounds, cuda_module, limit_threads, machine_info,
-                    time_training_steps)
-from common import spawn_worker as common_spawn_worker
+from common import (alternate_rounds, limit_threads, machine_info, print_worker_result,
+                    spawn_worker)
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "train_gpt.json"
@@ -109,7 +108,6 @@ def run_worker(framework, name, threads, warmup, repeats, device="cpu"):
     """Time `repeats` steps of one framework on one config; print the result as JSON."""
     limit_threads(framework, threads)
     build = build_minifm if framework == "minifm" else build_torch
-    gpu = cuda_module(framework) if device != "cpu" else None
     tiny = dict(n_layer=1, n_head=1, n_embd=8, block_size=8, vocab_size=65, dropout=0.0)
     train_step(*build(tiny, 1, device=device))  # load the kernels before measuring memory
     spec = CONFIGS[name]
@@ -118,18 +116,7 @@ def run_worker(framework, name, threads, warmup, repeats, device="cpu"):
         model, optimizer, x, y = build(spec["model"], spec["batch_size"], device=device)
         return lambda: train_step(model, optimizer, x, y)
 
-    result = {"framework": framework, "config": name, "threads": threads,
-              **time_training_steps(make_step, warmup, repeats, gpu)}
-    if gpu:
-        result["device"] = device
-    print(json.dumps(result))
-
-
-def spawn_worker(framework, name, threads, warmup, repeats, device="cpu"):
-    return common_spawn_worker(__file__, [framework, "--configs", name, "--threads",
-                                          str(threads), "--warmup", str(warmup),
-                                          "--repeats", str(repeats), "--device", device],
-                               threads)
+    print_worker_result(framework, name, threads, make_step, warmup, repeats, device)
 
 
 # ----------------------------------------------------------------------------- profile
@@ -203,8 +190,9 @@ def main():
 
     rows = []
     for name in args.configs.split(","):
-        result = alternate_rounds(lambda fw: spawn_worker(fw, name, args.threads, warmup,
-                                                          repeats, args.device), rounds)
+        result = alternate_rounds(lambda fw: spawn_worker(__file__, fw, "--configs", name,
+                                                          args.threads, warmup, repeats,
+                                                          args.device), rounds)
         rows.append(dict(config=name, **CONFIGS[name], **result,
                          ratio=result["minifm"]["median_s"] / result["torch"]["median_s"]))
         print(f"{name}: minifm {1e3 * result['minifm']['median_s']:.1f} ms, torch "

@@ -46,13 +46,11 @@ Writes benchmarks/results/train_vision.json and prints a Markdown table.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-from common import (alternate_rounds, cuda_module, limit_threads, machine_info,
-                    time_training_steps, write_json)
-from common import spawn_worker as common_spawn_worker
+from common import (alternate_rounds, limit_threads, machine_info, print_worker_result,
+                    spawn_worker, write_json)
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "train_vision.json"
@@ -149,21 +147,9 @@ def warm_up_kernels(framework, device="cpu"):
 def run_worker(framework, name, threads, warmup, repeats, device="cpu"):
     """Time `repeats` steps of one framework on one model; print the result as JSON."""
     limit_threads(framework, threads)
-    gpu = cuda_module(framework) if device != "cpu" else None
     warm_up_kernels(framework, device)
-    result = {"framework": framework, "config": name, "threads": threads,
-              **time_training_steps(lambda: build(framework, name, device), warmup, repeats,
-                                    gpu)}
-    if gpu:
-        result["device"] = device
-    print(json.dumps(result))
-
-
-def spawn_worker(framework, name, threads, warmup, repeats, device="cpu"):
-    return common_spawn_worker(__file__, [framework, "--models", name, "--threads",
-                                          str(threads), "--warmup", str(warmup),
-                                          "--repeats", str(repeats), "--device", device],
-                               threads)
+    print_worker_result(framework, name, threads, lambda: build(framework, name, device),
+                        warmup, repeats, device)
 
 
 # ----------------------------------------------------------------------------- profile
@@ -233,8 +219,9 @@ def main():
     rows = []
     for threads in (int(t) for t in args.threads.split(",")):
         for name in args.models.split(","):
-            result = alternate_rounds(lambda fw: spawn_worker(fw, name, threads, warmup,
-                                                              repeats, args.device), rounds)
+            result = alternate_rounds(lambda fw: spawn_worker(__file__, fw, "--models", name,
+                                                              threads, warmup, repeats,
+                                                              args.device), rounds)
             m, t = result["minifm"], result["torch"]
             rows.append(dict(model=name, threads=threads, **MODELS[name], **result,
                              ratio=m["median_s"] / t["median_s"],

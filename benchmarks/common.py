@@ -230,16 +230,29 @@ def time_training_steps(make_step, warmup, repeats, gpu=None):
     return result
 
 
-def spawn_worker(script, args, threads):
-    """Run `script --worker ...args` in a fresh Python with every thread variable set to
-    `threads` and the repository on PYTHONPATH; its last line of output, parsed as JSON."""
+def print_worker_result(framework, name, threads, make_step, warmup, repeats, device="cpu"):
+    """A worker's answer: time_training_steps on `device`, printed as one JSON line."""
+    gpu = cuda_module(framework) if device != "cpu" else None
+    result = {"framework": framework, "config": name, "threads": threads,
+              **time_training_steps(make_step, warmup, repeats, gpu)}
+    if gpu:
+        result["device"] = device
+    print(json.dumps(result))
+
+
+def spawn_worker(script, framework, name_option, name, threads, warmup, repeats, device):
+    """Run `script --worker framework name_option name ...` in a fresh Python with every
+    thread variable set to `threads` and the repository on PYTHONPATH; its last line of
+    output, parsed as JSON."""
     root = Path(__file__).resolve().parent.parent
     env = dict(os.environ, **{var: str(threads) for var in THREAD_VARIABLES})
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
-    cmd = [sys.executable, str(script), "--worker", *args]
+    cmd = [sys.executable, str(script), "--worker", framework, name_option, name,
+           "--threads", str(threads), "--warmup", str(warmup), "--repeats", str(repeats),
+           "--device", device]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        raise RuntimeError(f"worker {' '.join(args)} failed:\n{done.stderr}")
+        raise RuntimeError(f"{framework} worker on {name} failed:\n{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
