@@ -80,6 +80,41 @@ def assert_close(actual, expected, **kwargs):
     torch.testing.assert_close(actual, expected, **kwargs)
 
 
+def convert(value, lib, leaves=None, device="cpu"):
+    """Arrays (also inside lists and tuples) to torch CPU tensors, or minifm tensors on
+    `device`; floating arrays require grad when `leaves` is a list, and are appended to it."""
+    if isinstance(value, np.ndarray):
+        grad = leaves is not None and value.dtype.kind == "f"
+        array = np.array(value, order="K")  # a copy that keeps a transposed layout
+        if lib == "torch":
+            t = _torch().from_numpy(array).requires_grad_(grad)
+        elif device == "cpu":
+            t = minifm.Tensor(array, requires_grad=grad)
+        else:
+            t = minifm.tensor(array, device=device, requires_grad=grad)
+        if grad:
+            leaves.append(t)
+        return t
+    if isinstance(value, (tuple, list)):
+        return type(value)(convert(v, lib, leaves, device) for v in value)
+    return value
+
+
+def flat(out):
+    """The tensors of a (nested) tuple or list of outputs, in order."""
+    if isinstance(out, (tuple, list)):
+        return [t for o in out for t in flat(o)]
+    return [out]
+
+
+def call_op(info, sample, lib, leaves=None, device="cpu"):
+    """The op-table entry's op (minifm, on `device`) or reference (torch) on the sample."""
+    fn = info.op if lib == "minifm" else info.ref
+    args = convert(sample.args, lib, leaves, device)
+    kwargs = {k: convert(v, lib, leaves, device) for k, v in sample.kwargs.items()}
+    return flat(fn(*args, **kwargs))
+
+
 def load_from_torch(model, torch_model):
     """Copy a torch model's state dict (parameters and buffers) into a minifm model."""
     model.load_state_dict({k: minifm.tensor(v.detach().numpy())

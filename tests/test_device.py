@@ -15,40 +15,10 @@ torch = pytest.importorskip("torch")
 
 import minifm  # noqa: E402
 from minifm import backend  # noqa: E402
-from conftest import CUPY_STAND_IN, assert_close, to_numpy  # noqa: E402
+from conftest import CUPY_STAND_IN, assert_close, call_op, flat, to_numpy  # noqa: E402
 from optable import F64, OPS, Make, Sample  # noqa: E402
 
 CUDA = backend.as_device("cuda")
-
-
-def convert(value, lib, leaves=None):
-    """Arrays (also inside lists and tuples) to torch CPU tensors or minifm CUDA tensors;
-    floating ones require grad and are appended to `leaves` when it is a list."""
-    if isinstance(value, np.ndarray):
-        grad = leaves is not None and value.dtype.kind == "f"
-        if lib == "torch":
-            t = torch.from_numpy(np.array(value, order="K")).requires_grad_(grad)
-        else:
-            t = minifm.tensor(value, device="cuda", requires_grad=grad)
-        if grad:
-            leaves.append(t)
-        return t
-    if isinstance(value, (tuple, list)):
-        return type(value)(convert(v, lib, leaves) for v in value)
-    return value
-
-
-def flat(out):
-    if isinstance(out, (tuple, list)):
-        return [t for o in out for t in flat(o)]
-    return [out]
-
-
-def call(info, sample, lib, leaves=None):
-    fn = info.op if lib == "minifm" else info.ref
-    args = convert(sample.args, lib, leaves)
-    kwargs = {k: convert(v, lib, leaves) for k, v in sample.kwargs.items()}
-    return flat(fn(*args, **kwargs))
 
 
 def on_cuda(tensor, sample):
@@ -76,8 +46,8 @@ def test_op_forward_and_backward_on_cuda(info, dtype, device):
     grad = info.differentiable and dtype.kind == "f"
     for sample in info.samples(Make(dtype)):
         t_leaves, leaves = ([], []) if grad else (None, None)
-        theirs = call(info, sample, "torch", t_leaves)
-        ours = call(info, sample, "minifm", leaves)
+        theirs = call_op(info, sample, "torch", t_leaves)
+        ours = call_op(info, sample, "minifm", leaves, "cuda")
         assert len(ours) == len(theirs), sample
         for a, b in zip(ours, theirs):
             if has_arrays(sample):  # factories (tril_indices...) stay on their default device
@@ -362,7 +332,8 @@ def _second_order(info, sample, lib):
     """Gradients of <w, grad <v, f(x)>> with respect to the leaves x, through first-order
     gradients built with create_graph=True (test_ops.py's check, here on CUDA)."""
     leaves = []
-    outs = [o for o in call(info, sample, lib, leaves) if o.is_floating_point() and o.requires_grad]
+    outs = [o for o in call_op(info, sample, lib, leaves, "cuda")
+            if o.is_floating_point() and o.requires_grad]
     rng = np.random.default_rng(2)
     wrap = (lambda a: torch.from_numpy(a)) if lib == "torch" else \
         (lambda a: minifm.tensor(a, device="cuda"))

@@ -10,39 +10,8 @@ torch = pytest.importorskip("torch")
 
 import minifm  # noqa: E402
 import minifm.nn.functional as F  # noqa: E402
-from conftest import assert_close, to_numpy  # noqa: E402
+from conftest import assert_close, call_op, convert, flat, to_numpy  # noqa: E402
 from optable import F64, OPS, Make  # noqa: E402
-
-
-def convert(value, lib, leaves=None):
-    """Arrays (also inside lists and tuples) to tensors of `lib`; floating arrays require
-    grad when `leaves` is a list, and are appended to it."""
-    if isinstance(value, np.ndarray):
-        grad = leaves is not None and value.dtype.kind == "f"
-        array = np.array(value, order="K")  # a copy that keeps a transposed layout
-        if lib == "torch":
-            t = torch.from_numpy(array).requires_grad_(grad)
-        else:
-            t = minifm.Tensor(array, requires_grad=grad)
-        if grad:
-            leaves.append(t)
-        return t
-    if isinstance(value, (tuple, list)):
-        return type(value)(convert(v, lib, leaves) for v in value)
-    return value
-
-
-def call(info, sample, lib, leaves=None):
-    fn = info.op if lib == "minifm" else info.ref
-    args = convert(sample.args, lib, leaves)
-    kwargs = {k: convert(v, lib, leaves) for k, v in sample.kwargs.items()}
-    return flat(fn(*args, **kwargs))
-
-
-def flat(out):
-    if isinstance(out, (tuple, list)):
-        return [t for o in out for t in flat(o)]
-    return [out]
 
 
 def cases(select):
@@ -53,7 +22,7 @@ def cases(select):
 @pytest.mark.parametrize("info,dtype", cases(lambda info, dtype: True))
 def test_forward(info, dtype):
     for sample in info.samples(Make(dtype)):
-        ours, theirs = call(info, sample, "minifm"), call(info, sample, "torch")
+        ours, theirs = call_op(info, sample, "minifm"), call_op(info, sample, "torch")
         assert len(ours) == len(theirs), sample
         for a, b in zip(ours, theirs):
             assert isinstance(a, minifm.Tensor), (sample, type(a))
@@ -64,7 +33,8 @@ def test_forward(info, dtype):
 def _grads(info, sample, lib, cotangents=None):
     """(leaves, their gradients, the cotangents used) for one sample."""
     leaves = []
-    outs = [o for o in call(info, sample, lib, leaves) if o.is_floating_point() and o.requires_grad]
+    outs = [o for o in call_op(info, sample, lib, leaves)
+            if o.is_floating_point() and o.requires_grad]
     if cotangents is None:
         rng = np.random.default_rng(1)
         cotangents = [rng.standard_normal(tuple(o.shape)).astype(to_numpy(o).dtype) for o in outs]
@@ -96,7 +66,8 @@ def _second_order(info, sample, lib):
     """Gradients of <w, grad <v, f(x)>> with respect to the leaves x: second derivatives,
     through the first-order gradients built with create_graph=True."""
     leaves = []
-    outs = [o for o in call(info, sample, lib, leaves) if o.is_floating_point() and o.requires_grad]
+    outs = [o for o in call_op(info, sample, lib, leaves)
+            if o.is_floating_point() and o.requires_grad]
     rng = np.random.default_rng(2)
     wrap = (lambda a: torch.from_numpy(a)) if lib == "torch" else minifm.Tensor
     autograd = torch.autograd if lib == "torch" else minifm.autograd
