@@ -43,8 +43,8 @@ import json
 import sys
 from pathlib import Path
 
-from common import (alternate_rounds, limit_threads, machine_info, print_worker_result,
-                    spawn_worker)
+from common import (add_harness_arguments, alternate_rounds, harness_counts, limit_threads,
+                    machine_info, print_worker_result, spawn_worker)
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "train_gpt.json"
@@ -164,23 +164,12 @@ def markdown(rows):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="1 round of 1 warm-up step and 3 timed steps")
     parser.add_argument("--threads", type=int, default=1, help="threads for both frameworks")
-    parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--configs", default="small,medium")
-    parser.add_argument("--warmup", type=int, default=None)
-    parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--profile", metavar="CONFIG", help="cProfile minifm on one config")
-    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    parser.add_argument("--worker", choices=["minifm", "torch"], help=argparse.SUPPRESS)
-    parser.add_argument("--output", default=None,
-                        help=f"default {RESULTS.relative_to(ROOT)} (cpu), "
-                             f"{GPU_RESULTS.relative_to(ROOT)} (cuda)")
+    add_harness_arguments(parser, RESULTS, GPU_RESULTS)
     args = parser.parse_args()
-    warmup = args.warmup if args.warmup is not None else (1 if args.quick else 3)
-    repeats = args.repeats if args.repeats is not None else (3 if args.quick else 5)
-    rounds = args.rounds if args.rounds is not None else (1 if args.quick else 3)
+    warmup, repeats, rounds = harness_counts(args, warmup=3)
 
     if args.worker:
         return run_worker(args.worker, args.configs, args.threads, warmup, repeats,

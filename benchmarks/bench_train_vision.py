@@ -49,8 +49,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from common import (alternate_rounds, limit_threads, machine_info, print_worker_result,
-                    spawn_worker, write_json)
+from common import (add_harness_arguments, alternate_rounds, harness_counts, limit_threads,
+                    machine_info, print_worker_result, spawn_worker, write_json)
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "train_vision.json"
@@ -192,23 +192,12 @@ def markdown(rows, gpu=False):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="1 round of 1 warm-up step and 3 timed steps")
     parser.add_argument("--threads", default="1,2", help="thread counts, comma-separated")
-    parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--models", default=",".join(MODELS))
-    parser.add_argument("--warmup", type=int, default=None)
-    parser.add_argument("--repeats", type=int, default=None)
-    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--profile", metavar="MODEL", help="cProfile minifm's steps of MODEL")
-    parser.add_argument("--worker", choices=["minifm", "torch"], help=argparse.SUPPRESS)
-    parser.add_argument("--output", default=None,
-                        help=f"default {RESULTS.relative_to(ROOT)} (cpu), "
-                             f"{GPU_RESULTS.relative_to(ROOT)} (cuda)")
+    add_harness_arguments(parser, RESULTS, GPU_RESULTS)
     args = parser.parse_args()
-    warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
-    repeats = args.repeats if args.repeats is not None else (3 if args.quick else 5)
-    rounds = args.rounds if args.rounds is not None else (1 if args.quick else 3)
+    warmup, repeats, rounds = harness_counts(args, warmup=2)
 
     if args.worker:
         return run_worker(args.worker, args.models, int(args.threads), warmup, repeats,

@@ -18,6 +18,7 @@ arrays keep showing. Linux only: elsewhere these return None / do nothing.
 """
 from __future__ import annotations
 
+import argparse
 import ctypes
 import json
 import os
@@ -268,6 +269,31 @@ def summarize(runs):
         summary.update(gpu_base_mb=min(run["gpu_base_mb"] for run in runs),
                        gpu_peak_mb=max(run["gpu_peak_mb"] for run in runs))
     return summary
+
+
+def add_harness_arguments(parser, results, gpu_results):
+    """The options of both training benchmarks beside their own (threads, what to run,
+    --profile): --quick, --rounds, --warmup, --repeats, --device, --output and the hidden
+    --worker (harness_counts reads the first four)."""
+    root = Path(__file__).resolve().parent.parent
+    parser.add_argument("--quick", action="store_true",
+                        help="1 round of 1 warm-up step and 3 timed steps")
+    parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--warmup", type=int, default=None)
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--worker", choices=["minifm", "torch"], help=argparse.SUPPRESS)
+    parser.add_argument("--output", default=None,
+                        help=f"default {Path(results).relative_to(root)} (cpu), "
+                             f"{Path(gpu_results).relative_to(root)} (cuda)")
+
+
+def harness_counts(args, warmup):
+    """(warmup, repeats, rounds): those given, else 1, 3, 1 with --quick, else `warmup`
+    (the script's own), 5, 3."""
+    return (args.warmup if args.warmup is not None else (1 if args.quick else warmup),
+            args.repeats if args.repeats is not None else (3 if args.quick else 5),
+            args.rounds if args.rounds is not None else (1 if args.quick else 3))
 
 
 def alternate_rounds(spawn, rounds):
