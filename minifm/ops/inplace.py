@@ -38,7 +38,6 @@ from ..tensor import Tensor, ViewOf
 from .elementwise import (add, as_tensor_like, clamp, div, masked_fill, mul, sub, to_device,
                           to_dtype)
 from .index import SetItem, raw_key
-from ..creation import rand_array, randn_array
 
 
 class CopySlices(Function):
@@ -67,7 +66,7 @@ class CopySlices(Function):
 
 class Overwrite(Function):
     """out = value broadcast to x's shape and dtype: the out-of-place form of fill_, copy_,
-    zero_, normal_ and uniform_. x is an input only so that the result stays in x's graph;
+    zero_ and the in-place samplers of ops/random.py (normal_, uniform_...). x is an input only so that the result stays in x's graph;
     its gradient is zero, since its old values are gone."""
 
     @staticmethod
@@ -205,16 +204,6 @@ def fill_(self, value):
 
 def zero_(self):
     return fill_(self, 0)
-
-
-def normal_(self, mean=0.0, std=1.0, generator=None):
-    sample = randn_array(self.shape, self.dtype, self.device, generator) * std + mean
-    return _overwrite(self, sample, "normal_")
-
-
-def uniform_(self, a=0.0, b=1.0, generator=None):
-    sample = rand_array(self.shape, self.dtype, self.device, generator) * (b - a) + a
-    return _overwrite(self, sample, "uniform_")
 
 
 def setitem(self, key, value):
