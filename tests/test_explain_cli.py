@@ -7,7 +7,7 @@ import pytest
 pytest.importorskip("matplotlib")
 
 from minifm.cli import main  # noqa: E402
-from test_cli import TINY_GPT, corpus, refused  # noqa: E402,F401  (corpus: a fixture)
+from test_cli import TINY_GPT, refused  # noqa: E402
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
