@@ -283,3 +283,19 @@ def test_a_kill_at_any_moment_leaves_a_loadable_checkpoint(tmp_path, corpus):
     rows = [json.loads(line) for line in open(out / "metrics.jsonl")]
     keys = [(r["step"], r["split"]) for r in rows]
     assert len(keys) == len(set(keys)) and max(k[0] for k in keys) == step + 3
+
+
+def test_resume_accepts_a_path_setting_given_relative_again(tmp_path, monkeypatch):
+    """The configs store paths absolute; giving the same path relative on resume is the same
+    setting, another path is refused."""
+    from minifm.train.commands import resumed_settings
+    from minifm.train.settings import ConfigError
+
+    monkeypatch.chdir(tmp_path)
+    ckpt = {"config": {"task": {"name": "cgan", "classifier": str(tmp_path / "runs" / "resnet")},
+                       "trainer": {"max_steps": 10}}, "trainer": {"step": 2}}
+    train = {"max_steps": 10, "out_dir": str(tmp_path / "run"), "checkpoint_name": "c"}
+    task_config, _ = resumed_settings(ckpt, {"classifier": "runs/resnet"}, train, ["classifier"])
+    assert task_config["classifier"] == str(tmp_path / "runs" / "resnet")
+    with pytest.raises(ConfigError, match="classifier.*differs"):
+        resumed_settings(ckpt, {"classifier": "runs/other"}, train, ["classifier"])

@@ -66,12 +66,20 @@ def resolve_paths(task_settings):
     return task_settings
 
 
+def _same_setting(given, saved):
+    """Whether a setting given again on resume says what the checkpoint saved; a path may
+    be given relative, as the run that made it was (the configs store paths absolute)."""
+    if isinstance(given, str) and isinstance(saved, str) and given != saved:
+        return os.path.abspath(given) == saved
+    return given == saved
+
+
 def resumed_settings(ckpt, task_settings, train_settings, given):
     """(the task's config dict, TrainConfig) of a run resumed from `ckpt`, after checking
     that no setting given contradicts it."""
     task_config = ckpt["config"]["task"]
     for name in given:
-        if name in task_settings and task_settings[name] != task_config.get(name):
+        if name in task_settings and not _same_setting(task_settings[name], task_config.get(name)):
             raise ConfigError(
                 "resume", f"{name}={task_settings[name]!r} differs from the checkpoint's "
                 f"{name}={task_config.get(name)!r}: a resumed run keeps the model, data and "
