@@ -1444,6 +1444,119 @@ add_op("linalg.slogdet", minifm.linalg.slogdet, torch.linalg.slogdet, samples=la
     errors=_square_errors("linalg.slogdet"))
 
 
+def _spread(make, *shape):
+    """Matrices whose singular values are spread apart (3, 2, 1.3...): Q1 diag(s) Q2 with
+    random orthogonal Q1, Q2, so that svd's gradient is well conditioned."""
+    m, n = shape[-2:]
+    k = min(m, n)
+    q1 = np.linalg.qr(make.rng.standard_normal(shape[:-2] + (m, m)))[0][..., :k]
+    q2 = np.linalg.qr(make.rng.standard_normal(shape[:-2] + (n, n)))[0][..., :k, :]
+    s = 3.0 / (1.0 + 0.5 * np.arange(k))
+    return ((q1 * s) @ q2).astype(make.dtype)
+
+
+def _gauge_free_svd(svd):
+    """svd's outputs as sign-invariant quantities, as PyTorch's own tests compare them:
+    U diag(S) Vh, S, and the squares of the first min(m, n) singular vectors."""
+    def op(A, *args, **kwargs):
+        U, S, Vh = svd(A, *args, **kwargs)
+        k = S.shape[-1]
+        U, Vh = U[..., :k], Vh[..., :k, :]
+        return (U * S[..., None, :]) @ Vh, S, U * U, Vh * Vh
+    return op
+
+
+def _svd_samples(make):
+    yield Sample(_spread(make, 4, 3), full_matrices=False)
+    yield Sample(_spread(make, 3, 5), full_matrices=False)
+    yield Sample(_spread(make, 2, 3, 3))
+    yield Sample(_spread(make, 4, 3))                                   # full_matrices=True
+    yield Sample(_spread(make, 3, 4).T, full_matrices=False)            # non-contiguous
+
+
+add_op("linalg.svd", _gauge_free_svd(minifm.linalg.svd), _gauge_free_svd(torch.linalg.svd),
+       samples=_svd_samples, errors=lambda make: [
+           ErrorCase((make(3),), {}, RuntimeError, r"linalg.svd.*at least 2 dimensions.*\(3,\)")])
+add_op("linalg.svdvals", minifm.linalg.svdvals, torch.linalg.svdvals, samples=lambda make: [
+    Sample(_spread(make, 4, 3)), Sample(_spread(make, 2, 3, 5)), Sample(_spread(make, 3, 3).T)],
+    errors=lambda make: [ErrorCase((make(3).astype(np.int64),), {}, RuntimeError,
+                                   "svdvals.*floating.*int64")])
+
+
+def _svd_norm_samples(make):
+    for ord in (2, -2, "nuc"):
+        yield Sample(_spread(make, 3, 4), ord)
+        yield Sample(_spread(make, 2, 3, 3), ord, keepdim=True)
+    yield Sample(_spread(make, 3, 4, 2).transpose(1, 0, 2), "nuc", (0, 2))  # dims not last
+    yield Sample(_spread(make, 2, 4, 3), 2, (-1, 1), True)
+
+
+add_op("linalg.matrix_norm_svd", minifm.linalg.matrix_norm, torch.linalg.matrix_norm,
+       samples=_svd_norm_samples)
+add_op("linalg.norm_svd", minifm.linalg.norm, torch.linalg.norm, samples=lambda make: [
+    Sample(_spread(make, 3, 4), 2), Sample(_spread(make, 4, 3), -2),
+    Sample(_spread(make, 2, 3, 3), "nuc", (1, 2))])
+
+
+def _symmetric(f):
+    """f of the symmetric part of A: eigh and cholesky read one triangle, yet give a
+    symmetric gradient, as PyTorch's do; finite differences agree on symmetric inputs. Inputs
+    that are not square matrices (the error cases) go through unchanged."""
+    def op(A, *args, **kwargs):
+        if A.ndim >= 2 and A.shape[-1] == A.shape[-2]:
+            A = (A + A.transpose(-2, -1)) / 2
+        return f(A, *args, **kwargs)
+    return op
+
+
+def _gauge_free_eigh(eigh):
+    def op(A, *args, **kwargs):
+        L, Q = eigh(A, *args, **kwargs)
+        return L, Q * Q, (Q * L[..., None, :]) @ Q.transpose(-2, -1)
+    return op
+
+
+def _spread_symmetric(make, *shape):
+    """Symmetric matrices Q diag(l) Q^T with eigenvalues spread apart (-2.5, -1, 0.5, 2...)."""
+    n = shape[-1]
+    q = np.linalg.qr(make.rng.standard_normal(shape))[0]
+    return ((q * (1.5 * np.arange(n) - 2.5)) @ q.swapaxes(-1, -2)).astype(make.dtype)
+
+
+def _eig_samples(make):
+    yield Sample(_spread_symmetric(make, 3, 3))
+    yield Sample(_spread_symmetric(make, 2, 4, 4), UPLO="U")
+    yield Sample(np.asfortranarray(_spread_symmetric(make, 4, 4)), "L")   # non-contiguous
+
+
+add_op("linalg.eigh", _symmetric(_gauge_free_eigh(minifm.linalg.eigh)),
+       _symmetric(_gauge_free_eigh(torch.linalg.eigh)), samples=_eig_samples)
+add_op("linalg.eigh_triangle", _gauge_free_eigh(minifm.linalg.eigh),   # one triangle is read
+       _gauge_free_eigh(torch.linalg.eigh), dtypes=(F64,), samples=lambda make: [
+           Sample(_spread(make, 3, 3), "U", fd=False), Sample(_spread(make, 3, 3), "L", fd=False)],
+       errors=lambda make: [*_square_errors("linalg.eigh")(make),
+                            ErrorCase((make(3, 3), "X"), {}, RuntimeError, "eigh.*UPLO.*'L' or 'U'")])
+add_op("linalg.eigvalsh", _symmetric(minifm.linalg.eigvalsh), _symmetric(torch.linalg.eigvalsh),
+       samples=_eig_samples, errors=lambda make: [
+           *_square_errors("linalg.eigvalsh")(make),
+           ErrorCase((make(3, 3),), {"UPLO": "u"}, RuntimeError, "eigvalsh.*UPLO.*'L' or 'U'")])
+
+
+def _positive_definite(make, *shape):
+    a = make(*shape)
+    return (a @ a.swapaxes(-1, -2) + shape[-1] * np.eye(shape[-1])).astype(make.dtype)
+
+
+add_op("linalg.cholesky", _symmetric(minifm.linalg.cholesky), _symmetric(torch.linalg.cholesky),
+       samples=lambda make: [Sample(_positive_definite(make, 3, 3)),
+                             Sample(_positive_definite(make, 2, 4, 4), upper=True),
+                             Sample(_positive_definite(make, 1, 1))],
+       errors=lambda make: [
+           *_square_errors("linalg.cholesky")(make),
+           ErrorCase((-_positive_definite(make, 3, 3),), {}, minifm.linalg.LinAlgError,
+                     "cholesky.*not positive-definite")])
+
+
 # ----------------------------------------------------------------------------- nn functions
 # (interpolate modes, pad modes, normalize, distances, group/rms/instance norm)
 def _interpolate_samples(make):

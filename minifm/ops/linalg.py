@@ -495,8 +495,7 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None):
     if ord == "fro":
         return vector_norm(A, 2, (rows, cols), keepdim)
     if ord in ("nuc", 2, -2):
-        raise NotImplementedError(f"linalg.matrix_norm: ord={ord!r} needs singular values, "
-                                  "which minifm does not compute; use 'fro', 1, -1, inf or -inf")
+        return _svd_matrix_norm(A, ord, rows, cols, keepdim)
     if ord not in (1, -1, math.inf, -math.inf):
         raise RuntimeError(f"linalg.matrix_norm: Order {ord} not supported.")
     summed, reduced = (rows, cols) if abs(ord) == 1 else (cols, rows)
@@ -723,3 +722,243 @@ def slogdet(A):
     (0, -inf). Only logabsdet has a gradient."""
     _square("linalg.slogdet", A)
     return SignLogAbsDet(LinalgSlogdetSign.apply(A), LinalgSlogdet.apply(A))
+
+
+# ----------------------------------------------------------------------------- decompositions
+# svd, eigh and qr have several outputs; a Function has one. Each is one Function whose
+# output packs the factors along the last dimension, unpacked by slicing and reshaping
+# (differentiable ops). Its backward unpacks the gradient the same way (an output left unused
+# reaches it as zeros) and is written with matrix products and elementwise ops on ctx.xp,
+# so under create_graph it is recorded and can be differentiated again.
+def _pack(xp, batch, *factors):
+    """The factors, each flattened after the batch dimensions, side by side."""
+    return xp.concatenate([f.reshape(batch + (-1,)) for f in factors], axis=-1)
+
+
+def _unpack(packed, shapes):
+    """The factors of the given (trailing) shapes packed in the last dimension of `packed`
+    (an array, a boxed array or a Tensor)."""
+    batch, out, start = tuple(packed.shape[:-1]), [], 0
+    for shape in shapes:
+        size = math.prod(shape)
+        out.append(packed[..., start:start + size].reshape(batch + tuple(shape)))
+        start += size
+    return out
+
+
+def _diag_embed(xp, v):
+    return v[..., :, None] * xp.eye(v.shape[-1], dtype=v.dtype)
+
+
+def _svd_backward(xp, U, S, Vh, gU, gS, gVh):
+    """PyTorch's svd_backward for real A = U diag(S) Vh (reduced, distinct nonzero S):
+    gA = U [(skew(U^T gU) / E) S + S (skew(V^T gV) / E) + diag(gS)] Vh
+         + (I - U U^T) gU S^-1 Vh + U S^-1 gV^T (I - V V^T),   E_ij = S_j^2 - S_i^2."""
+    m, k, n = U.shape[-2], S.shape[-1], Vh.shape[-1]
+    eye = xp.eye(k, dtype=S.dtype)
+    S2 = S * S
+    E = S2[..., None, :] - S2[..., :, None] + eye
+    J, K = _mT(U) @ gU, Vh @ _mT(gVh)
+    inner = (_diag_embed(xp, gS) + (J - _mT(J)) / E * S[..., None, :]
+             + S[..., :, None] * ((K - _mT(K)) / E))
+    gA = U @ inner @ Vh
+    if m > k:
+        gA = gA + ((gU - U @ J) / S[..., None, :]) @ Vh
+    if n > k:
+        gA = gA + U @ ((gVh - _mT(K) @ Vh) / S[..., :, None])
+    return gA
+
+
+class LinalgSvd(Function):
+    """(U, S, Vh) packed (see _pack). With full_matrices=True the gradient reaches only the
+    first min(m, n) columns of U and rows of Vh, as in PyTorch (the others are arbitrary)."""
+
+    @staticmethod
+    def forward(ctx, A, *, full_matrices):
+        U, S, Vh = ctx.xp.linalg.svd(A, full_matrices=full_matrices)
+        ctx.shapes = (U.shape[-2:], S.shape[-1:], Vh.shape[-2:])
+        out = _pack(ctx.xp, A.shape[:-2], U, S, Vh)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (packed,) = ctx.saved
+        U, S, Vh = _unpack(packed, ctx.shapes)
+        gU, gS, gVh = _unpack(g, ctx.shapes)
+        k = S.shape[-1]
+        return _svd_backward(ctx.xp, U[..., :k], S, Vh[..., :k, :], gU[..., :k], gS,
+                             gVh[..., :k, :])
+
+
+class LinalgSvdvals(Function):
+    """The singular values; gradient U diag(g) Vh. U and Vh are saved, so under create_graph
+    the engine differentiates the composite (svd's S) instead."""
+
+    node_name = "LinalgSvdBackward0"   # PyTorch computes svdvals through its svd node
+
+    @staticmethod
+    def forward(ctx, A):
+        U, S, Vh = ctx.xp.linalg.svd(A, full_matrices=False)
+        ctx.save_for_backward(A, U, Vh)   # A: for the composite
+        return S
+
+    @staticmethod
+    def backward(ctx, g):
+        _, U, Vh = ctx.saved
+        return (U * g[..., None, :]) @ Vh
+
+    @staticmethod
+    def composite(A):
+        return svd(A, full_matrices=False).S
+
+
+def _matrix_input(op, A):
+    _check_float_input(op, A)
+    if A.ndim < 2:
+        raise RuntimeError(f"{op}: The input tensor A must have at least 2 dimensions, got "
+                           f"shape {tuple(A.shape)}")
+
+
+SVD = namedtuple("SVD", ["U", "S", "Vh"])
+
+
+def svd(A, full_matrices=True, *, driver=None):
+    """torch.linalg.svd: A = U diag(S) Vh, S descending. The singular vectors are unique up
+    to sign, so only sign-invariant functions of them have a well-defined gradient; the
+    gradient needs distinct singular values (nonzero, when m != n and U or Vh is used).
+    driver (a cuSOLVER choice in PyTorch) is accepted and ignored."""
+    _matrix_input("linalg.svd", A)
+    packed = LinalgSvd.apply(A, full_matrices=bool(full_matrices))
+    m, n = A.shape[-2:]
+    k = min(m, n)
+    shapes = ((m, m if full_matrices else k), (k,), (n if full_matrices else k, n))
+    return SVD(*_unpack(packed, shapes))
+
+
+def svdvals(A, *, driver=None):
+    """torch.linalg.svdvals: the singular values of A, descending."""
+    _matrix_input("linalg.svdvals", A)
+    return LinalgSvdvals.apply(A)
+
+
+def _svd_matrix_norm(A, ord, rows, cols, keepdim):
+    """matrix_norm's ord 2 (largest singular value), -2 (smallest) and 'nuc' (their sum)."""
+    rest = [d for d in range(A.ndim) if d not in (rows, cols)]
+    s = svdvals(A.permute(*rest, rows, cols))
+    out = amax(s, -1) if ord == 2 else amin(s, -1) if ord == -2 else _sum(s, -1)
+    if keepdim:
+        for d in sorted((rows, cols)):
+            out = unsqueeze(out, d)
+    return out
+
+
+def _check_uplo(op, UPLO):
+    if UPLO not in ("L", "U"):
+        raise RuntimeError(f"{op}: Expected UPLO argument to be 'L' or 'U', but got {UPLO}")
+
+
+def _eigh_backward(xp, L, Q, gL, gQ):
+    """PyTorch's backward of a real symmetric eigendecomposition (distinct eigenvalues):
+    gA = Q (diag(gL) + skew(Q^T gQ) / 2 / E) Q^T,  E_ij = L_j - L_i."""
+    E = L[..., None, :] - L[..., :, None] + xp.eye(L.shape[-1], dtype=L.dtype)
+    J = _mT(Q) @ gQ
+    return Q @ (_diag_embed(xp, gL) + (J - _mT(J)) * 0.5 / E) @ _mT(Q)
+
+
+class LinalgEigh(Function):
+    """(L, Q) packed (see _pack). The gradient is symmetric, as PyTorch's: it does not
+    single out the triangle that UPLO reads."""
+
+    @staticmethod
+    def forward(ctx, A, *, UPLO):
+        L, Q = ctx.xp.linalg.eigh(A, UPLO=UPLO)
+        ctx.shapes = (L.shape[-1:], Q.shape[-2:])
+        out = _pack(ctx.xp, A.shape[:-2], L, Q)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (packed,) = ctx.saved
+        L, Q = _unpack(packed, ctx.shapes)
+        gL, gQ = _unpack(g, ctx.shapes)
+        return _eigh_backward(ctx.xp, L, Q, gL, gQ)
+
+
+class LinalgEigvalsh(Function):
+    """The eigenvalues of a symmetric matrix; gradient Q diag(g) Q^T. Q is saved, so under
+    create_graph the engine differentiates the composite (eigh's eigenvalues) instead."""
+
+    node_name = "LinalgEighBackward0"   # as PyTorch's eigvalsh
+
+    @staticmethod
+    def forward(ctx, A, *, UPLO):
+        L, Q = ctx.xp.linalg.eigh(A, UPLO=UPLO)
+        ctx.save_for_backward(A, Q)   # A: for the composite
+        return L
+
+    @staticmethod
+    def backward(ctx, g):
+        _, Q = ctx.saved
+        return (Q * g[..., None, :]) @ _mT(Q)
+
+    @staticmethod
+    def composite(A, *, UPLO):
+        return eigh(A, UPLO).eigenvalues
+
+
+Eigh = namedtuple("Eigh", ["eigenvalues", "eigenvectors"])
+
+
+def eigh(A, UPLO="L"):
+    """torch.linalg.eigh: the eigenvalues (ascending) and orthonormal eigenvectors of each
+    symmetric matrix, read from its lower (UPLO='L') or upper triangle. The eigenvectors are
+    unique up to sign, so only sign-invariant functions of them have a well-defined gradient,
+    and it needs distinct eigenvalues."""
+    _square("linalg.eigh", A)
+    _check_uplo("linalg.eigh", UPLO)
+    n = A.shape[-1]
+    return Eigh(*_unpack(LinalgEigh.apply(A, UPLO=UPLO), ((n,), (n, n))))
+
+
+def eigvalsh(A, UPLO="L"):
+    """torch.linalg.eigvalsh: the eigenvalues of each symmetric matrix, ascending."""
+    _square("linalg.eigvalsh", A)
+    _check_uplo("linalg.eigvalsh", UPLO)
+    return LinalgEigvalsh.apply(A, UPLO=UPLO)
+
+
+class LinalgCholeskyEx(Function):
+    """The lower Cholesky factor L of A = L L^T. PyTorch's gradient, symmetrised:
+    gA = sym(L^-T Phi(L^T gL) L^-1), Phi taking the lower triangle with its diagonal halved."""
+
+    @staticmethod
+    def forward(ctx, A):
+        try:
+            out = ctx.xp.linalg.cholesky(A)
+        except np.linalg.LinAlgError:
+            raise LinAlgError(f"linalg.cholesky: The factorization could not be completed "
+                              f"because the input of shape {tuple(A.shape)} is not "
+                              "positive-definite") from None
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (L,) = ctx.saved
+        xp = ctx.xp
+        phi = xp.tril(_mT(L) @ g)
+        phi = phi - 0.5 * phi * xp.eye(L.shape[-1], dtype=L.dtype)
+        Linv = _inverse(xp, L)
+        gA = _mT(Linv) @ phi @ Linv
+        return 0.5 * (gA + _mT(gA))
+
+
+def cholesky(A, *, upper=False):
+    """torch.linalg.cholesky: L lower-triangular with A = L L^T (upper=True: U = L^T, with
+    A = U^T U) for each symmetric positive-definite matrix, read from its lower triangle; a
+    matrix that is not positive-definite raises LinAlgError."""
+    _square("linalg.cholesky", A)
+    out = LinalgCholeskyEx.apply(A)
+    return transpose(out, -1, -2) if upper else out
