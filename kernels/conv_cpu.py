@@ -132,21 +132,53 @@ def _chunks(n, plane):
 
 
 _pools: dict = {}
-_blas = []  # the threadpoolctl controller of NumPy's BLAS, made on first use
+_blas = []  # (get, set) of NumPy's BLAS thread count, or None where neither way is found
 
 
-def _one_blas_thread():
-    """A context in which NumPy's BLAS runs on its calling thread only. Measured with two
-    threads on 2 busy cores: OpenBLAS splitting each chunk's small product over two threads
-    made conv2d 3-10x slower than one thread; two threads each running whole chunks on a
-    single-threaded BLAS do not wait on each other."""
-    if not _blas:
+def _blas_thread_functions():
+    """(get, set) of the thread count of the OpenBLAS NumPy bundles, called through ctypes;
+    None where it is not found (another BLAS, another packaging). threadpoolctl does the same
+    (it is not a dependency, and is absent from this project's environment: without it the
+    two chunk threads each ran OpenBLAS's two-thread products, see _one_blas_thread)."""
+    import ctypes
+    import glob
+    import os
+    here = os.path.dirname(np.__file__)
+    for path in (glob.glob(os.path.join(here, "..", "numpy.libs", "*openblas*"))
+                 + glob.glob(os.path.join(here, ".dylibs", "*openblas*"))):
         try:
-            from threadpoolctl import ThreadpoolController
-        except ImportError:  # the BLAS thread count stays as it is
-            return contextlib.nullcontext()
-        _blas.append(ThreadpoolController())
-    return _blas[0].limit(limits=1, user_api="blas")
+            library = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for prefix, suffix in (("scipy_openblas", "64_"), ("scipy_openblas", ""),
+                               ("openblas", "64_"), ("openblas", "")):
+            try:
+                return (getattr(library, f"{prefix}_get_num_threads{suffix}"),
+                        getattr(library, f"{prefix}_set_num_threads{suffix}"))
+            except AttributeError:
+                continue
+    return None
+
+
+@contextlib.contextmanager
+def _one_blas_thread():
+    """A context in which NumPy's BLAS runs on its calling thread only (the count is
+    restored after: other products keep theirs). Measured with two threads: OpenBLAS
+    splitting each chunk's small product over two threads made conv2d 3-10x slower than one
+    thread on 2 busy cores; two threads each running whole chunks on a single-threaded BLAS
+    do not wait on each other. Setting and restoring the count costs under 1 us."""
+    if not _blas:
+        _blas.append(_blas_thread_functions())
+    if _blas[0] is None:  # the BLAS thread count stays as it is
+        yield
+        return
+    get, set_ = _blas[0]
+    previous = get()
+    set_(1)
+    try:
+        yield
+    finally:
+        set_(previous)
 
 
 def _run_chunks(chunks, work):

@@ -588,3 +588,23 @@ def test_conv_kernel_chunks_and_threads(threads, conv_backend, monkeypatch):
                 assert_close(a, b, rtol=1e-12, atol=1e-12)
     finally:
         numba.set_num_threads(previous)
+
+
+def test_conv_kernel_chunk_threads_run_a_single_threaded_blas():
+    """Inside the chunks' threads NumPy's OpenBLAS runs on one thread, and its count is
+    restored after (without this the two chunk threads each ran two-thread products: four
+    threads on two cores)."""
+    pytest.importorskip("numba")
+    from minifm.kernels import conv_cpu
+    functions = conv_cpu._blas_thread_functions()
+    if functions is None:
+        pytest.skip("NumPy's BLAS is not a bundled OpenBLAS")
+    get, set_ = functions
+    previous = get()
+    set_(2)
+    try:
+        with conv_cpu._one_blas_thread():
+            assert get() == 1
+        assert get() == 2
+    finally:
+        set_(previous)
