@@ -1557,6 +1557,33 @@ add_op("linalg.cholesky", _symmetric(minifm.linalg.cholesky), _symmetric(torch.l
                      "cholesky.*not positive-definite")])
 
 
+def _gauge_free_qr(qr):
+    """Q and R with R's diagonal made positive (QR is unique up to those signs)."""
+    def op(A, *args, **kwargs):
+        Q, R = qr(A, *args, **kwargs)
+        k = min(R.shape[-2:])
+        signs = R.diagonal(0, -2, -1).sign()
+        return Q[..., :k] * signs[..., None, :], R[..., :k, :] * signs[..., :, None]
+    return op
+
+
+def _qr_samples(make):
+    yield Sample(_spread(make, 4, 3))
+    yield Sample(_spread(make, 2, 3, 3), mode="complete")
+    yield Sample(_spread(make, 3, 5))                                   # wide
+    yield Sample(_spread(make, 2, 3, 4), "complete")
+    yield Sample(_spread(make, 3, 4).T)                                 # non-contiguous
+
+
+add_op("linalg.qr", _gauge_free_qr(minifm.linalg.qr), _gauge_free_qr(torch.linalg.qr),
+       samples=_qr_samples, errors=lambda make: [
+           ErrorCase((make(3),), {}, RuntimeError, r"linalg.qr.*at least 2 dimensions.*\(3,\)"),
+           ErrorCase((make(3, 3), "full"), {}, RuntimeError, "qr.*unrecognized mode 'full'")])
+add_op("linalg.qr_r", lambda A: minifm.linalg.qr(A, "r").R.abs(),
+       lambda A: torch.linalg.qr(A, "r").R.abs(), differentiable=False,
+       samples=lambda make: [Sample(_spread(make, 4, 3)), Sample(_spread(make, 2, 3, 5))])
+
+
 # ----------------------------------------------------------------------------- nn functions
 # (interpolate modes, pad modes, normalize, distances, group/rms/instance norm)
 def _interpolate_samples(make):

@@ -144,6 +144,17 @@ def test_svd_norm_gradients_at_repeated_singular_values_are_pytorchs(ord):
         assert_close(a.grad, ta.grad)
 
 
+@pytest.mark.parametrize("mode,shape,match", [
+    ("r", (4, 3), "mode='r'"), ("complete", (4, 3), "mode='complete' and nrows > ncols")])
+def test_qr_backward_refusals_are_pytorchs(mode, shape, match):
+    """No gradient without Q (mode='r'), nor through the arbitrary extra columns of a
+    complete Q: both raise at backward, with PyTorch's messages."""
+    for lib in (minifm, torch):
+        a = lib.tensor(RNG.standard_normal(shape), requires_grad=True)
+        with pytest.raises(RuntimeError, match=match):
+            lib.linalg.qr(a, mode).R.sum().backward()
+
+
 def test_det_gradient_at_a_singular_matrix_is_refused():
     """A difference from PyTorch (which gives the adjugate there): det's gradient is
     det(A) A^-T, so at a singular matrix backward raises LinAlgError."""

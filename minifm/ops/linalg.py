@@ -1,7 +1,7 @@
 """Linear algebra: matmul (PyTorch's 1-D, 2-D and batched-broadcast rules) and its
 checked forms (mm, bmm, mv, dot, outer, the add* family), linear, fused as one op because it
-is the most frequent op in every model, einsum, cross, norms (vector, matrix, cdist), and
-inv, solve, det, slogdet.
+is the most frequent op in every model, einsum, cross, norms (vector, matrix, cdist),
+inv, solve, det, slogdet, and the decompositions svd, svdvals, eigh, eigvalsh, cholesky, qr.
 
 Shape errors here are RuntimeErrors naming the shapes, as PyTorch's are; a singular matrix
 raises LinAlgError, a RuntimeError (torch.linalg.LinAlgError). The derivatives of inv, solve,
@@ -22,7 +22,7 @@ from ..tensor import Tensor
 from .elementwise import binary_operands, mul, to_dtype, where
 from .reduce import amax, amin
 from .reduce import sum as _sum
-from .shape import expand, select, stack, transpose, unsqueeze
+from .shape import cat, expand, select, stack, transpose, unsqueeze
 
 
 class MatMul(Function):
@@ -962,3 +962,65 @@ def cholesky(A, *, upper=False):
     _square("linalg.cholesky", A)
     out = LinalgCholeskyEx.apply(A)
     return transpose(out, -1, -2) if upper else out
+
+
+_QR_R_ONLY = ("The derivative of linalg.qr depends on Q, which is not computed when mode='r'. "
+              "Please use linalg.qr(A, mode='reduced') if you are going to differentiate "
+              "through linalg.qr.")
+
+
+class LinalgQr(Function):
+    """(Q, R) packed (see _pack), for A with at least as many rows as columns (qr builds the
+    wide case from the square one). The gradient, as PyTorch's and Walter & Lehmann's:
+    gA = (gQ + Q copyltu(M)) R^-T with M = R gR^T - gQ^T Q and copyltu(M) the symmetric
+    matrix with M's lower triangle. mode='complete' with more rows than columns has none (the
+    extra columns of Q are arbitrary); mode='r' none either (Q was not kept), as in PyTorch."""
+
+    @staticmethod
+    def forward(ctx, A, *, mode):
+        ctx.mode = mode
+        Q, R = ctx.xp.linalg.qr(A, mode="reduced" if mode == "r" else mode)
+        ctx.shapes = (Q.shape[-2:], R.shape[-2:])
+        out = _pack(ctx.xp, A.shape[:-2], Q, R)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (packed,) = ctx.saved
+        Q, R = _unpack(packed, ctx.shapes)
+        if ctx.mode == "r":
+            raise RuntimeError(_QR_R_ONLY)
+        if ctx.mode == "complete" and Q.shape[-1] > R.shape[-1]:
+            raise RuntimeError("The QR decomposition is not differentiable when "
+                               "mode='complete' and nrows > ncols.")
+        gQ, gR = _unpack(g, ctx.shapes)
+        M = R @ _mT(gR) - _mT(gQ) @ Q
+        lower = ctx.xp.tril(M, -1)
+        copyltu = lower + _mT(lower) + M * ctx.xp.eye(M.shape[-1], dtype=M.dtype)
+        return (gQ + Q @ copyltu) @ _mT(_inverse(ctx.xp, R))
+
+
+QR = namedtuple("QR", ["Q", "R"])
+
+
+def qr(A, mode="reduced"):
+    """torch.linalg.qr: A = Q R, Q with orthonormal columns, R upper-triangular. mode
+    'reduced' (Q m x k, R k x n, k = min(m, n)), 'complete' (Q m x m, R m x n) or 'r' (R only;
+    Q is an empty tensor). For a wide A (m < n), Q and the first m columns of R are the QR of
+    A's first m columns, and the rest of R is Q^T times the other columns: so it is built
+    and differentiated."""
+    _matrix_input("linalg.qr", A)
+    if mode not in ("reduced", "complete", "r"):
+        raise RuntimeError(f"qr received unrecognized mode '{mode}' but expected one of "
+                           "'reduced' (default), 'r', or 'complete'")
+    m, n = A.shape[-2:]
+    if m < n and mode != "r":
+        Q, R = qr(A[..., :m])
+        return QR(Q, cat([R, _mT(Q) @ A[..., m:]], -1))
+    packed = LinalgQr.apply(A, mode=mode)
+    k = m if mode == "complete" else min(m, n)
+    Q, R = _unpack(packed, ((m, k), (k, n)))
+    if mode == "r":
+        Q = Tensor._make(backend.array_module(A.device).zeros((0,), A.dtype), A.device)
+    return QR(Q, R)
