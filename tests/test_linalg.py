@@ -155,14 +155,30 @@ def test_qr_backward_refusals_are_pytorchs(mode, shape, match):
             lib.linalg.qr(a, mode).R.sum().backward()
 
 
-def test_det_gradient_at_a_singular_matrix_is_refused():
-    """A difference from PyTorch (which gives the adjugate there): det's gradient is
-    det(A) A^-T, so at a singular matrix backward raises LinAlgError."""
-    a = minifm.tensor([[1.0, 2.0], [2.0, 4.0]], requires_grad=True)
+@pytest.mark.parametrize("matrix", [[[1.0, 2.0], [2.0, 4.0]], [[1.0, 0.0], [0.0, 0.0]],
+                                    [[2.0, 0.0, 0.0], [0.0, 3.0, 0.0], [0.0, 0.0, 0.0]],
+                                    np.zeros((3, 3))])
+def test_det_gradient_at_a_singular_matrix_is_the_cofactor_matrix(matrix):
+    """At an exactly singular matrix det's gradient is the cofactor matrix (from the SVD;
+    nonzero at rank n-1), as finite differences and PyTorch's create_graph gradient say.
+    (PyTorch's first-order gradient there is zero, a difference the README lists.)"""
+    a, ta = pair(array=matrix, requires_grad=True)
     d = minifm.linalg.det(a)
     assert d.item() == 0.0
-    with pytest.raises(minifm.linalg.LinAlgError):
-        d.backward()
+    (g,) = minifm.autograd.grad(d, a)
+    (tg,) = torch.autograd.grad(torch.linalg.det(ta), ta, create_graph=True)
+    assert_close(g, tg.detach())
+    assert minifm.autograd.gradcheck(minifm.linalg.det, [a])
+
+
+def test_det_gradient_in_a_batch_with_one_singular_matrix():
+    m = square(3, (2,))
+    m[1, 2] = 0.0                                       # rank 2: the last row's cofactors
+    a, ta = pair(array=m, requires_grad=True)
+    (g,) = minifm.autograd.grad(minifm.linalg.det(a).sum(), a)
+    (tg,) = torch.autograd.grad(torch.linalg.det(ta).sum(), ta, create_graph=True)
+    assert g[1, 2].abs().sum().item() > 0
+    assert_close(g, tg.detach())
 
 
 # ----------------------------------------------------------------------------- drawn shapes

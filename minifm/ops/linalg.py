@@ -628,9 +628,21 @@ class LinalgSolveEx(Function):
                 gB if ctx.needs_input_grad[1] else None)
 
 
+def _cofactors(xp, A):
+    """The cofactor matrix of A (the derivative of det A, adj(A)^T), also where A is
+    singular, from the SVD as PyTorch computes it there: det(U) det(Vh) U diag(c) Vh, where
+    c_i is the product of the singular values other than S_i."""
+    U, S, Vh = xp.linalg.svd(A)
+    others = xp.where(xp.eye(S.shape[-1], dtype=bool), 1, S[..., None, :]).prod(axis=-1)
+    alpha = xp.linalg.det(U) * xp.linalg.det(Vh)
+    return alpha[..., None, None] * ((U * others[..., None, :]) @ Vh)
+
+
 class LinalgDet(Function):
-    """det A; d(det A) = det A * tr(A^-1 dA), so the gradient is g det(A) A^-T. (PyTorch
-    also differentiates at singular matrices; here that raises LinAlgError.)"""
+    """det A; d(det A) = det A * tr(A^-1 dA), so the gradient is g det(A) A^-T. A batch with
+    a singular matrix gets the cofactor matrix from the SVD instead, as in PyTorch (at rank
+    n-1 it is nonzero, below that zero); under create_graph a singular matrix still raises
+    LinAlgError, the derivative being written with the recorded inverse."""
 
     @staticmethod
     def forward(ctx, A):
@@ -641,6 +653,8 @@ class LinalgDet(Function):
     @staticmethod
     def backward(ctx, g):
         A, det_ = ctx.saved
+        if not hasattr(A, "tensor") and not det_.all():
+            return g[..., None, None] * _cofactors(ctx.xp, A).astype(A.dtype, copy=False)
         return (g * det_)[..., None, None] * _mT(_inverse(ctx.xp, A))
 
 
