@@ -1579,6 +1579,15 @@ add_op("linalg.qr", _gauge_free_qr(minifm.linalg.qr), _gauge_free_qr(torch.linal
        samples=_qr_samples, errors=lambda make: [
            ErrorCase((make(3),), {}, RuntimeError, r"linalg.qr.*at least 2 dimensions.*\(3,\)"),
            ErrorCase((make(3, 3), "full"), {}, RuntimeError, "qr.*unrecognized mode 'full'")])
+add_op("linalg.pinv", minifm.linalg.pinv, torch.linalg.pinv, samples=lambda make: [
+    Sample(_spread(make, 4, 3)), Sample(_spread(make, 2, 3, 5)), Sample(_spread(make, 3, 3).T),
+    Sample(_spread(make, 4, 4), atol=0.5), Sample(_spread(make, 3, 4), rtol=0.1)],
+    errors=lambda make: [
+        ErrorCase((make(3),), {}, RuntimeError, r"linalg.pinv.*at least 2 dimensions.*\(3,\)"),
+        ErrorCase((make(3, 4),), {"hermitian": True}, RuntimeError, "pinv.*square.*3 by 4")])
+add_op("linalg.pinv_hermitian", _symmetric(minifm.linalg.pinv), _symmetric(torch.linalg.pinv),
+       samples=lambda make: [Sample(_spread_symmetric(make, 3, 3), hermitian=True),
+                             Sample(_spread_symmetric(make, 2, 4, 4), hermitian=True)])
 add_op("linalg.qr_r", lambda A: minifm.linalg.qr(A, "r").R.abs(),
        lambda A: torch.linalg.qr(A, "r").R.abs(), differentiable=False,
        samples=lambda make: [Sample(_spread(make, 4, 3)), Sample(_spread(make, 2, 3, 5))])

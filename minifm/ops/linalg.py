@@ -1,7 +1,7 @@
 """Linear algebra: matmul (PyTorch's 1-D, 2-D and batched-broadcast rules) and its
 checked forms (mm, bmm, mv, dot, outer, the add* family), linear, fused as one op because it
 is the most frequent op in every model, einsum, cross, norms (vector, matrix, cdist),
-inv, solve, det, slogdet, and the decompositions svd, svdvals, eigh, eigvalsh, cholesky, qr.
+inv, solve, det, slogdet, the decompositions svd, svdvals, eigh, eigvalsh, cholesky, qr, and pinv.
 
 Shape errors here are RuntimeErrors naming the shapes, as PyTorch's are; a singular matrix
 raises LinAlgError, a RuntimeError (torch.linalg.LinAlgError). The derivatives of inv, solve,
@@ -1038,3 +1038,53 @@ def qr(A, mode="reduced"):
     if mode == "r":
         Q = Tensor._make(backend.array_module(A.device).zeros((0,), A.dtype), A.device)
     return QR(Q, R)
+
+
+class LinalgPinv(Function):
+    """The pseudoinverse from the SVD (or, hermitian, from eigh), singular values at or below
+    max(atol, rtol * the largest) treated as zero. PyTorch's backward (valid where the rank
+    is constant around A), with products only, so it records under create_graph."""
+
+    @staticmethod
+    def forward(ctx, A, *, atol, rtol, hermitian):
+        xp = ctx.xp
+        if hermitian:
+            L, Q = xp.linalg.eigh(A)
+            S, left, right = xp.abs(L), Q, _mT(Q)
+            values = L
+        else:
+            left, S, right = xp.linalg.svd(A, full_matrices=False)
+            values = S
+        largest = S.max(axis=-1, keepdims=True) if S.shape[-1] else S.sum(-1, keepdims=True)
+        keep = S > xp.maximum(atol, rtol * largest)
+        inv_values = xp.where(keep, 1 / xp.where(keep, values, 1), 0)
+        out = (_mT(right) * inv_values[..., None, :]) @ _mT(left)
+        out = out.astype(A.dtype, copy=False)
+        ctx.save_for_backward(A, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        A, P = ctx.saved
+        Ph, gh = _mT(P), _mT(g)
+        if A.shape[-2] <= A.shape[-1]:
+            K = gh @ P
+            KPh = K @ Ph
+            return -_mT(P @ K) + KPh - (A @ P) @ KPh + (Ph @ P) @ (gh - K @ A)
+        K = P @ gh
+        PhK = Ph @ K
+        return -_mT(K @ P) + (gh - A @ K) @ P @ Ph + PhK - PhK @ P @ A
+
+
+def pinv(A, *, atol=None, rtol=None, hermitian=False):
+    """torch.linalg.pinv: the Moore-Penrose pseudoinverse of each matrix. Singular values
+    (absolute eigenvalues, hermitian=True, reading the lower triangle) at or below
+    max(atol, rtol * the largest) count as zero; rtol defaults to eps * max(m, n) when atol
+    is not given (or 0), else to 0, as in PyTorch."""
+    _matrix_input("linalg.pinv", A)
+    if hermitian:
+        _square("linalg.pinv", A)
+    if rtol is None:
+        rtol = np.finfo(A.dtype).eps * max(A.shape[-2:]) if not atol else 0.0
+    return LinalgPinv.apply(A, atol=0.0 if atol is None else float(atol), rtol=float(rtol),
+                            hermitian=bool(hermitian))
