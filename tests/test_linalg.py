@@ -144,6 +144,21 @@ def test_svd_norm_gradients_at_repeated_singular_values_are_pytorchs(ord):
         assert_close(a.grad, ta.grad)
 
 
+@pytest.mark.parametrize("values", ["svd", "eigh"])
+def test_values_alone_through_a_decomposition_have_finite_gradients_at_ties(values):
+    """An orthogonal matrix (all singular values 1, eigenvalues of the identity all 1): a
+    loss on the values alone does not divide by their differences, as in PyTorch."""
+    q = np.linalg.qr(RNG.standard_normal((3, 3)))[0]
+    a, ta = pair(array=q if values == "svd" else np.eye(3), requires_grad=True)
+    grads = []
+    for lib, x in ((minifm, a), (torch, ta)):
+        out = lib.linalg.svd(x)[1] if values == "svd" else lib.linalg.eigh(x)[0]
+        out.sum().backward()   # the sum: tied values' vectors are arbitrary, U Vh is not
+        grads.append(x.grad)
+    assert np.isfinite(grads[0].numpy()).all()
+    assert_close(*grads)
+
+
 @pytest.mark.parametrize("mode,shape,match", [
     ("r", (4, 3), "mode='r'"), ("complete", (4, 3), "mode='complete' and nrows > ncols")])
 def test_qr_backward_refusals_are_pytorchs(mode, shape, match):

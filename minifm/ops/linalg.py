@@ -760,6 +760,12 @@ def _unpack(packed, shapes):
     return out
 
 
+def _unused(g):
+    """Whether a factor's gradient is all zeros on the first-order path (the factor was not
+    used, as PyTorch's undefined gradient). Under create_graph (a boxed array) it is kept."""
+    return not hasattr(g, "tensor") and not g.any()
+
+
 def _diag_embed(xp, v):
     return v[..., :, None] * xp.eye(v.shape[-1], dtype=v.dtype)
 
@@ -801,6 +807,8 @@ class LinalgSvd(Function):
         U, S, Vh = _unpack(packed, ctx.shapes)
         gU, gS, gVh = _unpack(g, ctx.shapes)
         k = S.shape[-1]
+        if _unused(gU) and _unused(gVh):   # S alone: no division by S's differences
+            return (U[..., :k] * gS[..., None, :]) @ Vh[..., :k, :]
         return _svd_backward(ctx.xp, U[..., :k], S, Vh[..., :k, :], gU[..., :k], gS,
                              gVh[..., :k, :])
 
@@ -897,6 +905,8 @@ class LinalgEigh(Function):
         (packed,) = ctx.saved
         L, Q = _unpack(packed, ctx.shapes)
         gL, gQ = _unpack(g, ctx.shapes)
+        if _unused(gQ):   # the eigenvalues alone: no division by their differences
+            return (Q * gL[..., None, :]) @ _mT(Q)
         return _eigh_backward(ctx.xp, L, Q, gL, gQ)
 
 
