@@ -186,6 +186,19 @@ def test_det_gradient_at_a_singular_matrix_is_the_cofactor_matrix(matrix):
     assert minifm.autograd.gradcheck(minifm.linalg.det, [a])
 
 
+@pytest.mark.parametrize("matrix", [[[1.0, 2.0], [2.0, 4.0]],
+                                    [[1.0, 2.0, 3.0], [0.0, 1.0, 1.0], [0.0, 0.0, 0.0]]])
+def test_det_second_derivative_at_a_singular_matrix_is_pytorchs(matrix):
+    """Under create_graph the cofactors are built with the recorded svd: differentiable."""
+    hessians = []
+    for lib, autograd in ((minifm, minifm.autograd), (torch, torch.autograd)):
+        a = lib.tensor(matrix, dtype=lib.float64, requires_grad=True)
+        (g,) = autograd.grad(lib.linalg.det(a), a, create_graph=True)
+        w = lib.tensor(np.arange(1.0, a.numel() + 1).reshape(a.shape), dtype=lib.float64)
+        hessians.append(autograd.grad((g * w).sum(), a)[0])
+    assert_close(*hessians)
+
+
 def test_det_gradient_in_a_batch_with_one_singular_matrix():
     m = square(3, (2,))
     m[1, 2] = 0.0                                       # rank 2: the last row's cofactors

@@ -641,8 +641,7 @@ def _cofactors(xp, A):
 class LinalgDet(Function):
     """det A; d(det A) = det A * tr(A^-1 dA), so the gradient is g det(A) A^-T. A batch with
     a singular matrix gets the cofactor matrix from the SVD instead, as in PyTorch (at rank
-    n-1 it is nonzero, below that zero); under create_graph a singular matrix still raises
-    LinAlgError, the derivative being written with the recorded inverse."""
+    n-1 it is nonzero, below that zero), also under create_graph, through the recorded svd."""
 
     @staticmethod
     def forward(ctx, A):
@@ -653,9 +652,23 @@ class LinalgDet(Function):
     @staticmethod
     def backward(ctx, g):
         A, det_ = ctx.saved
-        if not hasattr(A, "tensor") and not det_.all():
+        if hasattr(A, "tensor"):   # create_graph: the same, in recorded ops
+            if not det_.tensor._data.all():
+                return g[..., None, None] * type(A)(_recorded_cofactors(A.tensor))
+        elif not det_.all():
             return g[..., None, None] * _cofactors(ctx.xp, A).astype(A.dtype, copy=False)
         return (g * det_)[..., None, None] * _mT(_inverse(ctx.xp, A))
+
+
+def _recorded_cofactors(A):
+    """_cofactors of a Tensor, through svd (recorded), so it can be differentiated again."""
+    U, S, Vh = svd(A, full_matrices=False)
+    xp = backend.array_module(A.device)
+    eye = Tensor._make(xp.eye(S.shape[-1], dtype=bool), A.device)
+    others = where(eye, 1.0, unsqueeze(S, -2)).prod(-1)
+    alpha = xp.linalg.det(U._data) * xp.linalg.det(Vh._data)   # +-1: a constant
+    return mul(matmul(U * unsqueeze(others, -2), Vh),
+               Tensor._make(alpha[..., None, None].astype(A.dtype), A.device))
 
 
 class LinalgSlogdet(Function):
