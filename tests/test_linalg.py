@@ -32,7 +32,7 @@ def square(n, batch=()):
     "lib.mm(a, a)", "lib.bmm(a[None], a[None])", "lib.mv(a, v)", "lib.dot(v, v)",
     "lib.vdot(v, v)", "lib.linalg.vector_norm(a)", "lib.linalg.inv(a)", "lib.linalg.det(a)",
     "lib.linalg.solve(a, a)", "lib.linalg.slogdet(a)[1]", "lib.linalg.svdvals(a)",
-    "lib.linalg.eigvalsh(a)", "lib.linalg.cholesky(a)"])
+    "lib.linalg.eigvalsh(a)", "lib.linalg.cholesky(a)", "lib.linalg.pinv(a)"])
 def test_nodes_have_pytorchs_names(expr):
     (a, ta), (v, tv) = pair(array=square(3), requires_grad=True), pair(3, requires_grad=True)
     ours = eval(expr, {"lib": minifm, "a": a, "v": v}).grad_fn.name()
