@@ -20,8 +20,19 @@ shapes (measured: 64 x (64x288 @ 288x196) 32 ms, one 64x288 @ 288x12544 33 ms); 
 narrower than COLUMNS (4x4 maps and smaller in ResNet-18) wasted BLAS. Net on the 3x3
 layer's forward+backward: 130 ms -> 82 ms (PyTorch 72 ms in the same session).
 
-With several threads (Numba's count), Python threads each take whole chunks on a
-single-threaded BLAS (see _one_blas_thread): no thread waits on another inside a product.
+With several threads (Numba's count), the chunks still run in order on the calling thread
+and each product runs on that many BLAS threads (NumPy's OpenBLAS, its count set through
+ctypes for the call and restored after). Measured on the quiet 2-core machine, fwd+bwd at 2
+threads against 1 (benchmarks/bench_conv.py's layers, in alternating runs): CIFAR ResNet
+16->16 32x32 29.2 vs 30.7 ms, ResNet-18 64->64 16x16 10.5 vs 13.8, 256->256 4x4 8.0 vs 11.2,
+512->512 1x1 4.2 vs 6.2, DCGAN k4s2 55.8 vs 59.3. The design before, two Python threads each
+taking whole chunks on a single-threaded BLAS, was no faster than one thread (CIFAR 34.0,
+ResNet-18 64->64 16.9 ms in the same runs): each thread's chunks took as long as all of
+them on one thread (profiled: the per-chunk time's tail doubled), and its BLAS limit went
+through threadpoolctl, which is not installed here, so it was never set and each chunk
+thread ran OpenBLAS's two-thread products (4 threads on 2 cores: CIFAR 16->16 44 ms).
+OpenBLAS's two threads lose to one when another process takes a core (minifm.runtime's
+limit_threads defaults to 1 thread on 2 cores for that reason).
 
 The copy loops index with unsigned integers: Numba checks a signed index for wraparound on
 every access, which kept them scalar (one 32x14x14 sample: 118 us signed, 32 us unsigned;
@@ -36,7 +47,6 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
@@ -131,15 +141,13 @@ def _chunks(n, plane):
     return [(start, min(n, start + size)) for start in range(0, n, size)]
 
 
-_pools: dict = {}
 _blas = []  # (get, set) of NumPy's BLAS thread count, or None where neither way is found
 
 
 def _blas_thread_functions():
     """(get, set) of the thread count of the OpenBLAS NumPy bundles, called through ctypes;
-    None where it is not found (another BLAS, another packaging). threadpoolctl does the same
-    (it is not a dependency, and is absent from this project's environment: without it the
-    two chunk threads each ran OpenBLAS's two-thread products, see _one_blas_thread)."""
+    None where it is not found (another BLAS, another packaging). threadpoolctl does the same;
+    it is not a dependency, and is absent from this project's environment."""
     import ctypes
     import glob
     import os
@@ -161,12 +169,9 @@ def _blas_thread_functions():
 
 
 @contextlib.contextmanager
-def _one_blas_thread():
-    """A context in which NumPy's BLAS runs on its calling thread only (the count is
-    restored after: other products keep theirs). Measured with two threads: OpenBLAS
-    splitting each chunk's small product over two threads made conv2d 3-10x slower than one
-    thread on 2 busy cores; two threads each running whole chunks on a single-threaded BLAS
-    do not wait on each other. Setting and restoring the count costs under 1 us."""
+def _blas_threads(threads):
+    """A context in which NumPy's BLAS runs `threads` threads (the count is restored after:
+    other products keep theirs). Setting and restoring the count costs under 1 us."""
     if not _blas:
         _blas.append(_blas_thread_functions())
     if _blas[0] is None:  # the BLAS thread count stays as it is
@@ -174,7 +179,7 @@ def _one_blas_thread():
         return
     get, set_ = _blas[0]
     previous = get()
-    set_(1)
+    set_(threads)
     try:
         yield
     finally:
@@ -182,16 +187,11 @@ def _one_blas_thread():
 
 
 def _run_chunks(chunks, work):
-    """work(start, stop) for every chunk, on Numba's thread count (minifm.kernels.
-    set_num_threads) of Python threads, each taking every t-th chunk; the loops release the
-    GIL and so do NumPy's products. Returns the results in chunk order."""
-    threads = min(numba.get_num_threads(), len(chunks))
-    with _one_blas_thread():
-        if threads == 1:
-            return [work(start, stop) for start, stop in chunks]
-        if threads not in _pools:
-            _pools[threads] = ThreadPoolExecutor(threads)
-        return list(_pools[threads].map(lambda chunk: work(*chunk), chunks))
+    """work(start, stop) for every chunk in order, on a BLAS of Numba's thread count
+    (minifm.kernels.set_num_threads); returns the results in chunk order. Why not Python
+    threads taking whole chunks each: see the module's docstring."""
+    with _blas_threads(numba.get_num_threads()):
+        return [work(start, stop) for start, stop in chunks]
 
 
 _scratch = threading.local()
