@@ -58,8 +58,9 @@ from .ops.index import (  # noqa: E402
 )
 from .ops.linalg import (  # noqa: E402
     matmul, einsum, mm, bmm, mv, dot, vdot, outer, ger, addmm, addmv, addbmm, baddbmm, cross,
-    cdist, det, inv as inverse, slogdet,
+    cdist,
 )
+from .ops.decompositions import det, inv as inverse, slogdet  # noqa: E402
 from . import linalg  # noqa: E402,F401  (torch.linalg)
 from .ops.distance import cosine_similarity, pairwise_distance, pdist  # noqa: E402
 from .ops.norm import group_norm, instance_norm, rms_norm  # noqa: E402

@@ -18,6 +18,7 @@ from .creation import full, tensor
 from .dims import size_args
 from .hooks import RemovableHandle
 from .ops import activation as act
+from .ops import decompositions as dec
 from .ops import elementwise as ew
 from .ops import index as ix
 from .ops import inplace as ip
@@ -188,8 +189,8 @@ METHODS = {
     "__matmul__": la.matmul, "__rmatmul__": _reflected(la.matmul),
     "matmul": la.matmul, "mm": la.mm, "bmm": la.bmm, "mv": la.mv, "dot": la.dot,
     "vdot": la.vdot, "outer": la.outer, "ger": la.outer, "addmm": la.addmm, "addmv": la.addmv,
-    "addbmm": la.addbmm, "baddbmm": la.baddbmm, "cross": la.cross, "det": la.det,
-    "inverse": la.inv, "slogdet": la.slogdet,
+    "addbmm": la.addbmm, "baddbmm": la.baddbmm, "cross": la.cross, "det": dec.det,
+    "inverse": dec.inv, "slogdet": dec.slogdet,
     "addmm_": ip._inplace("addmm_", la.addmm), "addmv_": ip._inplace("addmv_", la.addmv),
     "addbmm_": ip._inplace("addbmm_", la.addbmm),
     "baddbmm_": ip._inplace("baddbmm_", la.baddbmm),

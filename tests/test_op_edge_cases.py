@@ -313,6 +313,11 @@ KNOWN = {
                                    "empty"),
     "scaled_dot_product_attention_gqa": ("empty", "PyTorch skips checking that attn_mask "
                                                   "broadcasts when the batch is empty"),
+    "linalg.qr": ("empty", "minifm refuses the backward of mode='complete' with more rows "
+                           "than columns whatever the sizes; PyTorch lets it through when "
+                           "there are no columns"),
+    "linalg.pinv_hermitian": ("empty", "PyTorch skips checking that hermitian input is "
+                                       "square when it is empty"),
 }
 
 
