@@ -22,13 +22,14 @@ layer's forward+backward: 130 ms -> 82 ms (PyTorch 72 ms in the same session).
 
 With several threads (Numba's count), the chunks still run in order on the calling thread
 and each product runs on that many BLAS threads (NumPy's OpenBLAS, its count set through
-ctypes for the call and restored after). Measured on the quiet 2-core machine, fwd+bwd at 2
-threads against 1 (benchmarks/bench_conv.py's layers, in alternating runs): CIFAR ResNet
+ctypes for the call and restored after). Measured on the mostly quiet 2-core machine, fwd+bwd
+at 2 threads against 1 (benchmarks/bench_conv.py's layers, in alternating runs): CIFAR ResNet
 16->16 32x32 29.2 vs 30.7 ms, ResNet-18 64->64 16x16 10.5 vs 13.8, 256->256 4x4 8.0 vs 11.2,
 512->512 1x1 4.2 vs 6.2, DCGAN k4s2 55.8 vs 59.3. The design before, two Python threads each
 taking whole chunks on a single-threaded BLAS, was no faster than one thread (CIFAR 34.0,
-ResNet-18 64->64 16.9 ms in the same runs): each thread's chunks took as long as all of
-them on one thread (profiled: the per-chunk time's tail doubled), and its BLAS limit went
+ResNet-18 64->64 16.9 ms in the same runs): profiled, each thread's half of the chunks took
+as long as all of them on one thread (the median chunk as fast, a long tail of chunks that
+waited), and wall time exceeded either thread's busy time; and its BLAS limit went
 through threadpoolctl, which is not installed here, so it was never set and each chunk
 thread ran OpenBLAS's two-thread products (4 threads on 2 cores: CIFAR 16->16 44 ms).
 OpenBLAS's two threads lose to one when another process takes a core (minifm.runtime's
