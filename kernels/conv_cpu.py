@@ -30,8 +30,9 @@ taking whole chunks on a single-threaded BLAS, was no faster than one thread (CI
 ResNet-18 64->64 16.9 ms in the same runs): profiled, each thread's half of the chunks took
 as long as all of them on one thread (the median chunk as fast, a long tail of chunks that
 waited), and wall time exceeded either thread's busy time; and its BLAS limit went
-through threadpoolctl, which is not installed here, so it was never set and each chunk
-thread ran OpenBLAS's two-thread products (4 threads on 2 cores: CIFAR 16->16 44 ms).
+through threadpoolctl, missing from the environment of those runs, so it was never set
+and each chunk thread ran OpenBLAS's two-thread products (4 threads on 2 cores: CIFAR
+16->16 44 ms).
 OpenBLAS's two threads lose to one when another process takes a core (minifm.runtime's
 limit_threads defaults to 1 thread on 2 cores for that reason).
 
@@ -47,6 +48,9 @@ whose columns are 9x the input.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import glob
+import os
 import threading
 
 import numba
@@ -147,11 +151,8 @@ _blas = []  # (get, set) of NumPy's BLAS thread count, or None where neither way
 
 def _blas_thread_functions():
     """(get, set) of the thread count of the OpenBLAS NumPy bundles, called through ctypes;
-    None where it is not found (another BLAS, another packaging). threadpoolctl does the same;
-    it is not a dependency, and is absent from this project's environment."""
-    import ctypes
-    import glob
-    import os
+    None where it is not found (another BLAS, another packaging). threadpoolctl does the same
+    through a heavier API; it is not one of minifm's dependencies."""
     here = os.path.dirname(np.__file__)
     for path in (glob.glob(os.path.join(here, "..", "numpy.libs", "*openblas*"))
                  + glob.glob(os.path.join(here, ".dylibs", "*openblas*"))):
