@@ -22,7 +22,7 @@ class Task(abc.ABC):
         val_metrics     the metrics of evaluate("val") where lower is better: the
                         choices of early stopping's metric
         item_name       what a training step processes, for throughput ("tokens")
-        devices         the devices the task runs on
+        devices         the devices the task runs on (every task so far: both)
         sample_options  the keyword options its `sample` takes besides the seed
 
     A task is rebuilt from `config` (its settings plus `state()`, e.g. a trained
@@ -34,7 +34,7 @@ class Task(abc.ABC):
     train_defaults: dict = {}
     val_metrics: tuple = ("loss",)
     item_name = "samples"
-    devices: tuple = ("cpu",)
+    devices: tuple = ("cpu", "cuda")
     sample_options: tuple = ()
 
     def __init__(self, cfg, out_dir, state=None, load_data=True, device="cpu"):

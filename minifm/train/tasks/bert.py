@@ -126,7 +126,6 @@ class BERTTask(Task):
     val_metrics = ("loss", "mlm_loss", "cls_loss")
     sample_options = ("prompt",)
     item_name = "tokens"
-    devices = ("cpu", "cuda")
 
     def __init__(self, cfg: BERTTaskConfig, out_dir, state=None, load_data=True, device="cpu"):
         super().__init__(cfg, out_dir, device=device)

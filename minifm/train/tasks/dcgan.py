@@ -126,7 +126,6 @@ class DCGANTask(Task):
     val_metrics = ("frechet_distance",)
     sample_options = ("path",)
     item_name = "images"
-    devices = ("cpu", "cuda")
 
     def __init__(self, cfg: DCGANTaskConfig, out_dir, state=None, load_data=True, device="cpu"):
         super().__init__(cfg, out_dir, device=device)

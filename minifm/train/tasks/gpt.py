@@ -67,7 +67,6 @@ class GPTTask(Task):
                           min_lr_ratio=0.1, grad_clip=1.0, out_dir="runs/gpt")
     sample_options = ("prompt", "max_new_tokens", "temperature", "top_k")
     item_name = "tokens"
-    devices = ("cpu", "cuda")
 
     def __init__(self, cfg: GPTTaskConfig, out_dir, state=None, load_data=True, device="cpu"):
         super().__init__(cfg, out_dir, device=device)

@@ -88,7 +88,6 @@ class ResNetTask(Task):
                           grad_clip=None, out_dir="runs/resnet")
     val_metrics = ("error", "loss")
     item_name = "images"
-    devices = ("cpu", "cuda")
 
     def __init__(self, cfg: ResNetTaskConfig, out_dir, state=None, load_data=True,
                  device="cpu"):

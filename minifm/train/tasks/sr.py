@@ -103,7 +103,6 @@ class SRTask(Task):
     val_metrics = ("loss",)
     sample_options = ("path",)
     item_name = "patches"
-    devices = ("cpu", "cuda")
 
     def __init__(self, cfg: SRTaskConfig, out_dir, state=None, load_data=True, device="cpu"):
         super().__init__(cfg, out_dir, device=device)
