@@ -89,31 +89,6 @@ def _env_var(op):
     return f"MINIFM_{op.upper()}_BACKEND"
 
 
-def _environment_reader():
-    """A function (op) -> the value of op's backend variable, or None when unset: the same
-    answer as os.environ.get(_env_var(op)), read from the dictionary behind os.environ
-    (which os.environ's assignments, deletions and monkeypatch.setenv update) with the
-    variable's name encoded once per op. os.environ.get itself goes through the Mapping
-    protocol and a KeyError for an unset variable: the larger part of select's cost."""
-    environ = os.environ
-    try:
-        data, encode, decode = environ._data, environ.encodekey, environ.decodevalue
-    except AttributeError:  # not CPython's os._Environ: ask it the ordinary way
-        return lambda op: environ.get(_env_var(op))
-    keys = {}
-
-    def read(op):
-        key = keys.get(op)
-        if key is None:
-            key = keys[op] = encode(_env_var(op))
-        value = data.get(key)
-        return None if value is None else decode(value)
-    return read
-
-
-_read_environment = _environment_reader()
-
-
 def set_backend(op, backend):
     """Run `op` on `backend` ("auto", "reference", "numba", "cuda"); None undoes it."""
     _check_op(op)
@@ -129,7 +104,7 @@ def get_backend(op):
     if backend is not None:
         return backend
     _check_op(op)
-    backend = _read_environment(op)
+    backend = os.environ.get(_env_var(op))
     if backend is None:
         return "auto"
     return backend if backend in BACKENDS else _check_backend(op, backend, _env_var(op))

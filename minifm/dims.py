@@ -13,8 +13,8 @@ def normalize_dims(op, dim, ndim):
     caller in errors. A 0-d tensor accepts dim 0 and -1, as in PyTorch."""
     if dim is None:
         return tuple(range(ndim))
-    if dim.__class__ is int and 0 <= dim < ndim:
-        return (dim,)
+    if dim.__class__ is int and -ndim <= dim < ndim:  # the common case, checked inline
+        return (dim % ndim,)
     dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
     bound = max(ndim, 1)
     out = []

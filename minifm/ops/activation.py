@@ -330,10 +330,7 @@ def _softmax_args(op, input, dim, dtype):
         raise TypeError(f"{op}: the 'dim' argument is required")
     input = floating(input if dtype is None else input.to(dtype))
     ndim = input.ndim
-    if dim.__class__ is int and -ndim <= dim < ndim:  # the common case, checked inline
-        axis = dim % ndim
-    else:
-        axis = (normalize_dims(op, dim, ndim) or (0,))[0]
+    axis = (normalize_dims(op, dim, ndim) or (0,))[0]
     kernel = kernels.select("softmax", input.device.type, dtype=input.dtype,
                             last_axis=axis == ndim - 1,
                             contiguous=input._data.flags.c_contiguous,
