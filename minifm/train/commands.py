@@ -58,28 +58,23 @@ def prepare_training(task_name, task_settings, train_settings, given=(), resume=
     return trainer
 
 
+PATH_SETTINGS = ("data", "classifier", "init_from")  # task settings naming a file or folder
+
+
 def resolve_paths(task_settings):
-    """The settings with the data file's path made absolute, so that a checkpoint works
-    from any folder."""
-    if task_settings.get("data"):
-        return {**task_settings, "data": os.path.abspath(task_settings["data"])}
-    return task_settings
-
-
-def _same_setting(given, saved):
-    """Whether a setting given again on resume says what the checkpoint saved; a path may
-    be given relative, as the run that made it was (the configs store paths absolute)."""
-    if isinstance(given, str) and isinstance(saved, str) and given != saved:
-        return os.path.abspath(given) == saved
-    return given == saved
+    """The settings with their paths (PATH_SETTINGS) made absolute, so that a checkpoint works
+    from any folder and a path given again on resume matches the one it saved."""
+    return {name: os.path.abspath(value) if name in PATH_SETTINGS and value else value
+            for name, value in task_settings.items()}
 
 
 def resumed_settings(ckpt, task_settings, train_settings, given):
     """(the task's config dict, TrainConfig) of a run resumed from `ckpt`, after checking
     that no setting given contradicts it."""
     task_config = ckpt["config"]["task"]
+    task_settings = resolve_paths(task_settings)
     for name in given:
-        if name in task_settings and not _same_setting(task_settings[name], task_config.get(name)):
+        if name in task_settings and task_settings[name] != task_config.get(name):
             raise ConfigError(
                 "resume", f"{name}={task_settings[name]!r} differs from the checkpoint's "
                 f"{name}={task_config.get(name)!r}: a resumed run keeps the model, data and "
