@@ -26,6 +26,7 @@ from minifm.train import TrainConfig, Trainer, read_checkpoint  # noqa: E402
 from minifm.train.settings import ConfigError  # noqa: E402
 from minifm.train.tasks import TASKS  # noqa: E402
 from minifm.train.tasks.sr import SRTask, SRTaskConfig  # noqa: E402
+from test_cli import refused  # noqa: E402
 
 TINY = dict(lr_patch_size=8, batch_size=4, n1=8, n2=4, crop_size=16)
 
@@ -219,6 +220,8 @@ def test_train_eval_sample_from_the_command_line(tmp_path, capsys):
     width, height = np.frombuffer(data[16:24], dtype=">u4")
     # one row per photo, four 96-pixel crops shown 2x, 4 pixels of padding (2x) around each
     assert (width, height) == (2 * (4 * 96 + 5 * 4), 2 * (2 * 96 + 3 * 4))
+    refused(capsys, ["explain", "--checkpoint", checkpoint, "--text", "x"],
+            "is a sr one")
 
 
 @pytest.mark.slow  # two runs of 2 steps, 3 evaluations each: about 20 s

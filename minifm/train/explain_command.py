@@ -47,6 +47,9 @@ def explain_checkpoint(checkpoint, text=None, out_dir=None, n_steps=50, device="
         os.makedirs(out_dir, exist_ok=True)
         explain = explain_dcgan if task.name == "dcgan" else explain_resnet
         return explain(task, out_dir, n_steps)
+    if task.name not in ("gpt", "bert"):
+        raise ValueError(f"minifm explain draws gpt, bert, dcgan and resnet models; "
+                         f"{checkpoint} is a {task.name} one")
     if not text:
         raise ValueError(f"explaining a {task.name} model needs a --text")
     ids, position, truth = prepare_text(task, text)
