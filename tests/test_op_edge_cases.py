@@ -19,7 +19,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import minifm  # noqa: E402
-from conftest import assert_close, to_numpy  # noqa: E402
+from conftest import assert_close, flat, to_numpy  # noqa: E402
 from optable import F64, OPS, Make, OpInfo, Sample  # noqa: E402
 
 
@@ -173,12 +173,6 @@ def convert(value, lib, leaves, layout):
     if isinstance(value, (tuple, list)):
         return type(value)(convert(v, lib, leaves, layout) for v in value)
     return value
-
-
-def flat(out):
-    if isinstance(out, (tuple, list)):
-        return [t for o in out for t in flat(o)]
-    return [out]
 
 
 def builtin_type(exc):

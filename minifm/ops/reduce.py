@@ -320,10 +320,11 @@ def _extreme(op, input, dim, keepdim, largest):
                           largest=largest)
     if isinstance(dim, Tensor):  # torch.max(a, b) is the elementwise maximum
         return (maximum if largest else minimum)(input, dim)
-    if not _nonempty_axes(op, input, dim):  # a 0-d tensor is its own max, at index 0
+    axes = _nonempty_axes(op, input, dim)
+    if not axes:  # a 0-d tensor is its own max, at index 0
         xp = backend.array_module(input.device)
         return ValuesIndices(input.clone(), Tensor._make(xp.zeros((), np.int64), input.device))
-    (axis,) = normalize_dims(op, dim, input.ndim)
+    (axis,) = axes
     indices = (argmax if largest else argmin)(input, axis, keepdim=True)
     values = gather(input, axis, indices)
     if not keepdim:
