@@ -191,11 +191,13 @@ def mul(input, other):
 
 
 def check_integer_divisor(op, a, b):
-    """PyTorch refuses an integer division by zero (div with a rounding mode, floor_divide,
-    remainder, fmod) with a RuntimeError, where NumPy gives 0 and a warning."""
+    """The operands (as binary_operands makes them); PyTorch refuses an integer division by
+    zero (div with a rounding mode, floor_divide, remainder, fmod) with a RuntimeError,
+    where NumPy gives 0 and a warning."""
     a, b = binary_operands(a, b)
     if a.dtype.kind in "iu" and b.dtype.kind in "iu" and not b._data.all():
         raise RuntimeError(f"{op}: ZeroDivisionError (an integer division by zero)")
+    return a, b
 
 
 def div(input, other, rounding_mode=None):
@@ -500,13 +502,11 @@ def copysign(input, other):
 
 
 def fmod(input, other):
-    check_integer_divisor("fmod", input, other)
-    return _binary(Fmod, "fmod", input, other)
+    return _binary(Fmod, "fmod", *check_integer_divisor("fmod", input, other))
 
 
 def remainder(input, other):
-    check_integer_divisor("remainder", input, other)
-    return _binary(Remainder, "remainder", input, other)
+    return _binary(Remainder, "remainder", *check_integer_divisor("remainder", input, other))
 
 
 def lerp(input, end, weight):
@@ -785,8 +785,9 @@ _floor_divide = _no_grad_op("floor_divide")
 
 
 def floor_divide(input, other):
-    check_integer_divisor("floor_divide", input, other)
-    return _floor_divide(input, other)
+    return _floor_divide(*check_integer_divisor("floor_divide", input, other))
+
+
 bitwise_and = _no_grad_op("bitwise_and", integral=True)
 bitwise_or = _no_grad_op("bitwise_or", integral=True)
 bitwise_xor = _no_grad_op("bitwise_xor", integral=True)
