@@ -98,13 +98,13 @@ def build(framework, name, device="cpu", seed=0):
             fake = netG(z)
             loss_d = (F.binary_cross_entropy_with_logits(netD(real), ones)
                       + F.binary_cross_entropy_with_logits(netD(fake.detach()), zeros))
-            loss_d.backward()
+            optD.zero_grad(set_to_none=True)  # before each backward, as the Trainer does:
+            loss_d.backward()                 # G's backward also reaches D's parameters
             optD.step()
-            optD.zero_grad(set_to_none=True)
             loss_g = F.binary_cross_entropy_with_logits(netD(fake), ones)
+            optG.zero_grad(set_to_none=True)
             loss_g.backward()
             optG.step()
-            optG.zero_grad(set_to_none=True)
             return loss_d + loss_g
         return step
     model = getattr(models, name)(num_classes=10).to(device)
