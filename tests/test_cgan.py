@@ -12,7 +12,7 @@ from minifm.cli import main
 from minifm.models import ConditionalDiscriminator, ConditionalGenerator
 from minifm.train import Trainer
 from minifm.train.tasks.cgan import (
-    CGANTask, CGANTaskConfig, classifier_input, per_class_subset,
+    CGANTask, CGANTaskConfig, classifier_input, load_classifier, per_class_subset,
 )
 from minifm.train.tasks.resnet import ResNetTask, ResNetTaskConfig
 from test_tasks import (
@@ -133,6 +133,11 @@ def test_cgan_evaluation_per_class_with_a_resnet_run(tmp_path):
         np.mean([metrics[f"gan_test_accuracy_class{c}"] for c in range(10)]))
     assert 0 <= metrics["classifier_accuracy"] <= 1
     assert task.evaluate("test") == metrics  # the same noise every time
+    # a classifier `minifm compress --quantize int8` made loads too (its int8 layers first)
+    int8 = tmp_path / "resnet_int8.safetensors"
+    assert main(["compress", "--checkpoint", str(tmp_path / "resnet" / "checkpoint.safetensors"),
+                 "--out", str(int8), "--quantize", "int8"]) == 0
+    assert load_classifier(str(int8)).name == "resnet"
 
 
 def test_a_missing_classifier_is_refused_in_one_line(tmp_path, capsys):

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 
 from .. import backend
+from ..quantization import quantize_dynamic
 from ..serialization import CheckpointError, load, save, source_name
 
 FORMAT = "minifm.checkpoint/1"
@@ -51,6 +52,16 @@ def read_checkpoint(path) -> dict:
                               f"(expected format {FORMAT!r}); a model's weights alone "
                               "load with minifm.load")
     return ckpt
+
+
+def load_modules(ckpt, modules):
+    """Load a checkpoint's weights into `modules` (name -> Module), first quantizing the
+    layers `minifm compress --quantize int8` quantized, so their int8 weights fit."""
+    quantized = ckpt["config"].get("compression", {}).get("quantized_layers", {})
+    for name, module in modules.items():
+        if quantized.get(name):
+            quantize_dynamic(module, set(quantized[name]), inplace=True)
+        module.load_state_dict(ckpt["modules"][name])
 
 
 def restore(ckpt, *, modules, optimizers, schedulers):

@@ -16,8 +16,7 @@ import numpy as np
 from ..autograd import no_grad
 from ..data import load_text
 from ..metrics import MetricFrame, accuracy_score
-from ..quantization import quantize_dynamic
-from .checkpoint import read_checkpoint
+from .checkpoint import load_modules, read_checkpoint
 from .config import TrainConfig
 from .run_folder import check_run_folder, clear_run_folder
 from .settings import ConfigError
@@ -117,11 +116,7 @@ def task_from_checkpoint(path, load_data=True, device="cpu"):
                          f"this minifm knows {', '.join(TASKS)}")
     out_dir = os.path.dirname(os.path.abspath(path))
     task = TASKS[config["name"]].from_config(config, out_dir, load_data=load_data, device=device)
-    quantized = ckpt["config"].get("compression", {}).get("quantized_layers", {})
-    for name, module in task.modules.items():
-        if quantized.get(name):  # layers `minifm compress --quantize int8` quantized
-            quantize_dynamic(module, set(quantized[name]), inplace=True)
-        module.load_state_dict(ckpt["modules"][name])
+    load_modules(ckpt, task.modules)
     if load_data:
         task.load_data_state(ckpt["data"])  # e.g. which phase a two-phase task was in
     return task, ckpt

@@ -36,7 +36,7 @@ from ...autograd import no_grad
 from ...creation import randn, randperm, tensor
 from ...models.cgan import ConditionalDiscriminator, ConditionalGenerator
 from ..frechet import classifier_features, frechet_distance_of_features
-from ..checkpoint import read_checkpoint
+from ..checkpoint import load_modules, read_checkpoint
 from ..images import save_image
 from ..settings import ConfigError, require_at_least, setting
 from .dcgan import DCGANTask, DCGANTaskConfig
@@ -104,8 +104,7 @@ def load_classifier(path):
                          "resnet one")
     task = ResNetTask.from_config(config, os.path.dirname(os.path.abspath(checkpoint)),
                                   load_data=False)
-    for name, module in task.modules.items():
-        module.load_state_dict(ckpt["modules"][name])
+    load_modules(ckpt, task.modules)
     return task
 
 
