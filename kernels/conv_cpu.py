@@ -20,19 +20,17 @@ shapes (measured: 64 x (64x288 @ 288x196) 32 ms, one 64x288 @ 288x12544 33 ms); 
 narrower than COLUMNS (4x4 maps and smaller in ResNet-18) wasted BLAS. Net on the 3x3
 layer's forward+backward: 130 ms -> 82 ms (PyTorch 72 ms in the same session).
 
-With several threads (Numba's count), the chunks still run in order on the calling thread
-and each product runs on that many BLAS threads (NumPy's OpenBLAS, its count set through
-ctypes for the call and restored after). Measured on the mostly quiet 2-core machine, fwd+bwd
-at 2 threads against 1 (benchmarks/bench_conv.py's layers, in alternating runs): CIFAR ResNet
-16->16 32x32 29.2 vs 30.7 ms, ResNet-18 64->64 16x16 10.5 vs 13.8, 256->256 4x4 8.0 vs 11.2,
-512->512 1x1 4.2 vs 6.2, DCGAN k4s2 55.8 vs 59.3. The design before, two Python threads each
-taking whole chunks on a single-threaded BLAS, was no faster than one thread (CIFAR 34.0,
-ResNet-18 64->64 16.9 ms in the same runs): profiled, each thread's half of the chunks took
-as long as all of them on one thread (the median chunk as fast, a long tail of chunks that
-waited), and wall time exceeded either thread's busy time; and its BLAS limit went
-through threadpoolctl, missing from the environment of those runs, so it was never set
-and each chunk thread ran OpenBLAS's two-thread products (4 threads on 2 cores: CIFAR
-16->16 44 ms).
+With several threads (Numba's count) and at least two chunks per thread, each thread takes
+a contiguous share of the chunks (the caller one of them), im2col/col2im and product alike,
+with OpenBLAS at one thread (its count set through ctypes for the call, restored after);
+with fewer chunks (ResNet-18's small maps at batch 16), the chunks run in order, each
+product on that many BLAS threads. Measured, fwd+bwd of the CIFAR ResNet 16->16 32x32 layer,
+batch 64, minifm at 1 and 2 threads, one other process busy on one of the two cores: shares
+20-26 ms wall for 35-44 ms of CPU, against 32-34 ms on one thread; the products alone on
+two BLAS threads gave 29.2 against 30.7 ms (the copies, most of this thin layer's time, stay
+on one thread). An earlier version of the shares went no faster than one thread, because
+its BLAS limit went through threadpoolctl, missing from the environment of those runs: each
+share ran OpenBLAS's two-thread products (4 threads on 2 cores).
 OpenBLAS's two threads lose to one when another process takes a core (minifm.runtime's
 limit_threads defaults to 1 thread on 2 cores for that reason).
 
@@ -52,6 +50,7 @@ import ctypes
 import glob
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
@@ -188,12 +187,42 @@ def _blas_threads(threads):
         set_(previous)
 
 
+def _run_in_order(work, chunks):
+    return [work(start, stop) for start, stop in chunks]
+
+
+_pool = []  # [(threads, ThreadPoolExecutor)]: the helper threads of _run_chunks
+
+
+def _helpers(threads):
+    """A pool of threads - 1 helper threads (the caller is the last), kept across calls."""
+    if not _pool or _pool[0][0] != threads:
+        if _pool:
+            _pool.pop()[1].shutdown()
+        _pool.append((threads, ThreadPoolExecutor(threads - 1, "minifm-conv")))
+    return _pool[0][1]
+
+
 def _run_chunks(chunks, work):
-    """work(start, stop) for every chunk in order, on a BLAS of Numba's thread count
-    (minifm.kernels.set_num_threads); returns the results in chunk order. Why not Python
-    threads taking whole chunks each: see the module's docstring."""
-    with _blas_threads(numba.get_num_threads()):
-        return [work(start, stop) for start, stop in chunks]
+    """work(start, stop) for every chunk; returns the results in chunk order.
+
+    On Numba's thread count (minifm.kernels.set_num_threads): with one thread, or fewer
+    chunks than two per thread, the chunks run in order on the calling thread with each
+    product on that many BLAS threads; otherwise each thread takes a contiguous share of the
+    chunks (the caller one of them) on a one-thread BLAS, so the copies run in parallel too
+    (why: the module's docstring)."""
+    threads = numba.get_num_threads()
+    if threads == 1 or len(chunks) < 2 * threads:
+        with _blas_threads(threads):
+            return _run_in_order(work, chunks)
+    share = -(-len(chunks) // threads)
+    parts = [chunks[i:i + share] for i in range(0, len(chunks), share)]
+    with _blas_threads(1):
+        helpers = [_helpers(threads).submit(_run_in_order, work, part) for part in parts[1:]]
+        results = _run_in_order(work, parts[0])
+        for helper in helpers:
+            results += helper.result()
+    return results
 
 
 _scratch = threading.local()

@@ -7,6 +7,7 @@ forms are in the op table (tests/optable.py)."""
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 import pytest
@@ -591,9 +592,11 @@ def test_conv_kernel_chunks_and_threads(threads, conv_backend, monkeypatch):
 
 
 def test_conv_kernel_blas_runs_numbas_thread_count():
-    """The chunks' products run NumPy's OpenBLAS on Numba's thread count, and its own count
-    is restored after (threadpoolctl, which did this before, is not installed here: the
-    count stayed at OpenBLAS's default whatever minifm.kernels.set_num_threads said)."""
+    """Few chunks run in order, their products on NumPy's OpenBLAS at Numba's thread count;
+    many chunks on two threads run on both, each product on a one-thread BLAS; OpenBLAS's own
+    count is restored after either (threadpoolctl, which did this before, is not installed
+    here: the count stayed at OpenBLAS's default whatever minifm.kernels.set_num_threads
+    said)."""
     numba = pytest.importorskip("numba")
     from minifm.kernels import conv_cpu
     functions = conv_cpu._blas_thread_functions()
@@ -605,5 +608,15 @@ def test_conv_kernel_blas_runs_numbas_thread_count():
     try:
         assert conv_cpu._run_chunks([(0, 1), (1, 2)], lambda start, stop: get()) == [threads] * 2
         assert get() == 3
+        if numba.config.NUMBA_NUM_THREADS >= 2:
+            numba.set_num_threads(2)
+            chunks = [(i, i + 1) for i in range(6)]
+            seen = conv_cpu._run_chunks(
+                chunks, lambda start, stop: (start, get(), threading.get_ident()))
+            assert [s[0] for s in seen] == list(range(6))
+            assert {s[1] for s in seen} == {1}
+            assert len({s[2] for s in seen}) == 2
+            assert get() == 3
     finally:
+        numba.set_num_threads(threads)
         set_(previous)
