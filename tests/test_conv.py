@@ -487,6 +487,11 @@ KERNEL_CONV_CASES = {
     "pad_beyond_kernel": ((2, 3, 5, 7), (4, 2, 2), dict(padding=3, stride=(1, 2))),
     "dcgan_k4s2p1": ((2, 8, 9, 9), (6, 4, 4), dict(stride=2, padding=1)),
     "depthwise": ((2, 4, 7, 5), (8, 3, 3), dict(groups=4, stride=2, padding=2)),
+    # "same" maps (stride 1, output width = input width): one flat span per plane
+    "same_prime": ((3, 5, 13, 11), (7, 3, 3), dict(padding=1)),
+    "same_dilated": ((2, 3, 7, 5), (4, 3, 3), dict(padding=2, dilation=2)),
+    "same_width_only": ((2, 3, 7, 9), (4, 3, 5), dict(padding=(0, 2))),
+    "same_1x1_map": ((2, 3, 1, 1), (4, 3, 3), dict(padding=1)),
 }
 
 
