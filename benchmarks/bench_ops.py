@@ -11,6 +11,7 @@ Each figure is the median over repeats of the mean time of a timed loop; minifm 
 take turns within each repeat, so load on a shared machine hits both sides alike.
 
     python benchmarks/bench_ops.py [--quick] [--repeats 9] [--out benchmarks/results/ops.json]
+    python benchmarks/bench_ops.py --ops relu,softmax --out /tmp/ops.json   (some ops' rows)
 """
 from __future__ import annotations
 
@@ -84,10 +85,12 @@ def make_inputs(lib, n, requires_grad):
     return minifm.Tensor(a, requires_grad=requires_grad), minifm.Tensor(b, requires_grad=requires_grad)
 
 
-def op_cases(repeats):
+def op_cases(repeats, ops=tuple(OPS)):
     rows = []
     for n in (16, 128):
         for name, op in OPS.items():
+            if name not in ops:
+                continue
             for mode in ("no grad", "grad", "fwd+bwd"):
                 fns = {}
                 for lib in ("minifm", "torch"):
@@ -134,11 +137,17 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--quick", action="store_true", help="5 repeats instead of 9")
+    parser.add_argument("--ops", default=",".join([*OPS, "mlp"]),
+                        help="comma-separated ops to time (default: all, and the MLP)")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "ops.json"))
     args = parser.parse_args()
     args.repeats = args.repeats or (5 if args.quick else 9)
 
-    rows = op_cases(args.repeats) + [mlp_case(args.repeats)]
+    ops = args.ops.split(",")
+    unknown = set(ops) - set(OPS) - {"mlp"}
+    if unknown:
+        parser.error(f"unknown ops {sorted(unknown)}; choose from {', '.join(OPS)}, mlp")
+    rows = op_cases(args.repeats, ops) + ([mlp_case(args.repeats)] if "mlp" in ops else [])
     for row in rows:
         row["ratio"] = row["minifm"] / row["torch"]
         row["ratio_of_minima"] = row["minifm_min"] / row["torch_min"]
