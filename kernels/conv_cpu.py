@@ -45,6 +45,10 @@ us, 64x16x16 47 / 46 -> 33 / 29 us, four 64x8x8 samples 67 / 80 -> 62 / 62 us. (
 tiny loops per row for the zeros and the copy, tried first, were slower than the row-zeroing
 loop on 8x8 maps: 102 against 67 us.) The flat offsets are uint64 and may wrap below zero
 (the first rows of a padded plane); their sums with the span positions land in range.
+The same idea for strided maps, a flat span over each stride phase of the input (copied out
+first) where the output is as wide as a phase, was measured and dropped: one sample's
+im2col / col2im, k4s2 64x16x16 53 / 48 -> 52 / 42 us, k3s2 64x16x16 27 / 29 -> 35 / 30,
+k4s2 128x8x8 53 / 45 -> 72 / 53 (short spans on small maps, plus the phase copy).
 
 One _buffer call builds its shape's size with math.prod: np.prod took 3.8 us a call, about
 3,000 calls a ResNet-20 step (a tenth of its convolution time in --profile).

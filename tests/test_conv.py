@@ -487,7 +487,15 @@ KERNEL_CONV_CASES = {
     "pad_beyond_kernel": ((2, 3, 5, 7), (4, 2, 2), dict(padding=3, stride=(1, 2))),
     "dcgan_k4s2p1": ((2, 8, 9, 9), (6, 4, 4), dict(stride=2, padding=1)),
     "depthwise": ((2, 4, 7, 5), (8, 3, 3), dict(groups=4, stride=2, padding=2)),
-    # "same" maps (stride 1, output width = input width): one flat span per plane
+    # strided maps whose output width is ceil(input width / stride) (each stride phase of
+    # the input as wide as the output), and "same" maps (stride 1, output width = input
+    # width: one flat span per plane in the kernels)
+    "aligned_k4s2p1": ((2, 8, 10, 10), (6, 4, 4), dict(stride=2, padding=1)),
+    "aligned_stride3": ((2, 3, 9, 8), (4, 3, 3), dict(stride=3, padding=1)),
+    "aligned_stride2_dilated": ((2, 3, 11, 10), (4, 3, 3),
+                                dict(stride=2, padding=(2, 1), dilation=2)),
+    "aligned_1x1_stride2": ((2, 4, 7, 7), (3, 1, 1), dict(stride=2)),
+    "aligned_stride_2x1": ((2, 3, 7, 6), (4, 3, 3), dict(stride=(2, 1), padding=1)),
     "same_prime": ((3, 5, 13, 11), (7, 3, 3), dict(padding=1)),
     "same_dilated": ((2, 3, 7, 5), (4, 3, 3), dict(padding=2, dilation=2)),
     "same_width_only": ((2, 3, 7, 9), (4, 3, 5), dict(padding=(0, 2))),
