@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import numpy as np
 
+_ALL_AXES = [tuple(range(ndim)) for ndim in range(33)]  # dim=None, made once per ndim
+
 
 def normalize_dims(op, dim, ndim):
     """dim (None, int or sequence) as a sorted tuple of non-negative axes; `op` names the
     caller in errors. A 0-d tensor accepts dim 0 and -1, as in PyTorch."""
     if dim is None:
-        return tuple(range(ndim))
+        return _ALL_AXES[ndim] if ndim < 33 else tuple(range(ndim))
     if dim.__class__ is int and -ndim <= dim < ndim:  # the common case, checked inline
         return (dim % ndim,)
     dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)

@@ -30,13 +30,16 @@ def expand_reduced(xp, g, axes, keepdim, shape):
     return xp.broadcast_to(g, shape)
 
 
+_FLOAT16 = np.dtype(np.float16)  # a dtype compares with a dtype faster than with a type
+
+
 def _accumulator(dtype):
-    return np.float32 if dtype == np.float16 else None
+    return np.float32 if dtype == _FLOAT16 else None
 
 
 def _reduce(method, dtype, axes, keepdim):
     """x.sum or x.mean over axes; float16 is accumulated in float32, returned in float16."""
-    if dtype == np.float16:
+    if dtype == _FLOAT16:
         return method(axis=axes, keepdims=keepdim, dtype=np.float32).astype(np.float16)
     return method(axis=axes, keepdims=keepdim)
 
@@ -251,7 +254,8 @@ def sum(input, dim=None, keepdim=False, *, dtype=None):
     if dtype is not None:
         input = input.to(dtype)
     axes = normalize_dims("sum", dim, input.ndim)
-    if input.dtype.kind in "ub" or input.dtype.kind == "i" and input.dtype != np.int64:
+    dtype = input.dtype
+    if dtype.kind in "ub" or dtype.kind == "i" and dtype != np.int64:
         input = input.to(backend.int64)  # PyTorch sums integers and bools as int64
     return Sum.apply(input, axes=axes, keepdim=keepdim)
 

@@ -43,7 +43,7 @@ def reshape(input, *shape):
     if shape == input._data.shape:
         return input
     try:
-        if min(shape, default=0) < -1:  # NumPy would read any negative size as -1
+        if shape and min(shape) < -1:  # NumPy would read any negative size as -1
             raise ValueError("sizes must be non-negative, or -1 once")
         return Reshape.apply(input, shape=shape)
     except (ValueError, TypeError) as err:
