@@ -318,6 +318,19 @@ def _to_columns(a, start, stop, groups):
     return block.reshape(groups, o // groups, -1)
 
 
+def _place_product(weight, cols, y, start, stop):
+    """y[start:stop] (S, O, Ho, Wo) = weight @ cols, the chunk's product (straight into y
+    for one sample, else through a scratch buffer: the product is (O, S*Ho*Wo))."""
+    s, o = stop - start, y.shape[1]
+    groups = weight.shape[0]
+    if s == 1:
+        np.matmul(weight, cols, out=y[start].reshape(groups, o // groups, -1))
+        return
+    product = _buffer("product", (groups, o // groups, cols.shape[2]), y.dtype)
+    np.matmul(weight, cols, out=product)
+    y[start:stop] = product.reshape(o, s, -1).transpose(1, 0, 2).reshape(y[start:stop].shape)
+
+
 def conv_forward(x, w, stride, padding, dilation, groups, out_size):
     """y (N, O, Ho, Wo) = the convolution of x (N, C, H, W) with w (O, C/G, kh, kw)."""
     x = np.ascontiguousarray(x)
@@ -331,13 +344,7 @@ def conv_forward(x, w, stride, padding, dilation, groups, out_size):
         s = stop - start
         cols = _buffer("cols", (groups, weight.shape[2], s * plane), x.dtype)
         _im2col(x[start:stop].reshape(-1), s, *geometry, cols.reshape(-1))
-        if s == 1:
-            np.matmul(weight, cols, out=y[start].reshape(groups, o // groups, plane))
-        else:
-            product = _buffer("product", (groups, o // groups, s * plane), x.dtype)
-            np.matmul(weight, cols, out=product)
-            y[start:stop] = product.reshape(o, s, plane).transpose(1, 0, 2).reshape(
-                s, o, *out_size)
+        _place_product(weight, cols, y, start, stop)
 
     _run_chunks(_chunks(n, plane), work)
     return y
@@ -345,50 +352,107 @@ def conv_forward(x, w, stride, padding, dilation, groups, out_size):
 
 def conv_input_grad(gy, w, x_shape, stride, padding, dilation, groups):
     """gx of x_shape, the adjoint in x: per chunk of samples, W^T @ gy into the (cached)
-    columns, then col2im."""
-    gy = np.ascontiguousarray(gy)
-    n, o = gy.shape[:2]
-    geometry = _geometry(x_shape, w.shape[2:], stride, padding, dilation, gy.shape[2:])
-    plane = gy.shape[2] * gy.shape[3]
-    weight_t = np.ascontiguousarray(w).reshape(groups, o // groups, -1).transpose(0, 2, 1)
-    gx = np.empty(x_shape, dtype=gy.dtype)
-
-    def work(start, stop):
-        cols = _buffer("cols", (groups, weight_t.shape[1], (stop - start) * plane), gy.dtype)
-        np.matmul(weight_t, _to_columns(gy, start, stop, groups), out=cols)
-        _col2im(cols.reshape(-1), stop - start, *geometry, gx[start:stop].reshape(-1))
-
-    _run_chunks(_chunks(n, plane), work)
-    return gx
+    columns, then col2im. (Also the transposed convolution's forward.)"""
+    return conv_backward(shape_only(x_shape, gy.dtype), gy, w, stride, padding, dilation,
+                         groups, need_w=False)[0]
 
 
-def conv_weight_grad(x, gy, w_shape, stride, padding, dilation, groups):
-    """gw of w_shape, the adjoint in w: the sum over chunks of samples of gy @ columns^T.
+def _weight_term(block, cols, transposed):
+    """A chunk's term of gw (G, O/G, C/G*kh*kw), or of gw^T where `transposed`."""
+    if transposed:
+        return cols @ block.transpose(0, 2, 1)
+    return block @ cols.transpose(0, 2, 1)
 
-    Where the batch's columns are wide (N*Ho*Wo >= TRANSPOSED_FROM), as gw^T = cols @ gy^T:
-    OpenBLAS runs that orientation 1.3-1.7x faster on these shapes (64x392 @ 392x288 211 us,
-    288x392 @ 392x64 143 us); on narrow ones the final transpose of gw^T costs more than the
-    product saves (ResNet-18's 512->512 3x3 on 1x1 maps, batch 16: 33 ms against 7 ms)."""
-    x, gy = np.ascontiguousarray(x), np.ascontiguousarray(gy)
-    n, o = gy.shape[:2]
-    geometry = _geometry(x.shape, w_shape[2:], stride, padding, dilation, gy.shape[2:])
-    plane = gy.shape[2] * gy.shape[3]
-    rows = x.shape[1] // groups * w_shape[2] * w_shape[3]
-    transposed = n * plane >= TRANSPOSED_FROM
 
-    def work(start, stop):
-        s = stop - start
-        cols = _buffer("cols", (groups, rows, s * plane), x.dtype)
-        _im2col(x[start:stop].reshape(-1), s, *geometry, cols.reshape(-1))
-        block = _to_columns(gy, start, stop, groups)
-        if transposed:
-            return cols @ block.transpose(0, 2, 1)
-        return block @ cols.transpose(0, 2, 1)
-
-    terms = _run_chunks(_chunks(n, plane), work)
+def _weight_grad(terms, transposed, w_shape):
+    """gw of w_shape, the sum of the chunks' terms (see _weight_term)."""
     gw = terms[0]
     for term in terms[1:]:
         gw += term
     if transposed:
         gw = np.ascontiguousarray(gw.transpose(0, 2, 1))
     return gw.reshape(w_shape)
+
+
+def _transposed_terms(n, plane):
+    """Whether the weight gradient's terms are gw^T = cols @ gy^T: where the batch's columns
+    are wide (N*Ho*Wo >= TRANSPOSED_FROM), OpenBLAS runs that orientation 1.3-1.7x faster
+    on these shapes (64x392 @ 392x288 211 us, 288x392 @ 392x64 143 us); on narrow ones the
+    final transpose of gw^T costs more than the product saves (ResNet-18's 512->512 3x3 on
+    1x1 maps, batch 16: 33 ms against 7 ms)."""
+    return n * plane >= TRANSPOSED_FROM
+
+
+def conv_backward(x, gy, w, stride, padding, dilation, groups, need_x=True, need_w=True):
+    """(gx, gw) of the convolution y = conv(x, w), either None where not needed, in one pass
+    over the chunks of samples: each chunk's gradient, laid out once as the products take
+    it, is used by both while it is cached. gx: W^T @ gy into the columns, then col2im; gw:
+    the sum over chunks of gy @ columns^T (columns of x, rebuilt by im2col). x (where gw is
+    not needed) and w (where gx is not) may be shape_only stand-ins."""
+    gy = np.ascontiguousarray(gy)
+    x = np.ascontiguousarray(x) if need_w else x
+    n, o = gy.shape[:2]
+    geometry = _geometry(x.shape, w.shape[2:], stride, padding, dilation, gy.shape[2:])
+    plane = gy.shape[2] * gy.shape[3]
+    rows = x.shape[1] // groups * w.shape[2] * w.shape[3]
+    if need_x:
+        weight_t = np.ascontiguousarray(w).reshape(groups, o // groups, -1).transpose(0, 2, 1)
+        gx = np.empty(x.shape, dtype=gy.dtype)
+    else:
+        gx = None
+    transposed = _transposed_terms(n, plane)
+
+    def work(start, stop):
+        s = stop - start
+        block = _to_columns(gy, start, stop, groups)
+        cols = _buffer("cols", (groups, rows, s * plane), gy.dtype)
+        if need_x:
+            np.matmul(weight_t, block, out=cols)
+            _col2im(cols.reshape(-1), s, *geometry, gx[start:stop].reshape(-1))
+        if need_w:
+            _im2col(x[start:stop].reshape(-1), s, *geometry, cols.reshape(-1))
+            return _weight_term(block, cols, transposed)
+
+    terms = _run_chunks(_chunks(n, plane), work)
+    return gx, (_weight_grad(terms, transposed, w.shape) if need_w else None)
+
+
+def conv_weight_grad(x, gy, w_shape, stride, padding, dilation, groups):
+    """gw of w_shape alone (see conv_backward)."""
+    return conv_backward(x, gy, shape_only(w_shape, gy.dtype), stride, padding, dilation,
+                         groups, need_x=False)[1]
+
+
+def shape_only(shape, dtype):
+    """A stand-in for an array of which the backward functions need only the shape (the
+    one not saved for backward): read-only, no memory of its own."""
+    return np.broadcast_to(np.zeros((), dtype), shape)
+
+
+def conv_transpose_backward(x, gy, w, stride, padding, dilation, groups, need_x=True,
+                            need_w=True):
+    """(gx, gw) of the transposed convolution y = conv_input_grad(x, w, y.shape, ...), either
+    None where not needed, in one pass over the chunks: gx = conv(gy, w) and gw = the sum of
+    x @ columns(gy)^T share each chunk's columns of gy (one im2col, not two). x and w may be
+    shape_only stand-ins where gw, respectively gx, is not needed."""
+    gy = np.ascontiguousarray(gy)
+    x = np.ascontiguousarray(x) if need_w else x
+    n, o = x.shape[:2]
+    geometry = _geometry(gy.shape, w.shape[2:], stride, padding, dilation, x.shape[2:])
+    plane = x.shape[2] * x.shape[3]
+    weight = np.ascontiguousarray(w).reshape(groups, o // groups, -1) if need_x else None
+    gx = np.empty(x.shape, dtype=gy.dtype) if need_x else None
+    transposed = _transposed_terms(n, plane)
+    rows = gy.shape[1] // groups * w.shape[2] * w.shape[3]
+
+    def work(start, stop):
+        s = stop - start
+        cols = _buffer("cols", (groups, rows, s * plane), gy.dtype)
+        _im2col(gy[start:stop].reshape(-1), s, *geometry, cols.reshape(-1))
+        if need_x:
+            _place_product(weight, cols, gx, start, stop)
+        if need_w:
+            return _weight_term(_to_columns(x, start, stop, groups), cols, transposed)
+
+    terms = _run_chunks(_chunks(n, plane), work)
+    return gx, (_weight_grad(terms, transposed, w.shape) if need_w else None)

@@ -549,6 +549,31 @@ def test_conv_kernels_match_reference_and_torch(case, transposed, conv_backend):
     compare(fn, tfn, arrays, np.float64, **kwargs)
 
 
+@pytest.mark.parametrize("transposed", [False, True], ids=["conv2d", "conv_transpose2d"])
+@pytest.mark.parametrize("needs", ["input", "weight", "both"])
+def test_conv_kernel_partial_gradients(transposed, needs, conv_backend):
+    """The kernels' one-pass backward (conv_backward, conv_transpose_backward) with only the
+    input, only the weight, or both needing a gradient (the other saved as its shape only)
+    matches PyTorch."""
+    conv_backend("conv", "numba")
+    x = randn(3, 4, 9, 8)
+    w = randn(4, 3, 4, 4) if transposed else randn(5, 4, 3, 3)
+    kwargs = dict(stride=2, padding=1)
+    fn, tfn = (F.conv_transpose2d, TF.conv_transpose2d) if transposed else (F.conv2d, TF.conv2d)
+    grads = {"input": (True, False), "weight": (False, True), "both": (True, True)}[needs]
+    X, W = (minifm.tensor(a, requires_grad=g) for a, g in zip((x, w), grads))
+    tx, tw = (torch.tensor(a, requires_grad=g) for a, g in zip((x, w), grads))
+    y, ty = fn(X, W, **kwargs), tfn(tx, tw, **kwargs)
+    g = randn(*ty.shape)
+    y.backward(minifm.tensor(g))
+    ty.backward(torch.tensor(g))
+    for mine, theirs, needed in ((X, tx, grads[0]), (W, tw, grads[1])):
+        if needed:
+            assert_close(mine.grad, theirs.grad)
+        else:
+            assert mine.grad is None
+
+
 @pytest.mark.parametrize("kwargs,x_shape", [
     (dict(kernel_size=2), (2, 3, 11, 13)),
     (dict(kernel_size=3, stride=2, padding=1, ceil_mode=True), (2, 3, 13, 11)),

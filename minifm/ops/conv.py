@@ -271,11 +271,12 @@ class ConvolutionFused(Function):
     def backward(ctx, g):
         x, w = ctx.saved
         need_x, need_w, need_b = ctx.needs_input_grad
-        k, geom = ctx.kernel, ctx.geom
-        gx = (k.conv_input_grad(g, w, ctx.x_shape, geom.stride, geom.padding, geom.dilation,
-                                geom.groups) if need_x else None)
-        gw = (k.conv_weight_grad(x, g, ctx.w_shape, geom.stride, geom.padding, geom.dilation,
-                                 geom.groups) if need_w else None)
+        geom = ctx.geom
+        k = ctx.kernel
+        gx, gw = k.conv_backward(
+            x if x is not None else k.shape_only(ctx.x_shape, g.dtype), g,
+            w if w is not None else k.shape_only(ctx.w_shape, g.dtype), geom.stride,
+            geom.padding, geom.dilation, geom.groups, need_x, need_w)
         return gx, gw, bias_grad(g) if need_b else None
 
 
@@ -296,11 +297,12 @@ class TransposedConvolutionFused(Function):
     def backward(ctx, g):
         x, w = ctx.saved
         need_x, need_w, need_b = ctx.needs_input_grad
-        k, geom = ctx.kernel, ctx.geom
-        gx = (k.conv_forward(g, w, geom.stride, geom.padding, geom.dilation, geom.groups,
-                             ctx.x_shape[2:]) if need_x else None)
-        gw = (k.conv_weight_grad(g, x, ctx.w_shape, geom.stride, geom.padding, geom.dilation,
-                                 geom.groups) if need_w else None)
+        geom = ctx.geom
+        k = ctx.kernel
+        gx, gw = k.conv_transpose_backward(
+            x if x is not None else k.shape_only(ctx.x_shape, g.dtype), g,
+            w if w is not None else k.shape_only(ctx.w_shape, g.dtype), geom.stride,
+            geom.padding, geom.dilation, geom.groups, need_x, need_w)
         return gx, gw, bias_grad(g) if need_b else None
 
 
