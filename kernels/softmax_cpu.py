@@ -162,16 +162,21 @@ def supports(dtype, last_axis, contiguous, cols):
 
 def _check(name, *arrays):
     for a in arrays:
-        if a.dtype not in INT_VIEW or not a.flags.c_contiguous or a.ndim != 2 or not a.shape[1]:
-            raise TypeError(f"{name}: expected C-contiguous 2-D float32 or float64 arrays with "
-                            f"at least one column, got {a.dtype} of shape {a.shape}")
+        if a.dtype not in INT_VIEW or not a.flags.c_contiguous or not a.ndim or not a.shape[-1]:
+            raise TypeError(f"{name}: expected C-contiguous float32 or float64 arrays with a "
+                            f"non-empty last axis, got {a.dtype} of shape {a.shape}")
+
+
+def _rows(a):
+    """a C-contiguous array as (rows, last axis), the kernels' layout (2-D as it is)."""
+    return a if a.ndim == 2 else a.reshape(-1, a.shape[-1])
 
 
 def softmax_forward(x, log=False):
-    """softmax (or log_softmax when log) of each row of x (rows, cols)."""
+    """softmax (or log_softmax when log) over the last axis of x, each row in turn."""
     _check("softmax forward", x)
     y = np.empty_like(x)
-    run_in_ranges(_forward_rows, _forward, y, x, bool(log), *_CONSTANTS[x.dtype])
+    run_in_ranges(_forward_rows, _forward, _rows(y), _rows(x), bool(log), *_CONSTANTS[x.dtype])
     return y
 
 
@@ -179,6 +184,10 @@ def softmax_backward(g, y, log=False):
     """dL/dx from g = dL/dy, given softmax_forward's output y."""
     g = np.ascontiguousarray(g, dtype=y.dtype)
     _check("softmax backward", g, y)
+    if g.shape != y.shape:
+        raise ValueError(f"softmax backward: gradient of shape {g.shape} for an output of "
+                         f"shape {y.shape}")
     dx = np.empty_like(y)
-    run_in_ranges(_backward_rows, _backward, dx, g, y, bool(log), *_CONSTANTS[y.dtype])
+    run_in_ranges(_backward_rows, _backward, _rows(dx), _rows(g), _rows(y), bool(log),
+                  *_CONSTANTS[y.dtype])
     return dx

@@ -149,6 +149,26 @@ def test_kernels_directly_on_edge_rows(loops):
     assert np.isnan(y).all()
 
 
+@pytest.mark.parametrize("log", [False, True])
+def test_softmax_kernels_take_any_leading_axes(log):
+    """softmax_forward/backward work over the last axis of an N-d array, as on its rows
+    (the Fused Functions pass the arrays as they are); a gradient of another shape is
+    refused (the kernel would read past it)."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 5)).astype(np.float32)
+    g = rng.standard_normal((2, 3, 5)).astype(np.float32)
+    y = softmax_cpu.softmax_forward(x, log=log)
+    assert y.shape == x.shape
+    np.testing.assert_array_equal(y.reshape(6, 5), softmax_cpu.softmax_forward(x.reshape(6, 5), log=log))
+    dx = softmax_cpu.softmax_backward(g, y, log=log)
+    np.testing.assert_array_equal(dx.reshape(6, 5), softmax_cpu.softmax_backward(
+        g.reshape(6, 5), y.reshape(6, 5), log=log))
+    with pytest.raises(ValueError, match="softmax backward"):
+        softmax_cpu.softmax_backward(g.reshape(6, 5), y, log=log)
+    with pytest.raises(TypeError, match="softmax forward"):
+        softmax_cpu.softmax_forward(np.float32(1.0).reshape(()))
+
+
 def _path(fn, x, **kwargs):
     """The kernel module fn ran with (None: the reference): the output's node is the op's
     <Op>Fused Function, holding its kernel, or its <Op>Reference Function."""

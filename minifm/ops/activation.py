@@ -236,11 +236,6 @@ class LogSoftmaxReference(Function):
         return g - ctx.xp.exp(y) * g.sum(axis=ctx.axis, keepdims=True)
 
 
-def _rows(a):
-    """A C-contiguous array as (rows, last axis): the softmax kernels' layout."""
-    return a.reshape(-1, a.shape[-1])
-
-
 class SoftmaxFused(Function):
     """Softmax over the last axis of a C-contiguous array by a kernel module
     (minifm.kernels.softmax_cpu): one pass per row each way. Under create_graph its backward is
@@ -251,14 +246,14 @@ class SoftmaxFused(Function):
     @staticmethod
     def forward(ctx, x, *, kernel):
         ctx.kernel, ctx.axis = kernel, x.ndim - 1
-        y = kernel.softmax_forward(_rows(x)).reshape(x.shape)
+        y = kernel.softmax_forward(x)
         ctx.save_for_backward(y)
         return y
 
     @staticmethod
     def backward(ctx, g):
         (y,) = ctx.saved
-        return ctx.kernel.softmax_backward(_rows(g), _rows(y)).reshape(y.shape)
+        return ctx.kernel.softmax_backward(g, y)
 
 
 class LogSoftmaxFused(Function):
@@ -269,14 +264,14 @@ class LogSoftmaxFused(Function):
     @staticmethod
     def forward(ctx, x, *, kernel):
         ctx.kernel, ctx.axis = kernel, x.ndim - 1
-        y = kernel.softmax_forward(_rows(x), log=True).reshape(x.shape)
+        y = kernel.softmax_forward(x, log=True)
         ctx.save_for_backward(y)
         return y
 
     @staticmethod
     def backward(ctx, g):
         (y,) = ctx.saved
-        return ctx.kernel.softmax_backward(_rows(g), _rows(y), log=True).reshape(y.shape)
+        return ctx.kernel.softmax_backward(g, y, log=True)
 
 
 # ----------------------------------------------------------------------------- public API
@@ -328,8 +323,11 @@ def _softmax_args(op, input, dim, dtype):
     check_tensor(op, input)
     if dim is None:
         raise TypeError(f"{op}: the 'dim' argument is required")
-    input = floating(input if dtype is None else input.to(dtype))
-    ndim = input.ndim
+    if dtype is not None:
+        input = input.to(dtype)
+    if input._data.dtype.kind != "f":
+        input = floating(input)
+    ndim = input._data.ndim
     axis = (normalize_dims(op, dim, ndim) or (0,))[0]
     kernel = kernels.select("softmax", input.device.type, dtype=input.dtype,
                             last_axis=axis == ndim - 1,
@@ -340,9 +338,9 @@ def _softmax_args(op, input, dim, dtype):
 
 def softmax(input, dim=None, dtype=None):
     input, axis, kernel = _softmax_args("softmax", input, dim, dtype)
-    if input.ndim == 0:  # a row of one element, as in PyTorch
+    if input._data.ndim == 0:  # a row of one element, as in PyTorch
         return softmax(input.reshape(1), 0).reshape(())
-    if input.numel() == 0:  # nothing to normalize (NumPy's max refuses an empty axis)
+    if input._data.size == 0:  # nothing to normalize (NumPy's max refuses an empty axis)
         return input.clone()
     if kernel is None:
         return SoftmaxReference.apply(input, axis=axis)
@@ -351,9 +349,9 @@ def softmax(input, dim=None, dtype=None):
 
 def log_softmax(input, dim=None, dtype=None):
     input, axis, kernel = _softmax_args("log_softmax", input, dim, dtype)
-    if input.ndim == 0:  # a row of one element, as in PyTorch
+    if input._data.ndim == 0:  # a row of one element, as in PyTorch
         return log_softmax(input.reshape(1), 0).reshape(())
-    if input.numel() == 0:  # nothing to normalize (NumPy's max refuses an empty axis)
+    if input._data.size == 0:  # nothing to normalize (NumPy's max refuses an empty axis)
         return input.clone()
     if kernel is None:
         return LogSoftmaxReference.apply(input, axis=axis)
