@@ -1,0 +1,357 @@
+"""Direct 3x3 stride-1 convolution on the CPU in Numba (float32 and float64): no columns.
+
+(Measurements: see the end of this docstring.)
+
+Each sample's input channels are copied, zero-padded, into flat planes of width
+Wp = W + left + right; the output is computed on the same flat grid, Ho rows of Wp positions,
+of which the last Wp - Wo of each row are junk (they straddle the row end) and are dropped
+when the plane is copied out. On that grid the 9 taps of the 3x3 window are 9 constant
+offsets (a*Wp + b) into the padded plane, so one output channel's sum over one input
+channel is a single long loop over q with the 9 weights in registers:
+
+    acc[q] += w0*p[q] + w1*p[q+1] + w2*p[q+2] + w3*p[q+Wp] + ... + w8*p[q+2Wp+2]
+
+which LLVM vectorizes (fastmath lets it contract into FMAs): per vector of outputs, 9 loads
+of the plane (in L1), one load and one store of the accumulator, 9 FMAs. The input gradient
+is the same loop on the output gradient with the flipped, transposed filter; the weight
+gradient is 9 dot products of the (junk-zeroed) output gradient plane with the 9 shifted
+input planes. Loop order: per sample, per output channel (its accumulator, Ho*Wp values,
+stays in L1), per input channel; the other order (per input channel, its padded plane in
+L1, accumulating into all output planes) is kept in the benchmark as `forward_by_input`.
+Indices are unsigned (see conv_cpu's note on signed-index wraparound checks).
+
+Which layers take it: see `supports`, and the measurements below.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+_JIT = dict(cache=True, nogil=True, fastmath=True, error_model="numpy")
+# Every loop variable and size is uint64 (the wrappers pass np.uint64), and constants in index
+# arithmetic are uint64 too: Numba types uint64 + int literal as int64, and uint64 * int64 as
+# float64.
+_0, _1, _2, _3, _4, _5, _6, _7, _8, _9 = (np.uint64(k) for k in range(10))
+
+
+@njit(**_JIT)
+def _pad(x, channels, h, w, top, left, hp, wp, plane, out):
+    """out (flat: channels planes of `plane` >= hp*wp + 2 values) = x (flat: channels*h*w)
+    zero-padded into hp x wp planes, with `left` columns before and `top` rows above."""
+    for t in range(channels * plane):
+        out[t] = 0
+    for c in range(channels):
+        for i in range(h):
+            src = (c * h + i) * w
+            dst = c * plane + (i + top) * wp + left
+            for j in range(w):
+                out[dst + j] = x[src + j]
+
+
+@njit(**_JIT)
+def _spread(g, channels, ho, wo, wp, span, out):
+    """out (flat: channels planes of `span` = ho*wp) = g (flat: channels*ho*wo) on the flat
+    grid, its junk positions (columns wo..wp-1 of each row) zero."""
+    for t in range(channels * span):
+        out[t] = 0
+    for c in range(channels):
+        for i in range(ho):
+            src = (c * ho + i) * wo
+            dst = c * span + i * wp
+            for j in range(wo):
+                out[dst + j] = g[src + j]
+
+
+@njit(**_JIT)
+def _stencil(p, base, wp, w, k, acc, span):
+    """acc[q] += the 3x3 window at p[base + q] (rows wp apart) weighted by w[k:k+9]."""
+    w0, w1, w2, w3, w4, w5, w6, w7, w8 = w[k:k + _9]
+    a0 = base
+    a1 = a0 + _1
+    a2 = a0 + _2
+    b0 = a0 + wp
+    b1 = b0 + _1
+    b2 = b0 + _2
+    c0 = b0 + wp
+    c1 = c0 + _1
+    c2 = c0 + _2
+    for q in range(span):
+        acc[q] += (w0 * p[a0 + q] + w1 * p[a1 + q] + w2 * p[a2 + q]
+                   + w3 * p[b0 + q] + w4 * p[b1 + q] + w5 * p[b2 + q]
+                   + w6 * p[c0 + q] + w7 * p[c1 + q] + w8 * p[c2 + q])
+
+
+@njit(**_JIT)
+def _stencil2(p, base, wp, w, k, kk, acc, span):
+    """_stencil for two output channels at once (weights w[k:k+9] into acc[:span] and
+    w[kk:kk+9] into acc[span:2*span]): each load of the plane feeds two FMAs."""
+    w0, w1, w2, w3, w4, w5, w6, w7, w8 = w[k:k + _9]
+    v0, v1, v2, v3, v4, v5, v6, v7, v8 = w[kk:kk + _9]
+    a0 = base
+    a1 = a0 + _1
+    a2 = a0 + _2
+    b0 = a0 + wp
+    b1 = b0 + _1
+    b2 = b0 + _2
+    c0 = b0 + wp
+    c1 = c0 + _1
+    c2 = c0 + _2
+    for q in range(span):
+        x0, x1, x2 = p[a0 + q], p[a1 + q], p[a2 + q]
+        x3, x4, x5 = p[b0 + q], p[b1 + q], p[b2 + q]
+        x6, x7, x8 = p[c0 + q], p[c1 + q], p[c2 + q]
+        acc[q] += ((w0 * x0 + w1 * x1 + w2 * x2) + (w3 * x3 + w4 * x4 + w5 * x5)
+                   + (w6 * x6 + w7 * x7 + w8 * x8))
+        acc[span + q] += ((v0 * x0 + v1 * x1 + v2 * x2) + (v3 * x3 + v4 * x4 + v5 * x5)
+                          + (v6 * x6 + v7 * x7 + v8 * x8))
+
+
+@njit(**_JIT)
+def _stencil3(p, base, wp, w, k, kk, kkk, acc, span):
+    """_stencil for three output channels at once (into acc[:span], acc[span:2*span],
+    acc[2*span:3*span]): 27 weights, 3 accumulators and a load fill 31 of the 32 vector
+    registers."""
+    w0, w1, w2, w3, w4, w5, w6, w7, w8 = w[k:k + _9]
+    v0, v1, v2, v3, v4, v5, v6, v7, v8 = w[kk:kk + _9]
+    u0, u1, u2, u3, u4, u5, u6, u7, u8 = w[kkk:kkk + _9]
+    a0 = base
+    a1 = a0 + _1
+    a2 = a0 + _2
+    b0 = a0 + wp
+    b1 = b0 + _1
+    b2 = b0 + _2
+    c0 = b0 + wp
+    c1 = c0 + _1
+    c2 = c0 + _2
+    s2 = span + span
+    for q in range(span):
+        x0, x1, x2 = p[a0 + q], p[a1 + q], p[a2 + q]
+        x3, x4, x5 = p[b0 + q], p[b1 + q], p[b2 + q]
+        x6, x7, x8 = p[c0 + q], p[c1 + q], p[c2 + q]
+        acc[q] += ((w0 * x0 + w1 * x1 + w2 * x2) + (w3 * x3 + w4 * x4 + w5 * x5)
+                   + (w6 * x6 + w7 * x7 + w8 * x8))
+        acc[span + q] += ((v0 * x0 + v1 * x1 + v2 * x2) + (v3 * x3 + v4 * x4 + v5 * x5)
+                          + (v6 * x6 + v7 * x7 + v8 * x8))
+        acc[s2 + q] += ((u0 * x0 + u1 * x1 + u2 * x2) + (u3 * x3 + u4 * x4 + u5 * x5)
+                        + (u6 * x6 + u7 * x7 + u8 * x8))
+
+
+@njit(**_JIT)
+def _forward(x, w, n, c, h, wd, top, left, o, ho, wo, hp, wp, padded, acc, y):
+    """y (flat n*o*ho*wo) = the 3x3 stride-1 convolution of x (flat n*c*h*wd) with w
+    (flat o*c*9); padded and acc are scratch (c * (hp*wp + 2) and 2*ho*wp values)."""
+    plane = hp * wp + _2
+    span = ho * wp
+    for s in range(n):
+        _pad(x[s * c * h * wd:], c, h, wd, top, left, hp, wp, plane, padded)
+        for third in range((o + _2) // _3):  # output channels m, m + 1, m + 2
+            m = third * _3
+            count = min(o - m, _3)
+            for q in range(span * count):
+                acc[q] = 0
+            for ch in range(c):
+                k = (m * c + ch) * _9
+                if count == _3:
+                    _stencil3(padded, ch * plane, wp, w, k, k + c * _9, k + _2 * c * _9, acc,
+                              span)
+                elif count == _2:
+                    _stencil2(padded, ch * plane, wp, w, k, k + c * _9, acc, span)
+                else:
+                    _stencil(padded, ch * plane, wp, w, k, acc, span)
+            for mm in range(count):
+                dst = (s * o + m + mm) * ho * wo
+                src = mm * span
+                for i in range(ho):
+                    for j in range(wo):
+                        y[dst + i * wo + j] = acc[src + i * wp + j]
+
+
+@njit(**_JIT)
+def _forward_by_input(x, w, n, c, h, wd, top, left, o, ho, wo, hp, wp, padded, acc, y):
+    """_forward's other loop order: per input channel (its padded plane in L1), into all
+    o accumulator planes (acc: o*ho*wp values)."""
+    plane = hp * wp + _2
+    span = ho * wp
+    for s in range(n):
+        for t in range(o * span):
+            acc[t] = 0
+        for ch in range(c):
+            _pad(x[(s * c + ch) * h * wd:], _1, h, wd, top, left, hp, wp, plane, padded)
+            for m in range(o):
+                _stencil(padded, _0, wp, w, (m * c + ch) * _9, acc[m * span:], span)
+        for m in range(o):
+            dst = (s * o + m) * ho * wo
+            for i in range(ho):
+                for j in range(wo):
+                    y[dst + i * wo + j] = acc[m * span + i * wp + j]
+
+
+@njit(**_JIT)
+def _tap_sums(spread, g0, g1, padded, base, wp, span, gw, k, kk):
+    """gw[k:k+9] += the 9 dot products of spread[g0:g0+span] with the plane's taps at
+    padded[base + tap offset + q]; gw[kk:kk+9] the same for spread[g1:...] (two output
+    channels: each load of the plane feeds two FMAs). The sums start from gw's values:
+    0 * gw[k] would be float64 in Numba."""
+    a0 = base
+    a1, a2 = a0 + _1, a0 + _2
+    b0 = a0 + wp
+    b1, b2 = b0 + _1, b0 + _2
+    c0 = b0 + wp
+    c1, c2 = c0 + _1, c0 + _2
+    s0, s1, s2, s3, s4, s5, s6, s7, s8 = gw[k:k + _9]
+    t0, t1, t2, t3, t4, t5, t6, t7, t8 = gw[kk:kk + _9]
+    for q in range(span):
+        u = spread[g0 + q]
+        v = spread[g1 + q]
+        x0, x1, x2 = padded[a0 + q], padded[a1 + q], padded[a2 + q]
+        x3, x4, x5 = padded[b0 + q], padded[b1 + q], padded[b2 + q]
+        x6, x7, x8 = padded[c0 + q], padded[c1 + q], padded[c2 + q]
+        s0 += u * x0
+        s1 += u * x1
+        s2 += u * x2
+        s3 += u * x3
+        s4 += u * x4
+        s5 += u * x5
+        s6 += u * x6
+        s7 += u * x7
+        s8 += u * x8
+        t0 += v * x0
+        t1 += v * x1
+        t2 += v * x2
+        t3 += v * x3
+        t4 += v * x4
+        t5 += v * x5
+        t6 += v * x6
+        t7 += v * x7
+        t8 += v * x8
+    gw[k], gw[k + _1], gw[k + _2], gw[k + _3], gw[k + _4] = s0, s1, s2, s3, s4
+    gw[k + _5], gw[k + _6], gw[k + _7], gw[k + _8] = s5, s6, s7, s8
+    gw[kk], gw[kk + _1], gw[kk + _2], gw[kk + _3], gw[kk + _4] = t0, t1, t2, t3, t4
+    gw[kk + _5], gw[kk + _6], gw[kk + _7], gw[kk + _8] = t5, t6, t7, t8
+
+
+@njit(**_JIT)
+def _weight_grad(x, g, n, c, h, wd, top, left, o, ho, wo, hp, wp, padded, spread, gw):
+    """gw (flat (o+1)*c*9: one spare row) = sum over samples and positions of g (flat
+    n*o*ho*wo) times the padded x's windows: per pair of output channels and per input
+    channel, 18 dot products in one loop over the flat grid (the junk positions of the
+    spread g are zero; an odd o pairs its last channel with a zero plane of spread and the
+    spare row of gw)."""
+    plane = hp * wp + _2
+    span = ho * wp
+    for t in range((o + _1) * c * _9):
+        gw[t] = 0
+    for t in range(o * span, (o + _1) * span):
+        spread[t] = 0
+    for s in range(n):
+        _pad(x[s * c * h * wd:], c, h, wd, top, left, hp, wp, plane, padded)
+        _spread(g[s * o * ho * wo:], o, ho, wo, wp, span, spread)
+        for half in range((o + _1) // _2):
+            m = half * _2
+            for ch in range(c):
+                k = (m * c + ch) * _9
+                _tap_sums(spread, m * span, (m + _1) * span, padded, ch * plane, wp, span, gw,
+                          k, k + c * _9)
+
+
+def supports(dtype, w_shape, stride, padding, dilation, groups):
+    """None when these kernels can run the 2-d convolution, else the reason they cannot:
+    a 3x3 kernel, stride 1, dilation 1, one group, padding 0..2 on each side (the input
+    gradient pads by 2 - padding), float32 or float64."""
+    if dtype not in (np.float32, np.float64):
+        return f"the direct convolution takes float32 or float64, got {dtype}"
+    if len(w_shape) != 4 or tuple(w_shape[2:]) != (3, 3):
+        return f"the direct convolution takes 3x3 kernels, got weight {tuple(w_shape)}"
+    if tuple(stride) != (1, 1) or tuple(dilation) != (1, 1) or groups != 1:
+        return (f"the direct convolution takes stride 1, dilation 1, groups 1, got "
+                f"stride {stride}, dilation {dilation}, groups {groups}")
+    if not all(0 <= p <= 2 for side in padding for p in side):
+        return f"the direct convolution takes padding 0..2, got {padding}"
+    return None
+
+
+def _sizes(*sizes):
+    """The loops' size arguments as uint64 (see _1)."""
+    return [np.uint64(v) for v in sizes]
+
+
+def _scratch(x_shape, padding, out_size, dtype, by_input=False, o=None):
+    (top, bottom), (left, right) = padding
+    c, h, w = x_shape[1:]
+    hp, wp = h + top + bottom, w + left + right
+    padded = np.empty(c * (hp * wp + 2), dtype=dtype)
+    acc = np.empty((o if by_input else 3) * out_size[0] * wp, dtype=dtype)
+    return (top, left), (hp, wp), padded, acc
+
+
+def conv_forward(x, w, stride, padding, dilation, groups, out_size, by_input=False):
+    """y (N, O, Ho, Wo) = the convolution of x (N, C, H, W) with w (O, C, 3, 3), stride 1
+    (the arguments as conv_cpu.conv_forward's; see `supports`). by_input: the other loop
+    order (benchmarks only)."""
+    x = np.ascontiguousarray(x)
+    w = np.ascontiguousarray(w, dtype=x.dtype)
+    n, c, h, wd = x.shape
+    o = w.shape[0]
+    (top, left), (hp, wp), padded, acc = _scratch(x.shape, padding, out_size, x.dtype,
+                                                  by_input, o)
+    y = np.empty((n, o, *out_size), dtype=x.dtype)
+    run = _forward_by_input if by_input else _forward
+    if by_input:
+        padded = padded[:hp * wp + 2]
+    run(x.reshape(-1), w.reshape(-1), *_sizes(n, c, h, wd, top, left, o, *out_size, hp, wp),
+        padded, acc, y.reshape(-1))
+    return y
+
+
+def conv_input_grad(gy, w, x_shape, stride, padding, dilation, groups):
+    """gx of x_shape: the convolution of gy with the flipped, transposed filter, padded by
+    2 - padding on each side."""
+    (top, bottom), (left, right) = padding
+    flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3), dtype=gy.dtype)
+    return conv_forward(gy, flipped, (1, 1), ((2 - top, 2 - bottom), (2 - left, 2 - right)),
+                        (1, 1), 1, tuple(x_shape[2:]))
+
+
+def conv_weight_grad(x, gy, w_shape, stride, padding, dilation, groups):
+    """gw of w_shape (O, C, 3, 3): the adjoint of conv_forward in w."""
+    x, gy = np.ascontiguousarray(x), np.ascontiguousarray(gy, dtype=x.dtype)
+    n, c, h, wd = x.shape
+    o, ho, wo = gy.shape[1:]
+    (top, left), (hp, wp), padded, _ = _scratch(x.shape, padding, (ho, wo), x.dtype)
+    spread = np.empty((o + 1) * ho * wp, dtype=x.dtype)
+    gw = np.empty((o + 1) * c * 9, dtype=x.dtype)
+    _weight_grad(x.reshape(-1), gy.reshape(-1),
+                 *_sizes(n, c, h, wd, top, left, o, ho, wo, hp, wp), padded, spread, gw)
+    return gw[:o * c * 9].reshape(w_shape)
+
+
+# ------------------------------------------------------------------ NumPy reference
+def _taps(padded, ho, wo):
+    """The 9 shifted views padded[:, :, a:a+ho, b:b+wo], by tap (a, b)."""
+    return [((a, b), padded[:, :, a:a + ho, b:b + wo]) for a in range(3) for b in range(3)]
+
+
+def reference_forward(x, w, padding, out_size):
+    """The same sums in NumPy, one tap at a time (the tests' oracle for the loops)."""
+    (top, bottom), (left, right) = padding
+    padded = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
+    return sum(np.einsum("nchw,oc->nohw", view, w[:, :, a, b])
+               for (a, b), view in _taps(padded, *out_size))
+
+
+def reference_input_grad(gy, w, x_shape, padding):
+    (top, bottom), (left, right) = padding
+    n, c, h, wd = x_shape
+    gx = np.zeros((n, c, h + top + bottom, wd + left + right), dtype=gy.dtype)
+    for (a, b), view in _taps(gx, *gy.shape[2:]):
+        view += np.einsum("nohw,oc->nchw", gy, w[:, :, a, b])
+    return gx[:, :, top:top + h, left:left + wd]
+
+
+def reference_weight_grad(x, gy, padding):
+    (top, bottom), (left, right) = padding
+    padded = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
+    gw = np.empty((gy.shape[1], x.shape[1], 3, 3), dtype=x.dtype)
+    for (a, b), view in _taps(padded, *gy.shape[2:]):
+        gw[:, :, a, b] = np.einsum("nohw,nchw->oc", gy, view)
+    return gw
