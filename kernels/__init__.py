@@ -67,6 +67,8 @@ _KERNELS = {
     "int8_matmul": {"numba": "int8_matmul_cpu"},
     "conv": {"numba": "conv_cpu"},
     "max_pool": {"numba": "pool_cpu"},
+    "relu": {"numba": "relu_cpu"},
+    "sgd": {"numba": "sgd_cpu"},
 }
 _chosen: dict = {}    # op -> backend set with set_backend
 _logged: set = set()  # configurations already logged

@@ -343,3 +343,55 @@ def test_parameters_to_vector_and_back():
         np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
     with pytest.raises(ValueError, match="vector of 3 elements for parameters of 67 elements"):
         utils.vector_to_parameters(minifm.zeros(3), ours)
+
+
+# ----------------------------------------------------------------------------- SGD's kernel
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("options", [
+    dict(), dict(momentum=0.9), dict(momentum=0.9, weight_decay=5e-4),
+    dict(momentum=0.8, dampening=0.3, weight_decay=0.01),
+    dict(momentum=0.9, nesterov=True, weight_decay=0.01), dict(maximize=True),
+    dict(momentum=0.9, weight_decay=0.01, maximize=True)], ids=str)
+@pytest.mark.parametrize("size", [7, 300_001])  # one range; several ranges on 2 threads
+def test_sgd_kernel_gives_the_numpy_rules_bits(options, dtype, size, monkeypatch):
+    """minifm.kernels.sgd_cpu's one pass and the NumPy rule agree to the bit over three
+    steps (the first writes the momentum buffer), on one thread and on two."""
+    numba = pytest.importorskip("numba")
+    from minifm import kernels
+    rng = np.random.default_rng(0)
+    start = rng.standard_normal(size).astype(dtype)
+    grads = [rng.standard_normal(size).astype(dtype) for _ in range(3)]
+    results = {}
+    previous = numba.get_num_threads()
+    numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+    try:
+        for backend in ("numba", "reference"):
+            monkeypatch.setenv("MINIFM_SGD_BACKEND", backend)
+            p = minifm.tensor(start.copy(), requires_grad=True)
+            opt = optim.SGD([p], lr=0.1, **options)
+            for g in grads:
+                p.grad = minifm.tensor(g)
+                opt.step()
+            buffer = opt.state[p].get("momentum_buffer")
+            results[backend] = (p.detach().numpy().copy(),
+                                None if buffer is None else buffer.numpy().copy())
+    finally:
+        numba.set_num_threads(previous)
+    np.testing.assert_array_equal(results["numba"][0], results["reference"][0])
+    if results["reference"][1] is not None:
+        np.testing.assert_array_equal(results["numba"][1], results["reference"][1])
+
+
+def test_sgd_kernel_leaves_non_contiguous_gradients_to_numpy():
+    """A gradient that is not C-contiguous (a user's transposed array) takes the NumPy
+    rule, with the same result as a contiguous copy of it on the kernel."""
+    rng = np.random.default_rng(1)
+    start, g = rng.standard_normal((5, 4)).astype(np.float32), rng.standard_normal((4, 5))
+    ps = [minifm.tensor(start.copy(), requires_grad=True) for _ in range(2)]
+    for p, grad in zip(ps, (g.T.astype(np.float32), np.ascontiguousarray(g.T, np.float32))):
+        opt = optim.SGD([p], lr=0.1, momentum=0.9, weight_decay=0.01)
+        for _ in range(2):
+            p.grad = minifm.tensor(grad)
+            assert p.grad._data.flags.c_contiguous == (p is ps[1])
+            opt.step()
+    np.testing.assert_array_equal(ps[0].detach().numpy(), ps[1].detach().numpy())

@@ -5,10 +5,13 @@ decay: torch.optim.SGD's rule (its single-tensor path), step by step.
     buf = g at the first step, then momentum * buf + (1 - dampening) * g
     g   = g + momentum * buf with nesterov, else buf            (when momentum != 0)
     p   = p - lr * g
+
+On the CPU with Numba the rule runs as one pass per parameter (minifm.kernels.sgd_cpu, the
+same arithmetic); MINIFM_SGD_BACKEND=reference runs the NumPy operations below.
 """
 from __future__ import annotations
 
-from .. import backend
+from .. import backend, kernels
 from ..tensor import Tensor
 from .optimizer import Optimizer
 
@@ -29,11 +32,22 @@ class SGD(Optimizer):
                                       maximize=maximize))
 
     def _update(self, p, grad, state, group):
-        xp = backend.array_module(p.device)
         momentum = group["momentum"]
+        kernel = kernels.select("sgd", p.device.type, dtype=p.dtype)
+        buf = state.get("momentum_buffer")
+        if kernel is not None and all(a.dtype == p.dtype and a.flags.c_contiguous for a in (
+                p._data, grad, p._data if buf is None else buf._data)):
+            first = momentum != 0 and buf is None
+            if first:
+                buf = state["momentum_buffer"] = self._zeros_like(p)
+            kernel.sgd_update(p._data, grad, p._data if buf is None else buf._data,
+                              group["lr"], momentum, group["dampening"],
+                              group["weight_decay"], group["nesterov"], group["maximize"],
+                              first)
+            return
+        xp = backend.array_module(p.device)
         g = self._signed_grad(p, grad, group["maximize"], group["weight_decay"])
         if momentum != 0:
-            buf = state.get("momentum_buffer")
             if buf is None:
                 buf = state["momentum_buffer"] = Tensor._make(g.copy(), p.device)
             else:
