@@ -57,6 +57,12 @@ CASES = {
                                       dict(stride=2)),
     "resnet18 k3 512->512 1x1 b16": ("conv2d", (16, 512, 1, 1), (512, 512, 3, 3),
                                      dict(padding=1)),
+    # average pooling: a 2x2 pool (LeNet-style CNNs) and ResNet's global average pool
+    "avg_pool2d k2 32x28x28 b64": ("avg_pool2d", (64, 32, 28, 28), None, dict(kernel_size=2)),
+    "resnet18 adaptive_avg_pool2d 512x2x2 b16": ("adaptive_avg_pool2d", (16, 512, 2, 2), None,
+                                                 dict(output_size=1)),
+    "cifar-resnet adaptive_avg_pool2d 64x8x8 b64": ("adaptive_avg_pool2d", (64, 64, 8, 8), None,
+                                                    dict(output_size=1)),
     # CIFAR ResNet-20, batch 64: the first and the last stage
     "cifar-resnet k3 16->16 32x32 b64": ("conv2d", (64, 16, 32, 32), (16, 16, 3, 3),
                                          dict(padding=1)),

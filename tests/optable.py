@@ -1913,6 +1913,7 @@ def _avg_pool_samples(nd):
         yield Sample(x[0], (2, 3, 2)[:nd], (1, 2, 3)[:nd], ceil_mode=True)   # unbatched
         yield Sample(make(*odd[::-1], 3, 2).T, 2, 1, 1)                      # non-contiguous
         yield Sample(make(0, 3, *odd), 2)                                    # empty batch
+        yield Sample(make(2, 3, *(6, 4, 2)[:nd]), 2)                         # tiling windows
         if nd == 3:
             yield Sample(x, 3, 2, 1, divisor_override=5)
     return samples
