@@ -1,7 +1,8 @@
 """Methods for 3x3 stride-1 convolutions on one CPU thread: the forward, the input gradient
 and the weight gradient, each timed alone, for minifm's im2col kernels
 (minifm.kernels.conv_cpu), PyTorch (oneDNN) and the candidate kernels
-(minifm.kernels.conv_winograd_cpu, conv_direct_cpu).
+(minifm.kernels.conv_winograd_cpu, conv_direct_cpu); and, for the channels-last im2col
+orientation, one chunk's forward product both ways (BLAS alone).
 
 Layers: the 3x3 padding-1 float32 layers of CIFAR ResNet-20 (batch 64) and of ResNet-18 at
 32x32 and 64x64 inputs (batch 16). Method: every method runs in this process, interleaved
@@ -85,6 +86,26 @@ def time_case(case, warmup, repeats):
     return {key: median(t) * 1e3 for key, t in times.items()}
 
 
+def gemm_orientations(case, warmup, repeats):
+    """The forward's product as the im2col kernels run it, W (O, C*9) @ columns (C*9, P), and
+    in the channels-last orientation, columns^T (P, C*9) @ W^T (C*9, O), for one chunk of
+    P = samples * H * W columns (conv_cpu._chunks' width): ms per product."""
+    import numpy as np
+
+    from minifm.kernels import conv_cpu
+    n, c, o, size = CASES[case]
+    (start, stop), = conv_cpu._chunks(n, size * size)[:1]
+    p, k = (stop - start) * size * size, c * 9
+    rng = np.random.default_rng(0)
+    w, cols = (rng.standard_normal(s, dtype=np.float32) for s in ((o, k), (k, p)))
+    wt, cols_t = np.ascontiguousarray(w.T), np.ascontiguousarray(cols.T)
+    y, y_t = np.empty((o, p), np.float32), np.empty((p, o), np.float32)
+    times = time_interleaved({"W @ cols": lambda: np.matmul(w, cols, out=y),
+                              "cols^T @ W^T": lambda: np.matmul(cols_t, wt, out=y_t)},
+                             repeats=repeats * 10, warmup=warmup)
+    return f"{o}x{k} @ {k}x{p}", {name: median(t) * 1e3 for name, t in times.items()}
+
+
 def table(rows):
     """Markdown: one row per (layer, pass), one column per method: ms (ratio to current)."""
     names = list(dict.fromkeys(r["method"] for r in rows))
@@ -120,17 +141,30 @@ def main():
             rows.append(dict(case=case, method=method, **{"pass": p}, ms=ms))
             print(f"{case:32s} {p:4s} {method:18s} {ms:8.2f} ms", file=sys.stderr)
     text = table(rows)
+    gemm = ["| layer | product | W @ cols (ms) | cols^T @ W^T (ms) |",
+            "| --- | --- | ---: | ---: |"]
+    for case in cases:
+        shape, t = gemm_orientations(case, args.warmup, args.repeats)
+        gemm.append(f"| {case} | {shape} | {t['W @ cols']:.3f} | {t['cols^T @ W^T']:.3f} |")
+        rows.append(dict(case=case, method="gemm orientation", product=shape, **t))
+    text += ("\n\nOne chunk's forward product (BLAS), as the im2col kernels orient it and "
+             "channels-last:\n\n" + "\n".join(gemm))
     print(text)
     if args.cases is None:  # a partial run leaves the results files alone
         meta = dict(threads=1, repeats=args.repeats, warmup=args.warmup,
                     machine=machine_info())
         RESULTS.with_suffix(".json").write_text(
             json.dumps(dict(meta=meta, results=rows), indent=2) + "\n")
+        machine = meta["machine"]
         RESULTS.with_suffix(".md").write_text(
             "# 3x3 stride-1 convolution methods, one CPU thread\n\n"
             "`python benchmarks/bench_conv_methods.py` (float32, padding 1; ms, median of "
             f"{args.repeats} interleaved rounds; in parentheses: time / current im2col "
-            "kernels')\n\n" + text + "\n")
+            f"kernels'), {machine['time']}, {machine['cpu_count']} cores, NumPy "
+            f"{machine.get('numpy')}, Numba {machine.get('numba')}, PyTorch "
+            f"{machine.get('torch')}. The machine's cores are shared with other jobs: "
+            "single runs vary by about 20%; see the kernels' docstrings for ranges over "
+            "runs.\n\n" + text + "\n")
         print(f"wrote {RESULTS.relative_to(ROOT)}.json and .md", file=sys.stderr)
 
 

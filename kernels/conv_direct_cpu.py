@@ -1,6 +1,7 @@
-"""Direct 3x3 stride-1 convolution on the CPU in Numba (float32 and float64): no columns.
-
-(Measurements: see the end of this docstring.)
+"""Direct 3x3 stride-1 convolution on the CPU in Numba (float32 and float64): no columns,
+no BLAS. For thin layers (at most 16 input and 16 output channels, maps of 32x32 and more),
+where it beats the im2col kernels (conv_cpu) by 1.15-1.8x in each of the three maps; see
+the measurements and `faster_than_im2col`.
 
 Each sample's input channels are copied, zero-padded, into flat planes of width
 Wp = W + left + right; the output is computed on the same flat grid, Ho rows of Wp positions,
@@ -11,16 +12,45 @@ channel is a single long loop over q with the 9 weights in registers:
 
     acc[q] += w0*p[q] + w1*p[q+1] + w2*p[q+2] + w3*p[q+Wp] + ... + w8*p[q+2Wp+2]
 
-which LLVM vectorizes (fastmath lets it contract into FMAs): per vector of outputs, 9 loads
-of the plane (in L1), one load and one store of the accumulator, 9 FMAs. The input gradient
-is the same loop on the output gradient with the flipped, transposed filter; the weight
-gradient is 9 dot products of the (junk-zeroed) output gradient plane with the 9 shifted
-input planes. Loop order: per sample, per output channel (its accumulator, Ho*Wp values,
-stays in L1), per input channel; the other order (per input channel, its padded plane in
-L1, accumulating into all output planes) is kept in the benchmark as `forward_by_input`.
-Indices are unsigned (see conv_cpu's note on signed-index wraparound checks).
+which LLVM vectorizes (8 floats wide: Numba's LLVM prefers 256-bit vectors on AVX-512) with
+FMAs. Two output channels share each sweep (18 weights in registers), so each load of the
+plane feeds two FMAs. The input gradient is the same convolution of gy with the flipped,
+transposed filter; the weight gradient sweeps the (junk-zeroed) output-gradient planes of
+two output channels against one input plane: 18 dot products in one loop, no reductions
+across lanes until the end. Loop order: per sample, per pair of output channels (their
+accumulators, 2*Ho*Wp values, stay in L1), per input channel; the other order (per input
+channel, its padded plane in L1, accumulating into all output planes) is `by_input=True`,
+kept for the benchmark. Indices are unsigned (see conv_cpu's note on signed-index
+wraparound checks).
 
-Which layers take it: see `supports`, and the measurements below.
+Measured (benchmarks/bench_conv_methods.py, one thread, Intel Xeon 2.8 GHz AVX-512, 2 cores
+shared with two other engineers' jobs, so single runs vary by 20%; ms, medians of 15
+interleaved rounds, the run in results/conv_methods.md; in brackets the range of the
+direct / im2col ratio over 2-7 runs of the same code):
+
+    layer (b64)         pass   im2col  PyTorch  direct
+    CIFAR 16->16 32x32  fwd     9.59    6.01    6.50  [0.65-0.87]   PyTorch 0.58-0.67
+                        gx     10.21    5.96    6.09  [0.54-0.84]           0.58-0.63
+                        gw      8.70    6.01    5.01  [0.46-0.69]           0.57-0.69
+    stem 3->16 32x32    gw      2.18    1.79    1.26  [0.58-0.69]   (fwd 0.77-1.06)
+    16->16 16x16        fwd     2.50    1.52    2.21  [0.81-1.07]   (gw 0.59-0.67)
+    CIFAR 32->32 16x16  fwd    10.78    5.68   13.70  [1.04-1.27]   (1.0-1.3 every pass)
+    CIFAR 64->64 8x8    fwd     8.19    5.51   18.92  [2.2-2.5]
+
+and, against im2col in one other run (fwd / gx / gw): 8->8 32x32 0.59 / 0.57 / 0.47,
+16->24 32x32 0.82 / 0.70 / 0.69, 24->24 32x32 0.86 / 0.79 / 0.71, 16->16 8x8 1.11 / 1.07 /
+0.97, 16->16 4x4 1.97 / 1.76 / 1.58. Hence `faster_than_im2col`: at most 16 channels, maps
+of 32x32 and more (16x16 wins on gw only, ties on fwd and gx).
+
+On 32 and more channels BLAS's products win: the sweep runs at about 9 of the 16 multiply-
+adds per cycle a 256-bit FMA pair allows (the plane's unaligned loads, the accumulators'
+loads and stores), and small maps add a per-sweep overhead (an 8x8 map is a sweep of 80
+positions). Tried, on CIFAR 16->16 (each against the kept version in the same runs): one
+output channel per sweep, fwd 7.6 against 6.0 ms (half the FMAs per load); three per sweep,
+7.66 against 7.80 ms (27 weights spill registers; dropped as no faster); the by-input order,
+8.6 against 6.4 ms; for gw, one output channel's 9 dot products per loop 7.6 against 4.7 ms,
+one dot product per loop 12.9 ms. (A sum started as 0 * gw[k] is float64 in Numba: the
+float32 loops then ran 4 wide with conversions, 19 ms.)
 """
 from __future__ import annotations
 
@@ -28,6 +58,8 @@ import numpy as np
 from numba import njit
 
 _JIT = dict(cache=True, nogil=True, fastmath=True, error_model="numpy")
+THIN = 16  # the most input or output channels measured faster than im2col (see there)
+SMALLEST_MAP = 1024  # the fewest positions (H*W) measured faster: 32x32 (16x16 ties)
 # Every loop variable and size is uint64 (the wrappers pass np.uint64), and constants in index
 # arithmetic are uint64 too: Numba types uint64 + int literal as int64, and uint64 * int64 as
 # float64.
@@ -107,36 +139,6 @@ def _stencil2(p, base, wp, w, k, kk, acc, span):
 
 
 @njit(**_JIT)
-def _stencil3(p, base, wp, w, k, kk, kkk, acc, span):
-    """_stencil for three output channels at once (into acc[:span], acc[span:2*span],
-    acc[2*span:3*span]): 27 weights, 3 accumulators and a load fill 31 of the 32 vector
-    registers."""
-    w0, w1, w2, w3, w4, w5, w6, w7, w8 = w[k:k + _9]
-    v0, v1, v2, v3, v4, v5, v6, v7, v8 = w[kk:kk + _9]
-    u0, u1, u2, u3, u4, u5, u6, u7, u8 = w[kkk:kkk + _9]
-    a0 = base
-    a1 = a0 + _1
-    a2 = a0 + _2
-    b0 = a0 + wp
-    b1 = b0 + _1
-    b2 = b0 + _2
-    c0 = b0 + wp
-    c1 = c0 + _1
-    c2 = c0 + _2
-    s2 = span + span
-    for q in range(span):
-        x0, x1, x2 = p[a0 + q], p[a1 + q], p[a2 + q]
-        x3, x4, x5 = p[b0 + q], p[b1 + q], p[b2 + q]
-        x6, x7, x8 = p[c0 + q], p[c1 + q], p[c2 + q]
-        acc[q] += ((w0 * x0 + w1 * x1 + w2 * x2) + (w3 * x3 + w4 * x4 + w5 * x5)
-                   + (w6 * x6 + w7 * x7 + w8 * x8))
-        acc[span + q] += ((v0 * x0 + v1 * x1 + v2 * x2) + (v3 * x3 + v4 * x4 + v5 * x5)
-                          + (v6 * x6 + v7 * x7 + v8 * x8))
-        acc[s2 + q] += ((u0 * x0 + u1 * x1 + u2 * x2) + (u3 * x3 + u4 * x4 + u5 * x5)
-                        + (u6 * x6 + u7 * x7 + u8 * x8))
-
-
-@njit(**_JIT)
 def _forward(x, w, n, c, h, wd, top, left, o, ho, wo, hp, wp, padded, acc, y):
     """y (flat n*o*ho*wo) = the 3x3 stride-1 convolution of x (flat n*c*h*wd) with w
     (flat o*c*9); padded and acc are scratch (c * (hp*wp + 2) and 2*ho*wp values)."""
@@ -144,21 +146,18 @@ def _forward(x, w, n, c, h, wd, top, left, o, ho, wo, hp, wp, padded, acc, y):
     span = ho * wp
     for s in range(n):
         _pad(x[s * c * h * wd:], c, h, wd, top, left, hp, wp, plane, padded)
-        for third in range((o + _2) // _3):  # output channels m, m + 1, m + 2
-            m = third * _3
-            count = min(o - m, _3)
-            for q in range(span * count):
+        for half in range((o + _1) // _2):  # output channels m, m + 1
+            m = half * _2
+            pair = m + _1 < o
+            for q in range(span * _2):
                 acc[q] = 0
             for ch in range(c):
                 k = (m * c + ch) * _9
-                if count == _3:
-                    _stencil3(padded, ch * plane, wp, w, k, k + c * _9, k + _2 * c * _9, acc,
-                              span)
-                elif count == _2:
+                if pair:
                     _stencil2(padded, ch * plane, wp, w, k, k + c * _9, acc, span)
                 else:
                     _stencil(padded, ch * plane, wp, w, k, acc, span)
-            for mm in range(count):
+            for mm in range(_2 if pair else _1):
                 dst = (s * o + m + mm) * ho * wo
                 src = mm * span
                 for i in range(ho):
@@ -270,6 +269,13 @@ def supports(dtype, w_shape, stride, padding, dilation, groups):
     return None
 
 
+def faster_than_im2col(x_shape, w_shape):
+    """Whether, by the measurements (the module's docstring), a layer `supports` takes runs
+    faster here than in conv_cpu, at one thread: at most THIN channels in and out, maps of at
+    least SMALLEST_MAP positions."""
+    return max(w_shape[:2]) <= THIN and x_shape[2] * x_shape[3] >= SMALLEST_MAP
+
+
 def _sizes(*sizes):
     """The loops' size arguments as uint64 (see _1)."""
     return [np.uint64(v) for v in sizes]
@@ -280,7 +286,7 @@ def _scratch(x_shape, padding, out_size, dtype, by_input=False, o=None):
     c, h, w = x_shape[1:]
     hp, wp = h + top + bottom, w + left + right
     padded = np.empty(c * (hp * wp + 2), dtype=dtype)
-    acc = np.empty((o if by_input else 3) * out_size[0] * wp, dtype=dtype)
+    acc = np.empty((o if by_input else 2) * out_size[0] * wp, dtype=dtype)
     return (top, left), (hp, wp), padded, acc
 
 

@@ -1,7 +1,8 @@
 """Winograd F(2x2, 3x3) convolution on the CPU (Lavin & Gray, "Fast Algorithms for
-Convolutional Neural Networks", 2016): 3x3 stride-1 layers, float32 and float64.
-
-(Measurements: see the end of this docstring.)
+Convolutional Neural Networks", 2016): 3x3 stride-1 layers, float32 and float64; forward
+and input gradient. A measured negative result: slower than the im2col kernels (conv_cpu)
+on every benchmarked layer but one noisy run, so nothing dispatches to it; it is kept,
+tested, as the benchmark's Winograd column and the numbers below.
 
 The output is cut into 2x2 tiles; tile t of channel c reads the 4x4 input patch d at
 (2*ti - top, 2*tj - left). With B^T, G, A^T the F(2x2, 3x3) matrices below,
@@ -22,7 +23,23 @@ The input gradient is the same convolution of gy with the flipped, transposed fi
 (padding 2 - padding on each side).
 
 Numerics: the transforms' coefficients are 0, +-1 and +-1/2, so F(2x2, 3x3) loses at most a
-few ulps against the direct sum (the tests hold it to PyTorch at 1e-5 relative in float32).
+few ulps against the direct sum (the tests hold it to PyTorch's float32 tolerances).
+
+Measured (benchmarks/bench_conv_methods.py, one thread, Intel Xeon 2.8 GHz AVX-512, 2 cores
+shared with other jobs; results/conv_methods.md), forward / im2col forward over 3-8 runs:
+1.0-1.3 on CIFAR ResNet's 16->16 32x32 (8.8 against 8.9 ms at best; PyTorch 5.8),
+1.13-1.29 on 32->32 16x16, 1.2-1.4 on 64->64 8x8, 0.76-1.22 on ResNet-18's 64->64 16x16
+b16, 1.3-1.4 on 128->128 8x8; the input gradient alike. Where the time goes, per batch (16->16 32x32 b64 / 64->64
+8x8 b64): input transform 3.2-3.7 / 2.8 ms, the 16 products 1.9 / 2.3 ms, output transform
+2.0-2.2 / 1.7 ms. The products do 2.25x fewer multiply-adds than im2col's, but as 16 thin
+ones (16x16 @ 16x256 runs at ~59 GFLOP/s, 64x64 @ 64x256 at ~61), and the transforms, which
+read and write 4x the input and output (16 values per 2x2 tile), cost more than the
+products: 12-14 ns per tile and channel in the input transform. Their tile loops are short
+(4-16 tiles a row: at most two 8-wide vectors), read with stride 2 and write 16 streams
+that LLVM's vector versions must check for aliasing at run time. A variant splitting the
+padded plane by row and column parity first, so that every load is contiguous, was slower
+(input transform 15.6 ms). oneDNN's Winograd fuses hand-vectorized transforms with the
+products; matching it would take explicit SIMD transforms, which Numba does not offer.
 """
 from __future__ import annotations
 
@@ -32,7 +49,7 @@ import numpy as np
 from numba import njit
 
 _JIT = dict(cache=True, nogil=True, fastmath=True, error_model="numpy")
-TILES = 256  # tiles per chunk (samples * tiles per sample), see the measurements
+TILES = 256  # tiles per chunk: V and M, 16 * channels * TILES values each, fit L2 to C = 64
 
 # Every size the loops take is uint64 (the wrappers pass np.uint64) and so are the constants
 # in their index arithmetic: Numba checks signed indices for wraparound (see conv_cpu), types

@@ -100,3 +100,15 @@ def test_supports(kernel):
                    dict(dilation=(2, 2)), dict(groups=2), dict(padding=((3, 3), (1, 1)))):
         reason = kernel.supports(**{**ok, **change})
         assert isinstance(reason, str) and "convolution" in reason, change
+
+
+def test_direct_faster_than_im2col():
+    """The measured rule: thin layers (at most 16 channels in and out) on maps of 32x32 and
+    more."""
+    faster = conv_direct_cpu.faster_than_im2col
+    assert faster((64, 16, 32, 32), (16, 16, 3, 3))
+    assert faster((64, 3, 32, 32), (16, 3, 3, 3))
+    assert faster((1, 1, 16, 64), (1, 1, 3, 3))
+    assert not faster((64, 16, 16, 16), (16, 16, 3, 3))
+    assert not faster((64, 32, 32, 32), (16, 32, 3, 3))
+    assert not faster((64, 16, 32, 32), (32, 16, 3, 3))
