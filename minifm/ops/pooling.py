@@ -125,12 +125,18 @@ def _input_positions(xp, argmax, in_size, window):
 
 class MaxPool2DWithIndices(Function):
     """Max over each window; the gradient goes to the first maximum of the window (as
-    PyTorch), and a NaN in a window is its maximum. Any number of spatial dimensions."""
+    PyTorch), and a NaN in a window is its maximum. Any number of spatial dimensions.
+
+    `found`: None, or a list the forward appends the windows' argmax to, for return_indices
+    (PyTorch's op has the indices as a second output; a Function here has one output, and
+    the argmax is found once either way)."""
 
     @staticmethod
-    def forward(ctx, x, *, window):
+    def forward(ctx, x, *, window, found=None):
         view, argmax = _window_argmax(ctx.xp, x, window)
         ctx.argmax, ctx.x_shape, ctx.window = argmax, x.shape, window
+        if found is not None:
+            found.append(argmax)
         return ctx.xp.take_along_axis(view, argmax[..., None], axis=-1)[..., 0]
 
     @staticmethod
@@ -154,10 +160,12 @@ class MaxPool2DWithIndicesFused(Function):
     reference = MaxPool2DWithIndices
 
     @staticmethod
-    def forward(ctx, x, *, window, kernel):
+    def forward(ctx, x, *, window, kernel, found=None):
         y, argmax = kernel.max_pool2d_forward(x, window.kernel, window.stride, window.pads,
                                               window.dilation, window.out_size)
         ctx.argmax, ctx.x_shape, ctx.window, ctx.kernel = argmax, x.shape, window, kernel
+        if found is not None:
+            found.append(argmax)
         return y
 
     @staticmethod
@@ -171,15 +179,14 @@ def _max_pool(op, function, x, kernel_size, stride, padding, dilation, ceil_mode
               return_indices):
     window = _pool_geometry(op, x, kernel_size, stride, padding, dilation, ceil_mode)
     kernel = kernels.select("max_pool", x.device.type, dtype=x.dtype, nd=x.ndim - 2)
+    found = [] if return_indices else None
     if kernel is None:
-        y = function.apply(x, window=window)
+        y = function.apply(x, window=window, found=found)
     else:
-        y = MaxPool2DWithIndicesFused.apply(x, window=window, kernel=kernel)
+        y = MaxPool2DWithIndicesFused.apply(x, window=window, kernel=kernel, found=found)
     if not return_indices:
         return y, None
-    xp = _xp(x._data)
-    _, argmax = _window_argmax(xp, x._data, window)
-    indices = _input_positions(xp, argmax, x.shape[2:], window)
+    indices = _input_positions(_xp(x._data), found[0], x.shape[2:], window)
     return y, Tensor._make(indices, x.device)
 
 
