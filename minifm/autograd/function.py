@@ -108,8 +108,18 @@ class Function:
                 any_grad = True
 
         record = any_grad and _grad_mode.enabled
-        if record:
-            needs = tuple([t is not None and t.requires_grad for t in inputs])
+        if record:  # which inputs need a gradient, where it goes, and their shapes: one pass
+            needs, parents, meta = [], [], []
+            for t, a in zip(inputs, arrays):
+                if t is not None and t.requires_grad:
+                    needs.append(True)
+                    parents.append(t.grad_fn or t)
+                    meta.append((a.shape, a.dtype))
+                else:
+                    needs.append(False)
+                    parents.append(None)
+                    meta.append(None)
+            needs = tuple(needs)
         else:
             needs = (False,) * len(inputs)
         ctx = Node(cls, device, np if device is CPU else array_module(device), needs)
@@ -123,10 +133,7 @@ class Function:
         if not record:
             result = Tensor._make(out, device)
         else:
-            ctx.parents = tuple([(t.grad_fn or t) if need else None
-                                 for t, need in zip(inputs, needs)])
-            ctx.input_meta = tuple([(a.shape, a.dtype) if need else None
-                                    for a, need in zip(arrays, needs)])
+            ctx.parents, ctx.input_meta = tuple(parents), tuple(meta)
             ctx.call_attrs = attrs
             if ctx.saved:
                 ctx.array_ids = (*map(id, arrays), id(raw))
