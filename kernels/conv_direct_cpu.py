@@ -331,6 +331,16 @@ def conv_weight_grad(x, gy, w_shape, stride, padding, dilation, groups):
     return gw[:o * c * 9].reshape(w_shape)
 
 
+
+def conv_backward(x, gy, w, stride, padding, dilation, groups, need_x=True, need_w=True):
+    """(gx, gw) of y = conv(x, w), either None where not needed: conv_input_grad and
+    conv_weight_grad (conv_cpu.conv_backward's form; x is read only where gw is needed, w
+    only where gx is, so either may be a stand-in of the right shape)."""
+    gx = conv_input_grad(gy, w, x.shape, stride, padding, dilation, groups) if need_x else None
+    gw = (conv_weight_grad(x, gy, w.shape, stride, padding, dilation, groups) if need_w
+          else None)
+    return gx, gw
+
 # ------------------------------------------------------------------ NumPy reference
 def _taps(padded, ho, wo):
     """The 9 shifted views padded[:, :, a:a+ho, b:b+wo], by tap (a, b)."""

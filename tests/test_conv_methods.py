@@ -74,6 +74,20 @@ def test_direct_against_references(problem, dtype):
     assert_close(got_gw, k.reference_weight_grad(x, gy, padding))
 
 
+@pytest.mark.parametrize("need", [(True, True), (True, False), (False, True)])
+def test_direct_backward(need):
+    """conv_backward: the gradients asked for, from stand-ins for the array not needed."""
+    x, w, gy, padding, _, gx, gw = _problem(PROBLEMS[1], np.float32, seed=3)
+    stand_in = lambda a: np.broadcast_to(np.zeros((), a.dtype), a.shape)  # noqa: E731
+    got = conv_direct_cpu.conv_backward(x if need[1] else stand_in(x), gy,
+                                        w if need[0] else stand_in(w), *_args(padding), *need)
+    for value, expected, needed in zip(got, (gx, gw), need):
+        if needed:
+            assert_close(value, expected)
+        else:
+            assert value is None
+
+
 @pytest.mark.parametrize("kernel", KERNELS, ids=lambda k: k.__name__.split(".")[-1])
 def test_chunks_and_batch(kernel):
     """A batch spanning several of the Winograd kernel's chunks (and one the direct kernel
