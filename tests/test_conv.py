@@ -550,6 +550,24 @@ def test_conv_kernels_match_reference_and_torch(case, transposed, conv_backend):
 
 
 @pytest.mark.parametrize("transposed", [False, True], ids=["conv2d", "conv_transpose2d"])
+def test_conv_kernel_dense_layers(transposed, conv_backend):
+    """A kernel that covers the whole input (DCGAN's k4 layer on 4x4 maps, and the
+    transposed one from 1x1 noise) runs as a matrix product: equal to the reference and
+    PyTorch, gradients included; odd channel counts and a stride that cannot matter."""
+    if transposed:
+        arrays, fn, tfn = [randn(3, 5, 1, 1), randn(5, 7, 4, 3), randn(7)], F.conv_transpose2d, \
+            TF.conv_transpose2d
+    else:
+        arrays, fn, tfn = [randn(3, 5, 4, 3), randn(7, 5, 4, 3), randn(7)], F.conv2d, TF.conv2d
+    fused, _ = _on_backend(conv_backend, "conv", "numba", fn, arrays, stride=2)
+    reference, _ = _on_backend(conv_backend, "conv", "reference", fn, arrays, stride=2)
+    for a, b in zip(fused, reference):
+        assert_close(a, b, rtol=1e-12, atol=1e-12)
+    conv_backend("conv", "numba")
+    compare(fn, tfn, arrays, np.float64, stride=2)
+
+
+@pytest.mark.parametrize("transposed", [False, True], ids=["conv2d", "conv_transpose2d"])
 @pytest.mark.parametrize("needs", ["input", "weight", "both"])
 def test_conv_kernel_partial_gradients(transposed, needs, conv_backend):
     """The kernels' one-pass backward (conv_backward, conv_transpose_backward) with only the
