@@ -323,8 +323,8 @@ def _dense(x_shape, w_shape, padding, dilation, groups):
     the column matrix is then the input itself, (N, C*kh*kw), and the convolution a matrix
     product (DCGAN's last discriminator layer, its generator's first layer, k4 on 4x4 maps).
     The im2col loops cost a row per output row: for these 1x1 outputs a row per element
-    (DCGAN's 64->1 k4 layer, batch 64, forward + backward: 3.2 ms as loops, see the README
-    for the product's figure)."""
+    (DCGAN's 64->1 k4 layer on 4x4 maps, batch 64, per call: forward 0.86 ms by the loops,
+    0.08 ms as the product; backward 2.4 against 0.38 ms)."""
     return (groups == 1 and tuple(x_shape[2:]) == tuple(w_shape[2:])
             and all(p == (0, 0) for p in padding) and all(d == 1 for d in dilation))
 
