@@ -29,6 +29,13 @@ def test_the_view_is_broadcast_to(shape, axes, keepdim):
         assert got.size == 0 or np.shares_memory(got, g)
 
 
+def test_a_numpy_scalar_gradient_is_viewed_too():
+    """Mean's g / count of a 0-d gradient is a NumPy scalar."""
+    out = expand_reduced(np, np.float32(2.0), (0, 1), False, (3, 4))
+    assert out.shape == (3, 4) and out.dtype == np.float32 and out.strides == (0, 0)
+    assert (out == 2).all() and not out.flags.writeable
+
+
 def test_other_gradients_take_broadcast_to():
     assert _expanded_view(np.ones(3, np.float32), (0,), False, (4, 5)) is None
     assert _expanded_view(np.ones((2, 5)), (0,), True, (4, 5)) is None

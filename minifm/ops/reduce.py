@@ -25,6 +25,8 @@ from ..tensor import Tensor
 
 def expand_reduced(xp, g, axes, keepdim, shape):
     """Broadcast the gradient of a reduction back over the axes it reduced (a view)."""
+    if xp is np and g.__class__ is not np.ndarray and isinstance(g, np.generic):
+        g = np.asarray(g)  # a 0-d result of NumPy arithmetic (Mean's g / count) is a scalar
     if xp is np and g.__class__ is np.ndarray and g.flags.c_contiguous:
         view = _expanded_view(g, axes, keepdim, shape)
         if view is not None:
