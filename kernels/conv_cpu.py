@@ -53,9 +53,11 @@ k4s2 128x8x8 53 / 45 -> 72 / 53 (short spans on small maps, plus the phase copy)
 One _buffer call builds its shape's size with math.prod: np.prod took 3.8 us a call, about
 3,000 calls a ResNet-20 step (a tenth of its convolution time in --profile).
 
-What stays slower than PyTorch (oneDNN's direct convolutions): layers with few channels
-(CIFAR ResNet's 16), whose products are too thin (16 rows) for BLAS to run near its peak, and
-whose columns are 9x the input.
+Two kinds of layer leave the im2col loops: thin 3x3 stride-1 layers (at most 16 channels,
+maps of 32x32 and more: CIFAR ResNet's first stage), whose products are too thin (16 rows)
+for BLAS to run near its peak and whose columns are 9x the input, run conv_direct_cpu's
+direct loops (on one thread, or on shares of the batch); and "dense" layers, whose kernel
+covers the whole input, run as one matrix product (see _dense).
 """
 from __future__ import annotations
 
@@ -70,6 +72,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numba
 import numpy as np
 from numba import njit, uint64
+
+from . import conv_direct_cpu
 
 COLUMNS = 256  # the width of a chunk's column matrix: samples * Ho * Wo (see _chunks)
 TRANSPOSED_FROM = 2048  # N * Ho * Wo from which the weight gradient is gw^T (see there)
@@ -329,6 +333,24 @@ def _dense(x_shape, w_shape, padding, dilation, groups):
             and all(p == (0, 0) for p in padding) and all(d == 1 for d in dilation))
 
 
+def _direct(x_shape, w_shape, stride, padding, dilation, groups, dtype):
+    """Whether conv_direct_cpu runs this convolution: 3x3 stride-1 layers of at most 16
+    channels on maps of 32x32 and more, where its direct loops beat im2col + BLAS (CIFAR
+    ResNet's first stage; measurements in its docstring)."""
+    return (conv_direct_cpu.supports(dtype, w_shape, stride, padding, dilation, groups) is None
+            and conv_direct_cpu.faster_than_im2col(x_shape, w_shape))
+
+
+def _sample_shares(n):
+    """The batch as one range on one thread; else two ranges per thread, which _run_chunks
+    shares out (the direct kernels are single-threaded loops over whole sub-batches)."""
+    threads = numba.get_num_threads()
+    if threads == 1:
+        return [(0, n)]
+    size = -(-n // min(n, 2 * threads))
+    return [(start, min(n, start + size)) for start in range(0, n, size)]
+
+
 def _place_product(weight, cols, y, start, stop):
     """y[start:stop] (S, O, Ho, Wo) = weight @ cols, the chunk's product (straight into y
     for one sample, else through a scratch buffer: the product is (O, S*Ho*Wo))."""
@@ -349,6 +371,12 @@ def conv_forward(x, w, stride, padding, dilation, groups, out_size):
     if _dense(x.shape, w.shape, padding, dilation, groups):
         with _blas_threads(numba.get_num_threads()):
             return (x.reshape(n, -1) @ w.reshape(o, -1).T).reshape(n, o, 1, 1)
+    if _direct(x.shape, w.shape, stride, padding, dilation, groups, x.dtype):
+        y = np.empty((n, o, *out_size), dtype=x.dtype)
+        _run_chunks(_sample_shares(n), lambda start, stop: conv_direct_cpu.conv_forward(
+            x[start:stop], w, stride, padding, dilation, groups, out_size,
+            out=y[start:stop]))
+        return y
     geometry = _geometry(x.shape, w.shape[2:], stride, padding, dilation, out_size)
     plane = out_size[0] * out_size[1]
     weight = np.ascontiguousarray(w).reshape(groups, o // groups, -1)
@@ -412,6 +440,8 @@ def conv_backward(x, gy, w, stride, padding, dilation, groups, need_x=True, need
             gx = (g @ w.reshape(o, -1)).reshape(x.shape) if need_x else None
             gw = (g.T @ x.reshape(n, -1)).reshape(w.shape) if need_w else None
         return gx, gw
+    if _direct(x.shape, w.shape, stride, padding, dilation, groups, gy.dtype):
+        return _direct_backward(x, gy, w, stride, padding, dilation, groups, need_x, need_w)
     geometry = _geometry(x.shape, w.shape[2:], stride, padding, dilation, gy.shape[2:])
     plane = gy.shape[2] * gy.shape[3]
     rows = x.shape[1] // groups * w.shape[2] * w.shape[3]
@@ -435,6 +465,22 @@ def conv_backward(x, gy, w, stride, padding, dilation, groups, need_x=True, need
 
     terms = _run_chunks(_chunks(n, plane), work)
     return gx, (_weight_grad(terms, transposed, w.shape) if need_w else None)
+
+
+def _direct_backward(x, gy, w, stride, padding, dilation, groups, need_x, need_w):
+    """conv_backward by conv_direct_cpu, on each share of the batch (see _sample_shares)."""
+    gx = np.empty(x.shape, dtype=gy.dtype) if need_x else None
+
+    def work(start, stop):
+        if need_x:
+            conv_direct_cpu.conv_input_grad(gy[start:stop], w, x.shape, stride, padding,
+                                            dilation, groups, out=gx[start:stop])
+        if need_w:
+            return conv_direct_cpu.conv_weight_grad(x[start:stop], gy[start:stop], w.shape,
+                                                    stride, padding, dilation, groups)
+
+    terms = _run_chunks(_sample_shares(gy.shape[0]), work)
+    return gx, (sum(terms[1:], terms[0]) if need_w else None)
 
 
 def conv_weight_grad(x, gy, w_shape, stride, padding, dilation, groups):

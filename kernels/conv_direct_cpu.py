@@ -57,7 +57,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-_JIT = dict(cache=True, nogil=True, fastmath=True, error_model="numpy")
+_JIT = dict(cache=True, nogil=True, fastmath={"reassoc", "contract"}, error_model="numpy")
 THIN = 16  # the most input or output channels measured faster than im2col (see there)
 SMALLEST_MAP = 1024  # the fewest positions (H*W) measured faster: 32x32 (16x16 ties)
 # Every loop variable and size is uint64 (the wrappers pass np.uint64), and constants in index
@@ -290,17 +290,18 @@ def _scratch(x_shape, padding, out_size, dtype, by_input=False, o=None):
     return (top, left), (hp, wp), padded, acc
 
 
-def conv_forward(x, w, stride, padding, dilation, groups, out_size, by_input=False):
+def conv_forward(x, w, stride, padding, dilation, groups, out_size, by_input=False, out=None):
     """y (N, O, Ho, Wo) = the convolution of x (N, C, H, W) with w (O, C, 3, 3), stride 1
-    (the arguments as conv_cpu.conv_forward's; see `supports`). by_input: the other loop
-    order (benchmarks only)."""
+    (the arguments as conv_cpu.conv_forward's; see `supports`), written into `out` (a
+    C-contiguous array of y's shape and dtype) where given. by_input: the other loop order
+    (benchmarks only)."""
     x = np.ascontiguousarray(x)
     w = np.ascontiguousarray(w, dtype=x.dtype)
     n, c, h, wd = x.shape
     o = w.shape[0]
     (top, left), (hp, wp), padded, acc = _scratch(x.shape, padding, out_size, x.dtype,
                                                   by_input, o)
-    y = np.empty((n, o, *out_size), dtype=x.dtype)
+    y = np.empty((n, o, *out_size), dtype=x.dtype) if out is None else out
     run = _forward_by_input if by_input else _forward
     if by_input:
         padded = padded[:hp * wp + 2]
@@ -309,13 +310,13 @@ def conv_forward(x, w, stride, padding, dilation, groups, out_size, by_input=Fal
     return y
 
 
-def conv_input_grad(gy, w, x_shape, stride, padding, dilation, groups):
+def conv_input_grad(gy, w, x_shape, stride, padding, dilation, groups, out=None):
     """gx of x_shape: the convolution of gy with the flipped, transposed filter, padded by
-    2 - padding on each side."""
+    2 - padding on each side (into `out` where given, as conv_forward)."""
     (top, bottom), (left, right) = padding
     flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3), dtype=gy.dtype)
     return conv_forward(gy, flipped, (1, 1), ((2 - top, 2 - bottom), (2 - left, 2 - right)),
-                        (1, 1), 1, tuple(x_shape[2:]))
+                        (1, 1), 1, tuple(x_shape[2:]), out=out)
 
 
 def conv_weight_grad(x, gy, w_shape, stride, padding, dilation, groups):

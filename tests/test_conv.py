@@ -549,6 +549,41 @@ def test_conv_kernels_match_reference_and_torch(case, transposed, conv_backend):
     compare(fn, tfn, arrays, np.float64, **kwargs)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("transposed", [False, True], ids=["conv2d", "conv_transpose2d"])
+def test_conv_kernel_direct_path(transposed, threads, conv_backend, monkeypatch):
+    """Thin 3x3 stride-1 layers on maps of 32x32 and more take conv_direct_cpu (the forward
+    and both gradients of conv2d, the forward of conv_transpose2d), on one thread or shared
+    between two: equal to the reference and PyTorch."""
+    numba = pytest.importorskip("numba")
+    from minifm.kernels import conv_cpu, conv_direct_cpu
+    calls = []
+    for name in ("conv_forward", "conv_input_grad", "conv_weight_grad"):
+        original = getattr(conv_direct_cpu, name)
+        monkeypatch.setattr(conv_direct_cpu, name, lambda *a, _f=original, _n=name, **k: (
+            calls.append(_n), _f(*a, **k))[1])
+    previous = numba.get_num_threads()
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        x = randn(5, 3, 33, 32)
+        w = randn(3, 7, 3, 3) if transposed else randn(7, 3, 3, 3)
+        fn, tfn = (F.conv_transpose2d, TF.conv_transpose2d) if transposed else (F.conv2d,
+                                                                                  TF.conv2d)
+        arrays = [x, w, randn(7)]
+        fused, _ = _on_backend(conv_backend, "conv", "numba", fn, arrays, padding=1)
+        reference, _ = _on_backend(conv_backend, "conv", "reference", fn, arrays, padding=1)
+        for a, b in zip(fused, reference):
+            assert_close(a, b, rtol=1e-12, atol=1e-12)
+        conv_backend("conv", "numba")
+        compare(fn, tfn, arrays, np.float64, padding=1)
+    finally:
+        numba.set_num_threads(previous)
+    expected = {"conv_input_grad"} if transposed else {"conv_forward", "conv_input_grad",
+                                                       "conv_weight_grad"}
+    assert expected <= set(calls)
+    assert conv_cpu._direct(x.shape, w.shape, (1, 1), ((1, 1), (1, 1)), (1, 1), 1, x.dtype)
+
+
 @pytest.mark.parametrize("transposed", [False, True], ids=["conv2d", "conv_transpose2d"])
 def test_conv_kernel_dense_layers(transposed, conv_backend):
     """A kernel that covers the whole input (DCGAN's k4 layer on 4x4 maps, and the
