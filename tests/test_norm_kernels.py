@@ -149,6 +149,22 @@ def test_kernels_directly_on_edge_rows(loops):
     assert np.isnan(y).all()
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_row_max_by_integer_keys_is_the_float_max(dtype):
+    """_row_max compares the floats' bits as integers: every sign, zero, subnormal and
+    infinity orders as the floats do."""
+    tiny = np.finfo(dtype).smallest_subnormal
+    rows = np.array([[-3.0, -1.0, -2.5, -7.0], [-0.0, 0.0, -1.0, -tiny], [-np.inf] * 4,
+                     [-np.inf, -1e30, np.inf, 5.0], [tiny, -tiny, 0.0, -0.0],
+                     [-1e-30, -2e-30, -3e-30, -np.inf], [1.0, 2.0, 3.0, 2.5]], dtype)
+    rows = np.concatenate([rows, np.random.default_rng(0).standard_normal((5, 4)).astype(dtype)])
+    keys = softmax_cpu._CONSTANTS[np.dtype(dtype)][0]
+    bits = rows.view(keys.dtype)
+    got = np.array([softmax_cpu._row_max(bits, r, keys) for r in range(len(rows))],
+                   keys.dtype).view(dtype)
+    np.testing.assert_array_equal(got, rows.max(axis=1))
+
+
 @pytest.mark.parametrize("log", [False, True])
 def test_softmax_kernels_take_any_leading_axes(log):
     """softmax_forward/backward work over the last axis of an N-d array, as on its rows
