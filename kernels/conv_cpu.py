@@ -77,6 +77,7 @@ from . import conv_direct_cpu
 
 COLUMNS = 256  # the width of a chunk's column matrix: samples * Ho * Wo (see _chunks)
 TRANSPOSED_FROM = 2048  # N * Ho * Wo from which the weight gradient is gw^T (see there)
+CHUNK_BYTES = 1 << 19  # the most column matrix a chunk fills beyond COLUMNS (see _chunks)
 GATHER_BELOW = 16  # output widths below which im2col/col2im go through a gather table
 
 
@@ -277,11 +278,18 @@ def _geometry(x_shape, kernel_size, stride, padding, dilation, out_size):
     return (*x_shape[1:], kh, kw, sh, sw, padding[0][0], padding[1][0], dh, dw, ho, wo)
 
 
-def _chunks(n, plane):
-    """Sample ranges whose columns are about COLUMNS wide: one sample where its output plane
-    is that wide already, more where it is small (a 4x4 map alone would make a product
-    16 columns wide, far below BLAS's efficient sizes)."""
-    size = max(1, min(n, -(-COLUMNS // plane)))
+def _chunks(n, plane, rows, itemsize):
+    """Sample ranges whose columns are at least COLUMNS wide (a 4x4 map alone would make a
+    product 16 columns wide, far below BLAS's efficient sizes) and, beyond that, fill up to
+    CHUNK_BYTES of column matrix (rows x width): layers with few rows (one input channel:
+    DCGAN's first discriminator layer, 16 rows) would otherwise run dozens of chunks whose
+    Python costs more than their loops. Where Numba has several threads, chunks wider than
+    COLUMNS are cut so that each thread gets two (_run_chunks shares them out)."""
+    size = max(1, -(-COLUMNS // plane), CHUNK_BYTES // (rows * plane * itemsize))
+    threads = numba.get_num_threads()
+    if threads > 1:
+        size = min(size, max(-(-COLUMNS // plane), n // (2 * threads)))
+    size = min(n, size)
     return [(start, min(n, start + size)) for start in range(0, n, size)]
 
 
@@ -460,7 +468,7 @@ def conv_forward(x, w, stride, padding, dilation, groups, out_size):
         im2col(x[start:stop].reshape(-1), s, cols.reshape(-1))
         _place_product(weight, cols, y, start, stop)
 
-    _run_chunks(_chunks(n, plane), work)
+    _run_chunks(_chunks(n, plane, weight.shape[0] * weight.shape[2], x.itemsize), work)
     return y
 
 
@@ -536,7 +544,7 @@ def conv_backward(x, gy, w, stride, padding, dilation, groups, need_x=True, need
             im2col(x[start:stop].reshape(-1), s, cols.reshape(-1))
             return _weight_term(block, cols, transposed)
 
-    terms = _run_chunks(_chunks(n, plane), work)
+    terms = _run_chunks(_chunks(n, plane, groups * rows, gy.itemsize), work)
     return gx, (_weight_grad(terms, transposed, w.shape) if need_w else None)
 
 
@@ -600,5 +608,5 @@ def conv_transpose_backward(x, gy, w, stride, padding, dilation, groups, need_x=
         if need_w:
             return _weight_term(_to_columns(x, start, stop, groups), cols, transposed)
 
-    terms = _run_chunks(_chunks(n, plane), work)
+    terms = _run_chunks(_chunks(n, plane, groups * rows, gy.itemsize), work)
     return gx, (_weight_grad(terms, transposed, w.shape) if need_w else None)

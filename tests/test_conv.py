@@ -669,6 +669,7 @@ def test_conv_kernel_chunks_and_threads(threads, conv_backend, monkeypatch):
     numba = pytest.importorskip("numba")
     from minifm.kernels import conv_cpu
     monkeypatch.setattr(conv_cpu, "COLUMNS", 1)
+    monkeypatch.setattr(conv_cpu, "CHUNK_BYTES", 1)
     previous = numba.get_num_threads()
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     try:
@@ -682,6 +683,28 @@ def test_conv_kernel_chunks_and_threads(threads, conv_backend, monkeypatch):
                                        [arrays[0], w, arrays[2]], **kwargs)
             for a, b in zip(fused, reference):
                 assert_close(a, b, rtol=1e-12, atol=1e-12)
+    finally:
+        numba.set_num_threads(previous)
+
+
+def test_conv_kernel_chunk_sizes():
+    """Chunks are at least COLUMNS wide, fill up to CHUNK_BYTES of columns beyond that, and
+    on two threads leave two chunks per thread where that keeps them COLUMNS wide."""
+    numba = pytest.importorskip("numba")
+    from minifm.kernels import conv_cpu
+    previous = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        # ResNet-18's 512-channel 3x3 layer on 1x1 maps: one chunk of the whole batch
+        assert conv_cpu._chunks(16, 1, 4608, 4) == [(0, 16)]
+        # CIFAR's 32-channel 16x16 layer: one sample (its columns already fill the budget)
+        assert len(conv_cpu._chunks(64, 256, 288, 4)) == 64
+        # one input channel (16 rows): the whole batch in one chunk
+        assert conv_cpu._chunks(64, 64, 16, 4) == [(0, 64)]
+        if numba.config.NUMBA_NUM_THREADS >= 2:
+            numba.set_num_threads(2)
+            assert len(conv_cpu._chunks(64, 64, 16, 4)) == 4
+            assert conv_cpu._chunks(16, 1, 4608, 4) == [(0, 16)]
     finally:
         numba.set_num_threads(previous)
 
