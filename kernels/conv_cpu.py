@@ -340,6 +340,9 @@ def _run_in_order(work, chunks):
 
 
 _pool = []  # [(threads, ThreadPoolExecutor)]: the helper threads of _run_chunks
+# A forked child has none of the parent's threads: its first parallel call makes a new pool
+# (the inherited one would queue work for threads that do not exist there).
+os.register_at_fork(after_in_child=_pool.clear)
 
 
 def _helpers(threads):

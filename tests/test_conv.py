@@ -7,7 +7,9 @@ forms are in the op table (tests/optable.py)."""
 from __future__ import annotations
 
 import math
+import os
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -738,3 +740,36 @@ def test_conv_kernel_blas_runs_numbas_thread_count():
     finally:
         numba.set_num_threads(threads)
         set_(previous)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_conv_kernel_threads_work_in_a_forked_child(conv_backend):
+    """After the parent ran convolutions on two threads, a forked child (a DataLoader
+    worker, say) runs them too: it makes its own helper threads instead of waiting on the
+    parent's, which it does not have."""
+    numba = pytest.importorskip("numba")
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs two Numba threads")
+    conv_backend("conv", "numba")
+    previous = numba.get_num_threads()
+    numba.set_num_threads(2)
+    try:
+        x, w = minifm.tensor(randn(32, 3, 33, 33)), minifm.tensor(randn(4, 3, 3, 3))
+        expected = F.conv2d(x, w, stride=2).numpy()
+        pid = os.fork()
+        if pid == 0:  # the child: exit status 0 if the convolution ran and agreed
+            ok = np.allclose(F.conv2d(x, w, stride=2).numpy(), expected)
+            os._exit(0 if ok else 1)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            time.sleep(0.05)
+        else:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked child's convolution did not finish in 60 s")
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        numba.set_num_threads(previous)
