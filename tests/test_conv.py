@@ -689,6 +689,28 @@ def test_conv_kernel_chunks_and_threads(threads, conv_backend, monkeypatch):
         numba.set_num_threads(previous)
 
 
+@pytest.mark.parametrize("transposed_from", [0, 10 ** 9], ids=["gw^T", "gw"])
+def test_conv_kernel_weight_gradient_orientations(transposed_from, conv_backend, monkeypatch):
+    """The weight gradient's two product orientations (gw^T = cols @ gy^T on wide column
+    matrices, gy @ cols^T on narrow ones) give the reference's gradient, in an array of its
+    own (a leaf's .grad that is a view would be copied by the engine)."""
+    pytest.importorskip("numba")
+    from minifm.kernels import conv_cpu
+    monkeypatch.setattr(conv_cpu, "TRANSPOSED_FROM", transposed_from)
+    arrays = [randn(3, 4, 9, 8), randn(6, 2, 3, 3), randn(6)]
+    for fn in (F.conv2d, F.conv_transpose2d):
+        w = arrays[1] if fn is F.conv2d else randn(4, 3, 3, 3)
+        fused, _ = _on_backend(conv_backend, "conv", "numba", fn, [arrays[0], w, arrays[2]],
+                               stride=2, padding=1, groups=2)
+        reference, _ = _on_backend(conv_backend, "conv", "reference", fn,
+                                   [arrays[0], w, arrays[2]], stride=2, padding=1, groups=2)
+        for a, b in zip(fused, reference):
+            assert_close(a, b, rtol=1e-12, atol=1e-12)
+    x, gy = arrays[0], randn(3, 6, 5, 4)
+    _, gw = conv_cpu.conv_backward(x, gy, arrays[1], (2, 2), ((1, 1), (1, 1)), (1, 1), 2)
+    assert gw.flags.owndata and gw.shape == arrays[1].shape
+
+
 def test_conv_kernel_chunk_sizes():
     """Chunks are at least COLUMNS wide, fill up to CHUNK_BYTES of columns beyond that, and
     on two threads leave two chunks per thread where that keeps them COLUMNS wide."""
