@@ -78,7 +78,8 @@ from . import conv_direct_cpu
 COLUMNS = 256  # the width of a chunk's column matrix: samples * Ho * Wo (see _chunks)
 TRANSPOSED_FROM = 2048  # N * Ho * Wo from which the weight gradient is gw^T (see there)
 CHUNK_BYTES = 1 << 19  # the most column matrix a chunk fills beyond COLUMNS (see _chunks)
-GATHER_BELOW = 16  # output widths below which im2col/col2im go through a gather table
+GATHER_BELOW = 16
+SPLIT_FROM = 1 << 22  # multiply-adds from which a product is cut among threads (_matmul)  # output widths below which im2col/col2im go through a gather table
 
 
 @njit(cache=True)
@@ -354,17 +355,54 @@ def _helpers(threads):
     return _pool[0][1]
 
 
+@contextlib.contextmanager
+def _products_on(threads):
+    """A context in which the products made through _matmul run on `threads` threads: the
+    rows of each are cut among the calling thread and the pool's, each part on a one-thread
+    BLAS. Not OpenBLAS's own threads: after a product they spin, waiting for the next, and
+    took the second core from whatever ran next (measured in a ResNet-18 step at two threads:
+    the SGD kernel's parallel loop ran 3 ms a call against 1.4 ms alone)."""
+    previous = getattr(_scratch, "row_parts", 1)
+    _scratch.row_parts = threads
+    try:
+        with _blas_threads(1):
+            yield
+    finally:
+        _scratch.row_parts = previous
+
+
+def _matmul(a, b, out=None):
+    """a @ b (a, b and out: 2-d, or 3-d over the groups), into `out` where given; inside
+    _products_on(threads), a product of at least SPLIT_FROM multiply-adds with one group is
+    cut by rows of a among the threads."""
+    if out is None:
+        out = np.empty((*a.shape[:-1], b.shape[-1]), dtype=np.result_type(a, b))
+    parts, rows = getattr(_scratch, "row_parts", 1), a.shape[-2]
+    if (parts == 1 or (a.ndim == 3 and a.shape[0] != 1) or rows < 2 * parts
+            or rows * a.shape[-1] * b.shape[-1] < SPLIT_FROM):
+        return np.matmul(a, b, out=out)
+    step = -(-rows // parts)
+    cuts = [(i, min(rows, i + step)) for i in range(0, rows, step)]
+    pool = _helpers(parts)
+    helpers = [pool.submit(np.matmul, a[..., i:j, :], b, out=out[..., i:j, :])
+               for i, j in cuts[1:]]
+    np.matmul(a[..., :cuts[0][1], :], b, out=out[..., :cuts[0][1], :])
+    for helper in helpers:
+        helper.result()
+    return out
+
+
 def _run_chunks(chunks, work):
     """work(start, stop) for every chunk; returns the results in chunk order.
 
     On Numba's thread count (minifm.kernels.set_num_threads): with one thread, or fewer
     chunks than two per thread, the chunks run in order on the calling thread with each
-    product on that many BLAS threads; otherwise each thread takes a contiguous share of the
-    chunks (the caller one of them) on a one-thread BLAS, so the copies run in parallel too
-    (why: the module's docstring)."""
+    product's rows cut among the threads (_products_on); otherwise each thread takes a
+    contiguous share of the chunks (the caller one of them) on a one-thread BLAS, so the
+    copies run in parallel too (why: the module's docstring)."""
     threads = numba.get_num_threads()
     if threads == 1 or len(chunks) < 2 * threads:
-        with _blas_threads(threads):
+        with _products_on(threads):
             return _run_in_order(work, chunks)
     share = -(-len(chunks) // threads)
     parts = [chunks[i:i + share] for i in range(0, len(chunks), share)]
@@ -419,7 +457,7 @@ def _product(a, b, shape):
     """a @ b into a new array of `shape` (its own memory, not a reshaped view: see
     _weight_grad)."""
     out = np.empty(shape, dtype=np.result_type(a, b))
-    np.matmul(a, b, out=out.reshape(a.shape[0], b.shape[1]))
+    _matmul(a, b, out=out.reshape(a.shape[0], b.shape[1]))
     return out
 
 
@@ -447,10 +485,10 @@ def _place_product(weight, cols, y, start, stop):
     s, o = stop - start, y.shape[1]
     groups = weight.shape[0]
     if s == 1:
-        np.matmul(weight, cols, out=y[start].reshape(groups, o // groups, -1))
+        _matmul(weight, cols, out=y[start].reshape(groups, o // groups, -1))
         return
     product = _buffer("product", (groups, o // groups, cols.shape[2]), y.dtype)
-    np.matmul(weight, cols, out=product)
+    _matmul(weight, cols, out=product)
     y[start:stop] = product.reshape(o, s, -1).transpose(1, 0, 2).reshape(y[start:stop].shape)
 
 
@@ -459,7 +497,7 @@ def conv_forward(x, w, stride, padding, dilation, groups, out_size):
     x = np.ascontiguousarray(x)
     n, o = x.shape[0], w.shape[0]
     if _dense(x.shape, w.shape, padding, dilation, groups):
-        with _blas_threads(numba.get_num_threads()):
+        with _products_on(numba.get_num_threads()):
             return _product(x.reshape(n, -1), w.reshape(o, -1).T, (n, o, 1, 1))
     if _direct(x.shape, w.shape, stride, padding, dilation, groups, x.dtype):
         y = np.empty((n, o, *out_size), dtype=x.dtype)
@@ -493,8 +531,8 @@ def conv_input_grad(gy, w, x_shape, stride, padding, dilation, groups):
 def _weight_term(block, cols, transposed):
     """A chunk's term of gw (G, O/G, C/G*kh*kw), or of gw^T where `transposed`."""
     if transposed:
-        return cols @ block.transpose(0, 2, 1)
-    return block @ cols.transpose(0, 2, 1)
+        return _matmul(cols, block.transpose(0, 2, 1))
+    return _matmul(block, cols.transpose(0, 2, 1))
 
 
 def _weight_grad(terms, transposed, w_shape):
@@ -530,7 +568,7 @@ def conv_backward(x, gy, w, stride, padding, dilation, groups, need_x=True, need
     x = np.ascontiguousarray(x) if need_w else x
     n, o = gy.shape[:2]
     if _dense(x.shape, w.shape, padding, dilation, groups):
-        with _blas_threads(numba.get_num_threads()):
+        with _products_on(numba.get_num_threads()):
             g = gy.reshape(n, o)
             gx = _product(g, w.reshape(o, -1), x.shape) if need_x else None
             gw = _product(g.T, x.reshape(n, -1), w.shape) if need_w else None
@@ -553,7 +591,7 @@ def conv_backward(x, gy, w, stride, padding, dilation, groups, need_x=True, need
         block = _to_columns(gy, start, stop, groups)
         cols = _buffer("cols", (groups, rows, s * plane), gy.dtype)
         if need_x:
-            np.matmul(weight_t, block, out=cols)
+            _matmul(weight_t, block, out=cols)
             col2im(cols.reshape(-1), s, gx[start:stop].reshape(-1))
         if need_w:
             im2col(x[start:stop].reshape(-1), s, cols.reshape(-1))
@@ -601,7 +639,7 @@ def conv_transpose_backward(x, gy, w, stride, padding, dilation, groups, need_x=
     x = np.ascontiguousarray(x) if need_w else x
     n, o = x.shape[:2]
     if _dense(gy.shape, w.shape, padding, dilation, groups):
-        with _blas_threads(numba.get_num_threads()):
+        with _products_on(numba.get_num_threads()):
             g = gy.reshape(n, -1)
             gx = _product(g, w.reshape(o, -1).T, x.shape) if need_x else None
             gw = _product(x.reshape(n, o).T, g, w.shape) if need_w else None

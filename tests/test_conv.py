@@ -733,12 +733,12 @@ def test_conv_kernel_chunk_sizes():
         numba.set_num_threads(previous)
 
 
-def test_conv_kernel_blas_runs_numbas_thread_count():
-    """Few chunks run in order, their products on NumPy's OpenBLAS at Numba's thread count;
-    many chunks on two threads run on both, each product on a one-thread BLAS; OpenBLAS's own
-    count is restored after either (threadpoolctl, which did this before, is not installed
-    here: the count stayed at OpenBLAS's default whatever minifm.kernels.set_num_threads
-    said)."""
+def test_conv_kernel_threads_and_blas():
+    """OpenBLAS runs one thread inside the kernels, and its own count is restored after
+    (threadpoolctl, which set it before, is not installed here: the count stayed at
+    OpenBLAS's default whatever minifm.kernels.set_num_threads said). Few chunks run in
+    order, each product's rows cut among Numba's thread count of threads (one product here,
+    made on two threads, equals NumPy's); many chunks on two threads run on both."""
     numba = pytest.importorskip("numba")
     from minifm.kernels import conv_cpu
     functions = conv_cpu._blas_thread_functions()
@@ -748,10 +748,20 @@ def test_conv_kernel_blas_runs_numbas_thread_count():
     previous, threads = get(), numba.get_num_threads()
     set_(3)
     try:
-        assert conv_cpu._run_chunks([(0, 1), (1, 2)], lambda start, stop: get()) == [threads] * 2
+        numba.set_num_threads(1)
+        assert conv_cpu._run_chunks([(0, 1), (1, 2)], lambda start, stop: get()) == [1] * 2
         assert get() == 3
         if numba.config.NUMBA_NUM_THREADS >= 2:
             numba.set_num_threads(2)
+            a, b = randn(300, 200), randn(200, 100)
+            made = []
+
+            def work(start, stop):
+                made.append((conv_cpu._matmul(a, b), get()))
+            conv_cpu._run_chunks([(0, 1)], work)
+            (product, blas), = made
+            np.testing.assert_allclose(product, a @ b, rtol=1e-12)
+            assert blas == 1 and get() == 3
             chunks = [(i, i + 1) for i in range(6)]
             seen = conv_cpu._run_chunks(
                 chunks, lambda start, stop: (start, get(), threading.get_ident()))
