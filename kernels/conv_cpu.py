@@ -20,19 +20,21 @@ shapes (measured: 64 x (64x288 @ 288x196) 32 ms, one 64x288 @ 288x12544 33 ms); 
 narrower than COLUMNS (4x4 maps and smaller in ResNet-18) wasted BLAS. Net on the 3x3
 layer's forward+backward: 130 ms -> 82 ms (PyTorch 72 ms in the same session).
 
-With several threads (Numba's count) and at least two chunks per thread, each thread takes
-a contiguous share of the chunks (the caller one of them), im2col/col2im and product alike,
-with OpenBLAS at one thread (its count set through ctypes for the call, restored after);
-with fewer chunks (ResNet-18's small maps at batch 16), the chunks run in order, each
-product on that many BLAS threads. Measured, fwd+bwd of the CIFAR ResNet 16->16 32x32 layer,
-batch 64, minifm at 1 and 2 threads, one other process busy on one of the two cores: shares
-20-26 ms wall for 35-44 ms of CPU, against 32-34 ms on one thread; the products alone on
-two BLAS threads gave 29.2 against 30.7 ms (the copies, most of this thin layer's time, stay
-on one thread). An earlier version of the shares went no faster than one thread, because
-its BLAS limit went through threadpoolctl, missing from the environment of those runs: each
-share ran OpenBLAS's two-thread products (4 threads on 2 cores).
-OpenBLAS's two threads lose to one when another process takes a core (minifm.runtime's
-limit_threads defaults to 1 thread on 2 cores for that reason).
+OpenBLAS runs one thread inside these kernels (its count set through ctypes for the call,
+restored after); minifm's own threads (Numba's count) do the sharing. With at least two
+chunks per thread, each thread takes a contiguous share of the chunks (the caller one of
+them), im2col/col2im and product alike; with fewer (ResNet-18's small maps at batch 16, the
+dense layers), the chunks run in order and each product's rows are cut among the threads
+(_products_on). Measured, fwd+bwd of the CIFAR ResNet 16->16 32x32 layer, batch 64, at 1 and
+2 threads, another process busy on a core: shares 20-26 ms wall for 35-44 ms of CPU, against
+32-34 ms on one thread, where OpenBLAS's two threads on the products alone gave 29.2 against
+30.7 ms (the copies, most of this thin layer's time, stayed on one thread). OpenBLAS's
+threads were given up for the products that run alone too: after each product they spin,
+waiting for the next, and took the second core from what ran next (a ResNet-18 step at two
+threads burned 213-227 ms of CPU for 109-115 ms of wall; cut rows: 135-177 for 99-135). An
+earlier version of the shares went no faster than one thread because its BLAS limit went
+through threadpoolctl, missing from the environment of those runs: each share ran
+OpenBLAS's two-thread products (4 threads on 2 cores).
 
 The copy loops index with unsigned integers: Numba checks a signed index for wraparound on
 every access, which kept them scalar (one 32x14x14 sample: 118 us signed, 32 us unsigned;
