@@ -80,8 +80,8 @@ from . import conv_direct_cpu
 COLUMNS = 256  # the width of a chunk's column matrix: samples * Ho * Wo (see _chunks)
 TRANSPOSED_FROM = 2048  # N * Ho * Wo from which the weight gradient is gw^T (see there)
 CHUNK_BYTES = 1 << 19  # the most column matrix a chunk fills beyond COLUMNS (see _chunks)
-GATHER_BELOW = 16
-SPLIT_FROM = 1 << 22  # multiply-adds from which a product is cut among threads (_matmul)  # output widths below which im2col/col2im go through a gather table
+GATHER_BELOW = 16  # output widths below which im2col/col2im go through a gather table
+SPLIT_FROM = 1 << 22  # multiply-adds from which a product is cut among threads (_matmul)
 
 
 @njit(cache=True)
@@ -530,11 +530,14 @@ def conv_input_grad(gy, w, x_shape, stride, padding, dilation, groups):
                          groups, need_w=False)[0]
 
 
-def _weight_term(block, cols, transposed):
-    """A chunk's term of gw (G, O/G, C/G*kh*kw), or of gw^T where `transposed`."""
+def _weight_term(block, cols, transposed, w_shape):
+    """A chunk's term of gw: an array of w_shape of its own, or, where `transposed`, of gw^T
+    (G, C/G*kh*kw, O/G)."""
     if transposed:
         return _matmul(cols, block.transpose(0, 2, 1))
-    return _matmul(block, cols.transpose(0, 2, 1))
+    term = np.empty(w_shape, dtype=cols.dtype)
+    _matmul(block, cols.transpose(0, 2, 1), out=term.reshape(*block.shape[:2], -1))
+    return term
 
 
 def _weight_grad(terms, transposed, w_shape):
@@ -544,10 +547,10 @@ def _weight_grad(terms, transposed, w_shape):
     total = terms[0]
     for term in terms[1:]:
         total += term
-    if transposed:
-        total = total.transpose(0, 2, 1)
+    if not transposed:
+        return total
     gw = np.empty(w_shape, dtype=total.dtype)
-    gw.reshape(total.shape)[...] = total
+    gw.reshape(total.shape[0], total.shape[2], total.shape[1])[...] = total.transpose(0, 2, 1)
     return gw
 
 
@@ -597,7 +600,7 @@ def conv_backward(x, gy, w, stride, padding, dilation, groups, need_x=True, need
             col2im(cols.reshape(-1), s, gx[start:stop].reshape(-1))
         if need_w:
             im2col(x[start:stop].reshape(-1), s, cols.reshape(-1))
-            return _weight_term(block, cols, transposed)
+            return _weight_term(block, cols, transposed, w.shape)
 
     terms = _run_chunks(_chunks(n, plane, groups * rows, gy.itemsize), work)
     return gx, (_weight_grad(terms, transposed, w.shape) if need_w else None)
@@ -661,7 +664,8 @@ def conv_transpose_backward(x, gy, w, stride, padding, dilation, groups, need_x=
         if need_x:
             _place_product(weight, cols, gx, start, stop)
         if need_w:
-            return _weight_term(_to_columns(x, start, stop, groups), cols, transposed)
+            return _weight_term(_to_columns(x, start, stop, groups), cols, transposed,
+                                w.shape)
 
     terms = _run_chunks(_chunks(n, plane, groups * rows, gy.itemsize), work)
     return gx, (_weight_grad(terms, transposed, w.shape) if need_w else None)
