@@ -94,19 +94,20 @@ def _spread(g, channels, ho, wo, wp, span, out):
                 out[dst + j] = g[src + j]
 
 
+@njit(inline="always", **_JIT)
+def _window(base, wp):
+    """The nine offsets of a 3x3 window at `base` in a plane of rows wp apart."""
+    a0 = base
+    b0 = a0 + wp
+    c0 = b0 + wp
+    return a0, a0 + _1, a0 + _2, b0, b0 + _1, b0 + _2, c0, c0 + _1, c0 + _2
+
+
 @njit(**_JIT)
 def _stencil(p, base, wp, w, k, acc, span):
     """acc[q] += the 3x3 window at p[base + q] (rows wp apart) weighted by w[k:k+9]."""
     w0, w1, w2, w3, w4, w5, w6, w7, w8 = w[k:k + _9]
-    a0 = base
-    a1 = a0 + _1
-    a2 = a0 + _2
-    b0 = a0 + wp
-    b1 = b0 + _1
-    b2 = b0 + _2
-    c0 = b0 + wp
-    c1 = c0 + _1
-    c2 = c0 + _2
+    a0, a1, a2, b0, b1, b2, c0, c1, c2 = _window(base, wp)
     for q in range(span):
         acc[q] += (w0 * p[a0 + q] + w1 * p[a1 + q] + w2 * p[a2 + q]
                    + w3 * p[b0 + q] + w4 * p[b1 + q] + w5 * p[b2 + q]
@@ -119,15 +120,7 @@ def _stencil2(p, base, wp, w, k, kk, acc, span):
     w[kk:kk+9] into acc[span:2*span]): each load of the plane feeds two FMAs."""
     w0, w1, w2, w3, w4, w5, w6, w7, w8 = w[k:k + _9]
     v0, v1, v2, v3, v4, v5, v6, v7, v8 = w[kk:kk + _9]
-    a0 = base
-    a1 = a0 + _1
-    a2 = a0 + _2
-    b0 = a0 + wp
-    b1 = b0 + _1
-    b2 = b0 + _2
-    c0 = b0 + wp
-    c1 = c0 + _1
-    c2 = c0 + _2
+    a0, a1, a2, b0, b1, b2, c0, c1, c2 = _window(base, wp)
     for q in range(span):
         x0, x1, x2 = p[a0 + q], p[a1 + q], p[a2 + q]
         x3, x4, x5 = p[b0 + q], p[b1 + q], p[b2 + q]
@@ -253,20 +246,27 @@ def _weight_grad(x, g, n, c, h, wd, top, left, o, ho, wo, hp, wp, padded, spread
                           k, k + c * _9)
 
 
-def supports(dtype, w_shape, stride, padding, dilation, groups):
-    """None when these kernels can run the 2-d convolution, else the reason they cannot:
-    a 3x3 kernel, stride 1, dilation 1, one group, padding 0..2 on each side (the input
-    gradient pads by 2 - padding), float32 or float64."""
+def supports_3x3(method, dtype, w_shape, stride, padding, dilation, groups):
+    """None when a 3x3 stride-1 `method` ("the direct convolution", "the Winograd
+    convolution") can run the 2-d convolution, else the reason it cannot: a 3x3 kernel,
+    stride 1, dilation 1, one group, padding 0..2 on each side (the input gradient pads by
+    2 - padding), float32 or float64."""
     if dtype not in (np.float32, np.float64):
-        return f"the direct convolution takes float32 or float64, got {dtype}"
+        return f"{method} takes float32 or float64, got {dtype}"
     if len(w_shape) != 4 or tuple(w_shape[2:]) != (3, 3):
-        return f"the direct convolution takes 3x3 kernels, got weight {tuple(w_shape)}"
+        return f"{method} takes 3x3 kernels, got weight {tuple(w_shape)}"
     if tuple(stride) != (1, 1) or tuple(dilation) != (1, 1) or groups != 1:
-        return (f"the direct convolution takes stride 1, dilation 1, groups 1, got "
+        return (f"{method} takes stride 1, dilation 1, groups 1, got "
                 f"stride {stride}, dilation {dilation}, groups {groups}")
     if not all(0 <= p <= 2 for side in padding for p in side):
-        return f"the direct convolution takes padding 0..2, got {padding}"
+        return f"{method} takes padding 0..2, got {padding}"
     return None
+
+
+def supports(dtype, w_shape, stride, padding, dilation, groups):
+    """None when these kernels can run the 2-d convolution, else why not (supports_3x3)."""
+    return supports_3x3("the direct convolution", dtype, w_shape, stride, padding, dilation,
+                        groups)
 
 
 def faster_than_im2col(x_shape, w_shape):

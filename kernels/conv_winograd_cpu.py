@@ -48,6 +48,8 @@ import threading
 import numpy as np
 from numba import njit
 
+from .conv_direct_cpu import supports_3x3
+
 _JIT = dict(cache=True, nogil=True, fastmath=True, error_model="numpy")
 TILES = 256  # tiles per chunk: V and M, 16 * channels * TILES values each, fit L2 to C = 64
 
@@ -149,19 +151,10 @@ def _output_transform(m, samples, o, ho, wo, th, tw, rows, y):
 
 
 def supports(dtype, w_shape, stride, padding, dilation, groups):
-    """None when these kernels can run the 2-d convolution, else the reason they cannot:
-    a 3x3 kernel, stride 1, dilation 1, one group, padding 0..2 on each side (the input
-    gradient pads by 2 - padding), float32 or float64."""
-    if dtype not in (np.float32, np.float64):
-        return f"the Winograd convolution takes float32 or float64, got {dtype}"
-    if len(w_shape) != 4 or tuple(w_shape[2:]) != (3, 3):
-        return f"the Winograd convolution takes 3x3 kernels, got weight {tuple(w_shape)}"
-    if tuple(stride) != (1, 1) or tuple(dilation) != (1, 1) or groups != 1:
-        return (f"the Winograd convolution takes stride 1, dilation 1, groups 1, got "
-                f"stride {stride}, dilation {dilation}, groups {groups}")
-    if not all(0 <= p <= 2 for side in padding for p in side):
-        return f"the Winograd convolution takes padding 0..2, got {padding}"
-    return None
+    """None when these kernels can run the 2-d convolution, else why not (the direct
+    kernels' conditions: conv_direct_cpu.supports_3x3)."""
+    return supports_3x3("the Winograd convolution", dtype, w_shape, stride, padding, dilation,
+                        groups)
 
 
 def filter_transform(w):

@@ -555,6 +555,17 @@ def test_conv_kernels_match_reference_and_torch(case, transposed, conv_backend):
     compare(fn, tfn, arrays, np.float64, **kwargs)
 
 
+def _matches_reference_and_torch(conv_backend, fn, tfn, arrays, **kwargs):
+    """fn on the Numba kernels equals the reference (outputs and gradients, float64 to 1e-12)
+    and PyTorch."""
+    fused, _ = _on_backend(conv_backend, "conv", "numba", fn, arrays, **kwargs)
+    reference, _ = _on_backend(conv_backend, "conv", "reference", fn, arrays, **kwargs)
+    for a, b in zip(fused, reference):
+        assert_close(a, b, rtol=1e-12, atol=1e-12)
+    conv_backend("conv", "numba")
+    compare(fn, tfn, arrays, np.float64, **kwargs)
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("transposed", [False, True], ids=["conv2d", "conv_transpose2d"])
 def test_conv_kernel_direct_path(transposed, threads, conv_backend, monkeypatch):
@@ -575,13 +586,7 @@ def test_conv_kernel_direct_path(transposed, threads, conv_backend, monkeypatch)
         w = randn(3, 7, 3, 3) if transposed else randn(7, 3, 3, 3)
         fn, tfn = (F.conv_transpose2d, TF.conv_transpose2d) if transposed else (F.conv2d,
                                                                                   TF.conv2d)
-        arrays = [x, w, randn(7)]
-        fused, _ = _on_backend(conv_backend, "conv", "numba", fn, arrays, padding=1)
-        reference, _ = _on_backend(conv_backend, "conv", "reference", fn, arrays, padding=1)
-        for a, b in zip(fused, reference):
-            assert_close(a, b, rtol=1e-12, atol=1e-12)
-        conv_backend("conv", "numba")
-        compare(fn, tfn, arrays, np.float64, padding=1)
+        _matches_reference_and_torch(conv_backend, fn, tfn, [x, w, randn(7)], padding=1)
     finally:
         numba.set_num_threads(previous)
     expected = {"conv_input_grad"} if transposed else {"conv_forward", "conv_input_grad",
@@ -600,12 +605,7 @@ def test_conv_kernel_dense_layers(transposed, conv_backend):
             TF.conv_transpose2d
     else:
         arrays, fn, tfn = [randn(3, 5, 4, 3), randn(7, 5, 4, 3), randn(7)], F.conv2d, TF.conv2d
-    fused, _ = _on_backend(conv_backend, "conv", "numba", fn, arrays, stride=2)
-    reference, _ = _on_backend(conv_backend, "conv", "reference", fn, arrays, stride=2)
-    for a, b in zip(fused, reference):
-        assert_close(a, b, rtol=1e-12, atol=1e-12)
-    conv_backend("conv", "numba")
-    compare(fn, tfn, arrays, np.float64, stride=2)
+    _matches_reference_and_torch(conv_backend, fn, tfn, arrays, stride=2)
 
 
 @pytest.mark.parametrize("transposed", [False, True], ids=["conv2d", "conv_transpose2d"])

@@ -252,6 +252,19 @@ class TransposedConvolution(Function):
         return gx, gw, bias_grad(g) if need_b else None
 
 
+def _kernel_backward(ctx, g, backward):
+    """The three gradients of a fused convolution node: the kernel module's one-pass
+    `backward` (conv_backward or conv_transpose_backward) for the input and the weight, the
+    array not saved for backward passed as a shape-only stand-in."""
+    x, w = ctx.saved
+    need_x, need_w, need_b = ctx.needs_input_grad
+    k, geom = ctx.kernel, ctx.geom
+    gx, gw = backward(x if x is not None else k.shape_only(ctx.x_shape, g.dtype), g,
+                      w if w is not None else k.shape_only(ctx.w_shape, g.dtype), geom.stride,
+                      geom.padding, geom.dilation, geom.groups, need_x, need_w)
+    return gx, gw, bias_grad(g) if need_b else None
+
+
 class ConvolutionFused(Function):
     """Convolution by a kernel module (minifm.kernels.conv_cpu), which runs the same three
     maps one sample at a time with cache-sized columns; under create_graph the reference's
@@ -269,15 +282,7 @@ class ConvolutionFused(Function):
 
     @staticmethod
     def backward(ctx, g):
-        x, w = ctx.saved
-        need_x, need_w, need_b = ctx.needs_input_grad
-        geom = ctx.geom
-        k = ctx.kernel
-        gx, gw = k.conv_backward(
-            x if x is not None else k.shape_only(ctx.x_shape, g.dtype), g,
-            w if w is not None else k.shape_only(ctx.w_shape, g.dtype), geom.stride,
-            geom.padding, geom.dilation, geom.groups, need_x, need_w)
-        return gx, gw, bias_grad(g) if need_b else None
+        return _kernel_backward(ctx, g, ctx.kernel.conv_backward)
 
 
 class TransposedConvolutionFused(Function):
@@ -295,15 +300,7 @@ class TransposedConvolutionFused(Function):
 
     @staticmethod
     def backward(ctx, g):
-        x, w = ctx.saved
-        need_x, need_w, need_b = ctx.needs_input_grad
-        geom = ctx.geom
-        k = ctx.kernel
-        gx, gw = k.conv_transpose_backward(
-            x if x is not None else k.shape_only(ctx.x_shape, g.dtype), g,
-            w if w is not None else k.shape_only(ctx.w_shape, g.dtype), geom.stride,
-            geom.padding, geom.dilation, geom.groups, need_x, need_w)
-        return gx, gw, bias_grad(g) if need_b else None
+        return _kernel_backward(ctx, g, ctx.kernel.conv_transpose_backward)
 
 
 def _select(x, nd):
