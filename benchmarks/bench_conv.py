@@ -63,8 +63,10 @@ CASES = {
                                                  dict(output_size=1)),
     "cifar-resnet adaptive_avg_pool2d 64x8x8 b64": ("adaptive_avg_pool2d", (64, 64, 8, 8), None,
                                                     dict(output_size=1)),
-    # CIFAR ResNet-20, batch 64: the first and the last stage
+    # CIFAR ResNet-20, batch 64: its three stages
     "cifar-resnet k3 16->16 32x32 b64": ("conv2d", (64, 16, 32, 32), (16, 16, 3, 3),
+                                         dict(padding=1)),
+    "cifar-resnet k3 32->32 16x16 b64": ("conv2d", (64, 32, 16, 16), (32, 32, 3, 3),
                                          dict(padding=1)),
     "cifar-resnet k3 64->64 8x8 b64": ("conv2d", (64, 64, 8, 8), (64, 64, 3, 3),
                                        dict(padding=1)),
