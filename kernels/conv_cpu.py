@@ -265,9 +265,10 @@ def _column_maps(geometry):
 
 
 def supports(dtype, nd):
-    """None when the kernels can run this problem, else the reason they cannot."""
-    if nd != 2:
-        return f"the Numba convolution kernels are 2-d; this convolution is {nd}-d"
+    """None when the kernels can run this problem, else the reason they cannot. They are
+    2-d; minifm/ops/conv.py hands them a 1-d problem as a 2-d one of height 1."""
+    if nd not in (1, 2):
+        return f"the Numba convolution kernels are 1-d and 2-d; this convolution is {nd}-d"
     if dtype not in (np.float32, np.float64):
         return f"the Numba convolution kernels take float32 or float64, got {dtype}"
     return None
@@ -292,7 +293,7 @@ def _chunks(n, plane, rows, itemsize):
     threads = numba.get_num_threads()
     if threads > 1:
         size = min(size, max(-(-COLUMNS // plane), n // (2 * threads)))
-    size = min(n, size)
+    size = max(1, min(n, size))
     return [(start, min(n, start + size)) for start in range(0, n, size)]
 
 
@@ -498,6 +499,8 @@ def conv_forward(x, w, stride, padding, dilation, groups, out_size):
     """y (N, O, Ho, Wo) = the convolution of x (N, C, H, W) with w (O, C/G, kh, kw)."""
     x = np.ascontiguousarray(x)
     n, o = x.shape[0], w.shape[0]
+    if n == 0:
+        return np.empty((0, o, *out_size), dtype=x.dtype)
     if _dense(x.shape, w.shape, padding, dilation, groups):
         with _products_on(numba.get_num_threads()):
             return _product(x.reshape(n, -1), w.reshape(o, -1).T, (n, o, 1, 1))
@@ -563,6 +566,12 @@ def _transposed_terms(n, plane):
     return n * plane >= TRANSPOSED_FROM
 
 
+def _empty_batch_grads(x, w, dtype, need_x, need_w):
+    """(gx, gw) of an empty batch: no samples, so zero for the weight."""
+    return (np.empty(x.shape, dtype=dtype) if need_x else None,
+            np.zeros(w.shape, dtype=dtype) if need_w else None)
+
+
 def conv_backward(x, gy, w, stride, padding, dilation, groups, need_x=True, need_w=True):
     """(gx, gw) of the convolution y = conv(x, w), either None where not needed, in one pass
     over the chunks of samples: each chunk's gradient, laid out once as the products take
@@ -572,6 +581,8 @@ def conv_backward(x, gy, w, stride, padding, dilation, groups, need_x=True, need
     gy = np.ascontiguousarray(gy)
     x = np.ascontiguousarray(x) if need_w else x
     n, o = gy.shape[:2]
+    if n == 0:
+        return _empty_batch_grads(x, w, gy.dtype, need_x, need_w)
     if _dense(x.shape, w.shape, padding, dilation, groups):
         with _products_on(numba.get_num_threads()):
             g = gy.reshape(n, o)
@@ -643,6 +654,8 @@ def conv_transpose_backward(x, gy, w, stride, padding, dilation, groups, need_x=
     gy = np.ascontiguousarray(gy)
     x = np.ascontiguousarray(x) if need_w else x
     n, o = x.shape[:2]
+    if n == 0:
+        return _empty_batch_grads(x, w, gy.dtype, need_x, need_w)
     if _dense(gy.shape, w.shape, padding, dilation, groups):
         with _products_on(numba.get_num_threads()):
             g = gy.reshape(n, -1)

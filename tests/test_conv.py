@@ -595,6 +595,16 @@ def test_conv_kernel_direct_path(transposed, threads, conv_backend, monkeypatch)
     assert conv_cpu._direct(x.shape, w.shape, (1, 1), ((1, 1), (1, 1)), (1, 1), 1, x.dtype)
 
 
+@pytest.mark.parametrize("kwargs", [dict(padding=1), dict(stride=2)], ids=["direct", "im2col"])
+def test_conv_kernel_empty_batch(kwargs, conv_backend):
+    """An empty batch through the kernels (the direct path's 32x32 maps and the im2col
+    path): empty outputs and input gradients, a zero weight gradient, as PyTorch."""
+    for fn, tfn, w in ((F.conv2d, TF.conv2d, randn(4, 3, 3, 3)),
+                       (F.conv_transpose2d, TF.conv_transpose2d, randn(3, 4, 3, 3))):
+        _matches_reference_and_torch(conv_backend, fn, tfn, [randn(0, 3, 33, 32), w, randn(4)],
+                                     **kwargs)
+
+
 @pytest.mark.parametrize("transposed", [False, True], ids=["conv2d", "conv_transpose2d"])
 def test_conv_kernel_dense_layers(transposed, conv_backend):
     """A kernel that covers the whole input (DCGAN's k4 layer on 4x4 maps, and the

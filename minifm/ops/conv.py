@@ -252,23 +252,38 @@ class TransposedConvolution(Function):
         return gx, gw, bias_grad(g) if need_b else None
 
 
+def _lift(geom, *arrays):
+    """A 1-d problem as a 2-d one of height 1, for the kernels (which are 2-d): each array
+    (N, C, L) as a view (N, C, 1, L), and the geometry with a leading axis of stride 1, no
+    padding and dilation 1; a 2-d problem as it is."""
+    if len(geom.stride) != 1:
+        return geom, arrays
+    lifted = Geometry((1, *geom.stride), ((0, 0), *geom.padding), (1, *geom.dilation),
+                      geom.groups)
+    return lifted, tuple(a if a is None else a.reshape(*a.shape[:2], 1, *a.shape[2:])
+                         for a in arrays)
+
+
 def _kernel_backward(ctx, g, backward):
     """The three gradients of a fused convolution node: the kernel module's one-pass
     `backward` (conv_backward or conv_transpose_backward) for the input and the weight, the
     array not saved for backward passed as a shape-only stand-in."""
     x, w = ctx.saved
     need_x, need_w, need_b = ctx.needs_input_grad
-    k, geom = ctx.kernel, ctx.geom
-    gx, gw = backward(x if x is not None else k.shape_only(ctx.x_shape, g.dtype), g,
-                      w if w is not None else k.shape_only(ctx.w_shape, g.dtype), geom.stride,
-                      geom.padding, geom.dilation, geom.groups, need_x, need_w)
-    return gx, gw, bias_grad(g) if need_b else None
+    k = ctx.kernel
+    x = x if x is not None else k.shape_only(ctx.x_shape, g.dtype)
+    w = w if w is not None else k.shape_only(ctx.w_shape, g.dtype)
+    geom, (x2, g2, w2) = _lift(ctx.geom, x, g, w)
+    gx, gw = backward(x2, g2, w2, geom.stride, geom.padding, geom.dilation, geom.groups,
+                      need_x, need_w)
+    return (None if gx is None else gx.reshape(x.shape),
+            None if gw is None else gw.reshape(w.shape), bias_grad(g) if need_b else None)
 
 
 class ConvolutionFused(Function):
     """Convolution by a kernel module (minifm.kernels.conv_cpu), which runs the same three
-    maps one sample at a time with cache-sized columns; under create_graph the reference's
-    backward runs on the same saved arrays."""
+    maps one sample at a time with cache-sized columns (a 1-d convolution as a 2-d one of
+    height 1); under create_graph the reference's backward runs on the same saved arrays."""
     node_name = "ConvolutionBackward0"
     reference = Convolution
 
@@ -276,9 +291,11 @@ class ConvolutionFused(Function):
     def forward(ctx, x, w, bias, *, geom, kernel):
         _save_inputs(ctx, x, w, geom)
         ctx.kernel = kernel
-        y = kernel.conv_forward(x, w, geom.stride, geom.padding, geom.dilation, geom.groups,
-                                conv_output_size(x.shape, w.shape, geom))
-        return _add_bias(y, bias)
+        geom2, (x2, w2) = _lift(geom, x, w)
+        y = kernel.conv_forward(x2, w2, geom2.stride, geom2.padding, geom2.dilation,
+                                geom2.groups, conv_output_size(x2.shape, w2.shape, geom2))
+        return _add_bias(y.reshape(*y.shape[:2], *conv_output_size(x.shape, w.shape, geom)),
+                         bias)
 
     @staticmethod
     def backward(ctx, g):
@@ -294,9 +311,11 @@ class TransposedConvolutionFused(Function):
     def forward(ctx, x, w, bias, *, geom, out_shape, kernel):
         _save_inputs(ctx, x, w, geom)
         ctx.kernel = kernel
-        y = kernel.conv_input_grad(x, w, out_shape, geom.stride, geom.padding, geom.dilation,
-                                   geom.groups)
-        return _add_bias(y, bias)
+        geom2, (x2, w2) = _lift(geom, x, w)
+        shape2 = out_shape if geom2 is geom else (*out_shape[:2], 1, *out_shape[2:])
+        y = kernel.conv_input_grad(x2, w2, shape2, geom2.stride, geom2.padding,
+                                   geom2.dilation, geom2.groups)
+        return _add_bias(y.reshape(out_shape), bias)
 
     @staticmethod
     def backward(ctx, g):
