@@ -65,6 +65,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import glob
 import math
 import os
@@ -230,8 +231,11 @@ def _col2im_scatter(cols, samples, channels, plane_in, taps, width, table, gx):
                         gx[dst + uint64(at)] += cols[src + uint64(p)]
 
 
+@functools.lru_cache(maxsize=64)
 def _gather_table(geometry):
-    """The gather table of _im2col_gather for this geometry (int64, kh*kw x ho*wo)."""
+    """The gather table of _im2col_gather for this geometry (int64, kh*kw x ho*wo; read
+    only). Kept per geometry: building it costs 30-80 us, a training step asks for the same
+    few tables every time."""
     _, h, w, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo = geometry
     rows = (np.arange(ho) * sh - ph)[None, :, None] + (np.arange(kh) * dh)[:, None, None]
     columns = (np.arange(wo) * sw - pw)[None, None, :] + (np.arange(kw) * dw)[:, None, None]
@@ -239,7 +243,9 @@ def _gather_table(geometry):
     inside_columns = (columns >= 0) & (columns < w)            # (kw, 1, wo)
     table = rows[:, None] * w + columns[None]                  # (kh, kw, ho, wo)
     inside = inside_rows[:, None] & inside_columns[None]
-    return np.where(inside, table, -1).reshape(kh * kw, ho * wo)
+    table = np.where(inside, table, -1).reshape(kh * kw, ho * wo)
+    table.flags.writeable = False
+    return table
 
 
 def _column_maps(geometry):
