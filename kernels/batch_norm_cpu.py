@@ -21,7 +21,7 @@ the input are the output (and the gradient in backward):
                        in eval dx = dy * rstd * weight, in the same pass as the sums.
 
 Statistics and sums are accumulated in float64. Channels are cut into one range per
-thread (prange), or run on the calling thread for small problems (cpu_tasks). (N, C)
+thread (cpu_tasks.run_tasks), or run on the calling thread for small problems. (N, C)
 inputs, where a channel is a strided column, go a row at a time instead (_forward_2d). fastmath
 allows only reassociation (so sums vectorize) and fused multiply-add; NaN and infinity
 propagate as in the NumPy version.
@@ -32,9 +32,9 @@ mean and biased variance returned here, exactly as the NumPy version does.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from .cpu_tasks import task_count, task_range
+from .cpu_tasks import run_tasks
 
 _FASTMATH = {"reassoc", "contract"}
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -63,7 +63,7 @@ def _stats_channels(x, eps, mean, var, rstd, c0, c1):
         rstd[c] = 1.0 / np.sqrt(v / count + eps)
 
 
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", nogil=True)
 def _forward_channels(x, eps, weight, bias, training, mean, var, rstd, scale, y, c0, c1):
     """Channels c0..c1: the statistics (in training), then y = x * a + b with the
     channel's a = rstd * weight and b = bias - mean * a, rounded to x's dtype (`scale`, of
@@ -81,7 +81,7 @@ def _forward_channels(x, eps, weight, bias, training, mean, var, rstd, scale, y,
                 out[j] = row[j] * a + b
 
 
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", nogil=True)
 def _backward_channels(g, x, mean, rstd, weight, training, need_dx, scale, dx, dweight,
                        dbias, c0, c1):
     """Channels c0..c1: the two sums, then dx (`scale`, of x's dtype, holds each channel's
@@ -182,21 +182,6 @@ def _backward_2d(g, x, mean, rstd, weight, training, need_dx, scale, dx, dweight
             out[c] = k[c] * gr[c] + (xr[c] * a[c] + b[c])
 
 
-@njit(parallel=True, cache=True)
-def _forward(x, eps, weight, bias, training, mean, var, rstd, scale, y, tasks):
-    for t in prange(tasks):
-        c0, c1 = task_range(t, tasks, x.shape[1])
-        _forward_channels(x, eps, weight, bias, training, mean, var, rstd, scale, y, c0, c1)
-
-
-@njit(parallel=True, cache=True)
-def _backward(g, x, mean, rstd, weight, training, need_dx, scale, dx, dweight, dbias, tasks):
-    for t in prange(tasks):
-        c0, c1 = task_range(t, tasks, x.shape[1])
-        _backward_channels(g, x, mean, rstd, weight, training, need_dx, scale, dx, dweight,
-                           dbias, c0, c1)
-
-
 def supports(dtype):
     """None when the kernels can run this problem, else the reason they cannot."""
     if dtype not in _DTYPES:
@@ -237,11 +222,7 @@ def batch_norm_forward(x, weight, bias, eps, training, running_mean=None, runnin
                     y.reshape(rows))
         return y.reshape(x.shape), mean, var, rstd
     args = args + (np.empty((channels, 2), x3.dtype), y)
-    tasks = task_count(channels, x3.size)
-    if tasks == 1:
-        _forward_channels(*args, 0, channels)
-    else:
-        _forward(*args, tasks)
+    run_tasks(_forward_channels, channels, x3.size, *args)
     return y.reshape(x.shape), mean, var, rstd
 
 
@@ -265,9 +246,5 @@ def batch_norm_backward(g, x, mean, rstd, weight, training, need_dx=True):
         return (dx.reshape(x.shape) if need_dx else None), dweight, dbias
     args = (g3, x3, mean, rstd, _param(weight, channels, 1.0), bool(training), bool(need_dx),
             np.empty((channels, 3), x3.dtype), dx, dweight, dbias)
-    tasks = task_count(channels, x3.size)
-    if tasks == 1:
-        _backward_channels(*args, 0, channels)
-    else:
-        _backward(*args, tasks)
+    run_tasks(_backward_channels, channels, x3.size, *args)
     return (dx.reshape(x.shape) if need_dx else None), dweight, dbias

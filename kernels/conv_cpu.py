@@ -70,13 +70,13 @@ import glob
 import math
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
 from numba import njit, uint64
 
 from . import conv_direct_cpu
+from .cpu_tasks import helpers
 
 COLUMNS = 256  # the width of a chunk's column matrix: samples * Ho * Wo (see _chunks)
 TRANSPOSED_FROM = 2048  # N * Ho * Wo from which the weight gradient is gw^T (see there)
@@ -349,21 +349,6 @@ def _run_in_order(work, chunks):
     return [work(start, stop) for start, stop in chunks]
 
 
-_pool = []  # [(threads, ThreadPoolExecutor)]: the helper threads of _run_chunks
-# A forked child has none of the parent's threads: its first parallel call makes a new pool
-# (the inherited one would queue work for threads that do not exist there).
-os.register_at_fork(after_in_child=_pool.clear)
-
-
-def _helpers(threads):
-    """A pool of threads - 1 helper threads (the caller is the last), kept across calls."""
-    if not _pool or _pool[0][0] != threads:
-        if _pool:
-            _pool.pop()[1].shutdown()
-        _pool.append((threads, ThreadPoolExecutor(threads - 1, "minifm-conv")))
-    return _pool[0][1]
-
-
 @contextlib.contextmanager
 def _products_on(threads):
     """A context in which the products made through _matmul run on `threads` threads: the
@@ -392,12 +377,12 @@ def _matmul(a, b, out=None):
         return np.matmul(a, b, out=out)
     step = -(-rows // parts)
     cuts = [(i, min(rows, i + step)) for i in range(0, rows, step)]
-    pool = _helpers(parts)
-    helpers = [pool.submit(np.matmul, a[..., i:j, :], b, out=out[..., i:j, :])
-               for i, j in cuts[1:]]
+    pool = helpers(parts)
+    others = [pool.submit(np.matmul, a[..., i:j, :], b, out=out[..., i:j, :])
+              for i, j in cuts[1:]]
     np.matmul(a[..., :cuts[0][1], :], b, out=out[..., :cuts[0][1], :])
-    for helper in helpers:
-        helper.result()
+    for other in others:
+        other.result()
     return out
 
 
@@ -416,10 +401,10 @@ def _run_chunks(chunks, work):
     share = -(-len(chunks) // threads)
     parts = [chunks[i:i + share] for i in range(0, len(chunks), share)]
     with _blas_threads(1):
-        helpers = [_helpers(threads).submit(_run_in_order, work, part) for part in parts[1:]]
+        others = [helpers(threads).submit(_run_in_order, work, part) for part in parts[1:]]
         results = _run_in_order(work, parts[0])
-        for helper in helpers:
-            results += helper.result()
+        for other in others:
+            results += other.result()
     return results
 
 

@@ -1,12 +1,26 @@
 """How the Numba CPU kernels share out their work among threads.
 
-A kernel is written as a range function, `range_fn(*args, out, start, stop)`, that does
-rows (or elements) start .. stop of `out`, and a parallel twin that runs the ranges of
-`task_range(task, tasks, rows)` for every task in a prange. Small problems run as one range on
-the calling thread: starting Numba's threads costs tens of microseconds (measured on 2
-busy cores), more than problems below SERIAL_BELOW elements take.
+A kernel is written as a range function, `range_fn(*args, start, stop)`, compiled with
+nogil=True, that does rows (or elements, or channels) start .. stop of its output. Small
+problems run as one range on the calling thread; larger ones are cut into one contiguous
+range per thread (Numba's thread count), the calling thread taking the first and a pool of
+Python threads the others: the range functions release the GIL, so they run in parallel.
+
+Why not Numba's own parallel loops (a prange over the tasks, the design before): on this
+project's 2-core machine with Numba 0.68's workqueue layer, a prange twin ran slower than
+the plain range function even with a single task, and slower still with two (batch norm
+forward of (64, 16, 1024) float32: 0.86-1.08 ms plain, 1.37-1.88 ms as a prange of one
+task, 1.50-1.56 ms of two; ReLU forward of 1 M floats: 325-390 us plain, 470-720 us as a
+prange of two, 250-380 us as two ranges on two Python threads). The compiled parfor does
+not vectorize the inner loops as the plain function does, and launches cost on top.
+Through minifm at two threads against one: a (64, 16, 32, 32) batch norm forward + backward
+2.6-2.8 ms against 3.4-3.6 (as prange twins: 4.6-4.8, slower than one thread). Layer norm's
+backward (per-task partial sums) and flash attention (heavy tasks) keep their prange loops.
 """
 from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numba
 from numba import njit
@@ -29,12 +43,36 @@ def task_count(rows, size):
     return max(1, min(rows, numba.get_num_threads()))
 
 
-def run_in_ranges(range_fn, parallel_fn, out, *args):
-    """Fill `out` with range_fn(*args, out, 0, rows) on the calling thread, or with
-    parallel_fn(*args, out, tasks) where the problem is worth the threads."""
-    rows = out.shape[0]
-    tasks = task_count(rows, out.size)
+_pool = []  # [(threads, ThreadPoolExecutor)]: the helper threads of run_tasks and conv_cpu
+# A forked child has none of the parent's threads: its first parallel call makes a new pool
+# (the inherited one would queue work for threads that do not exist there).
+os.register_at_fork(after_in_child=_pool.clear)
+
+
+def helpers(threads):
+    """A pool of threads - 1 Python threads (the caller is the last), kept across calls."""
+    if not _pool or _pool[0][0] != threads:
+        if _pool:
+            _pool.pop()[1].shutdown()
+        _pool.append((threads, ThreadPoolExecutor(threads - 1, "minifm-kernels")))
+    return _pool[0][1]
+
+
+def run_tasks(range_fn, rows, size, *args):
+    """range_fn(*args, start, stop) over [0, rows) (`size` elements in all): one range on
+    the calling thread for a small problem, else one contiguous range per thread."""
+    tasks = task_count(rows, size)
     if tasks == 1:
-        range_fn(*args, out, 0, rows)
-    else:
-        parallel_fn(*args, out, tasks)
+        range_fn(*args, 0, rows)
+        return
+    ranges = [task_range(task, tasks, rows) for task in range(tasks)]
+    pool = helpers(tasks)
+    others = [pool.submit(range_fn, *args, start, stop) for start, stop in ranges[1:]]
+    range_fn(*args, *ranges[0])
+    for other in others:
+        other.result()
+
+
+def run_in_ranges(range_fn, out, *args):
+    """Fill `out` with range_fn(*args, out, start, stop) over its rows (see run_tasks)."""
+    run_tasks(range_fn, out.shape[0], out.size, *args, out)

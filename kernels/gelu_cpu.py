@@ -25,10 +25,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from .cpu_exp import exp_constants, exp_inplace
-from .cpu_tasks import run_in_ranges, task_range
+from .cpu_tasks import run_in_ranges
 
 _FASTMATH = {"contract"}
 CHUNK = 4096  # elements per step: its scratch rows (16 KB each) stay in the L2 cache
@@ -68,7 +68,7 @@ def _normal_cdf(x, k, t, cdf, cdf_bits, exponent, c):
 # The chunk loops index slices from 0, not the whole arrays at s + i: Numba cannot tell that
 # s + i is not negative, checks it for wraparound on every access, and the loop is then
 # not vectorized (measured: 6x slower).
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", nogil=True)
 def _forward_range(x, k, c, y, start, stop):
     t, cdf = np.empty(CHUNK, x.dtype), np.empty(CHUNK, x.dtype)
     exponent = np.empty(CHUNK, np.int32)
@@ -80,7 +80,7 @@ def _forward_range(x, k, c, y, start, stop):
             y_s[i] = x_s[i] * cdf_s[i]
 
 
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", nogil=True)
 def _backward_range(g, x, k, c, dx, start, stop):
     half, inv_sqrt_2pi = k[1], k[3]
     t, cdf = np.empty(CHUNK, x.dtype), np.empty(CHUNK, x.dtype)
@@ -95,20 +95,6 @@ def _backward_range(g, x, k, c, dx, start, stop):
         exp_inplace(pdf_s, pdf_s.view(np.int32), exponent[:n], c)
         for i in range(n):
             dx_s[i] = g_s[i] * (cdf_s[i] + x_s[i] * inv_sqrt_2pi * pdf_s[i])
-
-
-@njit(parallel=True, cache=True)
-def _forward(x, k, c, y, tasks):
-    for task in prange(tasks):
-        start, stop = task_range(task, tasks, y.shape[0])
-        _forward_range(x, k, c, y, start, stop)
-
-
-@njit(parallel=True, cache=True)
-def _backward(g, x, k, c, dx, tasks):
-    for task in prange(tasks):
-        start, stop = task_range(task, tasks, dx.shape[0])
-        _backward_range(g, x, k, c, dx, start, stop)
 
 
 def supports(dtype, approximate):
@@ -133,7 +119,7 @@ def gelu_forward(x):
     """x * Phi(x), elementwise, for a float32 array of any shape."""
     flat = _flat("gelu forward", "x", x)
     y = np.empty_like(flat)
-    run_in_ranges(_forward_range, _forward, y, flat, *_CONSTANTS)
+    run_in_ranges(_forward_range, y, flat, *_CONSTANTS)
     return y.reshape(x.shape)
 
 
@@ -144,5 +130,5 @@ def gelu_backward(g, x):
                          f"{x.shape}")
     flat_x, flat_g = _flat("gelu backward", "x", x), _flat("gelu backward", "grad", g)
     dx = np.empty_like(flat_x)
-    run_in_ranges(_backward_range, _backward, dx, flat_g, flat_x, *_CONSTANTS)
+    run_in_ranges(_backward_range, dx, flat_g, flat_x, *_CONSTANTS)
     return dx.reshape(x.shape)

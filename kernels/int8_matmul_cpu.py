@@ -19,9 +19,9 @@ The result equals minifm/quantization/int8_matmul.py's NumPy reference exactly.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from .cpu_tasks import run_in_ranges, task_range
+from .cpu_tasks import run_in_ranges
 
 MAX_K = (2 ** 31 - 1) // (255 * 128)
 
@@ -46,7 +46,7 @@ def _row_sums(b):
     return sums
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _rows(a, a_zero, b, b_sums, out, start, stop):
     """Rows start .. stop of out."""
     n_out, k_in = b.shape
@@ -58,18 +58,11 @@ def _rows(a, a_zero, b, b_sums, out, start, stop):
             out[m, n] = acc - a_zero * b_sums[n]
 
 
-@njit(parallel=True, cache=True)
-def _rows_parallel(a, a_zero, b, b_sums, out, tasks):
-    for task in prange(tasks):
-        start, stop = task_range(task, tasks, out.shape[0])
-        _rows(a, a_zero, b, b_sums, out, start, stop)
-
-
 def int8_matmul(a, a_zero, b):
     """(a - a_zero) @ b.T in int32, for a (M, K) uint8 and b (N, K) int8."""
     a = np.ascontiguousarray(a)
     b = np.ascontiguousarray(b)
     b_sums = _row_sums(b)
     out = np.empty((a.shape[0], b.shape[0]), dtype=np.int32)
-    run_in_ranges(_rows, _rows_parallel, out, a, np.int32(a_zero), b, b_sums)
+    run_in_ranges(_rows, out, a, np.int32(a_zero), b, b_sums)
     return out

@@ -19,12 +19,12 @@ are written by one thread only, so overlapping windows need no atomics).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from .cpu_tasks import run_in_ranges, task_range
+from .cpu_tasks import run_in_ranges
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _forward_range(x, kh, kw, sh, sw, ph, pw, dh, dw, argmax, y, start, stop):
     """Samples start..stop: y[n, c, i, j] = the window's maximum, argmax its offset a*kw+b."""
     channels, h, w = x.shape[1], x.shape[2], x.shape[3]
@@ -51,14 +51,7 @@ def _forward_range(x, kh, kw, sh, sw, ph, pw, dh, dw, argmax, y, start, stop):
                     argmax[n, c, i, j] = where
 
 
-@njit(parallel=True, cache=True)
-def _forward_parallel(x, kh, kw, sh, sw, ph, pw, dh, dw, argmax, y, tasks):
-    for task in prange(tasks):
-        start, stop = task_range(task, tasks, y.shape[0])
-        _forward_range(x, kh, kw, sh, sw, ph, pw, dh, dw, argmax, y, start, stop)
-
-
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _backward_range(g, argmax, kw, sh, sw, ph, pw, dh, dw, gx, start, stop):
     """Samples start..stop of gx: each g[n, c, i, j] added at its window's argmax."""
     channels, ho, wo = g.shape[1], g.shape[2], g.shape[3]
@@ -74,13 +67,6 @@ def _backward_range(g, argmax, kw, sh, sw, ph, pw, dh, dw, gx, start, stop):
                     p = i * sh - ph + (offset // kw) * dh
                     q = j * sw - pw + (offset % kw) * dw
                     gx[n, c, p, q] += g[n, c, i, j]
-
-
-@njit(parallel=True, cache=True)
-def _backward_parallel(g, argmax, kw, sh, sw, ph, pw, dh, dw, gx, tasks):
-    for task in prange(tasks):
-        start, stop = task_range(task, tasks, gx.shape[0])
-        _backward_range(g, argmax, kw, sh, sw, ph, pw, dh, dw, gx, start, stop)
 
 
 def supports(dtype, nd):
@@ -99,7 +85,7 @@ def max_pool2d_forward(x, kernel, stride, pads, dilation, out_size):
     x = np.ascontiguousarray(x)
     y = np.empty((*x.shape[:2], *out_size), dtype=x.dtype)
     argmax = np.empty(y.shape, dtype=np.int64)
-    run_in_ranges(_forward_range, _forward_parallel, y, x, *kernel, *stride, pads[0][0],
+    run_in_ranges(_forward_range, y, x, *kernel, *stride, pads[0][0],
                   pads[1][0], *dilation, argmax)
     return y, argmax
 
@@ -107,6 +93,6 @@ def max_pool2d_forward(x, kernel, stride, pads, dilation, out_size):
 def max_pool2d_backward(g, argmax, x_shape, kernel, stride, pads, dilation):
     """gx of x_shape: every output gradient added at its window's maximum."""
     gx = np.empty(x_shape, dtype=g.dtype)
-    run_in_ranges(_backward_range, _backward_parallel, gx, np.ascontiguousarray(g), argmax,
+    run_in_ranges(_backward_range, gx, np.ascontiguousarray(g), argmax,
                   kernel[1], *stride, pads[0][0], pads[1][0], *dilation)
     return gx

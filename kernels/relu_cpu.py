@@ -12,14 +12,14 @@ The results are NumPy's to the bit: y = x where x > 0 or x is NaN, else +0 (so -
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from .cpu_tasks import run_in_ranges, task_range
+from .cpu_tasks import run_in_ranges
 
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _forward_range(x, y, start, stop):
     # Loops over slices from 0: indexing by i in range(start, stop) made Numba handle
     # negative indices, and the loop went unvectorized (12x slower).
@@ -29,26 +29,12 @@ def _forward_range(x, y, start, stop):
         ys[i] = v if not v <= 0 else 0.0  # NaN <= 0 is False: NaN stays NaN
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _backward_range(g, y, dx, start, stop):
     gs, ys, dxs = g[start:stop], y[start:stop], dx[start:stop]
     for i in range(gs.shape[0]):
         gi = gs[i]
         dxs[i] = gi if ys[i] > 0 else gi * 0.0
-
-
-@njit(parallel=True, cache=True)
-def _forward(x, y, tasks):
-    for t in prange(tasks):
-        start, stop = task_range(t, tasks, x.shape[0])
-        _forward_range(x, y, start, stop)
-
-
-@njit(parallel=True, cache=True)
-def _backward(g, y, dx, tasks):
-    for t in prange(tasks):
-        start, stop = task_range(t, tasks, g.shape[0])
-        _backward_range(g, y, dx, start, stop)
 
 
 def supports(dtype, contiguous):
@@ -70,7 +56,7 @@ def relu_forward(x):
     """max(x, 0) of a C-contiguous float array."""
     _check("relu forward", x)
     y = np.empty_like(x)
-    run_in_ranges(_forward_range, _forward, y.ravel(), x.ravel())  # views: both C-contiguous
+    run_in_ranges(_forward_range, y.ravel(), x.ravel())  # views: both C-contiguous
     return y
 
 
@@ -82,5 +68,5 @@ def relu_backward(g, y):
         raise ValueError(f"relu backward: gradient of shape {g.shape} for an output of "
                          f"shape {y.shape}")
     dx = np.empty_like(y)
-    run_in_ranges(_backward_range, _backward, dx.ravel(), g.ravel(), y.ravel())
+    run_in_ranges(_backward_range, dx.ravel(), g.ravel(), y.ravel())
     return dx

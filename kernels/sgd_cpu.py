@@ -18,9 +18,9 @@ one range per thread (cpu_tasks) where they are large enough to be worth the thr
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from .cpu_tasks import task_count, task_range
+from .cpu_tasks import run_tasks
 
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -50,13 +50,12 @@ def _update(p, grad, buf, neg_lr, momentum, damping, weight_decay, sign, nestero
         p[i] += g * neg_lr
 
 
-@njit(cache=True, nogil=True, error_model="numpy", parallel=True)
-def _update_parallel(p, grad, buf, neg_lr, momentum, damping, weight_decay, sign, nesterov,
-                     first, tasks):
-    for t in prange(tasks):
-        start, stop = task_range(t, tasks, p.size)
-        _update(p[start:stop], grad[start:stop], buf[start:stop], neg_lr, momentum, damping,
-                weight_decay, sign, nesterov, first)
+@njit(cache=True, nogil=True, error_model="numpy")
+def _update_range(p, grad, buf, neg_lr, momentum, damping, weight_decay, sign, nesterov,
+                  first, start, stop):
+    """_update on elements start .. stop (slices: see _update on why)."""
+    _update(p[start:stop], grad[start:stop], buf[start:stop], neg_lr, momentum, damping,
+            weight_decay, sign, nesterov, first)
 
 
 def sgd_update(p, grad, buf, lr, momentum, dampening, weight_decay, nesterov, maximize,
@@ -68,8 +67,4 @@ def sgd_update(p, grad, buf, lr, momentum, dampening, weight_decay, nesterov, ma
     args = (p.reshape(-1), grad.reshape(-1), buf.reshape(-1), cast(-lr), cast(momentum),
             cast(1 - dampening), cast(weight_decay), cast(-1 if maximize else 1), nesterov,
             first)
-    tasks = task_count(p.size, p.size)
-    if tasks == 1:
-        _update(*args)
-    else:
-        _update_parallel(*args, tasks)
+    run_tasks(_update_range, p.size, p.size, *args)

@@ -27,10 +27,10 @@ sends small inputs to NumPy.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from .cpu_exp import INT_VIEW, exp_constants, exp_inplace
-from .cpu_tasks import run_in_ranges, task_range
+from .cpu_tasks import run_in_ranges
 
 _FASTMATH = {"reassoc", "contract"}
 BLOCK = 4096  # elements per block of rows (a row longer than this is a block alone)
@@ -57,7 +57,7 @@ def _row_max(x_bits, r, keys):
     return key ^ ((key >> shift) & mask)
 
 
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", nogil=True)
 def _forward_rows(x, log, ints, c, y, r0, r1):
     """Rows r0..r1, a block at a time: exp(x - max) of the block's rows into scratch, one
     exp_inplace over the block, then each row's sum, and y = e / sum (softmax) or
@@ -99,7 +99,7 @@ def _forward_rows(x, log, ints, c, y, r0, r1):
                     y[b + i, j] = e[i, j] * scale
 
 
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", nogil=True)
 def _backward_rows(g, y, log, ints, c, dx, r0, r1):
     """softmax: dx = y (g - sum(g y)) row by row; log_softmax: exp(y) of a block of rows
     into dx by one exp_inplace, then dx = g - exp(y) sum(g) per row. Indexing and the row
@@ -133,20 +133,6 @@ def _backward_rows(g, y, log, ints, c, dx, r0, r1):
                 dx[i, j] = g[i, j] - dx[i, j] * sr
 
 
-@njit(parallel=True, cache=True)
-def _forward(x, log, ints, c, y, tasks):
-    for t in prange(tasks):
-        r0, r1 = task_range(t, tasks, x.shape[0])
-        _forward_rows(x, log, ints, c, y, r0, r1)
-
-
-@njit(parallel=True, cache=True)
-def _backward(g, y, log, ints, c, dx, tasks):
-    for t in prange(tasks):
-        r0, r1 = task_range(t, tasks, y.shape[0])
-        _backward_rows(g, y, log, ints, c, dx, r0, r1)
-
-
 def supports(dtype, last_axis, contiguous, cols):
     """None when the kernels can run this problem (cols: the length of the softmax axis),
     else the reason they cannot."""
@@ -177,7 +163,7 @@ def softmax_forward(x, log=False):
     """softmax (or log_softmax when log) over the last axis of x, each row in turn."""
     _check("softmax forward", x)
     y = np.empty_like(x)
-    run_in_ranges(_forward_rows, _forward, _rows(y), _rows(x), bool(log), *_CONSTANTS[x.dtype])
+    run_in_ranges(_forward_rows, _rows(y), _rows(x), bool(log), *_CONSTANTS[x.dtype])
     return y
 
 
@@ -189,6 +175,6 @@ def softmax_backward(g, y, log=False):
         raise ValueError(f"softmax backward: gradient of shape {g.shape} for an output of "
                          f"shape {y.shape}")
     dx = np.empty_like(y)
-    run_in_ranges(_backward_rows, _backward, _rows(dx), _rows(g), _rows(y), bool(log),
+    run_in_ranges(_backward_rows, _rows(dx), _rows(g), _rows(y), bool(log),
                   *_CONSTANTS[y.dtype])
     return dx

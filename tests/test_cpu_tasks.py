@@ -1,0 +1,83 @@
+"""minifm.kernels.cpu_tasks: the kernels' work shared out among threads.
+
+A problem above SERIAL_BELOW elements is cut into one range per thread, the ranges run on
+the calling thread and a pool of Python threads (the range functions release the GIL).
+Every kernel that shares its work so must give, on two threads, the bits it gives on one."""
+import threading
+
+import numpy as np
+import pytest
+
+numba = pytest.importorskip("numba")
+
+import minifm  # noqa: E402
+import minifm.nn.functional as F  # noqa: E402
+from minifm import kernels  # noqa: E402
+from minifm.kernels import cpu_tasks  # noqa: E402
+
+pytestmark = pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2,
+                                reason="needs two Numba threads")
+
+
+def _on_threads(threads, fn, *arrays):
+    """fn's output and its inputs' gradients, run with `threads` Numba threads."""
+    previous = numba.get_num_threads()
+    kernels.set_num_threads(threads)
+    try:
+        leaves = [minifm.tensor(a, requires_grad=True) for a in arrays]
+        y = fn(*leaves)
+        y.backward(minifm.tensor(np.cos(np.arange(y.numel(), dtype=y.dtype.type)).reshape(
+            tuple(y.shape))))
+        return [y.detach().numpy()] + [t.grad.numpy() for t in leaves]
+    finally:
+        kernels.set_num_threads(previous)
+
+
+# a batch of 64 x 16 x 17 x 19 floats: above SERIAL_BELOW, so two threads share it
+X = np.random.default_rng(0).standard_normal((64, 16, 17, 19)).astype(np.float32)
+CASES = {
+    "relu": (F.relu, [X]),
+    "batch_norm": (lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
+                   [X, np.linspace(0.5, 2, 16, dtype=np.float32),
+                    np.linspace(-1, 1, 16, dtype=np.float32)]),
+    "softmax": (lambda x: F.softmax(x, dim=-1), [X]),
+    "gelu": (F.gelu, [X]),
+    "max_pool2d": (lambda x: F.max_pool2d(x, 3, 2, 1), [X]),
+}
+
+
+def test_problem_is_shared():
+    assert X.size >= cpu_tasks.SERIAL_BELOW
+    previous = numba.get_num_threads()
+    kernels.set_num_threads(2)
+    try:
+        assert cpu_tasks.task_count(X.shape[0], X.size) == 2
+    finally:
+        kernels.set_num_threads(previous)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_two_threads_give_one_threads_bits(name):
+    fn, arrays = CASES[name]
+    one, two = _on_threads(1, fn, *arrays), _on_threads(2, fn, *arrays)
+    for a, b in zip(one, two):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_run_tasks_covers_every_row_once():
+    """The ranges of run_tasks partition [0, rows): each row written by exactly one task,
+    the tasks on distinct threads."""
+    seen = []
+
+    def range_fn(log, start, stop):
+        log.append((start, stop, threading.get_ident()))
+
+    previous = numba.get_num_threads()
+    kernels.set_num_threads(2)
+    try:
+        cpu_tasks.run_tasks(range_fn, 1001, cpu_tasks.SERIAL_BELOW, seen)
+    finally:
+        kernels.set_num_threads(previous)
+    rows = sorted((start, stop) for start, stop, _ in seen)
+    assert rows == [(0, 501), (501, 1001)]
+    assert len({thread for _, _, thread in seen}) == 2
