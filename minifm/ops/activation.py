@@ -59,6 +59,9 @@ class TanhFunction(Function):
 
 
 class Relu(Function):
+    """max(x, 0); the gradient passes where the output is not <= 0 and is 0 elsewhere, as
+    PyTorch's threshold_backward (a NaN input passes its gradient on)."""
+
     @staticmethod
     def forward(ctx, x):
         y = ctx.xp.maximum(x, 0)
@@ -68,7 +71,7 @@ class Relu(Function):
     @staticmethod
     def backward(ctx, g):
         (y,) = ctx.saved
-        return g * (y > 0)
+        return ctx.xp.where(y <= 0, 0, g)
 
 
 class ReluFused(Function):
