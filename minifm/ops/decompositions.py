@@ -239,6 +239,15 @@ def _pack(xp, batch, *factors):
                            for f in factors], axis=-1)
 
 
+def _packed_output(ctx, batch, *factors):
+    """A factorization's output: its factors packed (see _pack), their trailing shapes kept
+    on ctx for _unpack, and the packed array saved for backward."""
+    ctx.shapes = tuple(f.shape[len(batch):] for f in factors)
+    out = _pack(ctx.xp, batch, *factors)
+    ctx.save_for_backward(out)
+    return out
+
+
 def _unpack(packed, shapes):
     """The factors of the given (trailing) shapes packed in the last dimension of `packed`
     (an array, a boxed array or a Tensor)."""
@@ -286,10 +295,7 @@ class LinalgSvd(Function):
     @staticmethod
     def forward(ctx, A, *, full_matrices):
         U, S, Vh = ctx.xp.linalg.svd(A, full_matrices=full_matrices)
-        ctx.shapes = (U.shape[-2:], S.shape[-1:], Vh.shape[-2:])
-        out = _pack(ctx.xp, A.shape[:-2], U, S, Vh)
-        ctx.save_for_backward(out)
-        return out
+        return _packed_output(ctx, A.shape[:-2], U, S, Vh)
 
     @staticmethod
     def backward(ctx, g):
@@ -388,10 +394,7 @@ class LinalgEigh(Function):
     @staticmethod
     def forward(ctx, A, *, UPLO):
         L, Q = ctx.xp.linalg.eigh(A, UPLO=UPLO)
-        ctx.shapes = (L.shape[-1:], Q.shape[-2:])
-        out = _pack(ctx.xp, A.shape[:-2], L, Q)
-        ctx.save_for_backward(out)
-        return out
+        return _packed_output(ctx, A.shape[:-2], L, Q)
 
     @staticmethod
     def backward(ctx, g):
@@ -497,10 +500,7 @@ class LinalgQr(Function):
     def forward(ctx, A, *, mode):
         ctx.mode = mode
         Q, R = ctx.xp.linalg.qr(A, mode="reduced" if mode == "r" else mode)
-        ctx.shapes = (Q.shape[-2:], R.shape[-2:])
-        out = _pack(ctx.xp, A.shape[:-2], Q, R)
-        ctx.save_for_backward(out)
-        return out
+        return _packed_output(ctx, A.shape[:-2], Q, R)
 
     @staticmethod
     def backward(ctx, g):
