@@ -76,7 +76,7 @@ import numpy as np
 from numba import njit, uint64
 
 from . import conv_direct_cpu
-from .cpu_tasks import helpers
+from .cpu_tasks import run_parts, task_range
 
 COLUMNS = 256  # the width of a chunk's column matrix: samples * Ho * Wo (see _chunks)
 TRANSPOSED_FROM = 2048  # N * Ho * Wo from which the weight gradient is gw^T (see there)
@@ -375,15 +375,14 @@ def _matmul(a, b, out=None):
     if (parts == 1 or (a.ndim == 3 and a.shape[0] != 1) or rows < 2 * parts
             or rows * a.shape[-1] * b.shape[-1] < SPLIT_FROM):
         return np.matmul(a, b, out=out)
-    step = -(-rows // parts)
-    cuts = [(i, min(rows, i + step)) for i in range(0, rows, step)]
-    pool = helpers(parts)
-    others = [pool.submit(np.matmul, a[..., i:j, :], b, out=out[..., i:j, :])
-              for i, j in cuts[1:]]
-    np.matmul(a[..., :cuts[0][1], :], b, out=out[..., :cuts[0][1], :])
-    for other in others:
-        other.result()
+    run_parts(_rows_product, [(a, b, out, *task_range(part, parts, rows))
+                              for part in range(parts)])
     return out
+
+
+def _rows_product(a, b, out, start, stop):
+    """Rows start .. stop of out = a @ b."""
+    np.matmul(a[..., start:stop, :], b, out=out[..., start:stop, :])
 
 
 def _run_chunks(chunks, work):
@@ -401,11 +400,8 @@ def _run_chunks(chunks, work):
     share = -(-len(chunks) // threads)
     parts = [chunks[i:i + share] for i in range(0, len(chunks), share)]
     with _blas_threads(1):
-        others = [helpers(threads).submit(_run_in_order, work, part) for part in parts[1:]]
-        results = _run_in_order(work, parts[0])
-        for other in others:
-            results += other.result()
-    return results
+        shares = run_parts(_run_in_order, [(work, part) for part in parts])
+    return [result for share in shares for result in share]
 
 
 _scratch = threading.local()

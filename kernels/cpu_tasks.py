@@ -50,12 +50,21 @@ os.register_at_fork(after_in_child=_pool.clear)
 
 
 def helpers(threads):
-    """A pool of threads - 1 Python threads (the caller is the last), kept across calls."""
-    if not _pool or _pool[0][0] != threads:
+    """A pool of at least threads - 1 Python threads (the caller is the last), kept across
+    calls."""
+    if not _pool or _pool[0][0] < threads:
         if _pool:
             _pool.pop()[1].shutdown()
         _pool.append((threads, ThreadPoolExecutor(threads - 1, "minifm-kernels")))
     return _pool[0][1]
+
+
+def run_parts(fn, parts):
+    """[fn(*part) for part in parts], all at once: the first on the calling thread, the
+    others on the pool's threads (fn releases the GIL for its work); results in order."""
+    others = [helpers(len(parts)).submit(fn, *part) for part in parts[1:]]
+    first = fn(*parts[0])
+    return [first] + [other.result() for other in others]
 
 
 def run_tasks(range_fn, rows, size, *args):
@@ -65,12 +74,7 @@ def run_tasks(range_fn, rows, size, *args):
     if tasks == 1:
         range_fn(*args, 0, rows)
         return
-    ranges = [task_range(task, tasks, rows) for task in range(tasks)]
-    pool = helpers(tasks)
-    others = [pool.submit(range_fn, *args, start, stop) for start, stop in ranges[1:]]
-    range_fn(*args, *ranges[0])
-    for other in others:
-        other.result()
+    run_parts(range_fn, [(*args, *task_range(task, tasks, rows)) for task in range(tasks)])
 
 
 def run_in_ranges(range_fn, out, *args):
