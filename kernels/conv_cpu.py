@@ -1,5 +1,5 @@
 """2-D convolution on the CPU: Numba im2col/col2im over small chunks of samples around
-NumPy's matrix products (float32 and float64).
+BLAS matrix products (float32 and float64).
 
 The reference (minifm/ops/conv.py) builds the column matrix of the whole batch,
 (G, C/G*kh*kw, N*Ho*Wo), with NumPy's strided views, multiplies once, and transposes the
@@ -20,37 +20,23 @@ shapes (measured: 64 x (64x288 @ 288x196) 32 ms, one 64x288 @ 288x12544 33 ms); 
 narrower than COLUMNS (4x4 maps and smaller in ResNet-18) wasted BLAS. Net on the 3x3
 layer's forward+backward: 130 ms -> 82 ms (PyTorch 72 ms in the same session).
 
-OpenBLAS runs one thread inside these kernels (its count set through ctypes for the call,
-restored after); minifm's own threads (Numba's count) do the sharing. With at least two
-chunks per thread, each thread takes a contiguous share of the chunks (the caller one of
-them), im2col/col2im and product alike; with fewer (ResNet-18's small maps at batch 16, the
-dense layers), the chunks run in order and each product's rows are cut among the threads
-(_products_on). Measured, fwd+bwd of the CIFAR ResNet 16->16 32x32 layer, batch 64, at 1 and
-2 threads, another process busy on a core: shares 20-26 ms wall for 35-44 ms of CPU, against
-32-34 ms on one thread, where OpenBLAS's two threads on the products alone gave 29.2 against
-30.7 ms (the copies, most of this thin layer's time, stayed on one thread). OpenBLAS's
-threads were given up for the products that run alone too: after each product they spin,
-waiting for the next, and took the second core from what ran next (a ResNet-18 step at two
-threads burned 213-227 ms of CPU for 109-115 ms of wall; cut rows: 135-177 for 99-135). An
-earlier version of the shares went no faster than one thread because its BLAS limit went
-through threadpoolctl, missing from the environment of those runs: each share ran
-OpenBLAS's two-thread products (4 threads on 2 cores).
+The copies are im2col_cpu's; each share of chunks runs as one compiled, GIL-free call
+(conv_chunks_cpu), its products NumPy's OpenBLAS called from Numba (blas_cpu). Run from
+Python, a chunk returned to the interpreter between its copies and products (~20 us a
+chunk) and two threads waited on each other for the GIL: the CIFAR ResNet's 32-channel
+16x16 layer, batch 64 (64 one-sample chunks), forward / backward at one thread 8.7 / 15.0
+-> 5.6 / 10.7 ms, at two threads 6.9 / 12.6 -> 3.8 / 6.4 ms. Where NumPy's BLAS is not
+that OpenBLAS, the same chunks run from Python (the `work` functions below).
 
-The copy loops index with unsigned integers: Numba checks a signed index for wraparound on
-every access, which kept them scalar (one 32x14x14 sample: 118 us signed, 32 us unsigned;
-NumPy's strided copy of the same windows 73 us). Padding is never materialized: each row's
-valid output range is computed once and the rest written as zeros. On "same" maps (stride 1,
-output width = input width: every 3x3 layer of a ResNet) a column row is the input plane
-shifted by a constant, so it is one flat copy (col2im: one flat add) plus zeroed row ends,
-instead of a loop per output row: one sample's im2col / col2im, 16x32x32 36 / 33 -> 20 / 21
-us, 64x16x16 47 / 46 -> 33 / 29 us, four 64x8x8 samples 67 / 80 -> 62 / 62 us. (Separate
-tiny loops per row for the zeros and the copy, tried first, were slower than the row-zeroing
-loop on 8x8 maps: 102 against 67 us.) The flat offsets are uint64 and may wrap below zero
-(the first rows of a padded plane); their sums with the span positions land in range.
-The same idea for strided maps, a flat span over each stride phase of the input (copied out
-first) where the output is as wide as a phase, was measured and dropped: one sample's
-im2col / col2im, k4s2 64x16x16 53 / 48 -> 52 / 42 us, k3s2 64x16x16 27 / 29 -> 35 / 30,
-k4s2 128x8x8 53 / 45 -> 72 / 53 (short spans on small maps, plus the phase copy).
+OpenBLAS runs one thread inside these kernels (its count set through ctypes for the call,
+restored after); minifm's own threads (Numba's count) do the sharing: each thread takes a
+contiguous share of the chunks (the caller one of them), copies and products alike. With
+fewer chunks than threads (one chunk: ResNet-18's 2x2 and 1x1 maps at batch 16, the dense
+layers), the chunks run in order and each product's rows are cut among the threads
+(_products_on). OpenBLAS's own threads were given up for the products that run alone too:
+after each product they spin, waiting for the next, and took the second core from what ran
+next (a ResNet-18 step at two threads burned 213-227 ms of CPU for 109-115 ms of wall; cut
+rows: 135-177 for 99-135).
 
 One _buffer call builds its shape's size with math.prod: np.prod took 3.8 us a call, about
 3,000 calls a ResNet-20 step (a tenth of its convolution time in --profile).
@@ -64,210 +50,21 @@ covers the whole input, run as one matrix product (see _dense).
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import functools
-import glob
 import math
-import os
 import threading
 
 import numba
 import numpy as np
-from numba import njit, uint64
 
-from . import conv_direct_cpu
+from . import conv_chunks_cpu, conv_direct_cpu
+from .blas_cpu import blas_threads, gemm_address
 from .cpu_tasks import run_parts, task_range
+from .im2col_cpu import add_columns, column_table, geometry as _geometry, to_columns
 
 COLUMNS = 256  # the width of a chunk's column matrix: samples * Ho * Wo (see _chunks)
 TRANSPOSED_FROM = 2048  # N * Ho * Wo from which the weight gradient is gw^T (see there)
 CHUNK_BYTES = 1 << 19  # the most column matrix a chunk fills beyond COLUMNS (see _chunks)
-GATHER_BELOW = 16  # output widths below which im2col/col2im go through a gather table
 SPLIT_FROM = 1 << 22  # multiply-adds from which a product is cut among threads (_matmul)
-
-
-@njit(cache=True)
-def _valid_range(size, out, stride, offset):
-    """The output positions j in [lo, hi) whose input position j*stride + offset lies in
-    [0, size)."""
-    lo = 0 if offset >= 0 else (-offset + stride - 1) // stride
-    hi = (size - 1 - offset) // stride + 1 if size - 1 - offset >= 0 else 0
-    return min(lo, out), max(min(hi, out), min(lo, out))
-
-
-# Indices are unsigned (uint64): see the module's docstring.
-@njit(cache=True, nogil=True, inline="always")
-def _zero(a, start, stop):
-    for t in range(start, stop):
-        a[t] = 0
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _same_span(i_lo, i_hi, j_lo, j_hi, wo):
-    """[lo, hi): the flat positions, in a "same" map, from the first valid entry to the last;
-    (0, 0) when none is valid."""
-    if i_lo >= i_hi or j_lo >= j_hi:
-        return uint64(0), uint64(0)
-    return uint64(i_lo * wo + j_lo), uint64((i_hi - 1) * wo + j_hi)
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _zero_row_ends(a, base, i_lo, i_hi, j_lo, j_hi, wo):
-    """a[base + i*wo + j] = 0 for the rows i in [i_lo, i_hi) and the columns j outside
-    [j_lo, j_hi): the entries a flat span over those rows wraps into."""
-    for i in range(i_lo, i_hi):
-        row = base + uint64(i * wo)
-        _zero(a, row, row + uint64(j_lo))
-        _zero(a, row + uint64(j_hi), row + uint64(wo))
-
-
-@njit(cache=True, nogil=True)
-def _im2col(x, samples, channels, h, w, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, cols):
-    """A chunk of samples: cols (flat: C*kh*kw rows of samples*ho*wo) from x (flat:
-    samples*C*h*w); row (c, a, b) holds x[s, c, i*sh - ph + a*dh, j*sw - pw + b*dw] at
-    column (s, i, j), 0 outside the input.
-
-    A "same" map (stride 1, wo == w: ResNet's 3x3 layers) is a shifted copy of each input
-    plane, one flat span, whose wrapped row ends are zeroed after; other maps copy row by
-    row into a zeroed row."""
-    plane = ho * wo
-    width = samples * plane
-    step = uint64(sw)
-    same = sh == 1 and sw == 1 and wo == w
-    for c in range(channels):
-        for a in range(kh):
-            i_lo, i_hi = _valid_range(h, ho, sh, a * dh - ph)
-            for b in range(kw):
-                j_lo, j_hi = _valid_range(w, wo, sw, b * dw - pw)
-                row = uint64(((c * kh + a) * kw + b) * width)
-                if same:
-                    lo, hi = _same_span(i_lo, i_hi, j_lo, j_hi, wo)
-                    for n in range(samples):
-                        base = row + uint64(n * plane)
-                        src = uint64((n * channels + c) * h * w + (a * dh - ph) * w
-                                     + b * dw - pw)
-                        _zero(cols, base, base + lo)
-                        for t in range(lo, hi):
-                            cols[base + t] = x[src + t]
-                        _zero(cols, base + hi, base + uint64(plane))
-                        _zero_row_ends(cols, base, i_lo, i_hi, j_lo, j_hi, wo)
-                    continue
-                _zero(cols, row, row + uint64(width))
-                for n in range(samples):
-                    for i in range(i_lo, i_hi):
-                        src = uint64(((n * channels + c) * h + i * sh - ph + a * dh) * w
-                                     + j_lo * sw + b * dw - pw)
-                        dst = uint64(row + n * plane + i * wo + j_lo)
-                        for j in range(uint64(j_hi - j_lo)):
-                            cols[dst + j] = x[src + j * step]
-
-
-@njit(cache=True, nogil=True)
-def _col2im(cols, samples, channels, h, w, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, gx):
-    """A chunk of samples, the adjoint of _im2col: gx (flat samples*C*h*w) = the sum of every
-    column entry at the input position it was read from. Each (sample, channel) plane is
-    finished while it sits in the L1 cache. On a "same" map the entries read from padding
-    are zeroed in cols (a scratch buffer) so one flat span adds each row (c, a, b) back."""
-    plane = ho * wo
-    width = samples * plane
-    step = uint64(sw)
-    same = sh == 1 and sw == 1 and wo == w
-    _zero(gx, uint64(0), uint64(samples * channels * h * w))
-    for n in range(samples):
-        for c in range(channels):
-            for a in range(kh):
-                i_lo, i_hi = _valid_range(h, ho, sh, a * dh - ph)
-                for b in range(kw):
-                    j_lo, j_hi = _valid_range(w, wo, sw, b * dw - pw)
-                    row = uint64(((c * kh + a) * kw + b) * width + n * plane)
-                    if same:
-                        lo, hi = _same_span(i_lo, i_hi, j_lo, j_hi, wo)
-                        _zero_row_ends(cols, row, i_lo, i_hi, j_lo, j_hi, wo)
-                        dst = uint64((n * channels + c) * h * w + (a * dh - ph) * w
-                                     + b * dw - pw)
-                        for t in range(lo, hi):
-                            gx[dst + t] += cols[row + t]
-                        continue
-                    for i in range(i_lo, i_hi):
-                        dst = uint64(((n * channels + c) * h + i * sh - ph + a * dh) * w
-                                     + j_lo * sw + b * dw - pw)
-                        src = uint64(row + i * wo + j_lo)
-                        for j in range(uint64(j_hi - j_lo)):
-                            gx[dst + j * step] += cols[src + j]
-
-
-@njit(cache=True, nogil=True)
-def _im2col_gather(x, samples, channels, plane_in, taps, width, table, cols):
-    """_im2col through a gather table: table[tap, p] (taps = kh*kw rows of ho*wo) is the
-    position in an input plane that output position p reads at that kernel position, or
-    -1 in the padding. For small output maps, where a row of the loops above copies only
-    a few elements (see the module's docstring)."""
-    plane = table.shape[1]
-    for c in range(channels):
-        for tap in range(taps):
-            row = uint64((c * taps + tap) * width)
-            for n in range(samples):
-                src = uint64((n * channels + c) * plane_in)
-                dst = row + uint64(n * plane)
-                for p in range(plane):
-                    at = table[tap, p]
-                    cols[dst + uint64(p)] = x[src + uint64(at)] if at >= 0 else 0
-
-
-@njit(cache=True, nogil=True)
-def _col2im_scatter(cols, samples, channels, plane_in, taps, width, table, gx):
-    """The adjoint of _im2col_gather: gx (flat, zeroed here) += each column entry at the
-    input position the table gives."""
-    plane = table.shape[1]
-    for t in range(uint64(samples * channels * plane_in)):
-        gx[t] = 0
-    for n in range(samples):
-        for c in range(channels):
-            dst = uint64((n * channels + c) * plane_in)
-            for tap in range(taps):
-                src = uint64((c * taps + tap) * width + n * plane)
-                for p in range(plane):
-                    at = table[tap, p]
-                    if at >= 0:
-                        gx[dst + uint64(at)] += cols[src + uint64(p)]
-
-
-@functools.lru_cache(maxsize=64)
-def _gather_table(geometry):
-    """The gather table of _im2col_gather for this geometry (int64, kh*kw x ho*wo; read
-    only). Kept per geometry: building it costs 30-80 us, a training step asks for the same
-    few tables every time."""
-    _, h, w, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo = geometry
-    rows = (np.arange(ho) * sh - ph)[None, :, None] + (np.arange(kh) * dh)[:, None, None]
-    columns = (np.arange(wo) * sw - pw)[None, None, :] + (np.arange(kw) * dw)[:, None, None]
-    inside_rows = (rows >= 0) & (rows < h)                     # (kh, ho, 1)
-    inside_columns = (columns >= 0) & (columns < w)            # (kw, 1, wo)
-    table = rows[:, None] * w + columns[None]                  # (kh, kw, ho, wo)
-    inside = inside_rows[:, None] & inside_columns[None]
-    table = np.where(inside, table, -1).reshape(kh * kw, ho * wo)
-    table.flags.writeable = False
-    return table
-
-
-def _column_maps(geometry):
-    """(im2col, col2im) for a convolution of this geometry, each called as
-    im2col(x_flat, samples, cols_flat) and col2im(cols_flat, samples, gx_flat): through a
-    gather table where output rows are short (wo < GATHER_BELOW) and the map is not "same"
-    (stride 1, wo = w: flat spans are faster there), else the row loops. Measured, one
-    chunk's im2col / col2im, us, rows against gather: k4s2 32x8x8 x16 216 / 310 against
-    107 / 101, k4s2 64x4x4 x16 195 / 388 against 83 / 78, k3s2 64x16x16 x4 149 / 185
-    against 98 / 117, 1x1 s2 64x8x8 x16 34 / 57 against 18 / 24; and the other way for long
-    rows: k5 valid 8x28x28 x2 92 / 87 against 168 / 187, a "same" 32x16x16 26 / 22 against
-    46 / 54. The table costs 30-80 us, once per call."""
-    channels, h, w, kh, kw, sh, sw = geometry[:7]
-    wo = geometry[-1]
-    if wo >= GATHER_BELOW or (sh == 1 and sw == 1 and wo == w):
-        return (lambda x, samples, cols: _im2col(x, samples, *geometry, cols),
-                lambda cols, samples, gx: _col2im(cols, samples, *geometry, gx))
-    table, plane = _gather_table(geometry), geometry[-2] * wo
-    return (lambda x, samples, cols: _im2col_gather(x, samples, channels, h * w, kh * kw,
-                                                    samples * plane, table, cols),
-            lambda cols, samples, gx: _col2im_scatter(cols, samples, channels, h * w, kh * kw,
-                                                      samples * plane, table, gx))
 
 
 def supports(dtype, nd):
@@ -280,69 +77,23 @@ def supports(dtype, nd):
     return None
 
 
-def _geometry(x_shape, kernel_size, stride, padding, dilation, out_size):
-    """The loops' scalar arguments after the sample count; padding is
-    ((top, bottom), (left, right)) and only the leading sides matter (the trailing ones are
-    implied by out_size)."""
-    (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel_size, stride, dilation, out_size
-    return (*x_shape[1:], kh, kw, sh, sw, padding[0][0], padding[1][0], dh, dw, ho, wo)
-
 
 def _chunks(n, plane, rows, itemsize):
     """Sample ranges whose columns are at least COLUMNS wide (a 4x4 map alone would make a
     product 16 columns wide, far below BLAS's efficient sizes) and, beyond that, fill up to
     CHUNK_BYTES of column matrix (rows x width): layers with few rows (one input channel:
     DCGAN's first discriminator layer, 16 rows) would otherwise run dozens of chunks whose
-    Python costs more than their loops. Where Numba has several threads, chunks wider than
-    COLUMNS are cut so that each thread gets two (_run_chunks shares them out)."""
+    Python costs more than their loops. Where Numba has several threads, chunks are cut so
+    that each thread gets two where that keeps them COLUMNS wide, and one where it keeps
+    them COLUMNS / threads wide (ResNet-18's 128-channel 4x4 layer at batch 16, fwd + bwd at
+    two threads: 4.8 ms as one chunk with its products' rows cut among the threads, 2.4 ms
+    as two half-width chunks, one per thread)."""
     size = max(1, -(-COLUMNS // plane), CHUNK_BYTES // (rows * plane * itemsize))
     threads = numba.get_num_threads()
     if threads > 1:
-        size = min(size, max(-(-COLUMNS // plane), n // (2 * threads)))
+        size = min(size, max(-(-COLUMNS // (plane * threads)), n // (2 * threads)))
     size = max(1, min(n, size))
     return [(start, min(n, start + size)) for start in range(0, n, size)]
-
-
-_blas = []  # (get, set) of NumPy's BLAS thread count, or None where neither way is found
-
-
-def _blas_thread_functions():
-    """(get, set) of the thread count of the OpenBLAS NumPy bundles, called through ctypes;
-    None where it is not found (another BLAS, another packaging). threadpoolctl does the same
-    through a heavier API; it is not one of minifm's dependencies."""
-    here = os.path.dirname(np.__file__)
-    for path in (glob.glob(os.path.join(here, "..", "numpy.libs", "*openblas*"))
-                 + glob.glob(os.path.join(here, ".dylibs", "*openblas*"))):
-        try:
-            library = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for prefix, suffix in (("scipy_openblas", "64_"), ("scipy_openblas", ""),
-                               ("openblas", "64_"), ("openblas", "")):
-            try:
-                return (getattr(library, f"{prefix}_get_num_threads{suffix}"),
-                        getattr(library, f"{prefix}_set_num_threads{suffix}"))
-            except AttributeError:
-                continue
-    return None
-
-
-@contextlib.contextmanager
-def _blas_threads(threads):
-    """A context in which NumPy's BLAS runs `threads` threads (the count is restored after:
-    other products keep theirs). Setting and restoring the count costs under 1 us."""
-    if not _blas:
-        _blas.append(_blas_thread_functions())
-    if _blas[0] is None:  # the BLAS thread count stays as it is
-        yield
-        return
-    get, set_ = _blas[0]
-    previous = get()
-    set_(threads)
-    try:
-        yield
-    finally:
-        set_(previous)
 
 
 def _run_in_order(work, chunks):
@@ -359,7 +110,7 @@ def _products_on(threads):
     previous = getattr(_scratch, "row_parts", 1)
     _scratch.row_parts = threads
     try:
-        with _blas_threads(1):
+        with blas_threads(1):
             yield
     finally:
         _scratch.row_parts = previous
@@ -389,19 +140,23 @@ def _run_chunks(chunks, work):
     """work(start, stop) for every chunk; returns the results in chunk order.
 
     On Numba's thread count (minifm.kernels.set_num_threads): with one thread, or fewer
-    chunks than two per thread, the chunks run in order on the calling thread with each
-    product's rows cut among the threads (_products_on); otherwise each thread takes a
-    contiguous share of the chunks (the caller one of them) on a one-thread BLAS, so the
-    copies run in parallel too (why: the module's docstring)."""
+    chunks than threads, the chunks run in order on the calling thread with each product's
+    rows cut among the threads (_products_on); otherwise each thread takes a contiguous
+    share of the chunks (the caller one of them) on a one-thread BLAS, so the copies run in
+    parallel too (why: the module's docstring)."""
     threads = numba.get_num_threads()
-    if threads == 1 or len(chunks) < 2 * threads:
+    if threads == 1 or len(chunks) < threads:
         with _products_on(threads):
             return _run_in_order(work, chunks)
-    share = -(-len(chunks) // threads)
-    parts = [chunks[i:i + share] for i in range(0, len(chunks), share)]
-    with _blas_threads(1):
-        shares = run_parts(_run_in_order, [(work, part) for part in parts])
+    with blas_threads(1):
+        shares = run_parts(_run_in_order, [(work, share) for share in _shares(chunks)])
     return [result for share in shares for result in share]
+
+
+def _shares(chunks):
+    """The chunks cut into one contiguous share per thread (Numba's thread count)."""
+    per_share = -(-len(chunks) // numba.get_num_threads())
+    return [chunks[i:i + per_share] for i in range(0, len(chunks), per_share)]
 
 
 _scratch = threading.local()
@@ -498,18 +253,9 @@ def conv_forward(x, w, stride, padding, dilation, groups, out_size):
             out=y[start:stop]))
         return y
     geometry = _geometry(x.shape, w.shape[2:], stride, padding, dilation, out_size)
-    im2col, col2im = _column_maps(geometry)
-    plane = out_size[0] * out_size[1]
-    weight = np.ascontiguousarray(w).reshape(groups, o // groups, -1)
     y = np.empty((n, o, *out_size), dtype=x.dtype)
-
-    def work(start, stop):
-        s = stop - start
-        cols = _buffer("cols", (groups, weight.shape[2], s * plane), x.dtype)
-        im2col(x[start:stop].reshape(-1), s, cols.reshape(-1))
-        _place_product(weight, cols, y, start, stop)
-
-    _run_chunks(_chunks(n, plane, weight.shape[0] * weight.shape[2], x.itemsize), work)
+    _columns_pass(x, np.ascontiguousarray(w).reshape(groups, o // groups, -1), y, None,
+                  w.shape, groups, geometry)
     return y
 
 
@@ -579,29 +325,10 @@ def conv_backward(x, gy, w, stride, padding, dilation, groups, need_x=True, need
     if _direct(x.shape, w.shape, stride, padding, dilation, groups, gy.dtype):
         return _direct_backward(x, gy, w, stride, padding, dilation, groups, need_x, need_w)
     geometry = _geometry(x.shape, w.shape[2:], stride, padding, dilation, gy.shape[2:])
-    im2col, col2im = _column_maps(geometry)
-    plane = gy.shape[2] * gy.shape[3]
-    rows = x.shape[1] // groups * w.shape[2] * w.shape[3]
-    if need_x:
-        weight_t = np.ascontiguousarray(w).reshape(groups, o // groups, -1).transpose(0, 2, 1)
-        gx = np.empty(x.shape, dtype=gy.dtype)
-    else:
-        gx = None
-    transposed = _transposed_terms(n, plane)
-
-    def work(start, stop):
-        s = stop - start
-        block = _to_columns(gy, start, stop, groups)
-        cols = _buffer("cols", (groups, rows, s * plane), gy.dtype)
-        if need_x:
-            _matmul(weight_t, block, out=cols)
-            col2im(cols.reshape(-1), s, gx[start:stop].reshape(-1))
-        if need_w:
-            im2col(x[start:stop].reshape(-1), s, cols.reshape(-1))
-            return _weight_term(block, cols, transposed, w.shape)
-
-    terms = _run_chunks(_chunks(n, plane, groups * rows, gy.itemsize), work)
-    return gx, (_weight_grad(terms, transposed, w.shape) if need_w else None)
+    gx = np.empty(x.shape, dtype=gy.dtype) if need_x else None
+    weight = np.ascontiguousarray(w).reshape(groups, o // groups, -1) if need_x else None
+    return gx, _adjoint_pass(gy, weight, gx, x if need_w else None, w.shape, groups,
+                             geometry)
 
 
 def _direct_backward(x, gy, w, stride, padding, dilation, groups, need_x, need_w):
@@ -650,22 +377,148 @@ def conv_transpose_backward(x, gy, w, stride, padding, dilation, groups, need_x=
             gw = _product(x.reshape(n, o).T, g, w.shape) if need_w else None
         return gx, gw
     geometry = _geometry(gy.shape, w.shape[2:], stride, padding, dilation, x.shape[2:])
-    im2col, col2im = _column_maps(geometry)
-    plane = x.shape[2] * x.shape[3]
-    weight = np.ascontiguousarray(w).reshape(groups, o // groups, -1) if need_x else None
     gx = np.empty(x.shape, dtype=gy.dtype) if need_x else None
+    weight = np.ascontiguousarray(w).reshape(groups, o // groups, -1) if need_x else None
+    return gx, _columns_pass(gy, weight, gx, x if need_w else None, w.shape, groups,
+                             geometry)
+
+
+def _compiled_shares(dtype, chunks):
+    """The gemm address (blas_cpu) with which the chunks run as compiled shares
+    (conv_chunks_cpu: no return to Python between chunks), or 0 where they run from Python:
+    NumPy's OpenBLAS not found, or fewer chunks than threads (one chunk on two threads: the
+    products' rows are then cut among the threads instead, see _run_chunks)."""
+    if len(chunks) < numba.get_num_threads():
+        return 0
+    return gemm_address(dtype)
+
+
+def _run_shares(chunks, run):
+    """[run(starts) for each thread's contiguous share of the chunks], at once (the caller
+    takes the first) on a one-thread BLAS; starts (int64) holds the share's chunk
+    boundaries."""
+    with blas_threads(1):
+        return run_parts(run, [(np.array([start for start, _ in share] + [share[-1][1]],
+                                         dtype=np.int64),) for share in _shares(chunks)])
+
+
+def _pass_buffers(starts, plane, column_rows, block_rows, dtype):
+    """The calling thread's scratch buffers (flat) for the widest chunk of a share: its
+    columns, and its block (a gradient or product laid out (rows, samples * plane))."""
+    width = int((starts[1:] - starts[:-1]).max()) * plane
+    return (_buffer("cols", (column_rows * width,), dtype),
+            _buffer("block", (block_rows * width,), dtype))
+
+
+def _new_term(w_shape, groups, transposed, dtype):
+    """An array for a share's weight-gradient term: of w_shape, or of gw^T's shape
+    (G, C/G*kh*kw, O/G) where `transposed` (see _weight_term)."""
+    if transposed:
+        return np.empty((groups, math.prod(w_shape[1:]), w_shape[0] // groups), dtype=dtype)
+    return np.empty(w_shape, dtype=dtype)
+
+
+def _grouped(term, groups, transposed):
+    """term as conv_chunks_cpu takes it: (G, O/G, K), or (G, K, O/G) where transposed."""
+    return term if transposed else term.reshape(groups, term.shape[0] // groups, -1)
+
+
+def _columns_pass(source, weight, out, other, w_shape, groups, geometry):
+    """One pass over the chunks of `source` (N, C, H, W) that builds each chunk's columns
+    once: out (N, O, Ho, Wo) = weight (G, O/G, K) @ columns where out is given (the
+    convolution's forward; the transposed convolution's input gradient), and where `other`
+    (N, O, Ho, Wo) is, the weight gradient of w_shape, the sum of other @ columns^T (the
+    transposed convolution's), returned (else None)."""
+    n, o = source.shape[0], w_shape[0]
+    table = column_table(geometry)
+    plane = geometry[-2] * geometry[-1]
+    rows = source.shape[1] // groups * w_shape[2] * w_shape[3]
     transposed = _transposed_terms(n, plane)
-    rows = gy.shape[1] // groups * w.shape[2] * w.shape[3]
+    chunks = _chunks(n, plane, groups * rows, source.itemsize)
+    address = _compiled_shares(source.dtype, chunks)
+    if address:
+        nothing = _nothing(source.dtype)
 
-    def work(start, stop):
-        s = stop - start
-        cols = _buffer("cols", (groups, rows, s * plane), gy.dtype)
-        im2col(gy[start:stop].reshape(-1), s, cols.reshape(-1))
-        if need_x:
-            _place_product(weight, cols, gx, start, stop)
-        if need_w:
-            return _weight_term(_to_columns(x, start, stop, groups), cols, transposed,
-                                w.shape)
+        def share(starts):
+            term = None if other is None else _new_term(w_shape, groups, transposed,
+                                                        source.dtype)
+            conv_chunks_cpu.columns_pass(
+                address, starts, geometry, table, source.reshape(n, source.shape[1], -1),
+                nothing if out is None else weight,
+                nothing if out is None else out.reshape(n, o, -1),
+                nothing if other is None else other.reshape(n, o, -1),
+                nothing if other is None else _grouped(term, groups, transposed), transposed,
+                *_pass_buffers(starts, plane, groups * rows, o, source.dtype))
+            return term
 
-    terms = _run_chunks(_chunks(n, plane, groups * rows, gy.itemsize), work)
-    return gx, (_weight_grad(terms, transposed, w.shape) if need_w else None)
+        terms = _run_shares(chunks, share)
+    else:
+        def work(start, stop):
+            s = stop - start
+            cols = _buffer("cols", (groups, rows, s * plane), source.dtype)
+            to_columns(source[start:stop].reshape(-1), s, geometry, table, cols.reshape(-1))
+            if out is not None:
+                _place_product(weight, cols, out, start, stop)
+            if other is not None:
+                return _weight_term(_to_columns(other, start, stop, groups), cols, transposed,
+                                    w_shape)
+
+        terms = _run_chunks(chunks, work)
+    return None if other is None else _weight_grad(terms, transposed, w_shape)
+
+
+def _adjoint_pass(gy, weight, gx, x, w_shape, groups, geometry):
+    """One pass over the chunks of gy (N, O, Ho, Wo), the convolution's backward, each
+    chunk's gradient laid out once for both products: gx (N, C, H, W) = col2im(weight^T @
+    gy) where gx is given, and where x is, the weight gradient of w_shape, the sum of
+    gy @ columns(x)^T, returned (else None)."""
+    n, o = gy.shape[:2]
+    c = w_shape[1] * groups
+    table = column_table(geometry)
+    plane = gy.shape[2] * gy.shape[3]
+    rows = w_shape[1] * w_shape[2] * w_shape[3]
+    transposed = _transposed_terms(n, plane)
+    chunks = _chunks(n, plane, groups * rows, gy.itemsize)
+    address = _compiled_shares(gy.dtype, chunks)
+    if address:
+        nothing = _nothing(gy.dtype)
+
+        def share(starts):
+            term = None if x is None else _new_term(w_shape, groups, transposed, gy.dtype)
+            conv_chunks_cpu.adjoint_pass(
+                address, starts, geometry, table, gy.reshape(n, o, -1),
+                nothing if gx is None else weight,
+                nothing if gx is None else gx.reshape(n, c, -1),
+                nothing if x is None else x.reshape(n, c, -1),
+                nothing if x is None else _grouped(term, groups, transposed), transposed,
+                *_pass_buffers(starts, plane, groups * rows, o, gy.dtype))
+            return term
+
+        terms = _run_shares(chunks, share)
+    else:
+        weight_t = None if gx is None else weight.transpose(0, 2, 1)
+
+        def work(start, stop):
+            s = stop - start
+            block = _to_columns(gy, start, stop, groups)
+            cols = _buffer("cols", (groups, rows, s * plane), gy.dtype)
+            if gx is not None:
+                _matmul(weight_t, block, out=cols)
+                add_columns(cols.reshape(-1), s, geometry, table, gx[start:stop].reshape(-1))
+            if x is not None:
+                to_columns(x[start:stop].reshape(-1), s, geometry, table, cols.reshape(-1))
+                return _weight_term(block, cols, transposed, w_shape)
+
+        terms = _run_chunks(chunks, work)
+    return None if x is None else _weight_grad(terms, transposed, w_shape)
+
+
+_NOTHING = {}
+
+
+def _nothing(dtype):
+    """An empty (0, 0, 0) array of dtype: what the compiled passes get for an array they
+    are not to compute or read."""
+    if dtype not in _NOTHING:
+        _NOTHING[dtype] = np.empty((0, 0, 0), dtype=dtype)
+    return _NOTHING[dtype]

@@ -673,13 +673,23 @@ def test_max_pool_kernel_second_order_runs_the_reference(conv_backend):
     assert_close(X.grad, tx.grad)
 
 
+def _python_chunks(monkeypatch, path):
+    """Make the convolution kernels run their chunks from Python where path == "python"
+    (the path taken where NumPy's OpenBLAS is not found), not as compiled shares."""
+    from minifm.kernels import conv_cpu
+    if path == "python":
+        monkeypatch.setattr(conv_cpu, "_compiled_shares", lambda dtype, chunks: 0)
+
+
+@pytest.mark.parametrize("path", ["compiled", "python"])
 @pytest.mark.parametrize("threads", [1, 2])
-def test_conv_kernel_chunks_and_threads(threads, conv_backend, monkeypatch):
-    """Many small chunks (one sample's 5x5 map each), run on one or two threads, give the
-    reference's output and gradients (each thread fills its own samples' rows; the weight
-    gradient sums the chunks' terms)."""
+def test_conv_kernel_chunks_and_threads(threads, path, conv_backend, monkeypatch):
+    """Many small chunks (one sample's 5x5 map each), run on one or two threads, as compiled
+    shares or from Python, give the reference's output and gradients (each thread fills its
+    own samples' rows; the weight gradient sums the chunks' terms)."""
     numba = pytest.importorskip("numba")
     from minifm.kernels import conv_cpu
+    _python_chunks(monkeypatch, path)
     monkeypatch.setattr(conv_cpu, "COLUMNS", 1)
     monkeypatch.setattr(conv_cpu, "CHUNK_BYTES", 1)
     previous = numba.get_num_threads()
@@ -699,13 +709,16 @@ def test_conv_kernel_chunks_and_threads(threads, conv_backend, monkeypatch):
         numba.set_num_threads(previous)
 
 
+@pytest.mark.parametrize("path", ["compiled", "python"])
 @pytest.mark.parametrize("transposed_from", [0, 10 ** 9], ids=["gw^T", "gw"])
-def test_conv_kernel_weight_gradient_orientations(transposed_from, conv_backend, monkeypatch):
+def test_conv_kernel_weight_gradient_orientations(transposed_from, path, conv_backend,
+                                                  monkeypatch):
     """The weight gradient's two product orientations (gw^T = cols @ gy^T on wide column
     matrices, gy @ cols^T on narrow ones) give the reference's gradient, in an array of its
-    own (a leaf's .grad that is a view would be copied by the engine)."""
+    own (a leaf's .grad that is a view would be copied by the engine), on both paths."""
     pytest.importorskip("numba")
     from minifm.kernels import conv_cpu
+    _python_chunks(monkeypatch, path)
     monkeypatch.setattr(conv_cpu, "TRANSPOSED_FROM", transposed_from)
     arrays = [randn(3, 4, 9, 8), randn(6, 2, 3, 3), randn(6)]
     for fn in (F.conv2d, F.conv_transpose2d):
@@ -750,8 +763,8 @@ def test_conv_kernel_threads_and_blas():
     order, each product's rows cut among Numba's thread count of threads (one product here,
     made on two threads, equals NumPy's); many chunks on two threads run on both."""
     numba = pytest.importorskip("numba")
-    from minifm.kernels import conv_cpu
-    functions = conv_cpu._blas_thread_functions()
+    from minifm.kernels import blas_cpu, conv_cpu
+    functions = blas_cpu._blas_thread_functions()
     if functions is None:
         pytest.skip("NumPy's BLAS is not a bundled OpenBLAS")
     get, set_ = functions
