@@ -187,6 +187,44 @@ def _to_columns(a, start, stop, groups):
     return block.reshape(groups, o // groups, -1)
 
 
+def _live_taps(in_size, kernel_size, stride, padding, dilation, out_size):
+    """(index, padding): the kernel positions that meet the input at some output position,
+    as an index of w (every position outside it meets only padding), and the padding of
+    the cropped kernel; None where nothing can be cropped. ResNet-18's last stage at 32x32
+    inputs runs 3x3 kernels on 1x1 maps: one live position of nine, and without the crop
+    nine times the products and the weight traffic of the live one (512->512, batch 16, at
+    one thread: forward 2.7 ms, backward 6.5 ms). A crop that would need negative leading
+    padding (a dilated kernel's live positions starting past the padding) is not made."""
+    index, cropped_padding, crops = [slice(None), slice(None)], [], False
+    for size, k, s, (lead, trail), d, out in zip(in_size, kernel_size, stride, padding,
+                                                 dilation, out_size):
+        live = [a for a in range(k) if _meets(size, out, s, a * d - lead)]
+        first, last = (live[0], live[-1] + 1) if live else (0, k)
+        if first * d > lead:
+            first = 0
+        index.append(slice(first, last))
+        cropped_padding.append((lead - first * d, trail - (k - last) * d))
+        crops = crops or (first, last) != (0, k)
+    return (tuple(index), tuple(cropped_padding)) if crops else None
+
+
+def _meets(size, out, stride, offset):
+    """Whether some output position i < out reads input position i*stride + offset inside
+    [0, size)."""
+    first = max(0, -(offset // stride))  # the first i with i*stride + offset >= 0
+    return first < out and first * stride + offset < size
+
+
+def _uncropped(gw, w_shape, index):
+    """The weight gradient of w_shape from that of the cropped kernel w[index] (None stays
+    None): zero at the positions that meet only padding."""
+    if gw is None:
+        return None
+    full = np.zeros(w_shape, dtype=gw.dtype)
+    full[index] = gw
+    return full
+
+
 def _dense(x_shape, w_shape, padding, dilation, groups):
     """Whether the kernel covers the whole (unpadded) input, one output position per plane:
     the column matrix is then the input itself, (N, C*kh*kw), and the convolution a matrix
@@ -243,6 +281,9 @@ def conv_forward(x, w, stride, padding, dilation, groups, out_size):
     n, o = x.shape[0], w.shape[0]
     if n == 0:
         return np.empty((0, o, *out_size), dtype=x.dtype)
+    crop = _live_taps(x.shape[2:], w.shape[2:], stride, padding, dilation, out_size)
+    if crop is not None:
+        return conv_forward(x, w[crop[0]], stride, crop[1], dilation, groups, out_size)
     if _dense(x.shape, w.shape, padding, dilation, groups):
         with _products_on(numba.get_num_threads()):
             return _product(x.reshape(n, -1), w.reshape(o, -1).T, (n, o, 1, 1))
@@ -316,6 +357,11 @@ def conv_backward(x, gy, w, stride, padding, dilation, groups, need_x=True, need
     n, o = gy.shape[:2]
     if n == 0:
         return _empty_batch_grads(x, w, gy.dtype, need_x, need_w)
+    crop = _live_taps(x.shape[2:], w.shape[2:], stride, padding, dilation, gy.shape[2:])
+    if crop is not None:
+        gx, gw = conv_backward(x, gy, w[crop[0]], stride, crop[1], dilation, groups, need_x,
+                               need_w)
+        return gx, _uncropped(gw, w.shape, crop[0])
     if _dense(x.shape, w.shape, padding, dilation, groups):
         with _products_on(numba.get_num_threads()):
             g = gy.reshape(n, o)
@@ -370,6 +416,11 @@ def conv_transpose_backward(x, gy, w, stride, padding, dilation, groups, need_x=
     n, o = x.shape[:2]
     if n == 0:
         return _empty_batch_grads(x, w, gy.dtype, need_x, need_w)
+    crop = _live_taps(gy.shape[2:], w.shape[2:], stride, padding, dilation, x.shape[2:])
+    if crop is not None:
+        gx, gw = conv_transpose_backward(x, gy, w[crop[0]], stride, crop[1], dilation, groups,
+                                         need_x, need_w)
+        return gx, _uncropped(gw, w.shape, crop[0])
     if _dense(gy.shape, w.shape, padding, dilation, groups):
         with _products_on(numba.get_num_threads()):
             g = gy.reshape(n, -1)

@@ -506,6 +506,12 @@ KERNEL_CONV_CASES = {
     "same_dilated": ((2, 3, 7, 5), (4, 3, 3), dict(padding=2, dilation=2)),
     "same_width_only": ((2, 3, 7, 9), (4, 3, 5), dict(padding=(0, 2))),
     "same_1x1_map": ((2, 3, 1, 1), (4, 3, 3), dict(padding=1)),
+    # kernel positions that meet only padding (cropped off by the kernels): ResNet-18's
+    # strided 2x2 -> 1x1 layer, a dilated kernel whose outer rows read only padding, and a
+    # crop that would need negative padding (not made)
+    "dead_taps_stride2": ((2, 4, 2, 2), (6, 3, 3), dict(stride=2, padding=1)),
+    "dead_taps_dilated": ((2, 3, 2, 7), (4, 3, 3), dict(padding=(2, 1), dilation=(2, 1))),
+    "dead_taps_far_dilation": ((2, 3, 3, 4), (4, 3, 2), dict(padding=(2, 0), dilation=(3, 1))),
 }
 
 
