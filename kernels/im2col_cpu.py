@@ -23,8 +23,7 @@ first) where the output is as wide as a phase, was measured and dropped: one sam
 im2col / col2im, k4s2 64x16x16 53 / 48 -> 52 / 42 us, k3s2 64x16x16 27 / 29 -> 35 / 30,
 k4s2 128x8x8 53 / 45 -> 72 / 53 (short spans on small maps, plus the phase copy).
 
-Short output rows (wo < GATHER_BELOW, not "same") go through a gather table instead of the
-row loops: `column_table`'s table lists, for each kernel position and output position, the
+Short output rows (wo < GATHER_BELOW) go through a gather table instead of the row loops: `column_table`'s table lists, for each kernel position and output position, the
 input position it reads (see there for the measurements).
 """
 from __future__ import annotations
@@ -205,17 +204,16 @@ _NO_TABLE = np.zeros((0, 0), dtype=np.int64)
 
 
 def column_table(geometry):
-    """The gather table of this geometry where its output rows are short (wo < GATHER_BELOW)
-    and the map is not "same" (stride 1, wo = w: flat spans are faster there), else an
-    empty table: `to_columns` and `add_columns` then run the row loops. Measured, one
-    chunk's im2col / col2im, us, rows against gather: k4s2 32x8x8 x16 216 / 310 against
-    107 / 101, k4s2 64x4x4 x16 195 / 388 against 83 / 78, k3s2 64x16x16 x4 149 / 185
-    against 98 / 117, 1x1 s2 64x8x8 x16 34 / 57 against 18 / 24; and the other way for long
-    rows: k5 valid 8x28x28 x2 92 / 87 against 168 / 187, a "same" 32x16x16 26 / 22 against
-    46 / 54."""
-    _, h, w, kh, kw, sh, sw = geometry[:7]
-    wo = geometry[-1]
-    if wo >= GATHER_BELOW or (sh == 1 and sw == 1 and wo == w):
+    """The gather table of this geometry where its output rows are short (wo <
+    GATHER_BELOW), else an empty table: `to_columns` and `add_columns` then run the row
+    loops. Measured, one chunk's im2col / col2im, us, rows against gather: k4s2 32x8x8 x16
+    216 / 310 against 107 / 101, k4s2 64x4x4 x16 195 / 388 against 83 / 78, k3s2 64x16x16
+    x4 149 / 185 against 98 / 117, 1x1 s2 64x8x8 x16 34 / 57 against 18 / 24; "same" 3x3
+    maps (stride 1, one flat span per row of the column matrix) too, once the planes are
+    small: 256x2x2 x16 685 / 1152 against 182 / 196, 128x4x4 x8 269 / 364 against 119 /
+    134, 64x8x8 x4 120 / 70 against 75 / 67; and the other way for long rows: k5 valid
+    8x28x28 x2 92 / 87 against 168 / 187, "same" 32x16x16 28 / 18 against 28 / 34."""
+    if geometry[-1] >= GATHER_BELOW:
         return _NO_TABLE
     return _table(geometry)
 

@@ -498,11 +498,12 @@ KERNEL_CONV_CASES = {
                                 dict(stride=2, padding=(2, 1), dilation=2)),
     "aligned_1x1_stride2": ((2, 4, 7, 7), (3, 1, 1), dict(stride=2)),
     "aligned_stride_2x1": ((2, 3, 7, 6), (4, 3, 3), dict(stride=(2, 1), padding=1)),
-    # outputs at least GATHER_BELOW wide that are not "same": the row loops (narrower ones
-    # go through the gather table)
+    # outputs at least GATHER_BELOW wide: the row loops, or on "same" maps one flat span
+    # per plane (narrower outputs go through the gather table)
     "wide_rows_valid": ((2, 3, 9, 21), (4, 3, 3), dict(stride=(2, 1))),
     "wide_rows_stride2": ((1, 2, 7, 40), (3, 3, 3), dict(stride=2, padding=1, dilation=(1, 2))),
     "same_prime": ((3, 5, 13, 11), (7, 3, 3), dict(padding=1)),
+    "same_wide_prime": ((2, 3, 5, 17), (4, 3, 3), dict(padding=1)),  # flat spans
     "same_dilated": ((2, 3, 7, 5), (4, 3, 3), dict(padding=2, dilation=2)),
     "same_width_only": ((2, 3, 7, 9), (4, 3, 5), dict(padding=(0, 2))),
     "same_1x1_map": ((2, 3, 1, 1), (4, 3, 3), dict(padding=1)),
