@@ -50,6 +50,7 @@ covers the whole input, run as one matrix product (see _dense).
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import threading
 
@@ -295,8 +296,9 @@ def conv_forward(x, w, stride, padding, dilation, groups, out_size):
         return y
     geometry = _geometry(x.shape, w.shape[2:], stride, padding, dilation, out_size)
     y = np.empty((n, o, *out_size), dtype=x.dtype)
-    _columns_pass(x, np.ascontiguousarray(w).reshape(groups, o // groups, -1), y, None,
-                  w.shape, groups, geometry)
+    _run_pass(conv_chunks_cpu.columns_pass, _columns_chunk, x,
+              np.ascontiguousarray(w).reshape(groups, o // groups, -1), y, None, w.shape, groups,
+              geometry)
     return y
 
 
@@ -373,8 +375,8 @@ def conv_backward(x, gy, w, stride, padding, dilation, groups, need_x=True, need
     geometry = _geometry(x.shape, w.shape[2:], stride, padding, dilation, gy.shape[2:])
     gx = np.empty(x.shape, dtype=gy.dtype) if need_x else None
     weight = np.ascontiguousarray(w).reshape(groups, o // groups, -1) if need_x else None
-    return gx, _adjoint_pass(gy, weight, gx, x if need_w else None, w.shape, groups,
-                             geometry)
+    return gx, _run_pass(conv_chunks_cpu.adjoint_pass, _adjoint_chunk, gy, weight, gx,
+                         x if need_w else None, w.shape, groups, geometry)
 
 
 def _direct_backward(x, gy, w, stride, padding, dilation, groups, need_x, need_w):
@@ -430,8 +432,8 @@ def conv_transpose_backward(x, gy, w, stride, padding, dilation, groups, need_x=
     geometry = _geometry(gy.shape, w.shape[2:], stride, padding, dilation, x.shape[2:])
     gx = np.empty(x.shape, dtype=gy.dtype) if need_x else None
     weight = np.ascontiguousarray(w).reshape(groups, o // groups, -1) if need_x else None
-    return gx, _columns_pass(gy, weight, gx, x if need_w else None, w.shape, groups,
-                             geometry)
+    return gx, _run_pass(conv_chunks_cpu.columns_pass, _columns_chunk, gy, weight, gx,
+                         x if need_w else None, w.shape, groups, geometry)
 
 
 def _compiled_shares(dtype, chunks):
@@ -474,94 +476,72 @@ def _grouped(term, groups, transposed):
     return term if transposed else term.reshape(groups, term.shape[0] // groups, -1)
 
 
-def _columns_pass(source, weight, out, other, w_shape, groups, geometry):
-    """One pass over the chunks of `source` (N, C, H, W) that builds each chunk's columns
-    once: out (N, O, Ho, Wo) = weight (G, O/G, K) @ columns where out is given (the
-    convolution's forward; the transposed convolution's input gradient), and where `other`
-    (N, O, Ho, Wo) is, the weight gradient of w_shape, the sum of other @ columns^T (the
-    transposed convolution's), returned (else None)."""
-    n, o = source.shape[0], w_shape[0]
-    table = column_table(geometry)
+def _run_pass(compiled, python_chunk, lead, weight, out, second, w_shape, groups, geometry):
+    """One pass over the chunks of samples of `lead`: as compiled shares
+    (conv_chunks_cpu.columns_pass or adjoint_pass, `compiled`) where _compiled_shares
+    allows, else python_chunk (_columns_chunk or _adjoint_chunk) chunk by chunk. `out` is
+    filled where given; where `second` is, the weight gradient of w_shape is returned
+    (else None). Arrays are (N, channels, H, W); weight is (G, O/G, K)."""
+    n = lead.shape[0]
+    rows = w_shape[1] * w_shape[2] * w_shape[3]  # K, a group's rows of the column matrix
     plane = geometry[-2] * geometry[-1]
-    rows = source.shape[1] // groups * w_shape[2] * w_shape[3]
-    transposed = _transposed_terms(n, plane)
-    chunks = _chunks(n, plane, groups * rows, source.itemsize)
-    address = _compiled_shares(source.dtype, chunks)
-    if address:
-        nothing = _nothing(source.dtype)
-
-        def share(starts):
-            term = None if other is None else _new_term(w_shape, groups, transposed,
-                                                        source.dtype)
-            conv_chunks_cpu.columns_pass(
-                address, starts, geometry, table, source.reshape(n, source.shape[1], -1),
-                nothing if out is None else weight,
-                nothing if out is None else out.reshape(n, o, -1),
-                nothing if other is None else other.reshape(n, o, -1),
-                nothing if other is None else _grouped(term, groups, transposed), transposed,
-                *_pass_buffers(starts, plane, groups * rows, o, source.dtype))
-            return term
-
-        terms = _run_shares(chunks, share)
-    else:
-        def work(start, stop):
-            s = stop - start
-            cols = _buffer("cols", (groups, rows, s * plane), source.dtype)
-            to_columns(source[start:stop].reshape(-1), s, geometry, table, cols.reshape(-1))
-            if out is not None:
-                _place_product(weight, cols, out, start, stop)
-            if other is not None:
-                return _weight_term(_to_columns(other, start, stop, groups), cols, transposed,
-                                    w_shape)
-
-        terms = _run_chunks(chunks, work)
-    return None if other is None else _weight_grad(terms, transposed, w_shape)
-
-
-def _adjoint_pass(gy, weight, gx, x, w_shape, groups, geometry):
-    """One pass over the chunks of gy (N, O, Ho, Wo), the convolution's backward, each
-    chunk's gradient laid out once for both products: gx (N, C, H, W) = col2im(weight^T @
-    gy) where gx is given, and where x is, the weight gradient of w_shape, the sum of
-    gy @ columns(x)^T, returned (else None)."""
-    n, o = gy.shape[:2]
-    c = w_shape[1] * groups
     table = column_table(geometry)
-    plane = gy.shape[2] * gy.shape[3]
-    rows = w_shape[1] * w_shape[2] * w_shape[3]
     transposed = _transposed_terms(n, plane)
-    chunks = _chunks(n, plane, groups * rows, gy.itemsize)
-    address = _compiled_shares(gy.dtype, chunks)
-    if address:
-        nothing = _nothing(gy.dtype)
+    chunks = _chunks(n, plane, groups * rows, lead.itemsize)
+    address = _compiled_shares(lead.dtype, chunks)
+    if not address:
+        terms = _run_chunks(chunks, functools.partial(
+            python_chunk, lead, weight, out, second, w_shape, groups, geometry, table,
+            transposed))
+        return None if second is None else _weight_grad(terms, transposed, w_shape)
+    nothing = _nothing(lead.dtype)
 
-        def share(starts):
-            term = None if x is None else _new_term(w_shape, groups, transposed, gy.dtype)
-            conv_chunks_cpu.adjoint_pass(
-                address, starts, geometry, table, gy.reshape(n, o, -1),
-                nothing if gx is None else weight,
-                nothing if gx is None else gx.reshape(n, c, -1),
-                nothing if x is None else x.reshape(n, c, -1),
-                nothing if x is None else _grouped(term, groups, transposed), transposed,
-                *_pass_buffers(starts, plane, groups * rows, o, gy.dtype))
-            return term
+    def flat(a):
+        return nothing if a is None else a.reshape(n, a.shape[1], -1)
 
-        terms = _run_shares(chunks, share)
-    else:
-        weight_t = None if gx is None else weight.transpose(0, 2, 1)
+    def share(starts):
+        term = None if second is None else _new_term(w_shape, groups, transposed, lead.dtype)
+        compiled(address, starts, geometry, table, flat(lead),
+                 nothing if out is None else weight, flat(out), flat(second),
+                 nothing if term is None else _grouped(term, groups, transposed), transposed,
+                 *_pass_buffers(starts, plane, groups * rows, w_shape[0], lead.dtype))
+        return term
 
-        def work(start, stop):
-            s = stop - start
-            block = _to_columns(gy, start, stop, groups)
-            cols = _buffer("cols", (groups, rows, s * plane), gy.dtype)
-            if gx is not None:
-                _matmul(weight_t, block, out=cols)
-                add_columns(cols.reshape(-1), s, geometry, table, gx[start:stop].reshape(-1))
-            if x is not None:
-                to_columns(x[start:stop].reshape(-1), s, geometry, table, cols.reshape(-1))
-                return _weight_term(block, cols, transposed, w_shape)
+    terms = _run_shares(chunks, share)
+    return None if second is None else _weight_grad(terms, transposed, w_shape)
 
-        terms = _run_chunks(chunks, work)
-    return None if x is None else _weight_grad(terms, transposed, w_shape)
+
+def _columns_chunk(source, weight, out, other, w_shape, groups, geometry, table, transposed,
+                   start, stop):
+    """conv_chunks_cpu.columns_pass on one chunk, from Python: the columns of source, then
+    out = weight @ columns and the chunk's weight-gradient term of other @ columns^T
+    (returned), each where its array is given."""
+    s, plane = stop - start, geometry[-2] * geometry[-1]
+    cols = _buffer("cols", (groups, w_shape[1] * w_shape[2] * w_shape[3], s * plane),
+                   source.dtype)
+    to_columns(source[start:stop].reshape(-1), s, geometry, table, cols.reshape(-1))
+    if out is not None:
+        _place_product(weight, cols, out, start, stop)
+    if other is not None:
+        return _weight_term(_to_columns(other, start, stop, groups), cols, transposed, w_shape)
+    return None
+
+
+def _adjoint_chunk(gy, weight, gx, x, w_shape, groups, geometry, table, transposed, start,
+                   stop):
+    """conv_chunks_cpu.adjoint_pass on one chunk, from Python: gx = col2im(weight^T @ gy)
+    and the chunk's weight-gradient term gy @ columns(x)^T (returned), each where its array
+    is given."""
+    s, plane = stop - start, geometry[-2] * geometry[-1]
+    block = _to_columns(gy, start, stop, groups)
+    cols = _buffer("cols", (groups, w_shape[1] * w_shape[2] * w_shape[3], s * plane), gy.dtype)
+    if gx is not None:
+        _matmul(weight.transpose(0, 2, 1), block, out=cols)
+        add_columns(cols.reshape(-1), s, geometry, table, gx[start:stop].reshape(-1))
+    if x is not None:
+        to_columns(x[start:stop].reshape(-1), s, geometry, table, cols.reshape(-1))
+        return _weight_term(block, cols, transposed, w_shape)
+    return None
 
 
 _NOTHING = {}
