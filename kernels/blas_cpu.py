@@ -24,10 +24,12 @@ import contextlib
 import ctypes
 import glob
 import os
+import threading
 
 import numpy as np
 from llvmlite import ir
 from numba import types
+from numba.core.errors import TypingError
 from numba.extending import intrinsic
 
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112  # CBLAS's enum values
@@ -82,7 +84,12 @@ def gemm(typingctx, address, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, b
     """C = alpha * op(A) @ op(B) + beta * C, row-major, by the cblas_?gemm at `address`
     (gemm_address). A, B and C are given by address (an array's `.ctypes.data` plus an
     offset in bytes); op(A) is m x k, op(B) k x n, C m x n; trans_a / trans_b are NO_TRANS
-    or TRANS; alpha and beta have the arrays' float type. Sizes are converted to int64."""
+    or TRANS; alpha and beta have the routine's float type (float32 for sgemm, float64 for
+    dgemm: a Python float is float64 to Numba, and sgemm would read garbage from it), which
+    is checked against each other, not against the routine. Sizes are converted to int64."""
+    if alpha not in (types.float32, types.float64) or beta != alpha:
+        raise TypingError(f"gemm: alpha and beta must both be float32 or both float64 (the "
+                          f"routine's type), got {alpha} and {beta}")
     sig = types.void(address, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
     real = alpha
 
@@ -127,19 +134,31 @@ def _blas_thread_functions():
     return None
 
 
+_one_thread = threading.Lock()
+_one_thread_users = [0, None]  # [contexts inside one_blas_thread, the count to restore]
+
+
 @contextlib.contextmanager
-def blas_threads(threads):
-    """A context in which NumPy's BLAS runs `threads` threads (the count is restored after:
-    other products keep theirs). Setting and restoring the count costs under 1 us."""
+def one_blas_thread():
+    """A context in which NumPy's BLAS runs one thread; the count it had is restored when
+    the last such context open in the process closes (the count is global to the process:
+    two threads saving and restoring it each for themselves left it at 1 for good when
+    their contexts overlapped). Entering and leaving costs about a microsecond."""
     if not _thread_functions:
         _thread_functions.append(_blas_thread_functions())
     if _thread_functions[0] is None:  # the BLAS thread count stays as it is
         yield
         return
     get, set_ = _thread_functions[0]
-    previous = get()
-    set_(threads)
+    with _one_thread:
+        if _one_thread_users[0] == 0:
+            _one_thread_users[1] = get()
+            set_(1)
+        _one_thread_users[0] += 1
     try:
         yield
     finally:
-        set_(previous)
+        with _one_thread:
+            _one_thread_users[0] -= 1
+            if _one_thread_users[0] == 0:
+                set_(_one_thread_users[1])

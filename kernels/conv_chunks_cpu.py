@@ -89,7 +89,8 @@ def columns_pass(address, starts, geometry, table, source, weight, out, other, t
     """Chunks starts[i] .. starts[i+1]: build the columns of source (N, C, H*W), then
     out (N, O, P) = weight @ columns where out has samples, and term (+)= the weight
     gradient's terms, block(other) @ columns^T, where term has elements (see the module's
-    docstring); cols and scratch are flat buffers of one chunk's columns and block."""
+    docstring); cols and scratch are flat buffers for the columns and the block of the
+    share's widest chunk."""
     groups, og, k = weight.shape
     one, zero = cols.dtype.type(1), cols.dtype.type(0)
     for i in range(len(starts) - 1):

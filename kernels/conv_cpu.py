@@ -26,10 +26,10 @@ Python, a chunk returned to the interpreter between its copies and products (~20
 chunk) and two threads waited on each other for the GIL: the CIFAR ResNet's 32-channel
 16x16 layer, batch 64 (64 one-sample chunks), forward / backward at one thread 8.7 / 15.0
 -> 5.6 / 10.7 ms, at two threads 6.9 / 12.6 -> 3.8 / 6.4 ms. Where NumPy's BLAS is not
-that OpenBLAS, the same chunks run from Python (the `work` functions below).
+that OpenBLAS, and where there are fewer chunks than threads, the same chunks run from
+Python (_columns_chunk, _adjoint_chunk).
 
-OpenBLAS runs one thread inside these kernels (its count set through ctypes for the call,
-restored after); minifm's own threads (Numba's count) do the sharing: each thread takes a
+OpenBLAS runs one thread inside these kernels (blas_cpu.one_blas_thread); minifm's own threads (Numba's count) do the sharing: each thread takes a
 contiguous share of the chunks (the caller one of them), copies and products alike. With
 fewer chunks than threads (one chunk: ResNet-18's 2x2 and 1x1 maps at batch 16, the dense
 layers), the chunks run in order and each product's rows are cut among the threads
@@ -58,7 +58,7 @@ import numba
 import numpy as np
 
 from . import conv_chunks_cpu, conv_direct_cpu
-from .blas_cpu import blas_threads, gemm_address
+from .blas_cpu import gemm_address, one_blas_thread
 from .cpu_tasks import run_parts, task_range
 from .im2col_cpu import add_columns, column_table, geometry as _geometry, to_columns
 
@@ -85,8 +85,7 @@ def _chunks(n, plane, rows, itemsize):
     CHUNK_BYTES of column matrix (rows x width): layers with few rows (one input channel:
     DCGAN's first discriminator layer, 16 rows) would otherwise run dozens of chunks whose
     Python costs more than their loops. Where Numba has several threads, chunks are cut so
-    that each thread gets two where that keeps them COLUMNS wide, and one where it keeps
-    them COLUMNS / threads wide (ResNet-18's 128-channel 4x4 layer at batch 16, fwd + bwd at
+    that each thread gets two, as long as they stay at least COLUMNS / threads wide (ResNet-18's 128-channel 4x4 layer at batch 16, fwd + bwd at
     two threads: 4.8 ms as one chunk with its products' rows cut among the threads, 2.4 ms
     as two half-width chunks, one per thread)."""
     size = max(1, -(-COLUMNS // plane), CHUNK_BYTES // (rows * plane * itemsize))
@@ -111,7 +110,7 @@ def _products_on(threads):
     previous = getattr(_scratch, "row_parts", 1)
     _scratch.row_parts = threads
     try:
-        with blas_threads(1):
+        with one_blas_thread():
             yield
     finally:
         _scratch.row_parts = previous
@@ -149,7 +148,7 @@ def _run_chunks(chunks, work):
     if threads == 1 or len(chunks) < threads:
         with _products_on(threads):
             return _run_in_order(work, chunks)
-    with blas_threads(1):
+    with one_blas_thread():
         shares = run_parts(_run_in_order, [(work, share) for share in _shares(chunks)])
     return [result for share in shares for result in share]
 
@@ -176,7 +175,7 @@ def _buffer(name, shape, dtype):
     return memory[:size].reshape(shape)
 
 
-def _to_columns(a, start, stop, groups):
+def _block(a, start, stop, groups):
     """a[start:stop] (S, O, Ho, Wo) as (G, O/G, S*Ho*Wo): the product's layout (copied into
     a scratch buffer unless S == 1)."""
     s, o = stop - start, a.shape[1]
@@ -194,8 +193,9 @@ def _live_taps(in_size, kernel_size, stride, padding, dilation, out_size):
     the cropped kernel; None where nothing can be cropped. ResNet-18's last stage at 32x32
     inputs runs 3x3 kernels on 1x1 maps: one live position of nine, and without the crop
     nine times the products and the weight traffic of the live one (512->512, batch 16, at
-    one thread: forward 2.7 ms, backward 6.5 ms). A crop that would need negative leading
-    padding (a dilated kernel's live positions starting past the padding) is not made."""
+    one thread: forward 2.7 ms, backward 6.5 ms). The leading side is not cropped where
+    that would need negative leading padding (a dilated kernel's live positions starting
+    past the padding); the trailing side still is."""
     index, cropped_padding, crops = [slice(None), slice(None)], [], False
     for size, k, s, (lead, trail), d, out in zip(in_size, kernel_size, stride, padding,
                                                  dilation, out_size):
@@ -436,12 +436,14 @@ def conv_transpose_backward(x, gy, w, stride, padding, dilation, groups, need_x=
                          x if need_w else None, w.shape, groups, geometry)
 
 
-def _compiled_shares(dtype, chunks):
+def _share_gemm_address(dtype, chunks):
     """The gemm address (blas_cpu) with which the chunks run as compiled shares
     (conv_chunks_cpu: no return to Python between chunks), or 0 where they run from Python:
-    NumPy's OpenBLAS not found, or fewer chunks than threads (one chunk on two threads: the
-    products' rows are then cut among the threads instead, see _run_chunks)."""
-    if len(chunks) < numba.get_num_threads():
+    NumPy's OpenBLAS not found, Numba's compiler switched off (NUMBA_DISABLE_JIT: the
+    passes would run as Python, without the intrinsic), or fewer chunks than threads (one
+    chunk on two threads: the products' rows are then cut among the threads instead, see
+    _run_chunks)."""
+    if len(chunks) < numba.get_num_threads() or numba.config.DISABLE_JIT:
         return 0
     return gemm_address(dtype)
 
@@ -450,7 +452,7 @@ def _run_shares(chunks, run):
     """[run(starts) for each thread's contiguous share of the chunks], at once (the caller
     takes the first) on a one-thread BLAS; starts (int64) holds the share's chunk
     boundaries."""
-    with blas_threads(1):
+    with one_blas_thread():
         return run_parts(run, [(np.array([start for start, _ in share] + [share[-1][1]],
                                          dtype=np.int64),) for share in _shares(chunks)])
 
@@ -476,39 +478,40 @@ def _grouped(term, groups, transposed):
     return term if transposed else term.reshape(groups, term.shape[0] // groups, -1)
 
 
-def _run_pass(compiled, python_chunk, lead, weight, out, second, w_shape, groups, geometry):
-    """One pass over the chunks of samples of `lead`: as compiled shares
-    (conv_chunks_cpu.columns_pass or adjoint_pass, `compiled`) where _compiled_shares
-    allows, else python_chunk (_columns_chunk or _adjoint_chunk) chunk by chunk. `out` is
-    filled where given; where `second` is, the weight gradient of w_shape is returned
-    (else None). Arrays are (N, channels, H, W); weight is (G, O/G, K)."""
-    n = lead.shape[0]
+def _run_pass(compiled, python_chunk, source, weight, out, other, w_shape, groups, geometry):
+    """One pass over the chunks of samples of `source` (gy for the adjoint pass): as
+    compiled shares (conv_chunks_cpu.columns_pass or adjoint_pass, `compiled`) where
+    _share_gemm_address allows, else python_chunk (_columns_chunk or _adjoint_chunk) chunk
+    by chunk. `out` is filled where given; where `other` is (x for the adjoint pass), the
+    weight gradient of w_shape is returned (else None). Arrays are (N, channels, H, W);
+    weight is (G, O/G, K)."""
+    n = source.shape[0]
     rows = w_shape[1] * w_shape[2] * w_shape[3]  # K, a group's rows of the column matrix
     plane = geometry[-2] * geometry[-1]
     table = column_table(geometry)
     transposed = _transposed_terms(n, plane)
-    chunks = _chunks(n, plane, groups * rows, lead.itemsize)
-    address = _compiled_shares(lead.dtype, chunks)
+    chunks = _chunks(n, plane, groups * rows, source.itemsize)
+    address = _share_gemm_address(source.dtype, chunks)
     if not address:
         terms = _run_chunks(chunks, functools.partial(
-            python_chunk, lead, weight, out, second, w_shape, groups, geometry, table,
+            python_chunk, source, weight, out, other, w_shape, groups, geometry, table,
             transposed))
-        return None if second is None else _weight_grad(terms, transposed, w_shape)
-    nothing = _nothing(lead.dtype)
+        return None if other is None else _weight_grad(terms, transposed, w_shape)
+    nothing = _nothing(source.dtype)
 
     def flat(a):
         return nothing if a is None else a.reshape(n, a.shape[1], -1)
 
     def share(starts):
-        term = None if second is None else _new_term(w_shape, groups, transposed, lead.dtype)
-        compiled(address, starts, geometry, table, flat(lead),
-                 nothing if out is None else weight, flat(out), flat(second),
+        term = None if other is None else _new_term(w_shape, groups, transposed, source.dtype)
+        compiled(address, starts, geometry, table, flat(source),
+                 nothing if out is None else weight, flat(out), flat(other),
                  nothing if term is None else _grouped(term, groups, transposed), transposed,
-                 *_pass_buffers(starts, plane, groups * rows, w_shape[0], lead.dtype))
+                 *_pass_buffers(starts, plane, groups * rows, w_shape[0], source.dtype))
         return term
 
     terms = _run_shares(chunks, share)
-    return None if second is None else _weight_grad(terms, transposed, w_shape)
+    return None if other is None else _weight_grad(terms, transposed, w_shape)
 
 
 def _columns_chunk(source, weight, out, other, w_shape, groups, geometry, table, transposed,
@@ -523,7 +526,7 @@ def _columns_chunk(source, weight, out, other, w_shape, groups, geometry, table,
     if out is not None:
         _place_product(weight, cols, out, start, stop)
     if other is not None:
-        return _weight_term(_to_columns(other, start, stop, groups), cols, transposed, w_shape)
+        return _weight_term(_block(other, start, stop, groups), cols, transposed, w_shape)
     return None
 
 
@@ -533,7 +536,7 @@ def _adjoint_chunk(gy, weight, gx, x, w_shape, groups, geometry, table, transpos
     and the chunk's weight-gradient term gy @ columns(x)^T (returned), each where its array
     is given."""
     s, plane = stop - start, geometry[-2] * geometry[-1]
-    block = _to_columns(gy, start, stop, groups)
+    block = _block(gy, start, stop, groups)
     cols = _buffer("cols", (groups, w_shape[1] * w_shape[2] * w_shape[3], s * plane), gy.dtype)
     if gx is not None:
         _matmul(weight.transpose(0, 2, 1), block, out=cols)

@@ -20,6 +20,7 @@ backward (per-task partial sums) and flash attention (heavy tasks) keep their pr
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
@@ -44,25 +45,36 @@ def task_count(rows, size):
 
 
 _pool = []  # [(threads, ThreadPoolExecutor)]: the helper threads of run_tasks and conv_cpu
-# A forked child has none of the parent's threads: its first parallel call makes a new pool
-# (the inherited one would queue work for threads that do not exist there).
-os.register_at_fork(after_in_child=_pool.clear)
+_growing = threading.Lock()
+
+
+def _forget_pool():
+    """In a forked child, which has none of the parent's threads: its first parallel call
+    makes a new pool (the inherited one would queue work for threads that do not exist
+    there), under a new lock (the inherited one may have been held by such a thread)."""
+    global _growing
+    _pool.clear()
+    _growing = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pool)
 
 
 def helpers(threads):
     """A pool of at least threads - 1 Python threads (the caller is the last), kept across
-    calls."""
-    if not _pool or _pool[0][0] < threads:
-        if _pool:
-            _pool.pop()[1].shutdown()
-        _pool.append((threads, ThreadPoolExecutor(threads - 1, "minifm-kernels")))
-    return _pool[0][1]
+    calls. A larger request replaces the pool; the old one is not shut down, since another
+    thread may be submitting to it (its threads exit once it is no longer referenced)."""
+    with _growing:
+        if not _pool or _pool[0][0] < threads:
+            _pool[:] = [(threads, ThreadPoolExecutor(threads - 1, "minifm-kernels"))]
+        return _pool[0][1]
 
 
 def run_parts(fn, parts):
     """[fn(*part) for part in parts], all at once: the first on the calling thread, the
     others on the pool's threads (fn releases the GIL for its work); results in order."""
-    others = [helpers(len(parts)).submit(fn, *part) for part in parts[1:]]
+    pool = helpers(len(parts))
+    others = [pool.submit(fn, *part) for part in parts[1:]]
     first = fn(*parts[0])
     return [first] + [other.result() for other in others]
 

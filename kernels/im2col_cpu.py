@@ -201,6 +201,7 @@ def _table(geometry):
 
 
 _NO_TABLE = np.zeros((0, 0), dtype=np.int64)
+_NO_TABLE.flags.writeable = False  # as the tables are: one compiled type for both
 
 
 def column_table(geometry):

@@ -45,12 +45,34 @@ def test_gemm_address_is_zero_for_other_dtypes():
     assert blas_cpu.gemm_address(np.int32) == 0
 
 
-def test_blas_threads_restores_the_count():
+def test_one_blas_thread_restores_the_count_when_the_last_context_closes():
+    """Contexts overlap when two threads run convolutions at once: the count is 1 until the
+    last one closes, then what it was (each restoring its own saved count left it at 1)."""
     functions = blas_cpu._blas_thread_functions()
     if functions is None:
         pytest.skip("NumPy's BLAS is not a bundled OpenBLAS")
-    get, _ = functions
+    get, set_ = functions
     before = get()
-    with blas_cpu.blas_threads(1):
+    set_(3)
+    try:
+        first, second = blas_cpu.one_blas_thread(), blas_cpu.one_blas_thread()
+        first.__enter__()
+        second.__enter__()
         assert get() == 1
-    assert get() == before
+        first.__exit__(None, None, None)
+        assert get() == 1
+        second.__exit__(None, None, None)
+        assert get() == 3
+    finally:
+        set_(before)
+
+
+def test_gemm_refuses_alpha_and_beta_of_another_type():
+    """A Python float is float64 to Numba: passed to sgemm it would be read as garbage."""
+    address = blas_cpu.gemm_address(np.float32)
+    if not address:
+        pytest.skip("NumPy's BLAS is not a bundled 64-bit-integer OpenBLAS")
+    a = np.ones((2, 2), np.float32)
+    with pytest.raises(numba.core.errors.TypingError, match="alpha and beta"):
+        _gemm(address, blas_cpu.NO_TRANS, blas_cpu.NO_TRANS, 2, 2, 2, 1.0, a, 0, 2, a, 2,
+              np.float32(0), a, 0, 2)

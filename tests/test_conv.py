@@ -685,7 +685,7 @@ def _python_chunks(monkeypatch, path):
     (the path taken where NumPy's OpenBLAS is not found), not as compiled shares."""
     from minifm.kernels import conv_cpu
     if path == "python":
-        monkeypatch.setattr(conv_cpu, "_compiled_shares", lambda dtype, chunks: 0)
+        monkeypatch.setattr(conv_cpu, "_share_gemm_address", lambda dtype, chunks: 0)
 
 
 @pytest.mark.parametrize("path", ["compiled", "python"])
@@ -852,3 +852,35 @@ def test_conv_kernel_threads_work_in_a_forked_child(conv_backend):
         assert os.waitstatus_to_exitcode(status) == 0
     finally:
         numba.set_num_threads(previous)
+
+
+def test_conv_kernels_run_with_numba_compilation_switched_off():
+    """NUMBA_DISABLE_JIT=1 (a debugging setting: the kernels run as Python) leaves the
+    convolutions working: the compiled chunk passes, whose BLAS call is an intrinsic usable
+    only in compiled code, are not chosen then."""
+    pytest.importorskip("numba")
+    import subprocess
+    import sys
+    script = (
+        "import sys, numpy as np, numba\n"
+        "from minifm.kernels import conv_cpu as k\n"
+        "numba.set_num_threads(1)\n"
+        "rng = np.random.default_rng(0)\n"
+        "x = rng.standard_normal((2, 2, 4, 4)); w = rng.standard_normal((3, 2, 3, 3))\n"
+        "args = ((1, 1), ((1, 1), (1, 1)), (1, 1), 1)\n"
+        "y = k.conv_forward(x, w, *args, (4, 4))\n"
+        "gx, gw = k.conv_backward(x, y, w, *args)\n"
+        "np.save(sys.stdout.buffer, np.concatenate([y.ravel(), gx.ravel(), gw.ravel()]))\n")
+    env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
+    run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                         timeout=120)
+    assert run.returncode == 0, run.stderr.decode()[-2000:]
+    import io
+    got = np.load(io.BytesIO(run.stdout))
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((2, 2, 4, 4)), rng.standard_normal((3, 2, 3, 3))
+    tx, tw = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    ty = TF.conv2d(tx, tw, padding=1)
+    ty.backward(ty.detach())
+    expected = np.concatenate([t.detach().numpy().ravel() for t in (ty, tx.grad, tw.grad)])
+    np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-10)
