@@ -73,7 +73,7 @@ def helpers(threads):
 def run_parts(fn, parts):
     """[fn(*part) for part in parts], all at once: the first on the calling thread, the
     others on the pool's threads (fn releases the GIL for its work); results in order."""
-    pool = helpers(len(parts))
+    pool = helpers(len(parts)) if len(parts) > 1 else None
     others = [pool.submit(fn, *part) for part in parts[1:]]
     first = fn(*parts[0])
     return [first] + [other.result() for other in others]

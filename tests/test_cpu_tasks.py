@@ -81,3 +81,12 @@ def test_run_tasks_covers_every_row_once():
     rows = sorted((start, stop) for start, stop, _ in seen)
     assert rows == [(0, 501), (501, 1001)]
     assert len({thread for _, _, thread in seen}) == 2
+
+
+def test_run_parts_runs_one_part_on_the_calling_thread_without_a_pool(monkeypatch):
+    """One part (one thread's share) needs no helper thread: a process whose kernels only
+    ever ran on one thread has no pool, and none is made."""
+    monkeypatch.setattr(cpu_tasks, "_pool", [])
+    assert cpu_tasks.run_parts(lambda a: (a, threading.get_ident()), [(5,)]) == [
+        (5, threading.get_ident())]
+    assert cpu_tasks._pool == []
