@@ -15,7 +15,8 @@ is faster.
 Usage:
   python benchmarks/bench_conv.py [--threads N] [--repeats R] [--quick]
 
-Writes benchmarks/results/conv.json and prints a Markdown table.
+Writes benchmarks/results/conv.json (one thread; conv_<N>threads.json for N threads) and
+prints a Markdown table.
 """
 from __future__ import annotations
 
@@ -30,7 +31,13 @@ from pathlib import Path
 from common import machine_info
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "results" / "conv.json"
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def results_file(threads):
+    """conv.json for one thread, conv_<N>threads.json for N: a two-thread run no longer
+    overwrites the one-thread results."""
+    return RESULTS / ("conv.json" if threads == 1 else f"conv_{threads}threads.json")
 
 # name: (function, input shape, weight shape or None, keyword arguments)
 CASES = {
@@ -156,13 +163,14 @@ def main():
     for r in rows:
         print(f"| {r['case']} | {r['pass_']} | {r['minifm_ms']:.2f} | {r['torch_ms']:.2f} | "
               f"{r['ratio']:.2f} |")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
     meta = dict(threads=args.threads, repeats=args.repeats, warmup=args.warmup,
                 machine=machine_info())
     results = [{("pass" if k == "pass_" else k): v for k, v in r.items()} for r in rows]
     if args.cases is None:  # a partial run leaves the results file alone
-        RESULTS.write_text(json.dumps(dict(meta=meta, results=results), indent=2) + "\n")
-        print(f"wrote {RESULTS.relative_to(ROOT)}", file=sys.stderr)
+        out = results_file(args.threads)
+        out.write_text(json.dumps(dict(meta=meta, results=results), indent=2) + "\n")
+        print(f"wrote {out.relative_to(ROOT)}", file=sys.stderr)
 
 
 if __name__ == "__main__":
