@@ -17,7 +17,7 @@ Two passes cover the four maps of a convolution and its transpose, the arrays se
                    term += block(other) @ columns^T  (the weight gradient of the
                                                       transposed convolution)
     adjoint_pass   per chunk, block = gy in the products' layout, then
-                   columns = weight^T @ block, gx += col2im(columns)   (input gradient)
+                   columns = weight^T @ block, gx = col2im(columns)    (input gradient)
                    term += block @ columns(x)^T                         (weight gradient)
 
 A chunk's block, (O, S*P), is its rows of an (N, O, P) array side by side: the array itself
