@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .cpu_tasks import run_in_ranges
+from .cpu_tasks import run_in_ranges, run_tasks
 
 
 @njit(cache=True, nogil=True)
@@ -85,8 +85,11 @@ def max_pool2d_forward(x, kernel, stride, pads, dilation, out_size):
     x = np.ascontiguousarray(x)
     y = np.empty((*x.shape[:2], *out_size), dtype=x.dtype)
     argmax = np.empty(y.shape, dtype=np.int64)
-    run_in_ranges(_forward_range, y, x, *kernel, *stride, pads[0][0],
-                  pads[1][0], *dilation, argmax)
+    # The work is a window per output (kh*kw reads), not an element: counted as the output
+    # alone, ResNet-18's 3x3 pool at 32x32 inputs, batch 16 (65,536 outputs), ran on one
+    # thread at two.
+    run_tasks(_forward_range, y.shape[0], y.size * kernel[0] * kernel[1], x, *kernel,
+              *stride, pads[0][0], pads[1][0], *dilation, argmax, y)
     return y, argmax
 
 
