@@ -5,7 +5,8 @@ batch norm, ReLU, pooling, the SGD step), its parts timed.
 For each kind of call, per training step: the call's wall time, the calling thread's own
 part, how long after the call began the helper thread started its part (its wake-up, then
 the GIL), and the helper's part. Wall time above the larger of the two parts (the helper's
-late start, then the caller's wait for its result) is what the hand-offs cost. The model and step are bench_train_vision's.
+late start, then the caller's wait for its result) is what the hand-offs cost. The model
+and step are bench_train_vision's.
 
 Usage:
   python benchmarks/profile_handoffs.py [--model resnet20] [--threads 2] [--steps 3]

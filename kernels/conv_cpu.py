@@ -29,14 +29,17 @@ chunk) and two threads waited on each other for the GIL: the CIFAR ResNet's 32-c
 that OpenBLAS, and where there are fewer chunks than threads, the same chunks run from
 Python (_columns_chunk, _adjoint_chunk).
 
-OpenBLAS runs one thread inside these kernels (blas_cpu.one_blas_thread); minifm's own threads (Numba's count) do the sharing: each thread takes a
-contiguous share of the chunks (the caller one of them), copies and products alike. With
-fewer chunks than threads (one chunk: ResNet-18's 2x2 and 1x1 maps at batch 16, the dense
-layers), the chunks run in order and each product's rows are cut among the threads
-(_products_on). OpenBLAS's own threads were given up for the products that run alone too:
-after each product they spin, waiting for the next, and took the second core from what ran
-next (a ResNet-18 step at two threads burned 213-227 ms of CPU for 109-115 ms of wall; cut
-rows: 135-177 for 99-135).
+OpenBLAS runs one thread inside these kernels (blas_cpu.one_blas_thread); minifm's own
+threads (Numba's count) do the sharing: each thread takes a contiguous share of the chunks
+(the caller one of them), copies and products alike. With fewer chunks than threads (one
+chunk: ResNet-18's 2x2 and 1x1 maps at batch 16, the dense layers), the chunks run in order
+and each product's rows are cut among the threads (_products_on). OpenBLAS's own threads
+were given up for the products that run alone too: after each product they spin, waiting
+for the next, and took the second core from what ran next (a ResNet-18 step at two threads
+burned 213-227 ms of CPU for 109-115 ms of wall; cut rows: 135-177 for 99-135). Sharing
+even the smallest layers pays: DCGAN's first discriminator layer (2.1 M multiply-adds),
+forward + backward at two threads, 1.26 ms shared against 1.43 ms on one thread (measured
+alternately in one process; a threshold below which passes stay on one thread was dropped).
 
 One _buffer call builds its shape's size with math.prod: np.prod took 3.8 us a call, about
 3,000 calls a ResNet-20 step (a tenth of its convolution time in --profile).
@@ -85,9 +88,10 @@ def _chunks(n, plane, rows, itemsize):
     CHUNK_BYTES of column matrix (rows x width): layers with few rows (one input channel:
     DCGAN's first discriminator layer, 16 rows) would otherwise run dozens of chunks whose
     Python costs more than their loops. Where Numba has several threads, chunks are cut so
-    that each thread gets two, as long as they stay at least COLUMNS / threads wide (ResNet-18's 128-channel 4x4 layer at batch 16, fwd + bwd at
-    two threads: 4.8 ms as one chunk with its products' rows cut among the threads, 2.4 ms
-    as two half-width chunks, one per thread)."""
+    that each thread gets two, as long as they stay at least COLUMNS / threads wide
+    (ResNet-18's 128-channel 4x4 layer at batch 16, fwd + bwd at two threads: 4.8 ms as one
+    chunk with its products' rows cut among the threads, 2.4 ms as two half-width chunks,
+    one per thread)."""
     size = max(1, -(-COLUMNS // plane), CHUNK_BYTES // (rows * plane * itemsize))
     threads = numba.get_num_threads()
     if threads > 1:

@@ -23,8 +23,9 @@ first) where the output is as wide as a phase, was measured and dropped: one sam
 im2col / col2im, k4s2 64x16x16 53 / 48 -> 52 / 42 us, k3s2 64x16x16 27 / 29 -> 35 / 30,
 k4s2 128x8x8 53 / 45 -> 72 / 53 (short spans on small maps, plus the phase copy).
 
-Short output rows (wo < GATHER_BELOW) go through a gather table instead of the row loops: `column_table`'s table lists, for each kernel position and output position, the
-input position it reads (see there for the measurements).
+Short output rows (wo < GATHER_BELOW) go through a gather table instead of the row loops:
+`column_table`'s table lists, for each kernel position and output position, the input
+position it reads (see there for the measurements).
 """
 from __future__ import annotations
 
