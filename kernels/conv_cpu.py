@@ -452,21 +452,24 @@ def _share_gemm_address(dtype, chunks):
     return gemm_address(dtype)
 
 
-def _run_shares(chunks, run):
-    """[run(starts) for each thread's contiguous share of the chunks], at once (the caller
-    takes the first) on a one-thread BLAS; starts (int64) holds the share's chunk
-    boundaries."""
-    with one_blas_thread():
-        return run_parts(run, [(np.array([start for start, _ in share] + [share[-1][1]],
-                                         dtype=np.int64),) for share in _shares(chunks)])
+def _share_starts(chunks):
+    """Each thread's contiguous share of the chunks as its chunk boundaries (int64)."""
+    return [np.array([start for start, _ in share] + [share[-1][1]], dtype=np.int64)
+            for share in _shares(chunks)]
 
 
-def _pass_buffers(starts, plane, column_rows, block_rows, dtype):
-    """The calling thread's scratch buffers (flat) for the widest chunk of a share: its
-    columns, and its block (a gradient or product laid out (rows, samples * plane))."""
+def _pass_buffers(share, starts, plane, column_rows, block_rows, dtype):
+    """Scratch buffers (flat) for the widest chunk of the share-th share: its columns, and
+    its block (a gradient or product laid out (rows, samples * plane)). The calling thread
+    keeps them all, one pair per share, and hands the others' to the threads that run
+    them: each share's arguments are ready before its thread is woken, which then takes the
+    GIL only to call the compiled pass (made on the helper thread, its Python found the
+    GIL held by the caller's own preparation: the helper started 150-160 us late against
+    75-110 us for the kernels' plain ranges, in profile_handoffs' ResNet-20 step)."""
     width = int((starts[1:] - starts[:-1]).max()) * plane
-    return (_buffer("cols", (column_rows * width,), dtype),
-            _buffer("block", (block_rows * width,), dtype))
+    suffix = str(share) if share else ""  # the first share's are those of the Python path
+    return (_buffer("cols" + suffix, (column_rows * width,), dtype),
+            _buffer("block" + suffix, (block_rows * width,), dtype))
 
 
 def _new_term(w_shape, groups, transposed, dtype):
@@ -506,15 +509,17 @@ def _run_pass(compiled, python_chunk, source, weight, out, other, w_shape, group
     def flat(a):
         return nothing if a is None else a.reshape(n, a.shape[1], -1)
 
-    def share(starts):
+    arrays = (flat(source), nothing if out is None else weight, flat(out), flat(other))
+    terms, calls = [], []
+    for share, starts in enumerate(_share_starts(chunks)):
         term = None if other is None else _new_term(w_shape, groups, transposed, source.dtype)
-        compiled(address, starts, geometry, table, flat(source),
-                 nothing if out is None else weight, flat(out), flat(other),
-                 nothing if term is None else _grouped(term, groups, transposed), transposed,
-                 *_pass_buffers(starts, plane, groups * rows, w_shape[0], source.dtype))
-        return term
-
-    terms = _run_shares(chunks, share)
+        terms.append(term)
+        calls.append((address, starts, geometry, table, *arrays,
+                      nothing if term is None else _grouped(term, groups, transposed),
+                      transposed, *_pass_buffers(share, starts, plane, groups * rows,
+                                                 w_shape[0], source.dtype)))
+    with one_blas_thread():
+        run_parts(compiled, calls)
     return None if other is None else _weight_grad(terms, transposed, w_shape)
 
 
