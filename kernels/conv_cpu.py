@@ -463,9 +463,9 @@ def _pass_buffers(share, starts, plane, column_rows, block_rows, dtype):
     its block (a gradient or product laid out (rows, samples * plane)). The calling thread
     keeps them all, one pair per share, and hands the others' to the threads that run
     them: each share's arguments are ready before its thread is woken, which then takes the
-    GIL only to call the compiled pass (made on the helper thread, its Python found the
-    GIL held by the caller's own preparation: the helper started 150-160 us late against
-    75-110 us for the kernels' plain ranges, in profile_handoffs' ResNet-20 step)."""
+    GIL only to call the compiled pass. (Made on the helper thread, its Python found the
+    GIL held by the caller's own preparation: the helper started 150-160 us late, against
+    55-80 us now, in profile_handoffs' ResNet-20 step.)"""
     width = int((starts[1:] - starts[:-1]).max()) * plane
     suffix = str(share) if share else ""  # the first share's are those of the Python path
     return (_buffer("cols" + suffix, (column_rows * width,), dtype),
