@@ -220,6 +220,19 @@ def _meets(size, out, stride, offset):
     return first < out and first * stride + offset < size
 
 
+def _on_live_taps(backward, x, gy, w, in_size, out_size, stride, padding, dilation, groups,
+                  need_x, need_w):
+    """(gx, gw) by `backward` (conv_backward or conv_transpose_backward) on w cropped to the
+    kernel positions that meet the input (_live_taps: in_size is the size of the map the
+    kernel slides over, out_size that of the other), gw back in w's shape; None where
+    nothing is cropped."""
+    crop = _live_taps(in_size, w.shape[2:], stride, padding, dilation, out_size)
+    if crop is None:
+        return None
+    gx, gw = backward(x, gy, w[crop[0]], stride, crop[1], dilation, groups, need_x, need_w)
+    return gx, _uncropped(gw, w.shape, crop[0])
+
+
 def _uncropped(gw, w_shape, index):
     """The weight gradient of w_shape from that of the cropped kernel w[index] (None stays
     None): zero at the positions that meet only padding."""
@@ -363,11 +376,10 @@ def conv_backward(x, gy, w, stride, padding, dilation, groups, need_x=True, need
     n, o = gy.shape[:2]
     if n == 0:
         return _empty_batch_grads(x, w, gy.dtype, need_x, need_w)
-    crop = _live_taps(x.shape[2:], w.shape[2:], stride, padding, dilation, gy.shape[2:])
-    if crop is not None:
-        gx, gw = conv_backward(x, gy, w[crop[0]], stride, crop[1], dilation, groups, need_x,
-                               need_w)
-        return gx, _uncropped(gw, w.shape, crop[0])
+    cropped = _on_live_taps(conv_backward, x, gy, w, x.shape[2:], gy.shape[2:], stride,
+                            padding, dilation, groups, need_x, need_w)
+    if cropped is not None:
+        return cropped
     if _dense(x.shape, w.shape, padding, dilation, groups):
         with _products_on(numba.get_num_threads()):
             g = gy.reshape(n, o)
@@ -422,11 +434,10 @@ def conv_transpose_backward(x, gy, w, stride, padding, dilation, groups, need_x=
     n, o = x.shape[:2]
     if n == 0:
         return _empty_batch_grads(x, w, gy.dtype, need_x, need_w)
-    crop = _live_taps(gy.shape[2:], w.shape[2:], stride, padding, dilation, x.shape[2:])
-    if crop is not None:
-        gx, gw = conv_transpose_backward(x, gy, w[crop[0]], stride, crop[1], dilation, groups,
-                                         need_x, need_w)
-        return gx, _uncropped(gw, w.shape, crop[0])
+    cropped = _on_live_taps(conv_transpose_backward, x, gy, w, gy.shape[2:], x.shape[2:],
+                            stride, padding, dilation, groups, need_x, need_w)
+    if cropped is not None:
+        return cropped
     if _dense(gy.shape, w.shape, padding, dilation, groups):
         with _products_on(numba.get_num_threads()):
             g = gy.reshape(n, -1)
