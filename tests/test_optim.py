@@ -367,6 +367,8 @@ def test_sgd_kernel_gives_the_numpy_rules_bits(options, dtype, size, monkeypatch
     try:
         for backend in ("numba", "reference"):
             monkeypatch.setenv("MINIFM_SGD_BACKEND", backend)
+            monkeypatch.setattr(kernels, "_from_environment", {})  # read again, as at start
+            monkeypatch.setattr(kernels, "_selected", {})
             p = minifm.tensor(start.copy(), requires_grad=True)
             opt = optim.SGD([p], lr=0.1, **options)
             for g in grads:
