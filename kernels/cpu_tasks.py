@@ -14,8 +14,9 @@ task, 1.50-1.56 ms of two; ReLU forward of 1 M floats: 325-390 us plain, 470-720
 prange of two, 250-380 us as two ranges on two Python threads). The compiled parfor does
 not vectorize the inner loops as the plain function does, and launches cost on top.
 Through minifm at two threads against one: a (64, 16, 32, 32) batch norm forward + backward
-2.6-2.8 ms against 3.4-3.6 (as prange twins: 4.6-4.8, slower than one thread). Layer norm's
-backward (per-task partial sums) and flash attention (heavy tasks) keep their prange loops.
+2.6-2.8 ms against 3.4-3.6 (as prange twins: 4.6-4.8, slower than one thread); layer norm
+went the same way later (its prange gained nothing on two threads). Flash attention (heavy
+tasks) keeps its prange loops.
 """
 from __future__ import annotations
 
@@ -26,7 +27,14 @@ from concurrent.futures import ThreadPoolExecutor
 import numba
 from numba import njit
 
-SERIAL_BELOW = 1 << 18
+# Below this much work (elements, or the kernel's own weighted count) a call runs on the
+# calling thread. Handing a share to a helper thread costs its wake-up, 50-110 us on this
+# project's 2-core VM, so a kernel's call must be long before half of it pays that:
+# `python benchmarks/bench_split.py` (forward + backward, 2 threads, split / serial time):
+# from 2 M elements every kernel gains (0.54-0.87), at 1 M it is mixed (0.58-1.12), at
+# 512 K and below it mostly loses (ReLU 1.13-1.62 at 128-256 K, softmax 1.0-1.37 up to
+# 512 K rows of 128). It was 1 << 18 before that measurement.
+SERIAL_BELOW = 1 << 20
 
 
 @njit(cache=True)

@@ -14,8 +14,11 @@ size. Here each row of the (rows, cols) input is read while it is in the cache:
 Row statistics are accumulated in float64 for float32 inputs too. dweight = sum over rows
 of dy * xhat and dbias = sum of dy would be written by every row: each task (a contiguous
 range of rows) sums into its own float64 row of a (tasks, cols) buffer, and the buffer is
-reduced once at the end, so no two threads write one element. Problems below
-cpu_tasks.SERIAL_BELOW elements run as one range on the calling thread.
+reduced once at the end, so no two threads write one element. The ranges run on Python
+threads (cpu_tasks.run_parts), problems below cpu_tasks.SERIAL_BELOW elements as one range
+on the calling thread. (A Numba prange over the tasks, the design before, gained nothing on
+two threads: (32 x 128, 768) float32 forward + backward 14.6 ms serial, 14.6 ms in two
+tasks, `python benchmarks/bench_split.py --kernels layer_norm`.)
 
 Numbers: fastmath allows only reassociation (so row sums vectorize) and fused
 multiply-add; NaN and infinity propagate as in the NumPy version, and division by zero
@@ -24,15 +27,15 @@ multiply-add; NaN and infinity propagate as in the NumPy version, and division b
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from .cpu_tasks import task_count, task_range
+from .cpu_tasks import run_parts, run_tasks, task_count, task_range
 
 _FASTMATH = {"reassoc", "contract"}
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", nogil=True)
 def _forward_rows(x, weight, bias, eps, y, mean, rstd, r0, r1):
     cols = x.shape[1]
     for r in range(r0, r1):
@@ -51,7 +54,7 @@ def _forward_rows(x, weight, bias, eps, y, mean, rstd, r0, r1):
             y[r, j] = (x[r, j] - m) * rs * weight[j] + bias[j]
 
 
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+@njit(cache=True, fastmath=_FASTMATH, error_model="numpy", nogil=True)
 def _backward_rows(g, x, mean, rstd, weight, need_dx, dx, dweight_part, dbias_part, r0, r1):
     cols = x.shape[1]
     for r in range(r0, r1):
@@ -70,22 +73,6 @@ def _backward_rows(g, x, mean, rstd, weight, need_dx, dx, dweight_part, dbias_pa
             for j in range(cols):
                 xhat = (x[r, j] - m) * rs
                 dx[r, j] = rs * (g[r, j] * weight[j] - mean_g - xhat * mean_gx)
-
-
-@njit(parallel=True, cache=True)
-def _forward(x, weight, bias, eps, y, mean, rstd, tasks):
-    for t in prange(tasks):
-        r0, r1 = task_range(t, tasks, x.shape[0])
-        _forward_rows(x, weight, bias, eps, y, mean, rstd, r0, r1)
-
-
-@njit(parallel=True, cache=True)
-def _backward(g, x, mean, rstd, weight, need_dx, dx, dweight_parts, dbias_parts):
-    tasks = dweight_parts.shape[0]
-    for t in prange(tasks):
-        r0, r1 = task_range(t, tasks, x.shape[0])
-        _backward_rows(g, x, mean, rstd, weight, need_dx, dx, dweight_parts[t], dbias_parts[t],
-                       r0, r1)
 
 
 def supports(dtype, cols):
@@ -114,11 +101,7 @@ def layer_norm_forward(x, weight, bias, eps):
     weight, bias = _params(weight, bias, cols, x.dtype)
     y = np.empty_like(x)
     mean, rstd = np.empty(rows), np.empty(rows)
-    tasks = task_count(rows, rows * cols)
-    if tasks == 1:
-        _forward_rows(x, weight, bias, float(eps), y, mean, rstd, 0, rows)
-    else:
-        _forward(x, weight, bias, float(eps), y, mean, rstd, tasks)
+    run_tasks(_forward_rows, rows, rows * cols, x, weight, bias, float(eps), y, mean, rstd)
     return y, mean, rstd
 
 
@@ -133,10 +116,7 @@ def layer_norm_backward(g, x, mean, rstd, weight, need_dx=True):
     dx = np.empty_like(x) if need_dx else np.empty((0, 0), x.dtype)
     tasks = task_count(rows, rows * cols)
     dweight_parts, dbias_parts = np.zeros((tasks, cols)), np.zeros((tasks, cols))
-    if tasks == 1:
-        _backward_rows(g, x, mean, rstd, weight, bool(need_dx), dx, dweight_parts[0],
-                       dbias_parts[0], 0, rows)
-    else:
-        _backward(g, x, mean, rstd, weight, bool(need_dx), dx, dweight_parts, dbias_parts)
+    run_parts(_backward_rows, [(g, x, mean, rstd, weight, bool(need_dx), dx, dweight_parts[t],
+                                dbias_parts[t], *task_range(t, tasks, rows)) for t in range(tasks)])
     return (dx if need_dx else None, dweight_parts.sum(axis=0).astype(x.dtype),
             dbias_parts.sum(axis=0).astype(x.dtype))

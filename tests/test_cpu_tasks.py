@@ -1,8 +1,9 @@
 """minifm.kernels.cpu_tasks: the kernels' work shared out among threads.
 
-A problem above SERIAL_BELOW elements is cut into one range per thread, the ranges run on
-the calling thread and a pool of Python threads (the range functions release the GIL).
-Every kernel that shares its work so must give, on two threads, the bits it gives on one."""
+A problem of SERIAL_BELOW elements or more is cut into one range per thread, the ranges run
+on the calling thread and a pool of Python threads (the range functions release the GIL).
+Every kernel that shares its work so must give, on two threads, the bits it gives on one.
+SERIAL_BELOW is lowered here to the size of the test batch, so that it is shared."""
 import threading
 
 import numpy as np
@@ -33,8 +34,13 @@ def _on_threads(threads, fn, *arrays):
         kernels.set_num_threads(previous)
 
 
-# a batch of 64 x 16 x 17 x 19 floats: above SERIAL_BELOW, so two threads share it
+# a batch of 64 x 16 x 17 x 19 floats, shared by two threads (see _shared below)
 X = np.random.default_rng(0).standard_normal((64, 16, 17, 19)).astype(np.float32)
+
+
+@pytest.fixture(autouse=True)
+def _shared(monkeypatch):
+    monkeypatch.setattr(cpu_tasks, "SERIAL_BELOW", X.size)
 CASES = {
     "relu": (F.relu, [X]),
     "batch_norm": (lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
@@ -47,11 +53,11 @@ CASES = {
 
 
 def test_problem_is_shared():
-    assert X.size >= cpu_tasks.SERIAL_BELOW
     previous = numba.get_num_threads()
     kernels.set_num_threads(2)
     try:
         assert cpu_tasks.task_count(X.shape[0], X.size) == 2
+        assert cpu_tasks.task_count(X.shape[0], X.size - 1) == 1
     finally:
         kernels.set_num_threads(previous)
 

@@ -358,6 +358,8 @@ def test_sgd_kernel_gives_the_numpy_rules_bits(options, dtype, size, monkeypatch
     steps (the first writes the momentum buffer), on one thread and on two."""
     numba = pytest.importorskip("numba")
     from minifm import kernels
+    from minifm.kernels import cpu_tasks
+    monkeypatch.setattr(cpu_tasks, "SERIAL_BELOW", 300_001)  # the large size is shared
     rng = np.random.default_rng(0)
     start = rng.standard_normal(size).astype(dtype)
     grads = [rng.standard_normal(size).astype(dtype) for _ in range(3)]

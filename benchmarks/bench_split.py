@@ -1,0 +1,127 @@
+"""When does sharing a CPU kernel's work between two threads pay? Serial against split, per
+kernel and size, to set the work weights of kernels/cpu_tasks.py.
+
+A kernel that splits its rows between the calling thread and a helper pays a hand-off: the
+helper is a sleeping Python thread, and waking it takes 50-110 us on this project's 2-core
+VM (`python benchmarks/profile_handoffs.py`). A memory-bound kernel (ReLU, SGD) has to be
+large before half its time is worth that; a kernel with more arithmetic per element
+(GELU, softmax) sooner. Each row here times one kernel's forward and backward through
+minifm's public function, at two Numba threads, with cpu_tasks forced to run every call
+serially and then forced to split every call, in alternating rounds; PyTorch's forward and
+backward at two threads is printed beside for scale.
+
+    python benchmarks/bench_split.py [--repeats 7] [--kernels relu,gelu] [--out ...]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+for _var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
+
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as TF  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import minifm  # noqa: E402
+import minifm.kernels.cpu_tasks as cpu_tasks  # noqa: E402
+import minifm.nn.functional as F  # noqa: E402
+from benchmarks.common import machine_info, median, time_interleaved, write_json  # noqa: E402
+
+SIZES = tuple(1 << p for p in range(17, 23))  # elements of the kernel's input: 128 K .. 4 M
+NEVER, ALWAYS = 1 << 62, 0  # cpu_tasks.SERIAL_BELOW forcing serial / split calls
+
+
+def _shape(kernel, elements):
+    """An input of `elements` elements shaped as the kernel meets it in the models."""
+    if kernel in ("batch_norm", "max_pool"):  # (64, 32, side, side): 8x8 .. 22x22
+        side = round(np.sqrt(elements / 2048))
+        return (64, 32, side, side)
+    if kernel in ("softmax", "layer_norm"):
+        return (elements // 128, 128)
+    return (elements,)
+
+
+def _case(kernel, lib, shape, rng):
+    """A zero-argument forward + backward of `kernel` in `lib` ("minifm" or "torch")."""
+    mod, fn = (minifm, F) if lib == "minifm" else (torch, TF)
+    x_np = rng.standard_normal(shape).astype(np.float32)
+    g_np = rng.standard_normal(shape).astype(np.float32)
+    x = (minifm.tensor(x_np, requires_grad=True) if lib == "minifm"
+         else torch.from_numpy(x_np).requires_grad_())
+    g = minifm.tensor(g_np) if lib == "minifm" else torch.from_numpy(g_np)
+    ones, zeros = mod.ones(shape[-1] if kernel == "layer_norm" else shape[min(1, len(shape) - 1)]), None
+    forward = {
+        "relu": lambda: fn.relu(x),
+        "gelu": lambda: fn.gelu(x),
+        "softmax": lambda: fn.softmax(x, dim=-1),
+        "layer_norm": lambda: fn.layer_norm(x, (shape[-1],), ones, zeros),
+        "batch_norm": lambda: fn.batch_norm(x, None, None, ones, zeros, training=True),
+        "max_pool": lambda: fn.max_pool2d(x, 3, 2, 1),
+    }[kernel]
+    probe = forward()
+    g = g if tuple(probe.shape) == shape else (
+        minifm.tensor(rng.standard_normal(tuple(probe.shape)).astype(np.float32))
+        if lib == "minifm" else torch.randn(tuple(probe.shape)))
+
+    def step():
+        x.grad = None
+        forward().backward(g)
+    return step
+
+
+def measure(kernels, repeats):
+    rng = np.random.default_rng(0)
+    numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+    torch.set_num_threads(2)
+    rows = []
+    for kernel in kernels:
+        for elements in SIZES:
+            shape = _shape(kernel, elements)
+            mine, theirs = _case(kernel, "minifm", shape, rng), _case(kernel, "torch", shape, rng)
+
+            def forced(serial_below):
+                def run():
+                    cpu_tasks.SERIAL_BELOW = serial_below
+                    mine()
+                return run
+            default = cpu_tasks.SERIAL_BELOW
+            try:
+                samples = time_interleaved({"serial": forced(NEVER), "split": forced(ALWAYS),
+                                            "torch": theirs}, repeats=repeats, warmup=2)
+            finally:
+                cpu_tasks.SERIAL_BELOW = default
+            row = {"kernel": kernel, "shape": list(shape), "elements": int(np.prod(shape)),
+                   **{f"{k}_ms": median(v) * 1e3 for k, v in samples.items()}}
+            row["split_over_serial"] = row["split_ms"] / row["serial_ms"]
+            rows.append(row)
+            print(f"{kernel:11s} {str(shape):20s} serial {row['serial_ms']:8.3f} ms  split "
+                  f"{row['split_ms']:8.3f} ms  split/serial {row['split_over_serial']:5.2f}  "
+                  f"(PyTorch, 2 threads: {row['torch_ms']:8.3f} ms)", flush=True)
+    return rows
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--kernels", default="relu,batch_norm,max_pool,softmax,layer_norm,gelu")
+    parser.add_argument("--out", default="benchmarks/results/split.json")
+    args = parser.parse_args()
+    kernels = [k for k in args.kernels.split(",") if k]
+    unknown = sorted(set(kernels) - {"relu", "batch_norm", "max_pool", "softmax", "layer_norm",
+                                     "gelu"})
+    if unknown:
+        parser.error(f"unknown kernels: {', '.join(unknown)}")
+    rows = measure(kernels, args.repeats)
+    path = write_json(args.out, {"machine": machine_info(threads=2), "repeats": args.repeats,
+                                 "rows": rows})
+    print(f"saved {path}")
+
+
+if __name__ == "__main__":
+    main()
