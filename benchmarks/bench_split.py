@@ -7,8 +7,11 @@ VM (`python benchmarks/profile_handoffs.py`). A memory-bound kernel (ReLU, SGD) 
 large before half its time is worth that; a kernel with more arithmetic per element
 (GELU, softmax) sooner. Each row here times one kernel's forward and backward through
 minifm's public function, at two Numba threads, with cpu_tasks forced to run every call
-serially and then forced to split every call, in alternating rounds; PyTorch's forward and
-backward at two threads is printed beside for scale.
+serially and then forced to split every call, in alternating rounds. PyTorch's forward and
+backward at two threads is printed beside for scale, timed after all of minifm's rows: its
+OpenMP threads spin for a while after each call, and interleaved they took the cores from
+whichever minifm call came next (the first version of this script did so, and its split
+rows came out 1.0-1.4x where these come out 0.7-0.8x).
 
     python benchmarks/bench_split.py [--repeats 7] [--kernels relu,gelu] [--out ...]
 """
@@ -83,7 +86,7 @@ def measure(kernels, repeats):
     for kernel in kernels:
         for elements in SIZES:
             shape = _shape(kernel, elements)
-            mine, theirs = _case(kernel, "minifm", shape, rng), _case(kernel, "torch", shape, rng)
+            mine = _case(kernel, "minifm", shape, rng)
 
             def forced(serial_below):
                 def run():
@@ -92,17 +95,21 @@ def measure(kernels, repeats):
                 return run
             default = cpu_tasks.SERIAL_BELOW
             try:
-                samples = time_interleaved({"serial": forced(NEVER), "split": forced(ALWAYS),
-                                            "torch": theirs}, repeats=repeats, warmup=2)
+                samples = time_interleaved({"serial": forced(NEVER), "split": forced(ALWAYS)},
+                                           repeats=repeats, warmup=2)
             finally:
                 cpu_tasks.SERIAL_BELOW = default
             row = {"kernel": kernel, "shape": list(shape), "elements": int(np.prod(shape)),
                    **{f"{k}_ms": median(v) * 1e3 for k, v in samples.items()}}
             row["split_over_serial"] = row["split_ms"] / row["serial_ms"]
             rows.append(row)
-            print(f"{kernel:11s} {str(shape):20s} serial {row['serial_ms']:8.3f} ms  split "
-                  f"{row['split_ms']:8.3f} ms  split/serial {row['split_over_serial']:5.2f}  "
-                  f"(PyTorch, 2 threads: {row['torch_ms']:8.3f} ms)", flush=True)
+    for row in rows:
+        theirs = _case(row["kernel"], "torch", tuple(row["shape"]), rng)
+        row["torch_ms"] = median(time_interleaved({"torch": theirs}, repeats=repeats,
+                                                  warmup=2)["torch"]) * 1e3
+        print(f"{row['kernel']:11s} {str(tuple(row['shape'])):20s} serial {row['serial_ms']:8.3f}"
+              f" ms  split {row['split_ms']:8.3f} ms  split/serial "
+              f"{row['split_over_serial']:5.2f}  (PyTorch, 2 threads: {row['torch_ms']:8.3f} ms)")
     return rows
 
 

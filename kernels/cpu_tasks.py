@@ -27,13 +27,15 @@ from concurrent.futures import ThreadPoolExecutor
 import numba
 from numba import njit
 
-# Below this much work (elements, or the kernel's own weighted count) a call runs on the
-# calling thread. Handing a share to a helper thread costs its wake-up, 50-110 us on this
-# project's 2-core VM, so a kernel's call must be long before half of it pays that:
-# `python benchmarks/bench_split.py` (forward + backward, 2 threads, split / serial time):
-# from 2 M elements every kernel gains (0.54-0.87), at 1 M it is mixed (0.58-1.12), at
-# 512 K and below it mostly loses (ReLU 1.13-1.62 at 128-256 K, softmax 1.0-1.37 up to
-# 512 K rows of 128). It was 1 << 18 before that measurement.
+# Below this much work a call runs on the calling thread. Work is counted in ReLU elements:
+# a kernel passes its elements times its weight, its time per element relative to ReLU's
+# (one read, one write). Handing a share to a helper thread costs the helper's wake-up,
+# 50-110 us on this project's 2-core VM, so a call must be long before half of it pays
+# that. `python benchmarks/bench_split.py` (forward + backward at two threads, split time
+# over serial time): ReLU 2.45, 1.94, 1.17 at 128, 256, 512 K elements, 0.82 at 1 M, 0.66-0.70
+# above; the weighted kernels cross where their weight puts them (GELU, weight 4: 1.24 at
+# 128 K, 0.78 at 256 K). It was 256 K elements for every kernel before that measurement,
+# which split ReLU, softmax and layer norm calls that then took longer.
 SERIAL_BELOW = 1 << 20
 
 
@@ -97,6 +99,7 @@ def run_tasks(range_fn, rows, size, *args):
     run_parts(range_fn, [(*args, *task_range(task, tasks, rows)) for task in range(tasks)])
 
 
-def run_in_ranges(range_fn, out, *args):
-    """Fill `out` with range_fn(*args, out, start, stop) over its rows (see run_tasks)."""
-    run_tasks(range_fn, out.shape[0], out.size, *args, out)
+def run_in_ranges(range_fn, out, *args, weight=1):
+    """Fill `out` with range_fn(*args, out, start, stop) over its rows (see run_tasks);
+    `weight`: the kernel's time per element of out relative to ReLU's (see SERIAL_BELOW)."""
+    run_tasks(range_fn, out.shape[0], out.size * weight, *args, out)

@@ -64,5 +64,5 @@ def int8_matmul(a, a_zero, b):
     b = np.ascontiguousarray(b)
     b_sums = _row_sums(b)
     out = np.empty((a.shape[0], b.shape[0]), dtype=np.int32)
-    run_in_ranges(_rows, out, a, np.int32(a_zero), b, b_sums)
+    run_in_ranges(_rows, out, a, np.int32(a_zero), b, b_sums, weight=a.shape[1])  # K MACs each
     return out

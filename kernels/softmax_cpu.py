@@ -34,6 +34,10 @@ from .cpu_tasks import run_in_ranges
 
 _FASTMATH = {"reassoc", "contract"}
 BLOCK = 4096  # elements per block of rows (a row longer than this is a block alone)
+# Time per element relative to ReLU's, for cpu_tasks (bench_split.py, rows of 128, forward +
+# backward at two threads, split / serial: 1.63-1.73 up to 256 K elements, 0.92 at 512 K,
+# 0.67-0.82 above).
+WEIGHT = 2
 # dtype -> (the integer key constants of its width, exp_inplace's constants), made once: a
 # NumPy type passed to a Numba function is typed by a slow path (measured ~6 us a call);
 # the integer array's dtype also types the exponent bits.
@@ -163,7 +167,8 @@ def softmax_forward(x, log=False):
     """softmax (or log_softmax when log) over the last axis of x, each row in turn."""
     _check("softmax forward", x)
     y = np.empty_like(x)
-    run_in_ranges(_forward_rows, _rows(y), _rows(x), bool(log), *_CONSTANTS[x.dtype])
+    run_in_ranges(_forward_rows, _rows(y), _rows(x), bool(log), *_CONSTANTS[x.dtype],
+                  weight=WEIGHT)
     return y
 
 
@@ -176,5 +181,5 @@ def softmax_backward(g, y, log=False):
                          f"shape {y.shape}")
     dx = np.empty_like(y)
     run_in_ranges(_backward_rows, _rows(dx), _rows(g), _rows(y), bool(log),
-                  *_CONSTANTS[y.dtype])
+                  *_CONSTANTS[y.dtype], weight=WEIGHT)
     return dx

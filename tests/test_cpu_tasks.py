@@ -96,3 +96,23 @@ def test_run_parts_runs_one_part_on_the_calling_thread_without_a_pool(monkeypatc
     assert cpu_tasks.run_parts(lambda a: (a, threading.get_ident()), [(5,)]) == [
         (5, threading.get_ident())]
     assert cpu_tasks._pool == []
+
+
+def test_weight_counts_a_kernels_work_in_relu_elements(monkeypatch):
+    """run_in_ranges shares a call when its elements times the kernel's weight reach
+    SERIAL_BELOW: a heavier kernel splits smaller outputs."""
+    monkeypatch.setattr(cpu_tasks, "SERIAL_BELOW", 1000)
+    threads = []
+
+    def range_fn(out, start, stop):
+        threads.append(threading.get_ident())
+
+    previous = numba.get_num_threads()
+    kernels.set_num_threads(2)
+    try:
+        cpu_tasks.run_in_ranges(range_fn, np.empty(500))
+        assert len(threads) == 1
+        cpu_tasks.run_in_ranges(range_fn, np.empty(500), weight=2)
+        assert len(threads) == 3
+    finally:
+        kernels.set_num_threads(previous)
