@@ -8,7 +8,12 @@ Cases: the two layer shapes a DCGAN at 32x32 spends its time in (a k4 s2 p1 conv
 Method: both frameworks run in this process, interleaved (one minifm call, one PyTorch
 call, ...) so slow phases of a noisy machine hit both alike, with the same thread count
 (set before NumPy and PyTorch load). Each time is the median over `repeats` calls after
-`warmup` calls; "fwd" is the forward alone, "fwd+bwd" the forward plus the backward of
+`warmup` calls; with more than one thread, each minifm call starts 10 ms after PyTorch's
+(untimed): PyTorch's OpenMP workers spin for a few milliseconds after each call (4.8 ms of
+CPU in the 200 ms after a GELU call at two threads), and a minifm call made at once shared
+the two cores with them (GELU forward + backward at (32, 128, 768): 9.5 ms alone, 13.7 ms
+right after PyTorch's). PyTorch's calls follow minifm's at once, whose helper threads sleep.
+"fwd" is the forward alone, "fwd+bwd" the forward plus the backward of
 sum(y * g) with respect to the input and the weight. The ratio is minifm / PyTorch: below 1
 is faster.
 
@@ -114,13 +119,19 @@ def make_runner(lib, fn_name, x_shape, w_shape, kwargs, backward):
     return run
 
 
-def time_case(case, backward, warmup, repeats):
+SETTLE_S = 0.01
+
+
+def time_case(case, backward, warmup, repeats, threads):
     fn_name, x_shape, w_shape, kwargs = CASES[case]
     runners = {lib: make_runner(lib, fn_name, x_shape, w_shape, kwargs, backward)
                for lib in ("minifm", "torch")}
     times = {lib: [] for lib in runners}
+    settle = SETTLE_S if threads > 1 else 0.0
     for i in range(warmup + repeats):
         for lib, run in runners.items():
+            if lib == "minifm" and settle:
+                time.sleep(settle)  # PyTorch's spinning workers go to sleep (docstring)
             start = time.perf_counter()
             run()
             if i >= warmup:
@@ -150,7 +161,7 @@ def main():
              or any(part in c for part in args.cases.split(","))]
     for case in cases:
         for backward in (False, True):
-            t = time_case(case, backward, args.warmup, args.repeats)
+            t = time_case(case, backward, args.warmup, args.repeats, args.threads)
             rows.append(dict(case=case, pass_="fwd+bwd" if backward else "fwd",
                              minifm_ms=t["minifm"] * 1e3, torch_ms=t["torch"] * 1e3,
                              ratio=t["minifm"] / t["torch"]))
