@@ -27,7 +27,10 @@ Numbers. No blanket fastmath: only "contract" (fused multiply-add) is allowed, b
 masks are -inf scores and fully masked rows must come out exactly as PyTorch's (output 0,
 gradients 0). exp, the one transcendental in the inner loop, is computed by exp_inplace
 (kernels/cpu_exp.py) with arithmetic that LLVM vectorizes (libm's exp is a scalar call
-per element).
+per element), once per tile rather than once per row: rows of 64 are short loops, and one
+call over the tile gave the same bits in less time (48 heads, causal, D = 32, one thread:
+T = 64 forward 2.09 -> 1.73 ms, backward 4.32 -> 3.88; T = 128 5.51 -> 4.79, 11.99 -> 11.25;
+T = 256, D = 64 within 4%).
 
 Parallelism: forward runs one task per (head, query block); backward one task per head
 (see _backward). Memory beyond the inputs and outputs: per thread, tiles of a block's
@@ -142,8 +145,7 @@ def _forward_block(q, k, v, has_bias, bias, bias_index, scale, causal, int_view,
         for d in range(D):
             qT[d, i] = q[bh, i0 + i, d] * scale
     sT = np.empty((BLOCK_K, nq), q.dtype)
-    sT_bits = sT.view(int_view)
-    exponent = np.empty(nq, int_view)
+    exponent = np.empty(BLOCK_K * nq, int_view)
     accT = np.zeros((Dv, nq), q.dtype)
     m = np.full(nq, -np.inf, q.dtype)      # running max per query
     l = np.zeros(nq, q.dtype)              # running sum of exp(s - m)
@@ -168,11 +170,12 @@ def _forward_block(q, k, v, has_bias, bias, bias_index, scale, causal, int_view,
             shift[i] = m_new[i] if m_new[i] > -np.inf else 0
             alpha[i] = m[i] - shift[i]   # the rescaling, exp(m - m'); 0 while m = -inf
             m[i] = m_new[i]
-        exp_inplace(alpha, alpha_bits, exponent, c)
+        exp_inplace(alpha, alpha_bits, exponent[:nq], c)
         for j in range(nk):
             for i in range(nq):
                 tile[j, i] -= shift[i]
-            exp_inplace(tile[j], sT_bits[j], exponent, c)
+        flat = tile.reshape(nk * nq)  # one exp over the tile: rows of nq are short loops
+        exp_inplace(flat, flat.view(int_view), exponent[:nk * nq], c)
         for i in range(nq):
             l[i] *= alpha[i]
         for j in range(nk):
@@ -231,9 +234,8 @@ def _backward_head(q, k, v, out, lse, dout, has_bias, bias, bias_index, scale, c
         dvT = np.zeros((Dv, nk), q.dtype)
         qs = np.empty((BACKWARD_BLOCK_Q, D), q.dtype)
         p = np.empty((BACKWARD_BLOCK_Q, nk), q.dtype)
-        p_bits = p.view(int_view)
         ds = np.empty((BACKWARD_BLOCK_Q, nk), q.dtype)
-        exponent = np.empty(nk, int_view)
+        exponent = np.empty(BACKWARD_BLOCK_Q * nk, int_view)
         # causal: queries before j0 see none of these keys
         q_start = j0 - j0 % BACKWARD_BLOCK_Q if causal else 0
         for i0 in range(q_start, L, BACKWARD_BLOCK_Q):
@@ -251,7 +253,8 @@ def _backward_head(q, k, v, out, lse, dout, has_bias, bias, bias_index, scale, c
             for i in range(nq):
                 for j in range(nk):
                     p_tile[i, j] -= shift[i0 + i]
-                exp_inplace(p_tile[i], p_bits[i], exponent, c)
+            flat = p_tile.reshape(nq * nk)  # one exp over the tile, as in forward
+            exp_inplace(flat, flat.view(int_view), exponent[:nq * nk], c)
             # dV^T += dO^T P
             _matmul_acc(dout[bh, i0:i0 + nq].T, p_tile, dvT, Dv, nq, nk)
             # dP = dO V^T, then dS = P * (dP - delta), with the scale of dQ and dK folded in
