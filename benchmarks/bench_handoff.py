@@ -9,8 +9,9 @@ parallel region before they sleep (GOMP_SPINCOUNT iterations). This times one ke
 two threads, four ways: serially; split on minifm's Python threads; split by a prange
 over two tasks under the workqueue layer; and by the same prange under OpenMP with
 several spin counts (each in its own process: the layer is chosen once per process).
-Calls are back to back, so a spinning worker is still spinning at the next call: the
-best case for OpenMP; a training step runs Python between kernel calls.
+Each mechanism is timed in a block of its own after a pause; within a block calls are back
+to back, so a spinning worker is still spinning at the next call: the best case for
+OpenMP, where a training step runs Python between kernel calls.
 
     python benchmarks/bench_handoff.py [--repeats 9] [--out benchmarks/results/handoff.json]
 
@@ -42,6 +43,7 @@ CONFIGS = (
 def worker(repeats):
     """Time the mechanisms in this process (its threading layer set by the environment);
     print one JSON line per size."""
+    import time
     import timeit
 
     import numba
@@ -67,14 +69,14 @@ def worker(repeats):
                  "python threads": lambda: run_parts(range_fn, [(x, y, 0, n // 2),
                                                                 (x, y, n // 2, n)]),
                  "prange": lambda: prange_two(x, y, n)}
-        samples = {name: [] for name in calls}
-        for fn in calls.values():
+        medians = {}
+        for name, fn in calls.items():  # one block each, after a pause: OpenMP's workers,
+            time.sleep(0.05)             # spinning after a prange, would slow the others
             fn()
-        for _ in range(repeats):
-            for name, fn in calls.items():
-                samples[name].append(timeit.timeit(fn, number=20) / 20 * 1e6)
+            medians[name] = float(np.median(
+                [timeit.timeit(fn, number=20) / 20 * 1e6 for _ in range(repeats)]))
         print(json.dumps({"elements": n, "layer": numba.threading_layer(),
-                          **{f"{k}_us": float(np.median(v)) for k, v in samples.items()}}))
+                          **{f"{k}_us": v for k, v in medians.items()}}))
 
 
 def main():
@@ -102,6 +104,8 @@ def main():
             rows.append(row)
             print(f"{label:28s} {row['elements']:9d} {row['serial_us']:9.1f} "
                   f"{row['python threads_us']:15.1f} {row['prange_us']:9.1f}")
+    if not rows:
+        sys.exit("bench_handoff.py: no worker ran; nothing written")
     path = write_json(args.out, {"machine": machine_info(threads=2), "repeats": args.repeats,
                                  "rows": rows})
     print(f"saved {path}")

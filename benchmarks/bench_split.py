@@ -34,31 +34,46 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import minifm  # noqa: E402
 import minifm.kernels.cpu_tasks as cpu_tasks  # noqa: E402
 import minifm.nn.functional as F  # noqa: E402
+from minifm.quantization.int8_matmul import int8_matmul  # noqa: E402
 from benchmarks.common import machine_info, median, time_interleaved, write_json  # noqa: E402
 
 SIZES = tuple(1 << p for p in range(17, 23))  # elements of the kernel's input: 128 K .. 4 M
+# The int8 matmul (minifm.quantization, forward only, no PyTorch twin) does K = 128
+# multiply-adds an output: its inputs (rows, 128) against (512, 128) weights, 16 .. 512 rows.
+INT8_SIZES = tuple(1 << p for p in range(11, 17))
+KERNELS = ("relu", "batch_norm", "max_pool", "softmax", "layer_norm", "gelu", "int8_matmul")
 NEVER, ALWAYS = 1 << 62, 0  # cpu_tasks.SERIAL_BELOW forcing serial / split calls
 
 
 def _shape(kernel, elements):
     """An input of `elements` elements shaped as the kernel meets it in the models."""
-    if kernel in ("batch_norm", "max_pool"):  # (64, 32, side, side): 8x8 .. 22x22
+    if kernel in ("batch_norm", "max_pool"):  # (64, 32, side, side): 8x8 .. 45x45
         side = round(np.sqrt(elements / 2048))
         return (64, 32, side, side)
-    if kernel in ("softmax", "layer_norm"):
+    if kernel in ("softmax", "layer_norm", "int8_matmul"):
         return (elements // 128, 128)
     return (elements,)
 
 
+def _int8_case(shape, rng):
+    a = rng.integers(0, 256, shape, dtype=np.uint8)
+    b = rng.integers(-127, 128, (512, shape[1]), dtype=np.int8)
+    return lambda: int8_matmul(a, 3, b)
+
+
 def _case(kernel, lib, shape, rng):
-    """A zero-argument forward + backward of `kernel` in `lib` ("minifm" or "torch")."""
+    """A zero-argument forward + backward of `kernel` in `lib` ("minifm" or "torch"); None
+    for the int8 matmul in PyTorch."""
+    if kernel == "int8_matmul":
+        return _int8_case(shape, rng) if lib == "minifm" else None
     mod, fn = (minifm, F) if lib == "minifm" else (torch, TF)
     x_np = rng.standard_normal(shape).astype(np.float32)
     g_np = rng.standard_normal(shape).astype(np.float32)
     x = (minifm.tensor(x_np, requires_grad=True) if lib == "minifm"
          else torch.from_numpy(x_np).requires_grad_())
     g = minifm.tensor(g_np) if lib == "minifm" else torch.from_numpy(g_np)
-    ones, zeros = mod.ones(shape[-1] if kernel == "layer_norm" else shape[min(1, len(shape) - 1)]), None
+    channels = shape[-1] if kernel == "layer_norm" else shape[1] if len(shape) > 1 else 1
+    ones, zeros = mod.ones(channels), None  # the norms' weight and bias
     forward = {
         "relu": lambda: fn.relu(x),
         "gelu": lambda: fn.gelu(x),
@@ -80,11 +95,14 @@ def _case(kernel, lib, shape, rng):
 
 def measure(kernels, repeats):
     rng = np.random.default_rng(0)
-    numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        sys.exit("bench_split.py: needs two Numba threads (NUMBA_NUM_THREADS is "
+                 f"{numba.config.NUMBA_NUM_THREADS})")
+    numba.set_num_threads(2)
     torch.set_num_threads(2)
     rows = []
     for kernel in kernels:
-        for elements in SIZES:
+        for elements in INT8_SIZES if kernel == "int8_matmul" else SIZES:
             shape = _shape(kernel, elements)
             mine = _case(kernel, "minifm", shape, rng)
 
@@ -105,23 +123,23 @@ def measure(kernels, repeats):
             rows.append(row)
     for row in rows:
         theirs = _case(row["kernel"], "torch", tuple(row["shape"]), rng)
-        row["torch_ms"] = median(time_interleaved({"torch": theirs}, repeats=repeats,
-                                                  warmup=2)["torch"]) * 1e3
+        row["torch_ms"] = theirs and median(time_interleaved(
+            {"torch": theirs}, repeats=repeats, warmup=2)["torch"]) * 1e3
+        torch_ms = "-" if theirs is None else f"{row['torch_ms']:8.3f} ms"
         print(f"{row['kernel']:11s} {str(tuple(row['shape'])):20s} serial {row['serial_ms']:8.3f}"
               f" ms  split {row['split_ms']:8.3f} ms  split/serial "
-              f"{row['split_over_serial']:5.2f}  (PyTorch, 2 threads: {row['torch_ms']:8.3f} ms)")
+              f"{row['split_over_serial']:5.2f}  (PyTorch, 2 threads: {torch_ms})")
     return rows
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--kernels", default="relu,batch_norm,max_pool,softmax,layer_norm,gelu")
+    parser.add_argument("--kernels", default=",".join(KERNELS))
     parser.add_argument("--out", default="benchmarks/results/split.json")
     args = parser.parse_args()
     kernels = [k for k in args.kernels.split(",") if k]
-    unknown = sorted(set(kernels) - {"relu", "batch_norm", "max_pool", "softmax", "layer_norm",
-                                     "gelu"})
+    unknown = sorted(set(kernels) - set(KERNELS))
     if unknown:
         parser.error(f"unknown kernels: {', '.join(unknown)}")
     rows = measure(kernels, args.repeats)

@@ -38,17 +38,17 @@ An op can run on one of these backends:
                  kernel does not support the inputs
 
 Choose with `set_backend("attention", "numba")` or the environment variable
-MINIFM_ATTENTION_BACKEND (set_backend wins; `set_backend(op, None)` returns to the
-variable). The variable is read once, at the op's first call, as Numba reads its NUMBA_
-variables at import: set it before running the op, and use set_backend to change the choice
-at run time. A backend chosen by name that cannot run the inputs is an error, never a
+MINIFM_ATTENTION_BACKEND (set_backend wins). The variable is read once, at the op's first
+call, as Numba reads its NUMBA_ variables at import: set it before running the op, and use
+set_backend to change the choice at run time; `set_backend(op, None)` undoes a choice and
+has the variable read again at the op's next call. A backend chosen by name that cannot run the inputs is an error, never a
 silent fallback. The choice made is logged once per configuration at DEBUG level on the
 "minifm.kernels" logger.
 
 `select` runs on every call of an op, so its answer for a problem (the op, the device type
 and the keywords it passes) is kept until set_backend changes a choice: a call costs one
-dictionary lookup (float32 relu, one thread: 2.1 -> 0.4 us; reading the variable on every
-call, as before, took 0.9 us of that alone).
+dictionary lookup and the key's making (float32 relu, one thread: 2.1-2.5 -> 0.7-1.1 us;
+reading the variable on every call, as before, took 0.9 us of that alone).
 """
 from __future__ import annotations
 
@@ -78,6 +78,8 @@ _KERNELS = {
 _chosen: dict = {}    # op -> backend set with set_backend
 _from_environment: dict = {}  # op -> backend its MINIFM_<OP>_BACKEND names, read at first call
 _selected: dict = {}  # (op, device type, *problem items) -> select's answer
+_choices_made = [0]   # how many times set_backend has run: an answer worked out across one
+                      # is not kept (it may rest on the choice before)
 _SELECTED_AT_MOST = 4096  # answers kept (sizes in the problem make the keys many)
 _logged: set = set()  # configurations already logged
 
@@ -104,8 +106,10 @@ def set_backend(op, backend):
     _check_op(op)
     if backend is None:
         _chosen.pop(op, None)
+        _from_environment.pop(op, None)  # the variable is read again at the next call
     else:
         _chosen[op] = _check_backend(op, backend, "set_backend")
+    _choices_made[0] += 1
     _selected.clear()
 
 
@@ -191,10 +195,12 @@ def select(op, device_type, **problem):
     module = _selected.get(key, False)
     if module is not False:
         return module
+    choices = _choices_made[0]
     module = _select(op, device_type, problem)
-    if len(_selected) >= _SELECTED_AT_MOST:
-        _selected.clear()
-    _selected[key] = module
+    if choices == _choices_made[0]:
+        if len(_selected) >= _SELECTED_AT_MOST:
+            _selected.clear()
+        _selected[key] = module
     return module
 
 

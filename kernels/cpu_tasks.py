@@ -47,8 +47,8 @@ def task_range(task, tasks, rows):
 
 
 def task_count(rows, size):
-    """How many ranges to cut `rows` rows (`size` elements in all) into: one per Numba
-    thread, or 1 for a small problem."""
+    """How many ranges to cut `rows` rows (`size` units of work in all, counted as
+    SERIAL_BELOW says) into: one per Numba thread, or 1 for a small problem."""
     if size < SERIAL_BELOW:
         return 1
     return max(1, min(rows, numba.get_num_threads()))
@@ -90,8 +90,9 @@ def run_parts(fn, parts):
 
 
 def run_tasks(range_fn, rows, size, *args):
-    """range_fn(*args, start, stop) over [0, rows) (`size` elements in all): one range on
-    the calling thread for a small problem, else one contiguous range per thread."""
+    """range_fn(*args, start, stop) over [0, rows) (`size` units of work in all, see
+    SERIAL_BELOW): one range on the calling thread for a small problem, else one contiguous
+    range per thread."""
     tasks = task_count(rows, size)
     if tasks == 1:
         range_fn(*args, 0, rows)

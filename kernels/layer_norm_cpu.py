@@ -15,10 +15,11 @@ Row statistics are accumulated in float64 for float32 inputs too. dweight = sum 
 of dy * xhat and dbias = sum of dy would be written by every row: each task (a contiguous
 range of rows) sums into its own float64 row of a (tasks, cols) buffer, and the buffer is
 reduced once at the end, so no two threads write one element. The ranges run on Python
-threads (cpu_tasks.run_parts), problems below cpu_tasks.SERIAL_BELOW elements as one range
-on the calling thread. (A Numba prange over the tasks, the design before, gained nothing on
-two threads: (32 x 128, 768) float32 forward + backward 14.6 ms serial, 14.6 ms in two
-tasks, `python benchmarks/bench_split.py --kernels layer_norm`.)
+threads (cpu_tasks.run_parts), problems below cpu_tasks.SERIAL_BELOW / WEIGHT elements as
+one range on the calling thread. (A Numba prange over the tasks, the design before, gained
+nothing on two threads: rows of 128, 4 M elements, forward + backward 14.58 ms serial,
+14.58 ms in two tasks, `python benchmarks/bench_split.py --kernels layer_norm` at the
+commit before; now 0.72-0.85 of the serial time from 512 K elements.)
 
 Numbers: fastmath allows only reassociation (so row sums vectorize) and fused
 multiply-add; NaN and infinity propagate as in the NumPy version, and division by zero

@@ -308,15 +308,16 @@ def test_backend_settings(monkeypatch, caplog):
     assert kernels.get_backend("attention") == "reference"
     q = minifm.randn(1, 3, 4, requires_grad=True)
     assert sdpa(q, q, q).grad_fn.name() == REFERENCE
+    monkeypatch.setenv("MINIFM_ATTENTION_BACKEND", "auto")
+    assert sdpa(q, q, q).grad_fn.name() == REFERENCE  # read at the first call, not again
     try:
         kernels.set_backend("attention", "cuda")
         assert kernels.get_backend("attention") == "cuda"  # set_backend wins over the variable
         with pytest.raises(RuntimeError, match="'cuda' backend runs on cuda arrays"):
             sdpa(q, q, q)
     finally:
-        kernels.set_backend("attention", None)
-    monkeypatch.setenv("MINIFM_ATTENTION_BACKEND", "auto")
-    assert sdpa(q, q, q).grad_fn.name() == REFERENCE  # read at the first call, not again
+        kernels.set_backend("attention", None)  # and the variable is read again
+    assert kernels.get_backend("attention") == "auto"
     monkeypatch.setenv("MINIFM_ATTENTION_BACKEND", "nonsense")
     _read_environment_again(monkeypatch)
     with pytest.raises(ValueError, match="MINIFM_ATTENTION_BACKEND"):

@@ -1,6 +1,7 @@
 """minifm.kernels.cpu_tasks: the kernels' work shared out among threads.
 
-A problem of SERIAL_BELOW elements or more is cut into one range per thread, the ranges run
+A problem of SERIAL_BELOW units of work or more (elements times the kernel's weight) is
+cut into one range per thread, the ranges run
 on the calling thread and a pool of Python threads (the range functions release the GIL).
 Every kernel that shares its work so must give, on two threads, the bits it gives on one.
 SERIAL_BELOW is lowered here to the size of the test batch, so that it is shared."""
@@ -41,6 +42,8 @@ X = np.random.default_rng(0).standard_normal((64, 16, 17, 19)).astype(np.float32
 @pytest.fixture(autouse=True)
 def _shared(monkeypatch):
     monkeypatch.setattr(cpu_tasks, "SERIAL_BELOW", X.size)
+
+
 CASES = {
     "relu": (F.relu, [X]),
     "batch_norm": (lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
@@ -49,6 +52,9 @@ CASES = {
     "softmax": (lambda x: F.softmax(x, dim=-1), [X]),
     "gelu": (F.gelu, [X]),
     "max_pool2d": (lambda x: F.max_pool2d(x, 3, 2, 1), [X]),
+    "layer_norm": (lambda x, w, b: F.layer_norm(x, (19,), w, b),
+                   [X, np.linspace(0.5, 2, 19, dtype=np.float32),
+                    np.linspace(-1, 1, 19, dtype=np.float32)]),
 }
 
 

@@ -36,9 +36,8 @@ def _reset_backends():
 
 @pytest.fixture(params=["serial", "parallel"])
 def loops(request, monkeypatch):
-    """Run the kernels' loops on the calling thread or cut into one range per thread,
-    whatever the size. ("parallel" runs the prange code; with one Numba thread its single
-    task is still the parallel function's.)"""
+    """Run the kernels' loops on the calling thread or cut into one range per Numba thread,
+    whatever the size (with one Numba thread both run one range on the calling thread)."""
     monkeypatch.setattr(cpu_tasks, "SERIAL_BELOW", 1 << 62 if request.param == "serial" else 0)
     return request.param
 
