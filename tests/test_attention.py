@@ -23,17 +23,25 @@ from conftest import assert_close, to_numpy
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
+_NO_NUMBA = pytest.mark.skipif("numba" not in kernels.available_backends("attention"),
+                               reason="numba not installed")
 BACKENDS = [
     "reference",
-    pytest.param("numba", marks=pytest.mark.skipif(
-        "numba" not in kernels.available_backends("attention"), reason="numba not installed")),
+    pytest.param("numba", marks=_NO_NUMBA),
+    # the kernel with its own loops for backward's products, as where no OpenBLAS is found
+    pytest.param("numba-loops", marks=_NO_NUMBA),
 ]
 
 
 @pytest.fixture(params=BACKENDS)
-def backend(request):
-    kernels.set_backend("attention", request.param)
-    yield request.param
+def backend(request, monkeypatch):
+    name = request.param
+    if name == "numba-loops":
+        from minifm.kernels import flash_attention_cpu
+        monkeypatch.setattr(flash_attention_cpu, "gemm_address", lambda dtype: 0)
+        name = "numba"
+    kernels.set_backend("attention", name)
+    yield name
     kernels.set_backend("attention", None)
 
 
