@@ -41,7 +41,8 @@ SIZES = tuple(1 << p for p in range(17, 23))  # elements of the kernel's input: 
 # The int8 matmul (minifm.quantization, forward only, no PyTorch twin) does K = 128
 # multiply-adds an output: its inputs (rows, 128) against (512, 128) weights, 16 .. 512 rows.
 INT8_SIZES = tuple(1 << p for p in range(11, 17))
-KERNELS = ("relu", "batch_norm", "max_pool", "softmax", "layer_norm", "gelu", "int8_matmul")
+KERNELS = ("relu", "batch_norm", "max_pool", "softmax", "layer_norm", "gelu", "int8_matmul",
+           "sgd")
 NEVER, ALWAYS = 1 << 62, 0  # cpu_tasks.SERIAL_BELOW forcing serial / split calls
 
 
@@ -61,11 +62,21 @@ def _int8_case(shape, rng):
     return lambda: int8_matmul(a, 3, b)
 
 
+def _sgd_case(lib, shape, rng):
+    """One SGD step (momentum 0.9, weight decay 5e-4) of a parameter of `shape`."""
+    mod, optim = (minifm, minifm.optim) if lib == "minifm" else (torch, torch.optim)
+    p = mod.tensor(rng.standard_normal(shape).astype(np.float32), requires_grad=True)
+    p.grad = mod.tensor(rng.standard_normal(shape).astype(np.float32))
+    return optim.SGD([p], lr=0.01, momentum=0.9, weight_decay=5e-4).step
+
+
 def _case(kernel, lib, shape, rng):
-    """A zero-argument forward + backward of `kernel` in `lib` ("minifm" or "torch"); None
-    for the int8 matmul in PyTorch."""
+    """A zero-argument forward + backward of `kernel` in `lib` ("minifm" or "torch") (an
+    optimizer step for SGD); None for the int8 matmul in PyTorch."""
     if kernel == "int8_matmul":
         return _int8_case(shape, rng) if lib == "minifm" else None
+    if kernel == "sgd":
+        return _sgd_case(lib, shape, rng)
     mod, fn = (minifm, F) if lib == "minifm" else (torch, TF)
     x_np = rng.standard_normal(shape).astype(np.float32)
     g_np = rng.standard_normal(shape).astype(np.float32)
