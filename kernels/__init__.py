@@ -41,9 +41,9 @@ Choose with `set_backend("attention", "numba")` or the environment variable
 MINIFM_ATTENTION_BACKEND (set_backend wins). The variable is read once, at the op's first
 call, as Numba reads its NUMBA_ variables at import: set it before running the op, and use
 set_backend to change the choice at run time; `set_backend(op, None)` undoes a choice and
-has the variable read again at the op's next call. A backend chosen by name that cannot run the inputs is an error, never a
-silent fallback. The choice made is logged once per configuration at DEBUG level on the
-"minifm.kernels" logger.
+has the variable read again at the op's next call. A backend chosen by name that cannot run
+the inputs is an error, never a silent fallback. The choice made is logged once per
+configuration at DEBUG level on the "minifm.kernels" logger.
 
 `select` runs on every call of an op, so its answer for a problem (the op, the device type
 and the keywords it passes) is kept until set_backend changes a choice: a call costs one

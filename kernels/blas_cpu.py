@@ -28,7 +28,7 @@ import threading
 
 import numpy as np
 from llvmlite import ir
-from numba import types
+from numba import njit, types, uint64
 from numba.core.errors import TypingError
 from numba.extending import intrinsic
 
@@ -116,6 +116,13 @@ def gemm(typingctx, address, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, b
         return context.get_dummy_value()
 
     return sig, codegen
+
+
+@njit(cache=True, nogil=True, inline="always")
+def pointer(a, offset):
+    """The address of element `offset` of a's flat memory (a is contiguous): how gemm's
+    callers name a matrix that starts inside an array."""
+    return a.ctypes.data + uint64(offset * a.itemsize)
 
 
 _thread_functions = []  # [(get, set) of NumPy's BLAS thread count, or None]

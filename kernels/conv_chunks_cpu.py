@@ -29,14 +29,8 @@ from __future__ import annotations
 
 from numba import njit, uint64
 
-from .blas_cpu import NO_TRANS, TRANS, gemm
+from .blas_cpu import NO_TRANS, TRANS, gemm, pointer
 from .im2col_cpu import add_columns, to_columns
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _at(a, offset):
-    """The address of element `offset` of a's flat memory (a is contiguous)."""
-    return a.ctypes.data + uint64(offset * a.itemsize)
 
 
 @njit(cache=True, nogil=True)
@@ -44,13 +38,13 @@ def _block(a, start, stop, scratch):
     """The address of chunk start .. stop of a (N, O, P) laid out as (O, S*P): a[start]
     itself for one sample, else copied into scratch (flat)."""
     if stop - start == 1:
-        return _at(a, start * a.shape[1] * a.shape[2])
+        return pointer(a, start * a.shape[1] * a.shape[2])
     o, p = a.shape[1], a.shape[2]
     width = (stop - start) * p
     for s in range(stop - start):
         for c in range(o):
             scratch[c * width + s * p:c * width + (s + 1) * p] = a[start + s, c]
-    return _at(scratch, 0)
+    return pointer(scratch, 0)
 
 
 @njit(cache=True, nogil=True)
@@ -75,8 +69,8 @@ def _add_weight_term(address, block, cols, width, term, transposed, first):
     item = uint64(term.itemsize)
     for g in range(groups):
         b = block + uint64(g * og * width) * item
-        c = _at(cols, g * k * width)
-        t = _at(term, g * og * k)
+        c = pointer(cols, g * k * width)
+        t = pointer(term, g * og * k)
         if transposed:
             gemm(address, NO_TRANS, TRANS, k, og, width, one, c, width, b, width, beta, t, og)
         else:
@@ -98,11 +92,11 @@ def columns_pass(address, starts, geometry, table, source, weight, out, other, t
         width = (stop - start) * geometry[11] * geometry[12]  # samples * Ho * Wo
         to_columns(source[start:stop].ravel(), stop - start, geometry, table, cols)
         if out.size:
-            into = _at(out, start * out.shape[1] * out.shape[2]) if stop - start == 1 else \
-                _at(scratch, 0)
+            into = pointer(out, start * out.shape[1] * out.shape[2]) if stop - start == 1 else \
+                pointer(scratch, 0)
             for g in range(groups):
-                gemm(address, NO_TRANS, NO_TRANS, og, width, k, one, _at(weight, g * og * k),
-                     k, _at(cols, g * k * width), width, zero,
+                gemm(address, NO_TRANS, NO_TRANS, og, width, k, one, pointer(weight, g * og * k),
+                     k, pointer(cols, g * k * width), width, zero,
                      into + uint64(g * og * width * cols.itemsize), width)
             if stop - start > 1:
                 _unblock(scratch, out, start, stop)
@@ -125,9 +119,9 @@ def adjoint_pass(address, starts, geometry, table, gy, weight, gx, x, term, tran
         block = _block(gy, start, stop, scratch)
         if gx.size:
             for g in range(groups):
-                gemm(address, TRANS, NO_TRANS, k, width, og, one, _at(weight, g * og * k), k,
+                gemm(address, TRANS, NO_TRANS, k, width, og, one, pointer(weight, g * og * k), k,
                      block + uint64(g * og * width * cols.itemsize), width, zero,
-                     _at(cols, g * k * width), width)
+                     pointer(cols, g * k * width), width)
             add_columns(cols, stop - start, geometry, table, gx[start:stop].ravel())
         if term.size:
             to_columns(x[start:stop].ravel(), stop - start, geometry, table, cols)

@@ -81,7 +81,6 @@ def supports(dtype, nd):
     return None
 
 
-
 def _chunks(n, plane, rows, itemsize):
     """Sample ranges whose columns are at least COLUMNS wide (a 4x4 map alone would make a
     product 16 columns wide, far below BLAS's efficient sizes) and, beyond that, fill up to

@@ -34,8 +34,9 @@ from numba import njit
 # that. `python benchmarks/bench_split.py` (forward + backward at two threads, split time
 # over serial time, two runs): ReLU 2.25-2.45, 1.48-1.94, 0.97-1.17 at 128, 256, 512 K
 # elements, 0.76-0.82 at 1 M, 0.57-0.70 above; the weighted kernels cross where their weight
-# puts them (GELU, weight 4: 1.21-1.24 at 128 K, 0.78-0.90 at 256 K). It was 256 K elements for every kernel before that measurement,
-# which split ReLU, softmax and layer norm calls that then took longer.
+# puts them (GELU, weight 4: 1.21-1.24 at 128 K, 0.78-0.90 at 256 K). It was 256 K elements
+# for every kernel before that measurement, which split ReLU, softmax and layer norm calls
+# that then took longer.
 SERIAL_BELOW = 1 << 20
 
 

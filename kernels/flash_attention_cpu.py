@@ -48,9 +48,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange, uint64
+from numba import njit, prange
 
-from .blas_cpu import NO_TRANS, TRANS, gemm, gemm_address, one_blas_thread
+from .blas_cpu import NO_TRANS, TRANS, gemm, gemm_address, one_blas_thread, pointer
 from .cpu_exp import INT_VIEW, exp_constants, exp_inplace
 
 # Tile sizes measured with benchmarks/bench_attention.py (B=4, H=8, D=64, float32, 2 cores).
@@ -60,13 +60,6 @@ BACKWARD_BLOCK_K = 256  # backward: keys whose dK, dV are accumulated, the vecto
 BACKWARD_BLOCK_Q = 64   # backward: queries per step
 
 _FASTMATH = {"contract"}
-
-
-@njit(cache=True, inline="always")
-def _at(a, row, col=0):
-    """The address of element `col` of row `row` of a C-contiguous array seen as 2-D, rows of
-    a.shape[-1] (a 3-D array's row n * a.shape[1] + i is a[n, i]): for blas_cpu.gemm."""
-    return a.ctypes.data + uint64((row * a.shape[-1] + col) * a.itemsize)
 
 
 @njit(cache=True, fastmath=_FASTMATH)
@@ -273,8 +266,8 @@ def _backward_head(address, q, k, v, out, lse, dout, has_bias, bias, bias_index,
             exp_inplace(flat, flat.view(int_view), exponent[:nq * nk], c)
             # dV^T += dO^T P
             if address:
-                gemm(address, TRANS, NO_TRANS, Dv, nk, nq, one, _at(dout, bh * L + i0), Dv,
-                     _at(p_tile, 0), nk, one, _at(dvT, 0), nk)
+                gemm(address, TRANS, NO_TRANS, Dv, nk, nq, one, pointer(dout, (bh * L + i0) * Dv),
+                     Dv, pointer(p_tile, 0), nk, one, pointer(dvT, 0), nk)
             else:
                 _matmul_acc(dout[bh, i0:i0 + nq].T, p_tile, dvT, Dv, nq, nk)
             # dP = dO V^T, then dS = P * (dP - delta), with the scale of dQ and dK folded in
@@ -285,10 +278,10 @@ def _backward_head(address, q, k, v, out, lse, dout, has_bias, bias, bias_index,
                     ds_tile[i, j] = p_tile[i, j] * (ds_tile[i, j] - delta[i0 + i, 0]) * scale
             # dK^T += Q^T dS and dQ += dS K
             if address:
-                gemm(address, TRANS, NO_TRANS, D, nk, nq, one, _at(q, bh * L + i0), D,
-                     _at(ds_tile, 0), nk, one, _at(dkT, 0), nk)
-                gemm(address, NO_TRANS, NO_TRANS, nq, D, nk, one, _at(ds_tile, 0), nk,
-                     _at(k, bh * S + j0), D, one, _at(dq, bh * L + i0), D)
+                gemm(address, TRANS, NO_TRANS, D, nk, nq, one, pointer(q, (bh * L + i0) * D), D,
+                     pointer(ds_tile, 0), nk, one, pointer(dkT, 0), nk)
+                gemm(address, NO_TRANS, NO_TRANS, nq, D, nk, one, pointer(ds_tile, 0), nk,
+                     pointer(k, (bh * S + j0) * D), D, one, pointer(dq, (bh * L + i0) * D), D)
             else:
                 _matmul_acc(q[bh, i0:i0 + nq].T, ds_tile, dkT, D, nq, nk)
                 _matmul_acc(ds_tile, k[bh, j0:j0 + nk], dq[bh, i0:i0 + nq], nq, nk, D)

@@ -200,7 +200,6 @@ def _table(geometry):
     return table
 
 
-
 _NO_TABLE = np.zeros((0, 0), dtype=np.int64)
 _NO_TABLE.flags.writeable = False  # as the tables are: one compiled type for both
 

@@ -21,13 +21,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .cpu_tasks import run_in_ranges, run_tasks
+from .cpu_tasks import run_in_ranges
 
 # Time per window read (forward) or input element (backward) relative to a ReLU element's,
 # for cpu_tasks (bench_split.py, 3x3 stride-2 pooling of (64, 32, H, W), forward + backward
-# at two threads, split / serial, two runs: 0.62-0.77 at 8x8, 0.53-0.83 above). That fit split both
-# passes; with the weight, at 8x8 and 11x11 the forward splits and the backward (fewer
-# units) does not, a mix the benchmark did not time.
+# at two threads, split / serial, two runs: 0.62-0.77 at 8x8, 0.53-0.83 above). That fit
+# split both passes; with the weight, at 8x8 and 11x11 the forward splits and the backward
+# (fewer units) does not, a mix the benchmark did not time.
 WEIGHT = 4
 
 
@@ -95,8 +95,8 @@ def max_pool2d_forward(x, kernel, stride, pads, dilation, out_size):
     # The work is a window per output (kh*kw reads), not an element: counted as the output
     # alone, ResNet-18's 3x3 pool at 32x32 inputs, batch 16 (65,536 outputs), ran on one
     # thread at two.
-    run_tasks(_forward_range, y.shape[0], y.size * kernel[0] * kernel[1] * WEIGHT, x, *kernel,
-              *stride, pads[0][0], pads[1][0], *dilation, argmax, y)
+    run_in_ranges(_forward_range, y, x, *kernel, *stride, pads[0][0], pads[1][0], *dilation,
+                  argmax, weight=kernel[0] * kernel[1] * WEIGHT)
     return y, argmax
 
 

@@ -133,6 +133,13 @@ def assert_grads_close(model, torch_model, **tol):
         assert_close(p.grad, torch_params[name].grad, msg=name, **tol)
 
 
+def read_backend_variables_again(monkeypatch):
+    """minifm.kernels reads each MINIFM_<OP>_BACKEND once and keeps select's answers: start
+    over as a fresh process would, after monkeypatch.setenv (both restored after the test)."""
+    monkeypatch.setattr(kernels, "_from_environment", {})
+    monkeypatch.setattr(kernels, "_selected", {})
+
+
 @pytest.fixture
 def corpus(tmp_path):
     """A small text file (200 lines) for the training CLI tests."""

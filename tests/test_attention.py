@@ -18,7 +18,7 @@ import pytest
 import minifm
 from minifm import kernels
 from minifm.ops.attention import scaled_dot_product_attention as sdpa
-from conftest import assert_close, to_numpy
+from conftest import assert_close, read_backend_variables_again, to_numpy
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -298,13 +298,6 @@ def test_errors(name):
         call()
 
 
-def _read_environment_again(monkeypatch):
-    """The MINIFM_<OP>_BACKEND variables are read once per op, and select keeps its answers:
-    start over as a fresh process would (restored after the test)."""
-    monkeypatch.setattr(kernels, "_from_environment", {})
-    monkeypatch.setattr(kernels, "_selected", {})
-
-
 def test_backend_settings(monkeypatch, caplog):
     assert kernels.available_backends("attention")[0] == "reference"
     with pytest.raises(ValueError, match="unknown attention backend 'fast'"):
@@ -312,7 +305,7 @@ def test_backend_settings(monkeypatch, caplog):
     with pytest.raises(ValueError, match="unknown op 'no_such_op'"):
         kernels.set_backend("no_such_op", "auto")
     monkeypatch.setenv("MINIFM_ATTENTION_BACKEND", "reference")
-    _read_environment_again(monkeypatch)
+    read_backend_variables_again(monkeypatch)
     assert kernels.get_backend("attention") == "reference"
     q = minifm.randn(1, 3, 4, requires_grad=True)
     assert sdpa(q, q, q).grad_fn.name() == REFERENCE
@@ -327,11 +320,11 @@ def test_backend_settings(monkeypatch, caplog):
         kernels.set_backend("attention", None)  # and the variable is read again
     assert kernels.get_backend("attention") == "auto"
     monkeypatch.setenv("MINIFM_ATTENTION_BACKEND", "nonsense")
-    _read_environment_again(monkeypatch)
+    read_backend_variables_again(monkeypatch)
     with pytest.raises(ValueError, match="MINIFM_ATTENTION_BACKEND"):
         kernels.get_backend("attention")
     monkeypatch.delenv("MINIFM_ATTENTION_BACKEND")
-    _read_environment_again(monkeypatch)
+    read_backend_variables_again(monkeypatch)
     with caplog.at_level(logging.DEBUG, logger="minifm.kernels"):
         kernels._logged.clear()
         sdpa(q, q, q)

@@ -433,7 +433,6 @@ def test_pooling_modules_match_torch(ours, theirs):
     assert_close(ours(minifm.tensor(x)), theirs(torch.tensor(x)))
 
 
-
 @pytest.mark.parametrize("name,args,kwargs,x_shape", [
     ("MaxPool1d", (3, 2, 1), dict(ceil_mode=True), (2, 3, 11)),
     ("MaxPool3d", ((2, 3, 2),), dict(dilation=(1, 1, 2)), (2, 2, 5, 7, 6)),

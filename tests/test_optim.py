@@ -16,6 +16,7 @@ torch = pytest.importorskip("torch")
 import minifm  # noqa: E402
 from minifm import optim  # noqa: E402
 from minifm.nn import utils  # noqa: E402
+from conftest import read_backend_variables_again  # noqa: E402
 
 STEPS = 25
 SHAPES = [(8, 4), (8,), (3, 8), (3,)]
@@ -357,7 +358,6 @@ def test_sgd_kernel_gives_the_numpy_rules_bits(options, dtype, size, monkeypatch
     """minifm.kernels.sgd_cpu's one pass and the NumPy rule agree to the bit over three
     steps (the first writes the momentum buffer), on one thread and on two."""
     numba = pytest.importorskip("numba")
-    from minifm import kernels
     from minifm.kernels import cpu_tasks
     monkeypatch.setattr(cpu_tasks, "SERIAL_BELOW", 300_001)  # the large size is shared
     rng = np.random.default_rng(0)
@@ -369,8 +369,7 @@ def test_sgd_kernel_gives_the_numpy_rules_bits(options, dtype, size, monkeypatch
     try:
         for backend in ("numba", "reference"):
             monkeypatch.setenv("MINIFM_SGD_BACKEND", backend)
-            monkeypatch.setattr(kernels, "_from_environment", {})  # read again, as at start
-            monkeypatch.setattr(kernels, "_selected", {})
+            read_backend_variables_again(monkeypatch)
             p = minifm.tensor(start.copy(), requires_grad=True)
             opt = optim.SGD([p], lr=0.1, **options)
             for g in grads:
