@@ -4,13 +4,14 @@
 # copy importing its own minifm (kernels/ placed as minifm/kernels). Prints each run's table
 # row: config, minifm ms, PyTorch ms, ratio (median), ratio (min), memory.
 #
-#   bash benchmarks/compare_commits.sh BASE_REV [HEAD_REV] [ROUNDS]
+#   bash benchmarks/compare_commits.sh BASE_REV [HEAD_REV] [ROUNDS] [THREADS]
 #
 # Needs the project's environment (PyTorch, Numba) active. Copies go to a temporary folder.
 set -euo pipefail
 base=${1:?usage: compare_commits.sh BASE_REV [HEAD_REV] [ROUNDS]}
 head=${2:-HEAD}
 rounds=${3:-3}
+threads=${4:-1}
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -22,7 +23,7 @@ done
 for round in $(seq "$rounds"); do
     for rev in "$base" "$head"; do
         row=$(cd "$work" && PYTHONPATH="$work/$rev" python "$work/$rev/benchmarks/bench_train_gpt.py" \
-              --threads 1 --configs small --rounds 3 --output "$work/$rev-$round.json" | grep '^| small')
+              --threads "$threads" --configs small --rounds 3 --output "$work/$rev-$round.json" | grep '^| small')
         echo "$rev round $round $row"
     done
 done

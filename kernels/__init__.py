@@ -74,6 +74,7 @@ _KERNELS = {
     "max_pool": {"numba": "pool_cpu"},
     "relu": {"numba": "relu_cpu"},
     "sgd": {"numba": "sgd_cpu"},
+    "matmul": {"numba": "matmul_cpu"},
 }
 _chosen: dict = {}    # op -> backend set with set_backend
 _from_environment: dict = {}  # op -> backend its MINIFM_<OP>_BACKEND names, read at first call
@@ -82,6 +83,8 @@ _choices_made = [0]   # how many times set_backend has run: an answer worked out
                       # is not kept (it may rest on the choice before)
 _SELECTED_AT_MOST = 4096  # answers kept (sizes in the problem make the keys many)
 _logged: set = set()  # configurations already logged
+# A forked child works its answers out again: some kernels cannot run there (cpu_tasks).
+os.register_at_fork(after_in_child=_selected.clear)
 
 
 def _check_op(op):
@@ -159,23 +162,31 @@ def _log_once(op, requested, chosen, device, reason):
 
 
 @functools.lru_cache(maxsize=None)
-def _use_workqueue_threads():
-    """Run Numba's parallel loops on its own 'workqueue' threads, not OpenMP's.
+def _choose_threading_layer():
+    """Run Numba's parallel loops on OpenMP's threads (Numba's 'omp' layer), or on its own
+    'workqueue' threads where no OpenMP runtime is found.
 
-    After a parallel kernel, OpenMP's worker threads spin-wait, and on a small machine
-    they fight OpenBLAS's threads for the cores: measured on 2 cores, a GPT training step
-    (4 layers, width 128, batch 12 x 64) took 565 ms with 'omp' and 63 ms with
-    'workqueue'. A user's NUMBA_THREADING_LAYER is respected. It must be set before the
-    first parallel launch in the process, hence here.
+    minifm's kernels share a call among threads by a parallel loop over its shares
+    (cpu_tasks). OpenMP's workers spin for a while after a loop, waiting for the next, so
+    the next call's hand-off costs microseconds: sharing a ReLU of 256 K floats on two
+    threads took 15-17 us of hand-off under OpenMP against ~100 us under workqueue (or
+    minifm's own Python threads, the design before), whose workers sleep between calls
+    (`python benchmarks/bench_handoff.py`). The spinning has a price where another pool
+    wants the cores: OpenBLAS's threads spin too, and the two pools fought (a GPT step at
+    two threads: 124 ms with both pools, 79-83 ms on workqueue), so minifm's matrix products
+    run on the same pool, OpenBLAS on one thread inside each share (matmul_cpu). A user's
+    NUMBA_THREADING_LAYER is respected. It must be set before the first parallel launch in
+    the process, hence here, before a kernel module is first used.
     """
     if "NUMBA_THREADING_LAYER" not in os.environ:
         import numba
-        numba.config.THREADING_LAYER = "workqueue"
+        numba.config.THREADING_LAYER_PRIORITY = ["omp", "tbb", "workqueue"]
+        numba.config.THREADING_LAYER = "default"
 
 
 def set_num_threads(threads):
     """Threads for the Numba CPU kernels (their threading layer is chosen first)."""
-    _use_workqueue_threads()
+    _choose_threading_layer()
     import numba
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
 
@@ -228,7 +239,7 @@ def _select(op, device_type, problem):
         _log_once(op, requested, backend, device_type, None)
         return None
     if backend == "numba":
-        _use_workqueue_threads()
+        _choose_threading_layer()
     module = _kernel_module(op, backend)
     reason = module.supports(**problem)
     if reason is not None:

@@ -27,6 +27,10 @@ from concurrent.futures import ThreadPoolExecutor
 import numba
 from numba import njit
 
+from . import _choose_threading_layer
+
+_choose_threading_layer()
+
 # Below this much work a call runs on the calling thread. Work is counted in ReLU elements:
 # a kernel passes its elements times its weight, its time per element relative to ReLU's
 # (one read, one write). Handing a share to a helper thread costs the helper's wake-up,
@@ -57,18 +61,30 @@ def task_count(rows, size):
 
 _pool = []  # [(threads, ThreadPoolExecutor)]: the helper threads of run_tasks and conv_cpu
 _growing = threading.Lock()
+_forked = [False]  # whether this process is a forked child (see _after_fork_in_child)
 
 
-def _forget_pool():
-    """In a forked child, which has none of the parent's threads: its first parallel call
-    makes a new pool (the inherited one would queue work for threads that do not exist
-    there), under a new lock (the inherited one may have been held by such a thread)."""
+def _after_fork_in_child():
+    """A forked child (a data-loading worker, say) runs minifm's kernels on one thread, as
+    PyTorch's DataLoader workers do: GNU OpenMP cannot run a parallel loop in a child forked
+    from a process that used it (Numba's 'omp' layer stops such a child, SIGTERM), and the
+    child has none of the parent's helper threads. Its first parallel call would otherwise
+    queue work for threads that do not exist there, under a lock one of them may have held.
+    Kernels with parallel loops of their own (flash attention) are not chosen in such a
+    child (in_forked_child)."""
     global _growing
+    _forked[0] = True
     _pool.clear()
     _growing = threading.Lock()
+    numba.set_num_threads(1)
 
 
-os.register_at_fork(after_in_child=_forget_pool)
+def in_forked_child():
+    """Whether this process was forked from another (its kernels then run on one thread)."""
+    return _forked[0]
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def helpers(threads):

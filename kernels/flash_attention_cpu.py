@@ -51,6 +51,7 @@ import numpy as np
 from numba import njit, prange
 
 from .blas_cpu import NO_TRANS, TRANS, gemm, gemm_address, one_blas_thread, pointer
+from .cpu_tasks import in_forked_child
 from .cpu_exp import INT_VIEW, exp_constants, exp_inplace
 
 # Tile sizes measured with benchmarks/bench_attention.py (B=4, H=8, D=64, float32, 2 cores).
@@ -307,6 +308,8 @@ def supports(dtype, head_dim, value_dim):
     """None when the kernels can run this problem, else the reason they cannot."""
     if dtype not in INT_VIEW:
         return f"the Numba attention kernel takes float32 or float64, got {dtype}"
+    if in_forked_child():
+        return "a forked child cannot run the kernel's parallel loops (see cpu_tasks)"
     return None
 
 

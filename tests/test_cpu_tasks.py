@@ -5,6 +5,7 @@ cut into one range per thread, the ranges run
 on the calling thread and a pool of Python threads (the range functions release the GIL).
 Every kernel that shares its work so must give, on two threads, the bits it gives on one.
 SERIAL_BELOW is lowered here to the size of the test batch, so that it is shared."""
+import os
 import threading
 
 import numpy as np
@@ -120,5 +121,30 @@ def test_weight_counts_a_kernels_work_in_relu_elements(monkeypatch):
         assert len(threads) == 1
         cpu_tasks.run_in_ranges(range_fn, np.empty(500), weight=2)
         assert len(threads) == 3
+    finally:
+        kernels.set_num_threads(previous)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_runs_every_kernel_on_one_thread():
+    """After the parent ran Numba's parallel loops (flash attention, a product cut among
+    threads), a forked child runs the same ops (GNU OpenMP would stop it, SIGTERM, at its
+    first parallel loop): on one thread, flash attention left for the reference."""
+    previous = numba.get_num_threads()
+    kernels.set_num_threads(2)
+    try:
+        q = minifm.tensor(np.random.default_rng(1).standard_normal((2, 3, 70, 16)))
+        w = minifm.tensor(np.random.default_rng(2).standard_normal((256, 16)))
+        expected = [F.scaled_dot_product_attention(q, q, q).numpy(),
+                    F.linear(q.reshape(-1, 16), w).numpy()]
+        pid = os.fork()
+        if pid == 0:  # the child: exit status 0 if both ran and agreed
+            got = [F.scaled_dot_product_attention(q, q, q).numpy(),
+                   F.linear(q.reshape(-1, 16), w).numpy()]
+            ok = (numba.get_num_threads() == 1 and cpu_tasks.in_forked_child()
+                  and all(np.allclose(a, b) for a, b in zip(got, expected)))
+            os._exit(0 if ok else 1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
     finally:
         kernels.set_num_threads(previous)

@@ -12,7 +12,7 @@ import string
 
 import numpy as np
 
-from .. import backend
+from .. import backend, kernels
 from ..autograd import Function
 from ..dims import normalize_dims
 from ..tensor import Tensor
@@ -21,11 +21,25 @@ from .reduce import sum as _sum
 from .shape import expand, select, stack, unsqueeze
 
 
+def _product(a, b):
+    """a @ b of two arrays. NumPy float products of matrices (2-d, or 3-d with one batch
+    size; a stack of rows times one matrix as one matrix) run on minifm's threads
+    (kernels/matmul_cpu.py, kernels.select("matmul")); any other, NumPy's or CuPy's @."""
+    if isinstance(a, np.ndarray) and a.dtype == b.dtype:
+        if a.ndim > 2 and b.ndim == 2 and a.flags.c_contiguous:
+            return _product(_rows(a), b).reshape(a.shape[:-1] + b.shape[-1:])
+        if a.ndim == b.ndim and a.ndim in (2, 3) and a.shape[:-2] == b.shape[:-2]:
+            kernel = kernels.select("matmul", "cpu", dtype=a.dtype)
+            if kernel is not None:
+                return kernel.matmul(a, b)
+    return a @ b
+
+
 class MatMul(Function):
     @staticmethod
     def forward(ctx, x, y):
         ctx.save_for_backward(x, y)
-        return x @ y
+        return _product(x, y)
 
     @staticmethod
     def backward(ctx, g):
@@ -41,11 +55,11 @@ class MatMul(Function):
             g2 = g2[..., None, :]
         gx = gy = None
         if ctx.needs_input_grad[0]:
-            gx = g2 @ xp.swapaxes(y2, -1, -2)
+            gx = _product(g2, xp.swapaxes(y2, -1, -2))
             if x.ndim == 1:
                 gx = gx[..., 0, :]
         if ctx.needs_input_grad[1]:
-            gy = xp.swapaxes(x2, -1, -2) @ g2
+            gy = _product(xp.swapaxes(x2, -1, -2), g2)
             if y.ndim == 1:
                 gy = gy[..., 0]
         return gx, gy   # batch dimensions are summed by the engine's unbroadcast
@@ -227,7 +241,7 @@ class LinearFunction(Function):
     @staticmethod
     def forward(ctx, x, weight, bias):
         ctx.save_for_backward(x, weight)
-        out = _rows(x) @ weight.T
+        out = _product(_rows(x), weight.T)
         if bias is not None:
             out += bias
         return out.reshape(x.shape[:-1] + (weight.shape[0],))
@@ -236,8 +250,8 @@ class LinearFunction(Function):
     def backward(ctx, g):
         x, weight = ctx.saved
         g2 = _rows(g)
-        gx = (g2 @ weight).reshape(x.shape) if ctx.needs_input_grad[0] else None
-        gw = g2.T @ _rows(x) if ctx.needs_input_grad[1] else None
+        gx = _product(g2, weight).reshape(x.shape) if ctx.needs_input_grad[0] else None
+        gw = _product(g2.T, _rows(x)) if ctx.needs_input_grad[1] else None
         gb = g2.sum(axis=0) if ctx.needs_input_grad[2] else None
         return gx, gw, gb
 
