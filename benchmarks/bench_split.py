@@ -2,10 +2,10 @@
 kernel and size, to set the work weights of kernels/cpu_tasks.py.
 
 A kernel that splits its rows between the calling thread and a helper pays a hand-off: the
-helper is a sleeping Python thread, and waking it takes 50-110 us on this project's 2-core
-VM (`python benchmarks/profile_handoffs.py`). A memory-bound kernel (ReLU, SGD) has to be
-large before half its time is worth that; a kernel with more arithmetic per element
-(GELU, softmax) sooner. Each row here times one kernel's forward and backward through
+launch of its parallel twin under Numba's OpenMP layer (microseconds while OpenMP's workers
+spin; more once they sleep, `python benchmarks/bench_handoff.py`). A memory-bound kernel
+(ReLU, SGD) has to be larger before half its time is worth that than a kernel with more
+arithmetic per element (GELU, softmax). Each row here times one kernel's forward and backward through
 minifm's public function, at two Numba threads, with cpu_tasks forced to run every call
 serially and then forced to split every call, in alternating rounds. PyTorch's forward and
 backward at two threads is printed beside for scale, timed after all of minifm's rows: its
@@ -21,9 +21,8 @@ import argparse
 import os
 import sys
 
-for _var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
+for _var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
-os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
 
 import numba  # noqa: E402
 import numpy as np  # noqa: E402

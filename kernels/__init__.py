@@ -27,6 +27,10 @@ entry in _KERNELS and one fused Function. The fused Function takes the module ra
 importing it, so that one Function serves every device's kernel (attention's CPU and
 CUDA kernels have the same functions).
 
+One kernel has no Function of its own: "matmul" (matmul_cpu) is the matrix product that
+linear and matmul's Functions make, forward and backward, on NumPy arrays; they ask
+select for it at each product, and its gradient is more products.
+
 An op can run on one of these backends:
 
     "reference"  the reference Function

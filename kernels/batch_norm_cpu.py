@@ -32,9 +32,9 @@ mean and biased variance returned here, exactly as the NumPy version does.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
-from .cpu_tasks import run_tasks
+from .cpu_tasks import run_tasks, task_range
 
 _FASTMATH = {"reassoc", "contract"}
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -85,6 +85,14 @@ def _forward_channels(x, eps, weight, bias, training, mean, var, rstd, scale, y,
                 out[j] = row[j] * a + b
 
 
+@njit(parallel=True, cache=True)
+def _forward_shared(tasks, rows, *args):
+    """_forward_channels on `tasks` contiguous ranges of [0, rows) at once (cpu_tasks)."""
+    for task in prange(tasks):
+        start, stop = task_range(task, tasks, rows)
+        _forward_channels(*args, start, stop)
+
+
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy", nogil=True)
 def _backward_channels(g, x, mean, rstd, weight, training, need_dx, scale, dx, dweight,
                        dbias, c0, c1):
@@ -124,6 +132,14 @@ def _backward_channels(g, x, mean, rstd, weight, training, need_dx, scale, dx, d
             gr, xr, out = g[n, c], x[n, c], dx[n, c]
             for j in range(size):
                 out[j] = k_ * gr[j] + (xr[j] * a + b)
+
+
+@njit(parallel=True, cache=True)
+def _backward_shared(tasks, rows, *args):
+    """_backward_channels on `tasks` contiguous ranges of [0, rows) at once (cpu_tasks)."""
+    for task in prange(tasks):
+        start, stop = task_range(task, tasks, rows)
+        _backward_channels(*args, start, stop)
 
 
 # (N, C) inputs (S = 1): a channel is a column, one element per 4 or 8 bytes of stride C,
@@ -226,7 +242,7 @@ def batch_norm_forward(x, weight, bias, eps, training, running_mean=None, runnin
                     y.reshape(rows))
         return y.reshape(x.shape), mean, var, rstd
     args = args + (np.empty((channels, 2), x3.dtype), y)
-    run_tasks(_forward_channels, channels, x3.size * WEIGHT, *args)
+    run_tasks(_forward_channels, _forward_shared, channels, x3.size * WEIGHT, *args)
     return y.reshape(x.shape), mean, var, rstd
 
 
@@ -250,5 +266,5 @@ def batch_norm_backward(g, x, mean, rstd, weight, training, need_dx=True):
         return (dx.reshape(x.shape) if need_dx else None), dweight, dbias
     args = (g3, x3, mean, rstd, _param(weight, channels, 1.0), bool(training), bool(need_dx),
             np.empty((channels, 3), x3.dtype), dx, dweight, dbias)
-    run_tasks(_backward_channels, channels, x3.size * WEIGHT, *args)
+    run_tasks(_backward_channels, _backward_shared, channels, x3.size * WEIGHT, *args)
     return (dx.reshape(x.shape) if need_dx else None), dweight, dbias

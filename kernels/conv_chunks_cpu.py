@@ -8,6 +8,9 @@ interpreter between each copy and product, ~20 us a chunk, and on two threads ea
 waits for the GIL the other holds; here the whole share is one call. Measured on the CIFAR
 ResNet's 32-channel 16x16 3x3 layer, batch 64, in conv_cpu's docstring.
 
+Each pass has a twin (columns_pass_shared, adjoint_pass_shared) that runs every thread's
+share in one Numba parallel loop, each share with its own buffers and weight-gradient term.
+
 Two passes cover the four maps of a convolution and its transpose, the arrays seen as
 (N, channels, positions), the weight as (G, O/G, K) with K = C/G*kh*kw:
 
@@ -27,7 +30,7 @@ summed over the share's chunks by the product's beta.
 """
 from __future__ import annotations
 
-from numba import njit, uint64
+from numba import njit, prange, uint64
 
 from .blas_cpu import NO_TRANS, TRANS, gemm, pointer
 from .im2col_cpu import add_columns, to_columns
@@ -126,3 +129,25 @@ def adjoint_pass(address, starts, geometry, table, gy, weight, gx, x, term, tran
         if term.size:
             to_columns(x[start:stop].ravel(), stop - start, geometry, table, cols)
             _add_weight_term(address, block, cols, width, term, transposed, i == 0)
+
+
+@njit(parallel=True, cache=True)
+def columns_pass_shared(address, bounds, firsts, geometry, table, source, weight, out, other,
+                        terms, transposed, cols, scratch):
+    """columns_pass on every thread's share at once: share s takes the chunks whose
+    boundaries are bounds[firsts[s]] .. bounds[firsts[s + 1]], and its own row of terms,
+    cols and scratch (conv_cpu: one share per thread)."""
+    for share in prange(len(firsts) - 1):
+        columns_pass(address, bounds[firsts[share]:firsts[share + 1] + 1], geometry, table,
+                     source, weight, out, other, terms[share], transposed, cols[share],
+                     scratch[share])
+
+
+@njit(parallel=True, cache=True)
+def adjoint_pass_shared(address, bounds, firsts, geometry, table, gy, weight, gx, x, terms,
+                        transposed, cols, scratch):
+    """adjoint_pass on every thread's share at once (as columns_pass_shared)."""
+    for share in prange(len(firsts) - 1):
+        adjoint_pass(address, bounds[firsts[share]:firsts[share + 1] + 1], geometry, table,
+                     gy, weight, gx, x, terms[share], transposed, cols[share], scratch[share])
+

@@ -30,16 +30,18 @@ that OpenBLAS, and where there are fewer chunks than threads, the same chunks ru
 Python (_columns_chunk, _adjoint_chunk).
 
 OpenBLAS runs one thread inside these kernels (blas_cpu.one_blas_thread); minifm's own
-threads (Numba's count) do the sharing: each thread takes a contiguous share of the chunks
-(the caller one of them), copies and products alike. With fewer chunks than threads (one
-chunk: ResNet-18's 2x2 and 1x1 maps at batch 16, the dense layers), the chunks run in order
-and each product's rows are cut among the threads (_products_on). OpenBLAS's own threads
-were given up for the products that run alone too: after each product they spin, waiting
-for the next, and took the second core from what ran next (a ResNet-18 step at two threads
-burned 213-227 ms of CPU for 109-115 ms of wall; cut rows: 135-177 for 99-135). Sharing
-even the smallest layers pays: DCGAN's first discriminator layer (2.1 M multiply-adds),
-forward + backward at two threads, 1.26 ms shared against 1.43 ms on one thread (measured
-alternately in one process; a threshold below which passes stay on one thread was dropped).
+threads (Numba's count) do the sharing: each thread takes a contiguous share of the chunks,
+copies and products alike, all shares in one Numba parallel loop (the passes' twins in
+conv_chunks_cpu; cpu_tasks says why a parallel loop under OpenMP and not Python threads).
+With fewer chunks than threads (one chunk: ResNet-18's 2x2 and 1x1 maps at batch 16, the
+dense layers), the chunks run in order and each product's rows are cut among the threads
+(matmul_cpu). OpenBLAS's own threads were given up for the products that run alone too:
+after each product they spin, waiting for the next, and took the second core from what ran
+next (a ResNet-18 step at two threads burned 213-227 ms of CPU for 109-115 ms of wall; cut
+rows: 135-177 for 99-135). Sharing even the smallest layers pays: DCGAN's first
+discriminator layer (2.1 M multiply-adds), forward + backward at two threads, 1.26 ms
+shared against 1.43 ms on one thread (measured alternately in one process, on Python
+threads, the design before; a threshold below which passes stay on one thread was dropped).
 
 One _buffer call builds its shape's size with math.prod: np.prod took 3.8 us a call, about
 3,000 calls a ResNet-20 step (a tenth of its convolution time in --profile).
@@ -52,23 +54,19 @@ covers the whole input, run as one matrix product (see _dense).
 """
 from __future__ import annotations
 
-import contextlib
-import functools
 import math
 import threading
 
 import numba
 import numpy as np
 
-from . import conv_chunks_cpu, conv_direct_cpu
+from . import conv_chunks_cpu, conv_direct_cpu, matmul_cpu
 from .blas_cpu import gemm_address, one_blas_thread
-from .cpu_tasks import run_parts, task_range
 from .im2col_cpu import add_columns, column_table, geometry as _geometry, to_columns
 
 COLUMNS = 256  # the width of a chunk's column matrix: samples * Ho * Wo (see _chunks)
 TRANSPOSED_FROM = 2048  # N * Ho * Wo from which the weight gradient is gw^T (see there)
 CHUNK_BYTES = 1 << 19  # the most column matrix a chunk fills beyond COLUMNS (see _chunks)
-SPLIT_FROM = 1 << 22  # multiply-adds from which a product is cut among threads (_matmul)
 
 
 def supports(dtype, nd):
@@ -99,61 +97,10 @@ def _chunks(n, plane, rows, itemsize):
     return [(start, min(n, start + size)) for start in range(0, n, size)]
 
 
-def _run_in_order(work, chunks):
-    return [work(start, stop) for start, stop in chunks]
-
-
-@contextlib.contextmanager
-def _products_on(threads):
-    """A context in which the products made through _matmul run on `threads` threads: the
-    rows of each are cut among the calling thread and the pool's, each part on a one-thread
-    BLAS. Not OpenBLAS's own threads: after a product they spin, waiting for the next, and
-    took the second core from whatever ran next (measured in a ResNet-18 step at two threads:
-    the SGD kernel's parallel loop ran 3 ms a call against 1.4 ms alone)."""
-    previous = getattr(_scratch, "row_parts", 1)
-    _scratch.row_parts = threads
-    try:
-        with one_blas_thread():
-            yield
-    finally:
-        _scratch.row_parts = previous
-
-
 def _matmul(a, b, out=None):
-    """a @ b (a, b and out: 2-d, or 3-d over the groups), into `out` where given; inside
-    _products_on(threads), a product of at least SPLIT_FROM multiply-adds with one group is
-    cut by rows of a among the threads."""
-    if out is None:
-        out = np.empty((*a.shape[:-1], b.shape[-1]), dtype=np.result_type(a, b))
-    parts, rows = getattr(_scratch, "row_parts", 1), a.shape[-2]
-    if (parts == 1 or (a.ndim == 3 and a.shape[0] != 1) or rows < 2 * parts
-            or rows * a.shape[-1] * b.shape[-1] < SPLIT_FROM):
-        return np.matmul(a, b, out=out)
-    run_parts(_rows_product, [(a, b, out, *task_range(part, parts, rows))
-                              for part in range(parts)])
-    return out
-
-
-def _rows_product(a, b, out, start, stop):
-    """Rows start .. stop of out = a @ b."""
-    np.matmul(a[..., start:stop, :], b, out=out[..., start:stop, :])
-
-
-def _run_chunks(chunks, work):
-    """work(start, stop) for every chunk; returns the results in chunk order.
-
-    On Numba's thread count (minifm.kernels.set_num_threads): with one thread, or fewer
-    chunks than threads, the chunks run in order on the calling thread with each product's
-    rows cut among the threads (_products_on); otherwise each thread takes a contiguous
-    share of the chunks (the caller one of them) on a one-thread BLAS, so the copies run in
-    parallel too (why: the module's docstring)."""
-    threads = numba.get_num_threads()
-    if threads == 1 or len(chunks) < threads:
-        with _products_on(threads):
-            return _run_in_order(work, chunks)
-    with one_blas_thread():
-        shares = run_parts(_run_in_order, [(work, share) for share in _shares(chunks)])
-    return [result for share in shares for result in share]
+    """a @ b (a, b and out: 2-d, or 3-d over the groups), into `out` where given: on
+    minifm's threads, a large product cut among them (matmul_cpu)."""
+    return matmul_cpu.matmul(a, b, out=out)
 
 
 def _shares(chunks):
@@ -269,16 +216,6 @@ def _direct(x_shape, w_shape, stride, padding, dilation, groups, dtype):
             and conv_direct_cpu.faster_than_im2col(x_shape, w_shape))
 
 
-def _sample_shares(n):
-    """The batch as one range on one thread; else two ranges per thread, which _run_chunks
-    shares out (the direct kernels are single-threaded loops over whole sub-batches)."""
-    threads = numba.get_num_threads()
-    if threads == 1:
-        return [(0, n)]
-    size = -(-n // min(n, 2 * threads))
-    return [(start, min(n, start + size)) for start in range(0, n, size)]
-
-
 def _place_product(weight, cols, y, start, stop):
     """y[start:stop] (S, O, Ho, Wo) = weight @ cols, the chunk's product (straight into y
     for one sample, else through a scratch buffer: the product is (O, S*Ho*Wo))."""
@@ -302,19 +239,14 @@ def conv_forward(x, w, stride, padding, dilation, groups, out_size):
     if crop is not None:
         return conv_forward(x, w[crop[0]], stride, crop[1], dilation, groups, out_size)
     if _dense(x.shape, w.shape, padding, dilation, groups):
-        with _products_on(numba.get_num_threads()):
-            return _product(x.reshape(n, -1), w.reshape(o, -1).T, (n, o, 1, 1))
+        return _product(x.reshape(n, -1), w.reshape(o, -1).T, (n, o, 1, 1))
     if _direct(x.shape, w.shape, stride, padding, dilation, groups, x.dtype):
-        y = np.empty((n, o, *out_size), dtype=x.dtype)
-        _run_chunks(_sample_shares(n), lambda start, stop: conv_direct_cpu.conv_forward(
-            x[start:stop], w, stride, padding, dilation, groups, out_size,
-            out=y[start:stop]))
-        return y
+        return conv_direct_cpu.conv_forward(x, w, stride, padding, dilation, groups, out_size,
+                                            tasks=numba.get_num_threads())
     geometry = _geometry(x.shape, w.shape[2:], stride, padding, dilation, out_size)
     y = np.empty((n, o, *out_size), dtype=x.dtype)
-    _run_pass(conv_chunks_cpu.columns_pass, _columns_chunk, x,
-              np.ascontiguousarray(w).reshape(groups, o // groups, -1), y, None, w.shape, groups,
-              geometry)
+    _run_pass("columns", x, np.ascontiguousarray(w).reshape(groups, o // groups, -1), y, None,
+              w.shape, groups, geometry)
     return y
 
 
@@ -336,11 +268,12 @@ def _weight_term(block, cols, transposed, w_shape):
 
 
 def _weight_grad(terms, transposed, w_shape):
-    """gw of w_shape, the sum of the chunks' terms (see _weight_term), in an array of its
-    own: the engine copies a leaf's gradient that is a view of another array (a reshape of
-    the sum was, for every convolution weight of every step: 8 ms a ResNet-18 step)."""
-    total = terms[0]
-    for term in terms[1:]:
+    """gw of w_shape, the sum of the chunks' or shares' terms (see _weight_term), in an
+    array of its own: the engine copies a leaf's gradient that is a view of another array
+    (a reshape of the sum was, for every convolution weight of every step: 8 ms a ResNet-18
+    step)."""
+    total = terms[0] + terms[1] if len(terms) > 1 else terms[0].copy()
+    for term in terms[2:]:
         total += term
     if not transposed:
         return total
@@ -380,34 +313,27 @@ def conv_backward(x, gy, w, stride, padding, dilation, groups, need_x=True, need
     if cropped is not None:
         return cropped
     if _dense(x.shape, w.shape, padding, dilation, groups):
-        with _products_on(numba.get_num_threads()):
-            g = gy.reshape(n, o)
-            gx = _product(g, w.reshape(o, -1), x.shape) if need_x else None
-            gw = _product(g.T, x.reshape(n, -1), w.shape) if need_w else None
+        g = gy.reshape(n, o)
+        gx = _product(g, w.reshape(o, -1), x.shape) if need_x else None
+        gw = _product(g.T, x.reshape(n, -1), w.shape) if need_w else None
         return gx, gw
     if _direct(x.shape, w.shape, stride, padding, dilation, groups, gy.dtype):
         return _direct_backward(x, gy, w, stride, padding, dilation, groups, need_x, need_w)
     geometry = _geometry(x.shape, w.shape[2:], stride, padding, dilation, gy.shape[2:])
     gx = np.empty(x.shape, dtype=gy.dtype) if need_x else None
     weight = np.ascontiguousarray(w).reshape(groups, o // groups, -1) if need_x else None
-    return gx, _run_pass(conv_chunks_cpu.adjoint_pass, _adjoint_chunk, gy, weight, gx,
-                         x if need_w else None, w.shape, groups, geometry)
+    return gx, _run_pass("adjoint", gy, weight, gx, x if need_w else None, w.shape, groups,
+                         geometry)
 
 
 def _direct_backward(x, gy, w, stride, padding, dilation, groups, need_x, need_w):
-    """conv_backward by conv_direct_cpu, on each share of the batch (see _sample_shares)."""
-    gx = np.empty(x.shape, dtype=gy.dtype) if need_x else None
-
-    def work(start, stop):
-        if need_x:
-            conv_direct_cpu.conv_input_grad(gy[start:stop], w, x.shape, stride, padding,
-                                            dilation, groups, out=gx[start:stop])
-        if need_w:
-            return conv_direct_cpu.conv_weight_grad(x[start:stop], gy[start:stop], w.shape,
-                                                    stride, padding, dilation, groups)
-
-    terms = _run_chunks(_sample_shares(gy.shape[0]), work)
-    return gx, (sum(terms[1:], terms[0]) if need_w else None)
+    """conv_backward by conv_direct_cpu, the batch shared among the threads there."""
+    tasks = numba.get_num_threads()
+    gx = (conv_direct_cpu.conv_input_grad(gy, w, x.shape, stride, padding, dilation, groups,
+                                          tasks=tasks) if need_x else None)
+    gw = (conv_direct_cpu.conv_weight_grad(x, gy, w.shape, stride, padding, dilation, groups,
+                                           tasks=tasks) if need_w else None)
+    return gx, gw
 
 
 def conv_weight_grad(x, gy, w_shape, stride, padding, dilation, groups):
@@ -438,16 +364,15 @@ def conv_transpose_backward(x, gy, w, stride, padding, dilation, groups, need_x=
     if cropped is not None:
         return cropped
     if _dense(gy.shape, w.shape, padding, dilation, groups):
-        with _products_on(numba.get_num_threads()):
-            g = gy.reshape(n, -1)
-            gx = _product(g, w.reshape(o, -1).T, x.shape) if need_x else None
-            gw = _product(x.reshape(n, o).T, g, w.shape) if need_w else None
+        g = gy.reshape(n, -1)
+        gx = _product(g, w.reshape(o, -1).T, x.shape) if need_x else None
+        gw = _product(x.reshape(n, o).T, g, w.shape) if need_w else None
         return gx, gw
     geometry = _geometry(gy.shape, w.shape[2:], stride, padding, dilation, x.shape[2:])
     gx = np.empty(x.shape, dtype=gy.dtype) if need_x else None
     weight = np.ascontiguousarray(w).reshape(groups, o // groups, -1) if need_x else None
-    return gx, _run_pass(conv_chunks_cpu.columns_pass, _columns_chunk, gy, weight, gx,
-                         x if need_w else None, w.shape, groups, geometry)
+    return gx, _run_pass("columns", gy, weight, gx, x if need_w else None, w.shape, groups,
+                         geometry)
 
 
 def _share_gemm_address(dtype, chunks):
@@ -455,53 +380,47 @@ def _share_gemm_address(dtype, chunks):
     (conv_chunks_cpu: no return to Python between chunks), or 0 where they run from Python:
     NumPy's OpenBLAS not found, Numba's compiler switched off (NUMBA_DISABLE_JIT: the
     passes would run as Python, without the intrinsic), or fewer chunks than threads (one
-    chunk on two threads: the products' rows are then cut among the threads instead, see
-    _run_chunks)."""
+    chunk on two threads: the products' rows are then cut among the threads instead, by
+    matmul_cpu)."""
     if len(chunks) < numba.get_num_threads() or numba.config.DISABLE_JIT:
         return 0
     return gemm_address(dtype)
 
 
-def _share_starts(chunks):
-    """Each thread's contiguous share of the chunks as its chunk boundaries (int64)."""
-    return [np.array([start for start, _ in share] + [share[-1][1]], dtype=np.int64)
-            for share in _shares(chunks)]
+def _share_bounds(chunks):
+    """The chunks as the compiled shares take them: `bounds`, every chunk boundary (int64),
+    and `firsts`, the index in bounds where each thread's contiguous share of the chunks
+    begins (the last entry: the end of the last share), so that share s runs the chunks
+    between bounds[firsts[s]] and bounds[firsts[s + 1]]."""
+    bounds = np.array([start for start, _ in chunks] + [chunks[-1][1]], dtype=np.int64)
+    firsts = np.cumsum([0] + [len(share) for share in _shares(chunks)], dtype=np.int64)
+    return bounds, firsts
 
 
-def _pass_buffers(share, starts, plane, column_rows, block_rows, dtype):
-    """Scratch buffers (flat) for the widest chunk of the share-th share: its columns, and
-    its block (a gradient or product laid out (rows, samples * plane)). The calling thread
-    keeps them all, one pair per share, and hands the others' to the threads that run
-    them: each share's arguments are ready before its thread is woken, which then takes the
-    GIL only to call the compiled pass. (Made on the helper thread, its Python found the
-    GIL held by the caller's own preparation: the helper started 150-160 us late, against
-    55-80 us now, in profile_handoffs' ResNet-20 step.)"""
-    width = int((starts[1:] - starts[:-1]).max()) * plane
-    suffix = str(share) if share else ""  # the first share's are those of the Python path
-    return (_buffer("cols" + suffix, (column_rows * width,), dtype),
-            _buffer("block" + suffix, (block_rows * width,), dtype))
+def _pass_buffers(bounds, shares, plane, column_rows, block_rows, dtype):
+    """Scratch buffers for the widest chunk, one row for each share: its columns, and its
+    block (a gradient or product laid out (rows, samples * plane))."""
+    width = int((bounds[1:] - bounds[:-1]).max()) * plane
+    return (_buffer("cols", (shares, column_rows * width), dtype),
+            _buffer("block", (shares, block_rows * width), dtype))
 
 
-def _new_term(w_shape, groups, transposed, dtype):
-    """An array for a share's weight-gradient term: of w_shape, or of gw^T's shape
-    (G, C/G*kh*kw, O/G) where `transposed` (see _weight_term)."""
-    if transposed:
-        return np.empty((groups, math.prod(w_shape[1:]), w_shape[0] // groups), dtype=dtype)
-    return np.empty(w_shape, dtype=dtype)
+def _new_terms(shares, w_shape, groups, transposed, dtype):
+    """An array of the shares' weight-gradient terms as conv_chunks_cpu takes them:
+    (shares, G, O/G, K), or (shares, G, K, O/G) where `transposed` (see _weight_term)."""
+    k, og = math.prod(w_shape[1:]), w_shape[0] // groups
+    shape = (groups, k, og) if transposed else (groups, og, k)
+    return np.empty((shares, *shape), dtype=dtype)
 
 
-def _grouped(term, groups, transposed):
-    """term as conv_chunks_cpu takes it: (G, O/G, K), or (G, K, O/G) where transposed."""
-    return term if transposed else term.reshape(groups, term.shape[0] // groups, -1)
-
-
-def _run_pass(compiled, python_chunk, source, weight, out, other, w_shape, groups, geometry):
-    """One pass over the chunks of samples of `source` (gy for the adjoint pass): as
-    compiled shares (conv_chunks_cpu.columns_pass or adjoint_pass, `compiled`) where
-    _share_gemm_address allows, else python_chunk (_columns_chunk or _adjoint_chunk) chunk
-    by chunk. `out` is filled where given; where `other` is (x for the adjoint pass), the
-    weight gradient of w_shape is returned (else None). Arrays are (N, channels, H, W);
-    weight is (G, O/G, K)."""
+def _run_pass(kind, source, weight, out, other, w_shape, groups, geometry):
+    """One pass ("columns" or "adjoint", see _PASSES) over the chunks of samples of `source`
+    (gy for the adjoint pass): as compiled shares (conv_chunks_cpu's pass, or its parallel
+    twin for several threads) where _share_gemm_address allows, else the pass's Python
+    chunk function chunk by chunk. `out` is filled where given; where `other` is (x for the
+    adjoint pass), the weight gradient of w_shape is returned (else None). Arrays are
+    (N, channels, H, W); weight is (G, O/G, K)."""
+    compiled, shared, python_chunk = _PASSES[kind]
     n = source.shape[0]
     rows = w_shape[1] * w_shape[2] * w_shape[3]  # K, a group's rows of the column matrix
     plane = geometry[-2] * geometry[-1]
@@ -510,27 +429,32 @@ def _run_pass(compiled, python_chunk, source, weight, out, other, w_shape, group
     chunks = _chunks(n, plane, groups * rows, source.itemsize)
     address = _share_gemm_address(source.dtype, chunks)
     if not address:
-        terms = _run_chunks(chunks, functools.partial(
-            python_chunk, source, weight, out, other, w_shape, groups, geometry, table,
-            transposed))
+        terms = [python_chunk(source, weight, out, other, w_shape, groups, geometry, table,
+                              transposed, start, stop) for start, stop in chunks]
         return None if other is None else _weight_grad(terms, transposed, w_shape)
     nothing = _nothing(source.dtype)
 
     def flat(a):
         return nothing if a is None else a.reshape(n, a.shape[1], -1)
 
+    bounds, firsts = _share_bounds(chunks)
+    shares = len(firsts) - 1
+    terms = (np.empty((shares, 0, 0, 0), source.dtype) if other is None
+             else _new_terms(shares, w_shape, groups, transposed, source.dtype))
+    cols, scratch = _pass_buffers(bounds, shares, plane, groups * rows, w_shape[0],
+                                  source.dtype)
     arrays = (flat(source), nothing if out is None else weight, flat(out), flat(other))
-    terms, calls = [], []
-    for share, starts in enumerate(_share_starts(chunks)):
-        term = None if other is None else _new_term(w_shape, groups, transposed, source.dtype)
-        terms.append(term)
-        calls.append((address, starts, geometry, table, *arrays,
-                      nothing if term is None else _grouped(term, groups, transposed),
-                      transposed, *_pass_buffers(share, starts, plane, groups * rows,
-                                                 w_shape[0], source.dtype)))
     with one_blas_thread():
-        run_parts(compiled, calls)
-    return None if other is None else _weight_grad(terms, transposed, w_shape)
+        if shares == 1:
+            compiled(address, bounds, geometry, table, *arrays, terms[0], transposed, cols[0],
+                     scratch[0])
+        else:
+            shared(address, bounds, firsts, geometry, table, *arrays, terms, transposed, cols,
+                   scratch)
+    if other is None:
+        return None
+    return _weight_grad(terms if transposed else terms.reshape(shares, *w_shape), transposed,
+                        w_shape)
 
 
 def _columns_chunk(source, weight, out, other, w_shape, groups, geometry, table, transposed,
@@ -575,3 +499,10 @@ def _nothing(dtype):
     if dtype not in _NOTHING:
         _NOTHING[dtype] = np.empty((0, 0, 0), dtype=dtype)
     return _NOTHING[dtype]
+
+
+# each pass: (compiled share, its parallel twin, one chunk from Python)
+_PASSES = {"columns": (conv_chunks_cpu.columns_pass, conv_chunks_cpu.columns_pass_shared,
+                       _columns_chunk),
+           "adjoint": (conv_chunks_cpu.adjoint_pass, conv_chunks_cpu.adjoint_pass_shared,
+                       _adjoint_chunk)}

@@ -23,6 +23,18 @@ channel, its padded plane in L1, accumulating into all output planes) is `by_inp
 kept for the benchmark. Indices are unsigned (see conv_cpu's note on signed-index
 wraparound checks).
 
+How a batch is shared among threads (the wrappers' `tasks`): the samples are cut into
+`tasks` contiguous ranges (cpu_tasks.task_range), and one parallel loop (a Numba prange
+over the ranges, `_forward_shared`, `_weight_grad_shared`) runs the single-thread loops
+above on each range, with scratch of its own (padded planes, accumulators, a term of gw,
+summed afterwards in task order). Why: one parallel launch per pass, whose hand-off under
+Numba's OpenMP layer (workers spinning after each loop) costs microseconds, against a
+Python thread woken for each share (the design before, in conv_cpu). Why calls, not the
+loops written into the prange's body: the calls keep the loops as they vectorize alone (the
+loops inlined into the parallel body vectorized worse). One task is a plain call on the
+calling thread, no parallel launch: a forked child (one thread, see cpu_tasks) never reaches
+a prange.
+
 Measured (benchmarks/bench_conv_methods.py, one thread, Intel Xeon 2.8 GHz AVX-512, 2 cores
 shared with two other engineers' jobs, so single runs vary by 20%; ms, medians of 15
 interleaved rounds, the run in results/conv_methods.md; in brackets the range of the
@@ -55,7 +67,9 @@ float32 loops then ran 4 wide with conversions, 19 ms.)
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
+
+from .cpu_tasks import task_range
 
 _JIT = dict(cache=True, nogil=True, fastmath={"reassoc", "contract"}, error_model="numpy")
 THIN = 16  # the most input or output channels measured faster than im2col (see there)
@@ -246,6 +260,36 @@ def _weight_grad(x, g, n, c, h, wd, top, left, o, ho, wo, hp, wp, padded, spread
                           k, k + c * _9)
 
 
+@njit(**_JIT)
+def _share(task, tasks, n):
+    """(first sample, samples) of the task-th of `tasks` contiguous ranges of n samples, as
+    uint64 (task_range runs on int64: a prange index may come typed either way)."""
+    start, stop = task_range(np.int64(task), np.int64(tasks), np.int64(n))
+    return np.uint64(start), np.uint64(stop - start)
+
+
+@njit(parallel=True, **_JIT)
+def _forward_shared(x, w, n, c, h, wd, top, left, o, ho, wo, hp, wp, padded, acc, y, tasks):
+    """_forward on `tasks` contiguous, non-empty ranges of the n samples in one parallel
+    loop, each range with its own rows of the scratch (padded and acc: 2-d, a row a task)."""
+    for task in prange(tasks):
+        first, samples = _share(task, tasks, n)
+        _forward(x[first * c * h * wd:], w, samples, c, h, wd, top, left, o, ho, wo, hp, wp,
+                 padded[task], acc[task], y[first * o * ho * wo:])
+
+
+@njit(parallel=True, **_JIT)
+def _weight_grad_shared(x, g, n, c, h, wd, top, left, o, ho, wo, hp, wp, padded, spread, gw,
+                        tasks):
+    """_weight_grad on `tasks` contiguous, non-empty ranges of the n samples in one parallel
+    loop, each range with its own rows of the scratch (padded, spread) and its own term of
+    the gradient (gw: 2-d, a row a task; the caller sums the rows)."""
+    for task in prange(tasks):
+        first, samples = _share(task, tasks, n)
+        _weight_grad(x[first * c * h * wd:], g[first * o * ho * wo:], samples, c, h, wd, top,
+                     left, o, ho, wo, hp, wp, padded[task], spread[task], gw[task])
+
+
 def supports_3x3(method, dtype, w_shape, stride, padding, dilation, groups):
     """None when a 3x3 stride-1 `method` ("the direct convolution", "the Winograd
     convolution") can run the 2-d convolution, else the reason it cannot: a 3x3 kernel,
@@ -281,55 +325,79 @@ def _sizes(*sizes):
     return [np.uint64(v) for v in sizes]
 
 
-def _scratch(x_shape, padding, out_size, dtype, by_input=False, o=None):
+def _range_count(n, tasks):
+    """How many ranges to cut n samples into where `tasks` are asked for: task_range's
+    non-empty ones (its ranges are ceil(n / tasks) long, so the last may be empty: 7 samples
+    in 5 tasks are 4 ranges, of 2, 2, 2 and 1), so at most n; 1 for an empty batch."""
+    per_task = max(1, -(-n // tasks))
+    return max(1, -(-n // per_task))
+
+
+def _scratch(x_shape, padding, out_size, dtype, tasks, by_input=False, o=None):
+    """(top, left), (hp, wp) and the loops' scratch, a row for each of `tasks` tasks: the
+    padded planes and the accumulators."""
     (top, bottom), (left, right) = padding
     c, h, w = x_shape[1:]
     hp, wp = h + top + bottom, w + left + right
-    padded = np.empty(c * (hp * wp + 2), dtype=dtype)
-    acc = np.empty((o if by_input else 2) * out_size[0] * wp, dtype=dtype)
+    padded = np.empty((tasks, c * (hp * wp + 2)), dtype=dtype)
+    acc = np.empty((tasks, (o if by_input else 2) * out_size[0] * wp), dtype=dtype)
     return (top, left), (hp, wp), padded, acc
 
 
-def conv_forward(x, w, stride, padding, dilation, groups, out_size, by_input=False, out=None):
+def conv_forward(x, w, stride, padding, dilation, groups, out_size, by_input=False, out=None,
+                 tasks=1):
     """y (N, O, Ho, Wo) = the convolution of x (N, C, H, W) with w (O, C, 3, 3), stride 1
     (the arguments as conv_cpu.conv_forward's; see `supports`), written into `out` (a
     C-contiguous array of y's shape and dtype) where given. by_input: the other loop order
-    (benchmarks only)."""
+    (benchmarks only, one task). tasks: how many contiguous ranges of the samples to run in
+    parallel (at most N; 1: on the calling thread, no parallel launch)."""
+    if by_input and tasks > 1:
+        raise ValueError(f"the by-input loop order runs as one task, got tasks={tasks}")
     x = np.ascontiguousarray(x)
     w = np.ascontiguousarray(w, dtype=x.dtype)
     n, c, h, wd = x.shape
     o = w.shape[0]
-    (top, left), (hp, wp), padded, acc = _scratch(x.shape, padding, out_size, x.dtype,
+    tasks = _range_count(n, tasks)
+    (top, left), (hp, wp), padded, acc = _scratch(x.shape, padding, out_size, x.dtype, tasks,
                                                   by_input, o)
     y = np.empty((n, o, *out_size), dtype=x.dtype) if out is None else out
-    run = _forward_by_input if by_input else _forward
-    if by_input:
-        padded = padded[:hp * wp + 2]
-    run(x.reshape(-1), w.reshape(-1), *_sizes(n, c, h, wd, top, left, o, *out_size, hp, wp),
-        padded, acc, y.reshape(-1))
+    arrays = x.reshape(-1), w.reshape(-1)
+    sizes = _sizes(n, c, h, wd, top, left, o, *out_size, hp, wp)
+    if tasks > 1:
+        _forward_shared(*arrays, *sizes, padded, acc, y.reshape(-1), tasks)
+    elif by_input:
+        _forward_by_input(*arrays, *sizes, padded[0, :hp * wp + 2], acc[0], y.reshape(-1))
+    else:
+        _forward(*arrays, *sizes, padded[0], acc[0], y.reshape(-1))
     return y
 
 
-def conv_input_grad(gy, w, x_shape, stride, padding, dilation, groups, out=None):
+def conv_input_grad(gy, w, x_shape, stride, padding, dilation, groups, out=None, tasks=1):
     """gx of x_shape: the convolution of gy with the flipped, transposed filter, padded by
-    2 - padding on each side (into `out` where given, as conv_forward)."""
+    2 - padding on each side (into `out` where given, in `tasks` ranges, as conv_forward)."""
     (top, bottom), (left, right) = padding
     flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3), dtype=gy.dtype)
     return conv_forward(gy, flipped, (1, 1), ((2 - top, 2 - bottom), (2 - left, 2 - right)),
-                        (1, 1), 1, tuple(x_shape[2:]), out=out)
+                        (1, 1), 1, tuple(x_shape[2:]), out=out, tasks=tasks)
 
 
-def conv_weight_grad(x, gy, w_shape, stride, padding, dilation, groups):
-    """gw of w_shape (O, C, 3, 3): the adjoint of conv_forward in w."""
+def conv_weight_grad(x, gy, w_shape, stride, padding, dilation, groups, tasks=1):
+    """gw of w_shape (O, C, 3, 3): the adjoint of conv_forward in w; with tasks > 1, the sum
+    of one term per range of the samples (as conv_forward), added in task order."""
     x, gy = np.ascontiguousarray(x), np.ascontiguousarray(gy, dtype=x.dtype)
     n, c, h, wd = x.shape
     o, ho, wo = gy.shape[1:]
-    (top, left), (hp, wp), padded, _ = _scratch(x.shape, padding, (ho, wo), x.dtype)
-    spread = np.empty((o + 1) * ho * wp, dtype=x.dtype)
-    gw = np.empty((o + 1) * c * 9, dtype=x.dtype)
-    _weight_grad(x.reshape(-1), gy.reshape(-1),
-                 *_sizes(n, c, h, wd, top, left, o, ho, wo, hp, wp), padded, spread, gw)
-    return gw[:o * c * 9].reshape(w_shape)
+    tasks = _range_count(n, tasks)
+    (top, left), (hp, wp), padded, _ = _scratch(x.shape, padding, (ho, wo), x.dtype, tasks)
+    spread = np.empty((tasks, (o + 1) * ho * wp), dtype=x.dtype)
+    gw = np.empty((tasks, (o + 1) * c * 9), dtype=x.dtype)
+    arrays = x.reshape(-1), gy.reshape(-1)
+    sizes = _sizes(n, c, h, wd, top, left, o, ho, wo, hp, wp)
+    if tasks > 1:
+        _weight_grad_shared(*arrays, *sizes, padded, spread, gw, tasks)
+    else:
+        _weight_grad(*arrays, *sizes, padded[0], spread[0], gw[0])
+    return gw[:, :o * c * 9].sum(axis=0).reshape(w_shape)
 
 
 

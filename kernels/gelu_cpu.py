@@ -25,10 +25,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from .cpu_exp import exp_constants, exp_inplace
-from .cpu_tasks import run_in_ranges
+from .cpu_tasks import run_in_ranges, task_range
 
 _FASTMATH = {"contract"}
 CHUNK = 4096  # elements per step: its scratch rows (16 KB each) stay in the L2 cache
@@ -84,6 +84,14 @@ def _forward_range(x, k, c, y, start, stop):
             y_s[i] = x_s[i] * cdf_s[i]
 
 
+@njit(parallel=True, cache=True)
+def _forward_shared(tasks, rows, *args):
+    """_forward_range on `tasks` contiguous ranges of [0, rows) at once (cpu_tasks)."""
+    for task in prange(tasks):
+        start, stop = task_range(task, tasks, rows)
+        _forward_range(*args, start, stop)
+
+
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy", nogil=True)
 def _backward_range(g, x, k, c, dx, start, stop):
     half, inv_sqrt_2pi = k[1], k[3]
@@ -99,6 +107,14 @@ def _backward_range(g, x, k, c, dx, start, stop):
         exp_inplace(pdf_s, pdf_s.view(np.int32), exponent[:n], c)
         for i in range(n):
             dx_s[i] = g_s[i] * (cdf_s[i] + x_s[i] * inv_sqrt_2pi * pdf_s[i])
+
+
+@njit(parallel=True, cache=True)
+def _backward_shared(tasks, rows, *args):
+    """_backward_range on `tasks` contiguous ranges of [0, rows) at once (cpu_tasks)."""
+    for task in prange(tasks):
+        start, stop = task_range(task, tasks, rows)
+        _backward_range(*args, start, stop)
 
 
 def supports(dtype, approximate):
@@ -123,7 +139,7 @@ def gelu_forward(x):
     """x * Phi(x), elementwise, for a float32 array of any shape."""
     flat = _flat("gelu forward", "x", x)
     y = np.empty_like(flat)
-    run_in_ranges(_forward_range, y, flat, *_CONSTANTS, weight=WEIGHT)
+    run_in_ranges(_forward_range, _forward_shared, y, flat, *_CONSTANTS, weight=WEIGHT)
     return y.reshape(x.shape)
 
 
@@ -134,5 +150,6 @@ def gelu_backward(g, x):
                          f"{x.shape}")
     flat_x, flat_g = _flat("gelu backward", "x", x), _flat("gelu backward", "grad", g)
     dx = np.empty_like(flat_x)
-    run_in_ranges(_backward_range, dx, flat_g, flat_x, *_CONSTANTS, weight=WEIGHT)
+    run_in_ranges(_backward_range, _backward_shared, dx, flat_g, flat_x, *_CONSTANTS,
+                  weight=WEIGHT)
     return dx.reshape(x.shape)

@@ -19,9 +19,9 @@ The result equals minifm/quantization/int8_matmul.py's NumPy reference exactly.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
-from .cpu_tasks import run_in_ranges
+from .cpu_tasks import run_in_ranges, task_range
 
 MAX_K = (2 ** 31 - 1) // (255 * 128)
 
@@ -58,6 +58,14 @@ def _rows(a, a_zero, b, b_sums, out, start, stop):
             out[m, n] = acc - a_zero * b_sums[n]
 
 
+@njit(parallel=True, cache=True)
+def _rows_shared(tasks, rows, *args):
+    """_rows on `tasks` contiguous ranges of [0, rows) at once (cpu_tasks)."""
+    for task in prange(tasks):
+        start, stop = task_range(task, tasks, rows)
+        _rows(*args, start, stop)
+
+
 def int8_matmul(a, a_zero, b):
     """(a - a_zero) @ b.T in int32, for a (M, K) uint8 and b (N, K) int8."""
     a = np.ascontiguousarray(a)
@@ -68,5 +76,6 @@ def int8_matmul(a, a_zero, b):
     # threads, split / serial at K = 128, N = 512 (`python benchmarks/bench_split.py
     # --kernels int8_matmul`, three runs on this noisy VM): 16 rows 1.66-2.50, 64 rows
     # 0.76-1.28, 128 rows 0.59-1.08, 256 rows 0.70-0.90, 512 rows 0.74-1.06; so from 256 rows.
-    run_in_ranges(_rows, out, a, np.int32(a_zero), b, b_sums, weight=max(1, a.shape[1] // 16))
+    run_in_ranges(_rows, _rows_shared, out, a, np.int32(a_zero), b, b_sums,
+                  weight=max(1, a.shape[1] // 16))
     return out

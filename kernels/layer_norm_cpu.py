@@ -14,12 +14,9 @@ size. Here each row of the (rows, cols) input is read while it is in the cache:
 Row statistics are accumulated in float64 for float32 inputs too. dweight = sum over rows
 of dy * xhat and dbias = sum of dy would be written by every row: each task (a contiguous
 range of rows) sums into its own float64 row of a (tasks, cols) buffer, and the buffer is
-reduced once at the end, so no two threads write one element. The ranges run on Python
-threads (cpu_tasks.run_parts), problems below cpu_tasks.SERIAL_BELOW / WEIGHT elements as
-one range on the calling thread. (A Numba prange over the tasks, the design before, gained
-nothing on two threads: rows of 128, 4 M elements, forward + backward 14.58 ms serial,
-14.58 ms in two tasks, `python benchmarks/bench_split.py --kernels layer_norm` at the
-commit before; now 0.72-0.85 of the serial time from 512 K elements.)
+reduced once at the end, so no two threads write one element. The ranges run as cpu_tasks
+says (a prange over the tasks, each calling the one-thread loops), problems below
+cpu_tasks.SERIAL_BELOW / WEIGHT elements as one range on the calling thread.
 
 Numbers: fastmath allows only reassociation (so row sums vectorize) and fused
 multiply-add; NaN and infinity propagate as in the NumPy version, and division by zero
@@ -28,9 +25,9 @@ multiply-add; NaN and infinity propagate as in the NumPy version, and division b
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
-from .cpu_tasks import run_parts, run_tasks, task_count, task_range
+from .cpu_tasks import run_tasks, task_count, task_range
 
 _FASTMATH = {"reassoc", "contract"}
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -59,6 +56,14 @@ def _forward_rows(x, weight, bias, eps, y, mean, rstd, r0, r1):
             y[r, j] = (x[r, j] - m) * rs * weight[j] + bias[j]
 
 
+@njit(parallel=True, cache=True)
+def _forward_shared(tasks, rows, *args):
+    """_forward_rows on `tasks` contiguous ranges of [0, rows) at once (cpu_tasks)."""
+    for task in prange(tasks):
+        start, stop = task_range(task, tasks, rows)
+        _forward_rows(*args, start, stop)
+
+
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy", nogil=True)
 def _backward_rows(g, x, mean, rstd, weight, need_dx, dx, dweight_part, dbias_part, r0, r1):
     cols = x.shape[1]
@@ -78,6 +83,17 @@ def _backward_rows(g, x, mean, rstd, weight, need_dx, dx, dweight_part, dbias_pa
             for j in range(cols):
                 xhat = (x[r, j] - m) * rs
                 dx[r, j] = rs * (g[r, j] * weight[j] - mean_g - xhat * mean_gx)
+
+
+@njit(parallel=True, cache=True)
+def _backward_shared(tasks, rows, g, x, mean, rstd, weight, need_dx, dx, dweight_parts,
+                     dbias_parts):
+    """_backward_rows on `tasks` contiguous ranges of rows at once, each task summing its
+    weight and bias gradients into its own row of dweight_parts and dbias_parts."""
+    for task in prange(tasks):
+        start, stop = task_range(task, tasks, rows)
+        _backward_rows(g, x, mean, rstd, weight, need_dx, dx, dweight_parts[task],
+                       dbias_parts[task], start, stop)
 
 
 def supports(dtype, cols):
@@ -106,7 +122,8 @@ def layer_norm_forward(x, weight, bias, eps):
     weight, bias = _params(weight, bias, cols, x.dtype)
     y = np.empty_like(x)
     mean, rstd = np.empty(rows), np.empty(rows)
-    run_tasks(_forward_rows, rows, rows * cols * WEIGHT, x, weight, bias, float(eps), y, mean, rstd)
+    run_tasks(_forward_rows, _forward_shared, rows, rows * cols * WEIGHT, x, weight, bias,
+              float(eps), y, mean, rstd)
     return y, mean, rstd
 
 
@@ -121,7 +138,10 @@ def layer_norm_backward(g, x, mean, rstd, weight, need_dx=True):
     dx = np.empty_like(x) if need_dx else np.empty((0, 0), x.dtype)
     tasks = task_count(rows, rows * cols * WEIGHT)
     dweight_parts, dbias_parts = np.zeros((tasks, cols)), np.zeros((tasks, cols))
-    run_parts(_backward_rows, [(g, x, mean, rstd, weight, bool(need_dx), dx, dweight_parts[t],
-                                dbias_parts[t], *task_range(t, tasks, rows)) for t in range(tasks)])
+    args = (g, x, mean, rstd, weight, bool(need_dx), dx, dweight_parts, dbias_parts)
+    if tasks == 1:
+        _backward_rows(*args[:-2], dweight_parts[0], dbias_parts[0], 0, rows)
+    else:
+        _backward_shared(tasks, rows, *args)
     return (dx if need_dx else None, dweight_parts.sum(axis=0).astype(x.dtype),
             dbias_parts.sum(axis=0).astype(x.dtype))

@@ -20,7 +20,7 @@ products run whole on the calling thread. Operands may be C-contiguous or transp
 C-contiguous arrays (x.T and swapaxes(x, -1, -2) are read as they lie, through gemm's
 transpose flags); other layouts are copied first.
 
-With one thread, or where NumPy's OpenBLAS is not found, a product is NumPy's `a @ b`.
+With one thread, or where NumPy's OpenBLAS is not found, a product is NumPy's matmul.
 """
 from __future__ import annotations
 
@@ -80,24 +80,27 @@ def _as_stored(x):
     return np.ascontiguousarray(x), NO_TRANS
 
 
-def matmul(a, b):
-    """a @ b for 2-d operands, or 3-d ones with the same batch size, of one float dtype."""
+def matmul(a, b, out=None):
+    """a @ b for 2-d operands, or 3-d ones with the same batch size, of one float dtype;
+    written into `out` (C-contiguous, of the product's shape and dtype) where given."""
     threads = numba.get_num_threads()
     m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
     entries = a.shape[0] if a.ndim == 3 else 1
-    if threads == 1 or entries * m * n * k < SPLIT_FROM:
-        if threads == 1:
-            return a @ b
+    address = gemm_address(a.dtype) if a.dtype == b.dtype else 0
+    if threads == 1 or not address or (out is not None and out.dtype != a.dtype):
+        return np.matmul(a, b, out=out)
+    if entries * m * n * k < SPLIT_FROM or (out is not None and not out.flags.c_contiguous):
         with one_blas_thread():  # OpenBLAS's threads would wake and spin (see above)
-            return a @ b
+            return np.matmul(a, b, out=out)
     by_batch = entries >= threads
     tasks = min(entries, threads) if by_batch else entries * min(m, threads)
     a3, b3 = (a, b) if a.ndim == 3 else (a[None], b[None])
     a_stored, trans_a = _as_stored(a3)
     b_stored, trans_b = _as_stored(b3)
-    out = np.empty((entries, m, n), dtype=a.dtype)
+    if out is None:
+        out = np.empty((*a.shape[:-1], n), dtype=a.dtype)
     one = a.dtype.type(1)
     with one_blas_thread():
-        _blocks_product(gemm_address(a.dtype), a_stored, trans_a, b_stored, trans_b, out, k,
-                        one, one - one, tasks, by_batch)
-    return out if a.ndim == 3 else out[0]
+        _blocks_product(address, a_stored, trans_a, b_stored, trans_b,
+                        out.reshape(entries, m, n), k, one, one - one, tasks, by_batch)
+    return out

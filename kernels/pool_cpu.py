@@ -19,9 +19,9 @@ are written by one thread only, so overlapping windows need no atomics).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
-from .cpu_tasks import run_in_ranges
+from .cpu_tasks import run_in_ranges, task_range
 
 # Time per window read (forward) or input element (backward) relative to a ReLU element's,
 # for cpu_tasks (bench_split.py, 3x3 stride-2 pooling of (64, 32, H, W), forward + backward
@@ -58,6 +58,14 @@ def _forward_range(x, kh, kw, sh, sw, ph, pw, dh, dw, argmax, y, start, stop):
                     argmax[n, c, i, j] = where
 
 
+@njit(parallel=True, cache=True)
+def _forward_shared(tasks, rows, *args):
+    """_forward_range on `tasks` contiguous ranges of [0, rows) at once (cpu_tasks)."""
+    for task in prange(tasks):
+        start, stop = task_range(task, tasks, rows)
+        _forward_range(*args, start, stop)
+
+
 @njit(cache=True, nogil=True)
 def _backward_range(g, argmax, kw, sh, sw, ph, pw, dh, dw, gx, start, stop):
     """Samples start..stop of gx: each g[n, c, i, j] added at its window's argmax."""
@@ -74,6 +82,14 @@ def _backward_range(g, argmax, kw, sh, sw, ph, pw, dh, dw, gx, start, stop):
                     p = i * sh - ph + (offset // kw) * dh
                     q = j * sw - pw + (offset % kw) * dw
                     gx[n, c, p, q] += g[n, c, i, j]
+
+
+@njit(parallel=True, cache=True)
+def _backward_shared(tasks, rows, *args):
+    """_backward_range on `tasks` contiguous ranges of [0, rows) at once (cpu_tasks)."""
+    for task in prange(tasks):
+        start, stop = task_range(task, tasks, rows)
+        _backward_range(*args, start, stop)
 
 
 def supports(dtype, nd):
@@ -95,14 +111,14 @@ def max_pool2d_forward(x, kernel, stride, pads, dilation, out_size):
     # The work is a window per output (kh*kw reads), not an element: counted as the output
     # alone, ResNet-18's 3x3 pool at 32x32 inputs, batch 16 (65,536 outputs), ran on one
     # thread at two.
-    run_in_ranges(_forward_range, y, x, *kernel, *stride, pads[0][0], pads[1][0], *dilation,
-                  argmax, weight=kernel[0] * kernel[1] * WEIGHT)
+    run_in_ranges(_forward_range, _forward_shared, y, x, *kernel, *stride, pads[0][0],
+                  pads[1][0], *dilation, argmax, weight=kernel[0] * kernel[1] * WEIGHT)
     return y, argmax
 
 
 def max_pool2d_backward(g, argmax, x_shape, kernel, stride, pads, dilation):
     """gx of x_shape: every output gradient added at its window's maximum."""
     gx = np.empty(x_shape, dtype=g.dtype)
-    run_in_ranges(_backward_range, gx, np.ascontiguousarray(g), argmax,
+    run_in_ranges(_backward_range, _backward_shared, gx, np.ascontiguousarray(g), argmax,
                   kernel[1], *stride, pads[0][0], pads[1][0], *dilation, weight=WEIGHT)
     return gx

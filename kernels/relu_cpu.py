@@ -13,9 +13,9 @@ an infinite or NaN g at y <= 0 gives 0).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
-from .cpu_tasks import run_in_ranges
+from .cpu_tasks import run_in_ranges, task_range
 
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -30,11 +30,27 @@ def _forward_range(x, y, start, stop):
         ys[i] = v if not v <= 0 else 0.0  # NaN <= 0 is False: NaN stays NaN
 
 
+@njit(parallel=True, cache=True)
+def _forward_shared(tasks, rows, *args):
+    """_forward_range on `tasks` contiguous ranges of [0, rows) at once (cpu_tasks)."""
+    for task in prange(tasks):
+        start, stop = task_range(task, tasks, rows)
+        _forward_range(*args, start, stop)
+
+
 @njit(cache=True, nogil=True)
 def _backward_range(g, y, dx, start, stop):
     gs, ys, dxs = g[start:stop], y[start:stop], dx[start:stop]
     for i in range(gs.shape[0]):
         dxs[i] = 0.0 if ys[i] <= 0 else gs[i]
+
+
+@njit(parallel=True, cache=True)
+def _backward_shared(tasks, rows, *args):
+    """_backward_range on `tasks` contiguous ranges of [0, rows) at once (cpu_tasks)."""
+    for task in prange(tasks):
+        start, stop = task_range(task, tasks, rows)
+        _backward_range(*args, start, stop)
 
 
 def supports(dtype, contiguous):
@@ -56,7 +72,8 @@ def relu_forward(x):
     """max(x, 0) of a C-contiguous float array."""
     _check("relu forward", x)
     y = np.empty_like(x)
-    run_in_ranges(_forward_range, y.ravel(), x.ravel())  # views: both C-contiguous
+    # views: both C-contiguous
+    run_in_ranges(_forward_range, _forward_shared, y.ravel(), x.ravel())
     return y
 
 
@@ -68,5 +85,5 @@ def relu_backward(g, y):
         raise ValueError(f"relu backward: gradient of shape {g.shape} for an output of "
                          f"shape {y.shape}")
     dx = np.empty_like(y)
-    run_in_ranges(_backward_range, dx.ravel(), g.ravel(), y.ravel())
+    run_in_ranges(_backward_range, _backward_shared, dx.ravel(), g.ravel(), y.ravel())
     return dx

@@ -18,9 +18,9 @@ one range per thread (cpu_tasks) where they are large enough to be worth the thr
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
-from .cpu_tasks import run_tasks
+from .cpu_tasks import run_tasks, task_range
 
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -58,6 +58,14 @@ def _update_range(p, grad, buf, neg_lr, momentum, damping, weight_decay, sign, n
             weight_decay, sign, nesterov, first)
 
 
+@njit(parallel=True, cache=True)
+def _update_shared(tasks, rows, *args):
+    """_update_range on `tasks` contiguous ranges of [0, rows) at once (cpu_tasks)."""
+    for task in prange(tasks):
+        start, stop = task_range(task, tasks, rows)
+        _update_range(*args, start, stop)
+
+
 def sgd_update(p, grad, buf, lr, momentum, dampening, weight_decay, nesterov, maximize,
                first):
     """p -= lr * (the SGD direction), in place, updating the momentum buffer buf (written,
@@ -70,4 +78,4 @@ def sgd_update(p, grad, buf, lr, momentum, dampening, weight_decay, nesterov, ma
     # weight 1 (cpu_tasks): split / serial at two threads 2.08-2.09 at 128 K elements,
     # 1.36-2.14 at 256 K, 0.85-1.38 at 512 K, 0.76-1.07 at 1 M, 0.59-0.69 above (bench_split.py
     # --kernels sgd and a direct timing of the step, this noisy VM)
-    run_tasks(_update_range, p.size, p.size, *args)
+    run_tasks(_update_range, _update_shared, p.size, p.size, *args)

@@ -27,10 +27,10 @@ sends small inputs to NumPy.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from .cpu_exp import INT_VIEW, exp_constants, exp_inplace
-from .cpu_tasks import run_in_ranges
+from .cpu_tasks import run_in_ranges, task_range
 
 _FASTMATH = {"reassoc", "contract"}
 BLOCK = 4096  # elements per block of rows (a row longer than this is a block alone)
@@ -103,6 +103,14 @@ def _forward_rows(x, log, ints, c, y, r0, r1):
                     y[b + i, j] = e[i, j] * scale
 
 
+@njit(parallel=True, cache=True)
+def _forward_shared(tasks, rows, *args):
+    """_forward_rows on `tasks` contiguous ranges of [0, rows) at once (cpu_tasks)."""
+    for task in prange(tasks):
+        start, stop = task_range(task, tasks, rows)
+        _forward_rows(*args, start, stop)
+
+
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy", nogil=True)
 def _backward_rows(g, y, log, ints, c, dx, r0, r1):
     """softmax: dx = y (g - sum(g y)) row by row; log_softmax: exp(y) of a block of rows
@@ -137,6 +145,14 @@ def _backward_rows(g, y, log, ints, c, dx, r0, r1):
                 dx[i, j] = g[i, j] - dx[i, j] * sr
 
 
+@njit(parallel=True, cache=True)
+def _backward_shared(tasks, rows, *args):
+    """_backward_rows on `tasks` contiguous ranges of [0, rows) at once (cpu_tasks)."""
+    for task in prange(tasks):
+        start, stop = task_range(task, tasks, rows)
+        _backward_rows(*args, start, stop)
+
+
 def supports(dtype, last_axis, contiguous, cols):
     """None when the kernels can run this problem (cols: the length of the softmax axis),
     else the reason they cannot."""
@@ -167,8 +183,8 @@ def softmax_forward(x, log=False):
     """softmax (or log_softmax when log) over the last axis of x, each row in turn."""
     _check("softmax forward", x)
     y = np.empty_like(x)
-    run_in_ranges(_forward_rows, _rows(y), _rows(x), bool(log), *_CONSTANTS[x.dtype],
-                  weight=WEIGHT)
+    run_in_ranges(_forward_rows, _forward_shared, _rows(y), _rows(x), bool(log),
+                  *_CONSTANTS[x.dtype], weight=WEIGHT)
     return y
 
 
@@ -180,6 +196,6 @@ def softmax_backward(g, y, log=False):
         raise ValueError(f"softmax backward: gradient of shape {g.shape} for an output of "
                          f"shape {y.shape}")
     dx = np.empty_like(y)
-    run_in_ranges(_backward_rows, _rows(dx), _rows(g), _rows(y), bool(log),
+    run_in_ranges(_backward_rows, _backward_shared, _rows(dx), _rows(g), _rows(y), bool(log),
                   *_CONSTANTS[y.dtype], weight=WEIGHT)
     return dx

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import os
-import threading
 import time
 
 import numpy as np
@@ -779,41 +778,29 @@ def test_conv_kernel_chunk_sizes():
         numba.set_num_threads(previous)
 
 
-def test_conv_kernel_threads_and_blas():
-    """OpenBLAS runs one thread inside the kernels, and its own count is restored after
-    (threadpoolctl, which set it before, is not installed here: the count stayed at
-    OpenBLAS's default whatever minifm.kernels.set_num_threads said). Few chunks run in
-    order, each product's rows cut among Numba's thread count of threads (one product here,
-    made on two threads, equals NumPy's); many chunks on two threads run on both."""
+@pytest.mark.parametrize("shape_x,shape_w", [((12, 8, 9, 9), (6, 8, 3, 3)),   # many chunks
+                                             ((3, 64, 2, 2), (32, 64, 3, 3))])  # one chunk
+def test_conv_kernel_threads_and_blas(conv_backend, shape_x, shape_w):
+    """On one thread and two the kernels give the reference's values, and OpenBLAS's own
+    thread count is restored after them (it runs one thread inside them, minifm's threads
+    sharing the chunks, or, for one chunk, each product's rows: matmul_cpu)."""
     numba = pytest.importorskip("numba")
-    from minifm.kernels import blas_cpu, conv_cpu
+    from minifm.kernels import blas_cpu
     functions = blas_cpu._blas_thread_functions()
     if functions is None:
         pytest.skip("NumPy's BLAS is not a bundled OpenBLAS")
     get, set_ = functions
     previous, threads = get(), numba.get_num_threads()
+    x, w = randn(*shape_x), randn(*shape_w)
+    reference, _ = _on_backend(conv_backend, "conv", "reference", F.conv2d, [x, w], padding=1)
     set_(3)
     try:
-        numba.set_num_threads(1)
-        assert conv_cpu._run_chunks([(0, 1), (1, 2)], lambda start, stop: get()) == [1] * 2
-        assert get() == 3
-        if numba.config.NUMBA_NUM_THREADS >= 2:
-            numba.set_num_threads(2)
-            a, b = randn(300, 200), randn(200, 100)
-            made = []
-
-            def work(start, stop):
-                made.append((conv_cpu._matmul(a, b), get()))
-            conv_cpu._run_chunks([(0, 1)], work)
-            (product, blas), = made
-            np.testing.assert_allclose(product, a @ b, rtol=1e-12)
-            assert blas == 1 and get() == 3
-            chunks = [(i, i + 1) for i in range(6)]
-            seen = conv_cpu._run_chunks(
-                chunks, lambda start, stop: (start, get(), threading.get_ident()))
-            assert [s[0] for s in seen] == list(range(6))
-            assert {s[1] for s in seen} == {1}
-            assert len({s[2] for s in seen}) == 2
+        for count in range(1, min(2, numba.config.NUMBA_NUM_THREADS) + 1):
+            numba.set_num_threads(count)
+            fused, _ = _on_backend(conv_backend, "conv", "numba", F.conv2d, [x, w], padding=1)
+            for a, b in zip(fused, reference):
+                np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-9,
+                                           atol=1e-9)
             assert get() == 3
     finally:
         numba.set_num_threads(threads)
@@ -823,8 +810,8 @@ def test_conv_kernel_threads_and_blas():
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_conv_kernel_threads_work_in_a_forked_child(conv_backend):
     """After the parent ran convolutions on two threads, a forked child (a DataLoader
-    worker, say) runs them too: it makes its own helper threads instead of waiting on the
-    parent's, which it does not have."""
+    worker, say) runs them too, on one thread (cpu_tasks: GNU OpenMP would stop a child
+    that ran a parallel loop)."""
     numba = pytest.importorskip("numba")
     if numba.config.NUMBA_NUM_THREADS < 2:
         pytest.skip("needs two Numba threads")

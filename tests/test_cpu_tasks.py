@@ -1,12 +1,10 @@
 """minifm.kernels.cpu_tasks: the kernels' work shared out among threads.
 
 A problem of SERIAL_BELOW units of work or more (elements times the kernel's weight) is
-cut into one range per thread, the ranges run
-on the calling thread and a pool of Python threads (the range functions release the GIL).
+cut into one range per thread, the ranges run at once by the kernel's parallel loop.
 Every kernel that shares its work so must give, on two threads, the bits it gives on one.
 SERIAL_BELOW is lowered here to the size of the test batch, so that it is shared."""
 import os
-import threading
 
 import numpy as np
 import pytest
@@ -77,50 +75,63 @@ def test_two_threads_give_one_threads_bits(name):
         np.testing.assert_array_equal(a, b)
 
 
+@numba.njit(nogil=True)
+def _log_range(owner, threads, start, stop):
+    for row in range(start, stop):
+        owner[row] += start + 1  # + 1: a row no task wrote stays 0
+        threads[row] = numba.get_thread_id()
+
+
+@numba.njit(parallel=True)
+def _log_shared(tasks, rows, *args):
+    for task in numba.prange(tasks):
+        start, stop = cpu_tasks.task_range(task, tasks, rows)
+        _log_range(*args, start, stop)
+
+
 def test_run_tasks_covers_every_row_once():
     """The ranges of run_tasks partition [0, rows): each row written by exactly one task,
-    the tasks on distinct threads."""
-    seen = []
-
-    def range_fn(log, start, stop):
-        log.append((start, stop, threading.get_ident()))
-
+    the tasks on distinct threads; a small problem runs as one range on the calling
+    thread, without the parallel loop."""
+    owner, threads = np.zeros(1001, np.int64), np.full(1001, -1, np.int64)
     previous = numba.get_num_threads()
     kernels.set_num_threads(2)
     try:
-        cpu_tasks.run_tasks(range_fn, 1001, cpu_tasks.SERIAL_BELOW, seen)
+        cpu_tasks.run_tasks(_log_range, _log_shared, 1001, cpu_tasks.SERIAL_BELOW, owner,
+                            threads)
+        assert sorted(set(owner)) == [1, 502]
+        assert (owner[:501] == 1).all() and (owner[501:] == 502).all()
+        assert len(set(threads)) == 2
+
+        def no_parallel_loop(*args):
+            raise AssertionError("a small problem ran the parallel loop")
+
+        owner[:] = 0
+        cpu_tasks.run_tasks(_log_range, no_parallel_loop, 1001, cpu_tasks.SERIAL_BELOW - 1,
+                            owner, threads)
+        assert (owner == 1).all()
     finally:
         kernels.set_num_threads(previous)
-    rows = sorted((start, stop) for start, stop, _ in seen)
-    assert rows == [(0, 501), (501, 1001)]
-    assert len({thread for _, _, thread in seen}) == 2
-
-
-def test_run_parts_runs_one_part_on_the_calling_thread_without_a_pool(monkeypatch):
-    """One part (one thread's share) needs no helper thread: a process whose kernels only
-    ever ran on one thread has no pool, and none is made."""
-    monkeypatch.setattr(cpu_tasks, "_pool", [])
-    assert cpu_tasks.run_parts(lambda a: (a, threading.get_ident()), [(5,)]) == [
-        (5, threading.get_ident())]
-    assert cpu_tasks._pool == []
 
 
 def test_weight_counts_a_kernels_work_in_relu_elements(monkeypatch):
     """run_in_ranges shares a call when its elements times the kernel's weight reach
     SERIAL_BELOW: a heavier kernel splits smaller outputs."""
     monkeypatch.setattr(cpu_tasks, "SERIAL_BELOW", 1000)
-    threads = []
+    calls = []
 
     def range_fn(out, start, stop):
-        threads.append(threading.get_ident())
+        calls.append(("serial", start, stop))
+
+    def shared_fn(tasks, rows, out):
+        calls.append(("shared", tasks, rows))
 
     previous = numba.get_num_threads()
     kernels.set_num_threads(2)
     try:
-        cpu_tasks.run_in_ranges(range_fn, np.empty(500))
-        assert len(threads) == 1
-        cpu_tasks.run_in_ranges(range_fn, np.empty(500), weight=2)
-        assert len(threads) == 3
+        cpu_tasks.run_in_ranges(range_fn, shared_fn, np.empty(500))
+        cpu_tasks.run_in_ranges(range_fn, shared_fn, np.empty(500), weight=2)
+        assert calls == [("serial", 0, 500), ("shared", 2, 500)]
     finally:
         kernels.set_num_threads(previous)
 
