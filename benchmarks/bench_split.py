@@ -36,10 +36,10 @@ import minifm.nn.functional as F  # noqa: E402
 from minifm.quantization.int8_matmul import int8_matmul  # noqa: E402
 from benchmarks.common import machine_info, median, time_interleaved, write_json  # noqa: E402
 
-SIZES = tuple(1 << p for p in range(17, 23))  # elements of the kernel's input: 128 K .. 4 M
+SIZES = tuple(1 << p for p in range(13, 23))  # elements of the kernel's input: 8 K .. 4 M
 # The int8 matmul (minifm.quantization, forward only, no PyTorch twin) does K = 128
-# multiply-adds an output: its inputs (rows, 128) against (512, 128) weights, 16 .. 512 rows.
-INT8_SIZES = tuple(1 << p for p in range(11, 17))
+# multiply-adds an output: its inputs (rows, 128) against (512, 128) weights, 4 .. 512 rows.
+INT8_SIZES = tuple(1 << p for p in range(9, 17))
 KERNELS = ("relu", "batch_norm", "max_pool", "softmax", "layer_norm", "gelu", "int8_matmul",
            "sgd")
 NEVER, ALWAYS = 1 << 62, 0  # cpu_tasks.SERIAL_BELOW forcing serial / split calls

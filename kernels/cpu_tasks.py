@@ -41,15 +41,15 @@ _choose_threading_layer()
 
 # Below this much work a call runs on the calling thread. Work is counted in ReLU elements:
 # a kernel passes its elements times its weight, its time per element relative to ReLU's
-# (one read, one write). Handing a share to a helper thread costs the helper's wake-up,
-# 50-110 us on this project's 2-core VM, so a call must be long before half of it pays
-# that. `python benchmarks/bench_split.py` (forward + backward at two threads, split time
-# over serial time, two runs): ReLU 2.25-2.45, 1.48-1.94, 0.97-1.17 at 128, 256, 512 K
-# elements, 0.76-0.82 at 1 M, 0.57-0.70 above; the weighted kernels cross where their weight
-# puts them (GELU, weight 4: 1.21-1.24 at 128 K, 0.78-0.90 at 256 K). It was 256 K elements
-# for every kernel before that measurement, which split ReLU, softmax and layer norm calls
-# that then took longer.
-SERIAL_BELOW = 1 << 20
+# (one read, one write). Sharing a call costs the parallel loop's launch and the wait for
+# the slower share. `python benchmarks/bench_split.py` (forward + backward at two threads,
+# split time over serial time, three runs): ReLU 1.24-1.34 at 8-32 K elements, 1.03 at
+# 64 K, 0.75 at 128 K, 0.56-0.73 above; SGD 0.88-1.30 up to 32 K, 0.90 at 64 K, 0.77-0.79 at
+# 128 K; the weighted kernels cross where their weight puts them (GELU, weight 4: 1.15 at
+# 8 K, 1.03 at 16 K, 0.92 at 32 K). With Python threads as helpers (the design before,
+# each hand-off a sleeping thread's wake-up) this was 1 M: ReLU split/serial 0.97-1.17 at
+# 512 K then.
+SERIAL_BELOW = 1 << 17
 
 
 @njit(cache=True)

@@ -33,8 +33,8 @@ from .cpu_tasks import run_in_ranges, task_range
 _FASTMATH = {"contract"}
 CHUNK = 4096  # elements per step: its scratch rows (16 KB each) stay in the L2 cache
 # Time per element relative to ReLU's, for cpu_tasks (bench_split.py, forward + backward at
-# two threads, split / serial, two runs: 1.21-1.24 at 128 K elements, 0.78-0.90 at 256 K,
-# 0.59-0.82 above).
+# two threads under OpenMP, split / serial, one run: 1.15 at 8 K elements, 1.03 at 16 K, 0.92
+# at 32 K, 0.63-0.77 above).
 WEIGHT = 4
 
 # Numerical Recipes' coefficients of poly(t), lowest degree first (as in special.py).

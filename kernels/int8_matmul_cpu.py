@@ -73,9 +73,9 @@ def int8_matmul(a, a_zero, b):
     b_sums = _row_sums(b)
     out = np.empty((a.shape[0], b.shape[0]), dtype=np.int32)
     # Work: K multiply-adds an output, each weighed as a sixteenth of a ReLU element. Two
-    # threads, split / serial at K = 128, N = 512 (`python benchmarks/bench_split.py
-    # --kernels int8_matmul`, three runs on this noisy VM): 16 rows 1.66-2.50, 64 rows
-    # 0.76-1.28, 128 rows 0.59-1.08, 256 rows 0.70-0.90, 512 rows 0.74-1.06; so from 256 rows.
+    # threads under OpenMP, split / serial at K = 128, N = 512 (`python
+    # benchmarks/bench_split.py --kernels int8_matmul`, one run on this noisy VM): 4 rows 0.96,
+    # 8 rows 0.91, 16 rows 0.86, 32 rows 0.85, 64-512 rows 0.58-0.69; so from 32 rows.
     run_in_ranges(_rows, _rows_shared, out, a, np.int32(a_zero), b, b_sums,
                   weight=max(1, a.shape[1] // 16))
     return out

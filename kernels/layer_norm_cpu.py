@@ -32,8 +32,8 @@ from .cpu_tasks import run_tasks, task_count, task_range
 _FASTMATH = {"reassoc", "contract"}
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 # Time per element relative to ReLU's, for cpu_tasks (bench_split.py, rows of 128, forward +
-# backward at two threads, split / serial, two runs: 1.52-1.66 at 128 K elements, 1.08-1.16
-# at 256 K, 0.85-0.92 at 512 K, 0.72-0.86 above).
+# backward at two threads under OpenMP, split / serial, one run: 1.11 at 8 K elements, 1.03
+# at 16 K, 0.92 at 32 K, 0.89 at 64 K, 0.71-0.85 above).
 WEIGHT = 2
 
 

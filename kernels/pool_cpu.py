@@ -25,9 +25,8 @@ from .cpu_tasks import run_in_ranges, task_range
 
 # Time per window read (forward) or input element (backward) relative to a ReLU element's,
 # for cpu_tasks (bench_split.py, 3x3 stride-2 pooling of (64, 32, H, W), forward + backward
-# at two threads, split / serial, two runs: 0.62-0.77 at 8x8, 0.53-0.83 above). That fit
-# split both passes; with the weight, at 8x8 and 11x11 the forward splits and the backward
-# (fewer units) does not, a mix the benchmark did not time.
+# at two threads, split / serial, two runs on Python threads: 0.62-0.77 at 8x8, 0.53-0.83
+# above; one under OpenMP: 0.77 at 2x2, 0.48-0.65 above).
 WEIGHT = 4
 
 

@@ -75,7 +75,7 @@ def sgd_update(p, grad, buf, lr, momentum, dampening, weight_decay, nesterov, ma
     args = (p.reshape(-1), grad.reshape(-1), buf.reshape(-1), cast(-lr), cast(momentum),
             cast(1 - dampening), cast(weight_decay), cast(-1 if maximize else 1), nesterov,
             first)
-    # weight 1 (cpu_tasks): split / serial at two threads 2.08-2.09 at 128 K elements,
-    # 1.36-2.14 at 256 K, 0.85-1.38 at 512 K, 0.76-1.07 at 1 M, 0.59-0.69 above (bench_split.py
-    # --kernels sgd and a direct timing of the step, this noisy VM)
+    # weight 1 (cpu_tasks): split / serial at two threads under OpenMP 1.25-1.30 at 8 K
+    # elements, 0.88-1.14 at 16 K, 0.74-1.04 at 32 K, 0.90-0.93 at 64 K, 0.61-0.79 at 128 K,
+    # 0.56-0.68 above (bench_split.py --kernels sgd, three runs, this noisy VM)
     run_tasks(_update_range, _update_shared, p.size, p.size, *args)

@@ -35,8 +35,8 @@ from .cpu_tasks import run_in_ranges, task_range
 _FASTMATH = {"reassoc", "contract"}
 BLOCK = 4096  # elements per block of rows (a row longer than this is a block alone)
 # Time per element relative to ReLU's, for cpu_tasks (bench_split.py, rows of 128, forward +
-# backward at two threads, split / serial, two runs: 1.20-1.73 up to 256 K elements,
-# 0.92-0.98 at 512 K, 0.57-0.82 above).
+# backward at two threads under OpenMP, split / serial, one run: 1.10-1.32 at 8-16 K
+# elements, 0.85 at 32 K, 0.55-0.84 above).
 WEIGHT = 2
 # dtype -> (the integer key constants of its width, exp_inplace's constants), made once: a
 # NumPy type passed to a Numba function is typed by a slow path (measured ~6 us a call);
