@@ -48,8 +48,8 @@ import minifm  # noqa: E402
 from minifm import kernels  # noqa: E402
 from minifm.ops.attention import scaled_dot_product_attention as sdpa  # noqa: E402
 from common import (  # noqa: E402
-    fix_malloc_threshold, machine_info, median, peak_rss_delta, peak_traced, time_interleaved,
-    write_json,
+    SETTLE_S, fix_malloc_threshold, machine_info, median, peak_rss_delta, peak_traced,
+    time_interleaved, write_json,
 )
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
@@ -201,8 +201,9 @@ def measure(args, torch, T, causal, available):
                 "torch": lambda: torch_runner(torch, arrays, grad, causal, backward, device)}
         return {name: made[name]() for name in impls}
 
-    forward = time_interleaved(runners(False), args.repeats, args.warmup)
-    both = time_interleaved(runners(True), args.repeats, args.warmup)
+    settle = SETTLE_S if device == "cpu" and torch.get_num_threads() > 1 else 0.0
+    forward = time_interleaved(runners(False), args.repeats, args.warmup, settle)
+    both = time_interleaved(runners(True), args.repeats, args.warmup, settle)
     rows = []
     for name, run in runners(True).items():
         row = {"T": T, "causal": causal, "impl": name,

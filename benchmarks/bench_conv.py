@@ -8,11 +8,13 @@ Cases: the two layer shapes a DCGAN at 32x32 spends its time in (a k4 s2 p1 conv
 Method: both frameworks run in this process, interleaved (one minifm call, one PyTorch
 call, ...) so slow phases of a noisy machine hit both alike, with the same thread count
 (set before NumPy and PyTorch load). Each time is the median over `repeats` calls after
-`warmup` calls; with more than one thread, each minifm call starts 10 ms after PyTorch's
-(untimed): PyTorch's OpenMP workers spin for a few milliseconds after each call (4.8 ms of
-CPU in the 200 ms after a GELU call at two threads), and a minifm call made at once shared
-the two cores with them (GELU forward + backward at (32, 128, 768): 9.5 ms alone, 13.7 ms
-right after PyTorch's). PyTorch's calls follow minifm's at once, whose helper threads sleep.
+`warmup` calls; with more than one thread, each timed call follows a 10 ms pause and one
+untimed call of the same framework: both frameworks' OpenMP workers spin for a few
+milliseconds after each call (PyTorch's: 4.8 ms of CPU in the 200 ms after a GELU call at
+two threads), and a call made at once shared the two cores with them (GELU forward +
+backward at (32, 128, 768): 9.5 ms alone, 13.7 ms right after PyTorch's); after the pause
+they sleep, and the first call of a framework pays its own workers' wake-up (milliseconds
+on this VM: PyTorch's adaptive pool of (16, 512, 2, 2) took 7 ms so, 0.1 ms in a loop).
 "fwd" is the forward alone, "fwd+bwd" the forward plus the backward of
 sum(y * g) with respect to the input and the weight. The ratio is minifm / PyTorch: below 1
 is faster.
@@ -130,8 +132,9 @@ def time_case(case, backward, warmup, repeats, threads):
     settle = SETTLE_S if threads > 1 else 0.0
     for i in range(warmup + repeats):
         for lib, run in runners.items():
-            if lib == "minifm" and settle:
-                time.sleep(settle)  # PyTorch's spinning workers go to sleep (docstring)
+            if settle:  # as common.time_interleaved: a pause, then one untimed call
+                time.sleep(settle)
+                run()
             start = time.perf_counter()
             run()
             if i >= warmup:

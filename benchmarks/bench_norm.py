@@ -21,10 +21,8 @@ import os
 import sys
 import time
 
-for _var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
+for _var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
-# the layer minifm.kernels picks; set here because numba.set_num_threads below starts it
-os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
 
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
@@ -35,7 +33,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import minifm  # noqa: E402
 import minifm.kernels as kernels  # noqa: E402
 import minifm.nn.functional as F  # noqa: E402
-from benchmarks.common import machine_info, median, time_interleaved, write_json  # noqa: E402
+from benchmarks.common import (SETTLE_S, machine_info, median, time_interleaved,  # noqa: E402
+                               write_json)
 
 SHAPES = ((12, 64, 128), (8, 256, 384), (32, 128, 768))
 BN_SHAPES = ((16, 64, 8, 8), (64, 16, 32, 32), (64, 64, 4, 4))
@@ -115,7 +114,7 @@ def _loops_for(fn, budget=0.02):
 def measure(repeats, ops=OPS, thread_counts=(1, 2)):
     rows = []
     for threads in thread_counts:
-        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        kernels.set_num_threads(threads)  # picks minifm's threading layer first
         torch.set_num_threads(threads)
         for op in ops:
             for shape in BN_SHAPES if op == "batch_norm" else SHAPES:
@@ -124,7 +123,7 @@ def measure(repeats, ops=OPS, thread_counts=(1, 2)):
                     loops = {name: _loops_for(fn) for name, fn in sides.items()}
                     samples = time_interleaved(
                         {name: _looped(fn, loops[name]) for name, fn in sides.items()},
-                        repeats=repeats)
+                        repeats=repeats, settle=SETTLE_S if threads > 1 else 0.0)
                     ms = {name: 1e3 * median(s) / loops[name] for name, s in samples.items()}
                     rows.append({"op": op, "shape": list(shape), "threads": threads,
                                  "mode": "forward+backward" if backward else "forward",
@@ -151,7 +150,7 @@ def main():
     args = parser.parse_args()
     repeats = args.repeats or (3 if args.quick else 7)
     rows = measure(repeats, args.ops.split(","), [int(t) for t in args.threads.split(",")])
-    machine = machine_info(numba_threading_layer=numba.config.THREADING_LAYER)
+    machine = machine_info(numba_threading_layer=numba.threading_layer())
     path = write_json(args.out, {"machine": machine, "dtype": "float32", "repeats": repeats,
                                  "results": rows})
     print(f"wrote {path}")

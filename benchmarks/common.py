@@ -34,19 +34,31 @@ from pathlib import Path
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
-def time_interleaved(fns, repeats=5, warmup=1):
+def time_interleaved(fns, repeats=5, warmup=1, settle=0.0):
     """{name: [seconds per call, one per repeat]} for a dict of zero-argument callables,
-    called in turns after `warmup` untimed rounds."""
+    called in turns after `warmup` untimed rounds. With `settle` (SETTLE_S where several
+    threads run), each timed call follows a pause of `settle` seconds and one untimed call
+    of the same callable: OpenMP's workers, PyTorch's and minifm's alike, spin for a few
+    milliseconds after a call and would take a core from the other framework's next call;
+    after the pause they sleep, and the untimed call wakes the next framework's own (on this
+    VM a sleeping thread's wake-up can take milliseconds), so the timed call runs as calls
+    do in a loop of that framework alone."""
     for _ in range(warmup):
         for fn in fns.values():
             fn()
     samples = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
+            if settle:
+                time.sleep(settle)
+                fn()
             start = time.perf_counter()
             fn()
             samples[name].append(time.perf_counter() - start)
     return samples
+
+
+SETTLE_S = 0.01  # see time_interleaved
 
 
 def median(samples):

@@ -189,10 +189,18 @@ def _choose_threading_layer():
 
 
 def set_num_threads(threads):
-    """Threads for the Numba CPU kernels (their threading layer is chosen first)."""
+    """Threads for minifm's CPU kernels (their threading layer is chosen first). NumPy's
+    OpenBLAS is set to one thread where minifm calls it from its kernels, which then cut
+    the large products among these threads (blas_cpu.one_thread_for_good): OpenBLAS's own
+    threads spin after each product and took a core from the next call (PyTorch's global
+    average pool at two threads, 0.24 ms after minifm's with OpenBLAS on one thread, 1.1-5.3
+    ms with it on two: the pool's small products had woken OpenBLAS's threads)."""
     _choose_threading_layer()
     import numba
+
+    from .blas_cpu import one_thread_for_good  # here: it imports Numba, `import minifm` must not
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    one_thread_for_good()
 
 
 @functools.lru_cache(maxsize=None)

@@ -141,6 +141,26 @@ def _blas_thread_functions():
     return None
 
 
+def _thread_count_functions():
+    """(get, set) of NumPy's OpenBLAS thread count, or None where it is not found (found
+    once)."""
+    if not _thread_functions:
+        _thread_functions.append(_blas_thread_functions())
+    return _thread_functions[0]
+
+
+def one_thread_for_good():
+    """Set NumPy's OpenBLAS to one thread from now on, where minifm can call it from its
+    own threads (gemm_address finds it): minifm then cuts large products among its own
+    threads (matmul_cpu), and OpenBLAS's threads, which spin after each product, would only
+    take cores from them. Returns whether it was set."""
+    functions = _thread_count_functions()
+    if functions is None or not gemm_address(np.float32):
+        return False
+    functions[1](1)
+    return True
+
+
 _one_thread = threading.Lock()
 _one_thread_users = [0, None]  # [contexts inside one_blas_thread, the count to restore]
 
@@ -151,12 +171,11 @@ def one_blas_thread():
     the last such context open in the process closes (the count is global to the process:
     two threads saving and restoring it each for themselves left it at 1 for good when
     their contexts overlapped). Entering and leaving costs about a microsecond."""
-    if not _thread_functions:
-        _thread_functions.append(_blas_thread_functions())
-    if _thread_functions[0] is None:  # the BLAS thread count stays as it is
+    functions = _thread_count_functions()
+    if functions is None:  # the BLAS thread count stays as it is
         yield
         return
-    get, set_ = _thread_functions[0]
+    get, set_ = functions
     with _one_thread:
         if _one_thread_users[0] == 0:
             _one_thread_users[1] = get()

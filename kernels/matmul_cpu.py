@@ -7,8 +7,9 @@ loop waiting for the next; OpenBLAS's threads spin after each product too. With 
 awake on a 2-core machine, each took cores the other was waiting on: a GPT training step
 (4 layers, width 128, batch 12 x 64) at two threads took 124 ms, against 79-83 ms with
 Numba's sleeping workqueue threads and OpenBLAS's. Here the products run on the OpenMP pool
-too: the same step 64-67 ms (`python benchmarks/bench_train_gpt.py --threads 2 --configs
-small`). One pool, one spin.
+too, one pool, one spin: the same step in alternating rounds against the commit before
+(workqueue, OpenBLAS's threads), 76-87 ms against 79-115, 1.40-1.63x PyTorch's time
+against 1.77-2.09x (`bash benchmarks/compare_commits.sh d57ad96 HEAD 3 2`).
 
 The cut: a product of at least SPLIT_FROM multiply-adds is cut into one contiguous block of
 output rows per thread, each block one gemm call (blas_cpu.gemm, called from compiled code:
