@@ -46,6 +46,7 @@ Writes benchmarks/results/train_vision.json and prints a Markdown table.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
@@ -122,11 +123,14 @@ def build(framework, name, device="cpu", seed=0):
 
 
 def warm_up_kernels(framework, device="cpu"):
-    """One training step of a tiny network with every layer type of the three models, so
+    """Training steps of a tiny network with every layer type of the three models, so
     that the kernels are compiled or loaded before memory is measured. The batch (8) is
     large enough for minifm's convolutions to run their compiled chunk shares on two
     threads too (with 2 samples they ran from Python, and loading the compiled passes
-    during the timed model added ~3 MB to its peak)."""
+    during the timed model added ~3 MB to its peak); for minifm a second step runs with
+    every call shared among the threads (cpu_tasks.SERIAL_BELOW and matmul_cpu.SPLIT_FROM
+    0), which loads the kernels' parallel twins (loaded during DCGAN's timed steps, where
+    its batch norms first shared their calls, they added 2.7 MB to its peak)."""
     lib, nn, F, optim, _ = _library(framework)
     lib.manual_seed(0)
     net = nn.Sequential(
@@ -138,12 +142,29 @@ def warm_up_kernels(framework, device="cpu"):
     x = lib.randn(8, 3, 16, 16).to(device)
     for opt in (optim.SGD(net.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4),
                 optim.Adam(net.parameters(), lr=2e-4, betas=(0.5, 0.999))):
-        out = net(x)
-        loss = (F.cross_entropy(out, lib.zeros(8, dtype=lib.int64).to(device))
-                + F.binary_cross_entropy_with_logits(out[:, 0], lib.ones(8).to(device)))
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
+        for shared in (False, True) if framework == "minifm" else (False,):
+            with _every_call_shared(shared):
+                out = net(x)
+                loss = (F.cross_entropy(out, lib.zeros(8, dtype=lib.int64).to(device))
+                        + F.binary_cross_entropy_with_logits(out[:, 0], lib.ones(8).to(device)))
+                loss.backward()
+                opt.step()
+                opt.zero_grad(set_to_none=True)
+
+
+@contextlib.contextmanager
+def _every_call_shared(shared):
+    """Where `shared`, minifm's kernels share every call among their threads."""
+    if not shared:
+        yield
+        return
+    from minifm.kernels import cpu_tasks, matmul_cpu
+    saved = cpu_tasks.SERIAL_BELOW, matmul_cpu.SPLIT_FROM
+    cpu_tasks.SERIAL_BELOW = matmul_cpu.SPLIT_FROM = 0
+    try:
+        yield
+    finally:
+        cpu_tasks.SERIAL_BELOW, matmul_cpu.SPLIT_FROM = saved
 
 
 # ----------------------------------------------------------------------------- one worker

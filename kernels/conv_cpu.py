@@ -268,12 +268,12 @@ def _weight_term(block, cols, transposed, w_shape):
 
 
 def _weight_grad(terms, transposed, w_shape):
-    """gw of w_shape, the sum of the chunks' or shares' terms (see _weight_term), in an
-    array of its own: the engine copies a leaf's gradient that is a view of another array
-    (a reshape of the sum was, for every convolution weight of every step: 8 ms a ResNet-18
-    step)."""
-    total = terms[0] + terms[1] if len(terms) > 1 else terms[0].copy()
-    for term in terms[2:]:
+    """gw of w_shape, the sum of the chunks' or shares' terms (see _weight_term; each an
+    array of its own), summed into the first: a leaf's gradient that is a view of another
+    array is copied by the engine (a reshape of the sum was, for every convolution weight of
+    every step: 8 ms a ResNet-18 step)."""
+    total = terms[0]
+    for term in terms[1:]:
         total += term
     if not transposed:
         return total
@@ -405,12 +405,17 @@ def _pass_buffers(bounds, shares, plane, column_rows, block_rows, dtype):
             _buffer("block", (shares, block_rows * width), dtype))
 
 
-def _new_terms(shares, w_shape, groups, transposed, dtype):
-    """An array of the shares' weight-gradient terms as conv_chunks_cpu takes them:
-    (shares, G, O/G, K), or (shares, G, K, O/G) where `transposed` (see _weight_term)."""
-    k, og = math.prod(w_shape[1:]), w_shape[0] // groups
-    shape = (groups, k, og) if transposed else (groups, og, k)
-    return np.empty((shares, *shape), dtype=dtype)
+def _new_term(w_shape, groups, transposed, dtype):
+    """An array for a share's weight-gradient term: of w_shape, or of gw^T's shape
+    (G, C/G*kh*kw, O/G) where `transposed` (see _weight_term)."""
+    if transposed:
+        return np.empty((groups, math.prod(w_shape[1:]), w_shape[0] // groups), dtype=dtype)
+    return np.empty(w_shape, dtype=dtype)
+
+
+def _grouped(term, groups, transposed):
+    """term as conv_chunks_cpu takes it: (G, O/G, K), or (G, K, O/G) where transposed."""
+    return term if transposed else term.reshape(groups, term.shape[0] // groups, -1)
 
 
 def _run_pass(kind, source, weight, out, other, w_shape, groups, geometry):
@@ -439,22 +444,25 @@ def _run_pass(kind, source, weight, out, other, w_shape, groups, geometry):
 
     bounds, firsts = _share_bounds(chunks)
     shares = len(firsts) - 1
-    terms = (np.empty((shares, 0, 0, 0), source.dtype) if other is None
-             else _new_terms(shares, w_shape, groups, transposed, source.dtype))
+    # one array per share (a tuple: the parallel twin indexes it by share), each the share's
+    # term of the weight gradient, or an empty stand-in where there is none
+    terms = tuple(nothing if other is None else _new_term(w_shape, groups, transposed,
+                                                          source.dtype) for _ in range(shares))
     cols, scratch = _pass_buffers(bounds, shares, plane, groups * rows, w_shape[0],
                                   source.dtype)
     arrays = (flat(source), nothing if out is None else weight, flat(out), flat(other))
+    grouped = tuple(term if other is None else _grouped(term, groups, transposed)
+                    for term in terms)
     with one_blas_thread():
         if shares == 1:
-            compiled(address, bounds, geometry, table, *arrays, terms[0], transposed, cols[0],
-                     scratch[0])
+            compiled(address, bounds, geometry, table, *arrays, grouped[0], transposed,
+                     cols[0], scratch[0])
         else:
-            shared(address, bounds, firsts, geometry, table, *arrays, terms, transposed, cols,
-                   scratch)
+            shared(address, bounds, firsts, geometry, table, *arrays, grouped, transposed,
+                   cols, scratch)
     if other is None:
         return None
-    return _weight_grad(terms if transposed else terms.reshape(shares, *w_shape), transposed,
-                        w_shape)
+    return _weight_grad(terms, transposed, w_shape)
 
 
 def _columns_chunk(source, weight, out, other, w_shape, groups, geometry, table, transposed,
