@@ -14,6 +14,7 @@ import minifm  # noqa: E402
 import minifm.nn.functional as F  # noqa: E402
 from minifm import kernels  # noqa: E402
 from minifm.kernels import matmul_cpu  # noqa: E402
+from minifm.ops import linalg  # noqa: E402
 
 from conftest import assert_close  # noqa: E402
 
@@ -24,9 +25,11 @@ needs_openblas = pytest.mark.skipif(matmul_cpu.supports(np.dtype(np.float32)) is
 
 @pytest.fixture(params=[1, 2])
 def threads(request, monkeypatch):
-    """Numba's thread count for the test, every product cut (SPLIT_FROM 0)."""
+    """Numba's thread count for the test, every product of linear and matmul sent to the
+    kernel and cut (MATMUL_KERNEL_FROM and SPLIT_FROM 0)."""
     if request.param > numba.config.NUMBA_NUM_THREADS:
         pytest.skip("needs two Numba threads")
+    monkeypatch.setattr(linalg, "MATMUL_KERNEL_FROM", 0)
     monkeypatch.setattr(matmul_cpu, "SPLIT_FROM", 0)
     previous = numba.get_num_threads()
     kernels.set_num_threads(request.param)
@@ -129,3 +132,8 @@ def test_second_order_gradients_run_through_the_same_products(threads):
     gx.sum().backward()
     tgx.sum().backward()
     assert_close(mw.grad, tw.grad, rtol=1e-10, atol=1e-10)
+
+
+def test_the_ops_hand_the_kernel_the_products_it_would_cut():
+    """linear and matmul send a product to the kernel from the size the kernel cuts from."""
+    assert linalg.MATMUL_KERNEL_FROM == matmul_cpu.SPLIT_FROM

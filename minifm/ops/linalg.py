@@ -21,11 +21,21 @@ from .reduce import sum as _sum
 from .shape import expand, select, stack, unsqueeze
 
 
+# Multiply-adds from which a product goes to the matmul kernel (kernels/matmul_cpu.py, which
+# cuts products from its SPLIT_FROM, the same number, among minifm's threads): below, the
+# kernel would run NumPy's product whole, after 2.5-3.5 us of choosing to (a (16, 16)
+# product: 1.4 us in all with NumPy's @).
+MATMUL_KERNEL_FROM = 1 << 22
+
+
 def _product(a, b):
     """a @ b of two arrays. NumPy float products of matrices (2-d, or 3-d with one batch
-    size; a stack of rows times one matrix as one matrix) run on minifm's threads
-    (kernels/matmul_cpu.py, kernels.select("matmul")); any other, NumPy's or CuPy's @."""
-    if isinstance(a, np.ndarray) and a.dtype == b.dtype:
+    size; a stack of rows times one matrix as one matrix) of at least MATMUL_KERNEL_FROM
+    multiply-adds run on minifm's threads (kernels.select("matmul")); any other, NumPy's or
+    CuPy's @."""
+    if isinstance(a, np.ndarray) and a.dtype == b.dtype and a.ndim >= 2 and b.ndim >= 2:
+        if a.size * b.shape[-1] < MATMUL_KERNEL_FROM:
+            return a @ b
         if a.ndim > 2 and b.ndim == 2 and a.flags.c_contiguous:
             return _product(_rows(a), b).reshape(a.shape[:-1] + b.shape[-1:])
         if a.ndim == b.ndim and a.ndim in (2, 3) and a.shape[:-2] == b.shape[:-2]:
