@@ -200,7 +200,7 @@ def limit_threads(framework, threads):
         threadpool_limits(threads)
     else:
         from minifm.runtime import limit_threads as minifm_limit_threads
-        minifm_limit_threads(threads)  # BLAS through threadpoolctl, and Numba's threads
+        minifm_limit_threads(threads)  # minifm's kernels; OpenBLAS on one thread (runtime.py)
 
 
 def cuda_module(framework):

@@ -197,10 +197,9 @@ def set_num_threads(threads):
     ms with it on two: the pool's small products had woken OpenBLAS's threads)."""
     _choose_threading_layer()
     import numba
-
-    from .blas_cpu import one_thread_for_good  # here: it imports Numba, `import minifm` must not
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    one_thread_for_good()
+    # imported on first use, as the kernel modules are: it imports Numba
+    importlib.import_module(f"{__name__}.blas_cpu").one_thread_for_good()
 
 
 @functools.lru_cache(maxsize=None)

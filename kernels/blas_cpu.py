@@ -149,6 +149,10 @@ def _thread_count_functions():
     return _thread_functions[0]
 
 
+_one_thread = threading.Lock()
+_one_thread_users = [0, None]  # [contexts inside one_blas_thread, the count to restore]
+
+
 def one_thread_for_good():
     """Set NumPy's OpenBLAS to one thread from now on, where minifm can call it from its
     own threads (gemm_address finds it): minifm then cuts large products among its own
@@ -157,12 +161,10 @@ def one_thread_for_good():
     functions = _thread_count_functions()
     if functions is None or not gemm_address(np.float32):
         return False
-    functions[1](1)
+    with _one_thread:
+        functions[1](1)
+        _one_thread_users[1] = 1  # what an open one_blas_thread context restores
     return True
-
-
-_one_thread = threading.Lock()
-_one_thread_users = [0, None]  # [contexts inside one_blas_thread, the count to restore]
 
 
 @contextlib.contextmanager

@@ -62,6 +62,7 @@ import numpy as np
 
 from . import conv_chunks_cpu, conv_direct_cpu, matmul_cpu
 from .blas_cpu import gemm_address, one_blas_thread
+from .cpu_tasks import threads
 from .im2col_cpu import add_columns, column_table, geometry as _geometry, to_columns
 
 COLUMNS = 256  # the width of a chunk's column matrix: samples * Ho * Wo (see _chunks)
@@ -90,9 +91,9 @@ def _chunks(n, plane, rows, itemsize):
     chunk with its products' rows cut among the threads, 2.4 ms as two half-width chunks,
     one per thread)."""
     size = max(1, -(-COLUMNS // plane), CHUNK_BYTES // (rows * plane * itemsize))
-    threads = numba.get_num_threads()
-    if threads > 1:
-        size = min(size, max(-(-COLUMNS // (plane * threads)), n // (2 * threads)))
+    count = threads()
+    if count > 1:
+        size = min(size, max(-(-COLUMNS // (plane * count)), n // (2 * count)))
     size = max(1, min(n, size))
     return [(start, min(n, start + size)) for start in range(0, n, size)]
 
@@ -105,7 +106,7 @@ def _matmul(a, b, out=None):
 
 def _shares(chunks):
     """The chunks cut into one contiguous share per thread (Numba's thread count)."""
-    per_share = -(-len(chunks) // numba.get_num_threads())
+    per_share = -(-len(chunks) // threads())
     return [chunks[i:i + per_share] for i in range(0, len(chunks), per_share)]
 
 
@@ -242,7 +243,7 @@ def conv_forward(x, w, stride, padding, dilation, groups, out_size):
         return _product(x.reshape(n, -1), w.reshape(o, -1).T, (n, o, 1, 1))
     if _direct(x.shape, w.shape, stride, padding, dilation, groups, x.dtype):
         return conv_direct_cpu.conv_forward(x, w, stride, padding, dilation, groups, out_size,
-                                            tasks=numba.get_num_threads())
+                                            tasks=threads())
     geometry = _geometry(x.shape, w.shape[2:], stride, padding, dilation, out_size)
     y = np.empty((n, o, *out_size), dtype=x.dtype)
     _run_pass("columns", x, np.ascontiguousarray(w).reshape(groups, o // groups, -1), y, None,
@@ -268,11 +269,12 @@ def _weight_term(block, cols, transposed, w_shape):
 
 
 def _weight_grad(terms, transposed, w_shape):
-    """gw of w_shape, the sum of the chunks' or shares' terms (see _weight_term; each an
-    array of its own), summed into the first: a leaf's gradient that is a view of another
-    array is copied by the engine (a reshape of the sum was, for every convolution weight of
-    every step: 8 ms a ResNet-18 step)."""
-    total = terms[0]
+    """gw of w_shape, the sum of the terms (see _weight_term): of the chunks run from Python
+    (a list of arrays of their own, summed into the first) or of the compiled shares (one
+    array, a term a row, summed into a new array). Either way gw is an array of its own: a
+    leaf's gradient that is a view of another array is copied by the engine (a reshape of
+    the sum was, for every convolution weight of every step: 8 ms a ResNet-18 step)."""
+    total = terms[0] if isinstance(terms, list) else terms[0].copy()
     for term in terms[1:]:
         total += term
     if not transposed:
@@ -328,7 +330,7 @@ def conv_backward(x, gy, w, stride, padding, dilation, groups, need_x=True, need
 
 def _direct_backward(x, gy, w, stride, padding, dilation, groups, need_x, need_w):
     """conv_backward by conv_direct_cpu, the batch shared among the threads there."""
-    tasks = numba.get_num_threads()
+    tasks = threads()
     gx = (conv_direct_cpu.conv_input_grad(gy, w, x.shape, stride, padding, dilation, groups,
                                           tasks=tasks) if need_x else None)
     gw = (conv_direct_cpu.conv_weight_grad(x, gy, w.shape, stride, padding, dilation, groups,
@@ -382,7 +384,7 @@ def _share_gemm_address(dtype, chunks):
     passes would run as Python, without the intrinsic), or fewer chunks than threads (one
     chunk on two threads: the products' rows are then cut among the threads instead, by
     matmul_cpu)."""
-    if len(chunks) < numba.get_num_threads() or numba.config.DISABLE_JIT:
+    if len(chunks) < threads() or numba.config.DISABLE_JIT:
         return 0
     return gemm_address(dtype)
 
@@ -405,17 +407,21 @@ def _pass_buffers(bounds, shares, plane, column_rows, block_rows, dtype):
             _buffer("block", (shares, block_rows * width), dtype))
 
 
-def _new_term(w_shape, groups, transposed, dtype):
-    """An array for a share's weight-gradient term: of w_shape, or of gw^T's shape
-    (G, C/G*kh*kw, O/G) where `transposed` (see _weight_term)."""
+def _term_shape(w_shape, groups, transposed):
+    """The shape of a weight-gradient term: w_shape, or gw^T's (G, C/G*kh*kw, O/G) where
+    `transposed` (see _weight_term)."""
     if transposed:
-        return np.empty((groups, math.prod(w_shape[1:]), w_shape[0] // groups), dtype=dtype)
-    return np.empty(w_shape, dtype=dtype)
+        return (groups, math.prod(w_shape[1:]), w_shape[0] // groups)
+    return tuple(w_shape)
 
 
-def _grouped(term, groups, transposed):
-    """term as conv_chunks_cpu takes it: (G, O/G, K), or (G, K, O/G) where transposed."""
-    return term if transposed else term.reshape(groups, term.shape[0] // groups, -1)
+def _grouped(terms, groups, transposed):
+    """Terms (..., *term shape) as conv_chunks_cpu takes them: (..., G, O/G, K), or
+    (..., G, K, O/G) where transposed."""
+    if transposed:
+        return terms
+    lead, o = terms.shape[:-4], terms.shape[-4]
+    return terms.reshape(*lead, groups, o // groups, -1)
 
 
 def _run_pass(kind, source, weight, out, other, w_shape, groups, geometry):
@@ -444,25 +450,25 @@ def _run_pass(kind, source, weight, out, other, w_shape, groups, geometry):
 
     bounds, firsts = _share_bounds(chunks)
     shares = len(firsts) - 1
-    # one array per share (a tuple: the parallel twin indexes it by share), each the share's
-    # term of the weight gradient, or an empty stand-in where there is none
-    terms = tuple(nothing if other is None else _new_term(w_shape, groups, transposed,
-                                                          source.dtype) for _ in range(shares))
+    # the weight gradient's terms: one array of its own for one share, else a term a row
+    # (or an empty stand-in where there is no weight gradient)
+    lead = () if shares == 1 else (shares,)
+    terms = (np.empty((*lead, 0, 0, 0), source.dtype) if other is None
+             else np.empty((*lead, *_term_shape(w_shape, groups, transposed)), source.dtype))
     cols, scratch = _pass_buffers(bounds, shares, plane, groups * rows, w_shape[0],
                                   source.dtype)
     arrays = (flat(source), nothing if out is None else weight, flat(out), flat(other))
-    grouped = tuple(term if other is None else _grouped(term, groups, transposed)
-                    for term in terms)
+    grouped = terms if other is None else _grouped(terms, groups, transposed)
     with one_blas_thread():
         if shares == 1:
-            compiled(address, bounds, geometry, table, *arrays, grouped[0], transposed,
+            compiled(address, bounds, geometry, table, *arrays, grouped, transposed,
                      cols[0], scratch[0])
         else:
             shared(address, bounds, firsts, geometry, table, *arrays, grouped, transposed,
                    cols, scratch)
     if other is None:
         return None
-    return _weight_grad(terms, transposed, w_shape)
+    return _weight_grad([terms] if shares == 1 else terms, transposed, w_shape)
 
 
 def _columns_chunk(source, weight, out, other, w_shape, groups, geometry, table, transposed,

@@ -1,7 +1,6 @@
 """How the Numba CPU kernels share out their work among threads.
 
-A kernel is written as a range function, `range_fn(*args, start, stop)`, compiled with
-nogil=True, that does rows (or elements, or channels) start .. stop of its output, and a
+A kernel is written as a range function, `range_fn(*args, start, stop)`, that does rows (or elements, or channels) start .. stop of its output, and a
 parallel twin beside it,
 
     @njit(parallel=True, cache=True)
@@ -31,6 +30,7 @@ child forked from a process that used it (see _after_fork_in_child).
 from __future__ import annotations
 
 import os
+import threading
 
 import numba
 from numba import njit
@@ -54,17 +54,10 @@ SERIAL_BELOW = 1 << 17
 
 @njit(cache=True)
 def task_range(task, tasks, rows):
-    """(start, stop) of the task-th of `tasks` contiguous, near-equal ranges of `rows`."""
+    """(start, stop) of the task-th of `tasks` contiguous, near-equal ranges of `rows`; the
+    last ranges may be empty (start == stop == rows: 5 rows in 4 tasks are 2, 2, 1 and 0)."""
     per_task = (rows + tasks - 1) // tasks
-    return task * per_task, min(rows, (task + 1) * per_task)
-
-
-def task_count(rows, size):
-    """How many ranges to cut `rows` rows (`size` units of work in all, counted as
-    SERIAL_BELOW says) into: one per Numba thread, or 1 for a small problem."""
-    if size < SERIAL_BELOW:
-        return 1
-    return max(1, min(rows, numba.get_num_threads()))
+    return min(rows, task * per_task), min(rows, (task + 1) * per_task)
 
 
 _forked = [False]  # whether this process is a forked child (see _after_fork_in_child)
@@ -86,6 +79,39 @@ def in_forked_child():
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def threads():
+    """How many threads minifm's kernels may share a call among here: Numba's thread count,
+    but 1 in a forked child (see _after_fork_in_child; numba.set_num_threads there holds
+    for the thread that called it only, and a Python thread the child starts later would
+    reach a parallel loop), and 1 for a Python thread other than the main one under Numba's
+    workqueue layer (the fallback where no OpenMP is found), which aborts the process when
+    two threads launch parallel loops at once."""
+    if _forked[0]:
+        return 1
+    count = numba.get_num_threads()
+    if count > 1 and _on_workqueue() and threading.current_thread() is not threading.main_thread():
+        return 1
+    return count
+
+
+_layer = []  # [the threading layer Numba launched], once asked
+
+
+def _on_workqueue():
+    """Whether Numba's parallel loops run on its workqueue layer (asked once threads run)."""
+    if not _layer:
+        _layer.append(numba.threading_layer())
+    return _layer[0] == "workqueue"
+
+
+def task_count(rows, size):
+    """How many ranges to cut `rows` rows (`size` units of work in all, counted as
+    SERIAL_BELOW says) into: one per thread (threads()), or 1 for a small problem."""
+    if size < SERIAL_BELOW:
+        return 1
+    return max(1, min(rows, threads()))
 
 
 def run_tasks(range_fn, shared_fn, rows, size, *args):

@@ -25,12 +25,11 @@ With one thread, or where NumPy's OpenBLAS is not found, a product is NumPy's ma
 """
 from __future__ import annotations
 
-import numba
 import numpy as np
 from numba import njit, prange
 
 from .blas_cpu import NO_TRANS, TRANS, gemm, gemm_address, one_blas_thread, pointer
-from .cpu_tasks import task_range
+from .cpu_tasks import task_range, threads
 
 # Multiply-adds from which a product is cut among threads: `python benchmarks/bench_matmul.py`
 # (two threads, cut / whole, two runs): 1.18-1.61 up to 512 K, 0.85-1.22 from 1 M to 4 M,
@@ -68,6 +67,8 @@ def _blocks_product(address, a, trans_a, b, trans_b, out, k, alpha, beta, tasks,
         for task in prange(tasks):
             e = task // per_entry
             start, stop = task_range(task % per_entry, per_entry, m)
+            if start == stop:  # an empty last range (see task_range)
+                continue
             offset = start * a.shape[2] if trans_a == NO_TRANS else start
             gemm(address, trans_a, trans_b, stop - start, n, k, alpha,
                  pointer(a, e * a_rows + offset), a.shape[2], pointer(b, e * b_rows),
@@ -87,17 +88,17 @@ def _as_stored(x):
 def matmul(a, b, out=None):
     """a @ b for 2-d operands, or 3-d ones with the same batch size, of one float dtype;
     written into `out` (C-contiguous, of the product's shape and dtype) where given."""
-    threads = numba.get_num_threads()
+    count = threads()
     m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
     entries = a.shape[0] if a.ndim == 3 else 1
     address = gemm_address(a.dtype) if a.dtype == b.dtype else 0
-    if threads == 1 or not address or (out is not None and out.dtype != a.dtype):
+    if count == 1 or not address or (out is not None and out.dtype != a.dtype):
         return np.matmul(a, b, out=out)
     if entries * m * n * k < SPLIT_FROM or (out is not None and not out.flags.c_contiguous):
         with one_blas_thread():  # OpenBLAS's threads would wake and spin (see above)
             return np.matmul(a, b, out=out)
-    by_batch = entries >= threads
-    tasks = min(entries, threads) if by_batch else entries * min(m, threads)
+    by_batch = entries >= count
+    tasks = min(entries, count) if by_batch else entries * min(m, count)
     a3, b3 = (a, b) if a.ndim == 3 else (a[None], b[None])
     a_stored, trans_a = _as_stored(a3)
     b_stored, trans_b = _as_stored(b3)

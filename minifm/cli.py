@@ -98,7 +98,8 @@ def build_parser(keep_defaults=True):
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                        help="show tracebacks of errors (also: MINIFM_DEBUG=1)")
         p.add_argument("--threads", type=int, default=None,
-                       help="BLAS and Numba threads (default: 1 on machines with 2 cores or "
+                       help="threads for minifm's kernels and matrix products, NumPy's "
+                            "OpenBLAS then on one (default: 1 on machines with 2 cores or "
                             "fewer, else the libraries' own)")
         p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                        help="where the model runs (cuda needs CuPy and a GPU)")

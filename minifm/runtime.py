@@ -16,13 +16,19 @@ from . import backend, distributed, kernels
 
 
 def limit_threads(threads=None):
-    """Set the BLAS and Numba thread counts of this process; returns the count used.
+    """Set the thread counts of this process (minifm's kernels, BLAS, OpenMP); returns the
+    count used.
 
-    With no request, a machine of 2 cores or fewer gets 1 thread: there, two OpenBLAS
+    minifm's kernels run on `threads` threads (kernels.set_num_threads), and NumPy's
+    OpenBLAS, where minifm finds it, on one: minifm cuts its matrix products among its own
+    threads (kernels/matmul_cpu.py). threadpoolctl, which scikit-learn installs, sets the
+    other BLAS and OpenMP libraries to `threads` (NumPy built on MKL, say); without it their
+    defaults stay. With no request, a machine of 2 cores or fewer gets 1 thread: there, two
     threads lose to one as soon as anything else runs (a GPT step measured 632 ms with two
-    threads and 56 ms with one while another process used a core). threadpoolctl, which
-    scikit-learn installs, does the BLAS part; without it the BLAS default stays.
-    Ranks started by mpiexec on one machine share its cores: each gets its share.
+    OpenBLAS threads and 56 ms with one while another process used a core). Ranks started
+    by mpiexec on one machine share its cores: each gets its share. With no request on a
+    larger machine nothing is set: the libraries keep their own counts (OpenBLAS's threads
+    then make the products minifm does not cut).
     """
     if threads is None:
         cores, ranks = os.cpu_count() or 1, distributed.launched_local_size()

@@ -159,3 +159,39 @@ def test_a_forked_child_runs_every_kernel_on_one_thread():
         assert os.waitstatus_to_exitcode(status) == 0
     finally:
         kernels.set_num_threads(previous)
+
+
+def test_task_ranges_partition_the_rows_and_are_never_reversed():
+    """Every row in exactly one range, start <= stop always (an empty last range where the
+    rounded-up ranges run out: 5 rows in 4 tasks are 2, 2, 1 and 0)."""
+    for rows in range(0, 23):
+        for tasks in range(1, 9):
+            ranges = [cpu_tasks.task_range(task, tasks, rows) for task in range(tasks)]
+            assert all(start <= stop for start, stop in ranges)
+            assert [row for start, stop in ranges for row in range(start, stop)] == \
+                list(range(rows))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_python_thread_of_a_forked_child_runs_the_kernels_on_one_thread(monkeypatch):
+    """numba.set_num_threads holds for the thread that calls it: a thread the child starts
+    must not reach a parallel loop either (GNU OpenMP would stop the child, SIGTERM)."""
+    import threading
+    monkeypatch.setattr(cpu_tasks, "SERIAL_BELOW", 0)  # every call shared where it may be
+    previous = numba.get_num_threads()
+    kernels.set_num_threads(2)
+    try:
+        expected = F.relu(minifm.tensor(X)).numpy()  # the parent runs the parallel loop
+        pid = os.fork()
+        if pid == 0:
+            results = []
+            worker = threading.Thread(target=lambda: results.append(
+                (cpu_tasks.threads(), F.relu(minifm.tensor(X)).numpy())))
+            worker.start()
+            worker.join()
+            ok = results and results[0][0] == 1 and np.array_equal(results[0][1], expected)
+            os._exit(0 if ok else 1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        kernels.set_num_threads(previous)

@@ -104,7 +104,8 @@ def test_linear_forward_and_backward_match_pytorch(threads, shape_x, shape_w):
 
 @needs_openblas
 @pytest.mark.parametrize("shape_x,shape_y", [((5, 17, 13), (5, 13, 11)), ((4, 9, 7), (7, 3)),
-                                             ((19, 23), (23, 29)), ((2, 3, 5, 7), (3, 7, 4))])
+                                             ((19, 23), (23, 29)), ((2, 3, 5, 7), (3, 7, 4)),
+                                             ((2, 3, 9, 7), (2, 3, 7, 5))])
 def test_matmul_forward_and_backward_match_pytorch(threads, shape_x, shape_y):
     x = RNG.standard_normal(shape_x).astype(np.float32)
     y = RNG.standard_normal(shape_y).astype(np.float32)

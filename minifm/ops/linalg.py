@@ -29,15 +29,18 @@ MATMUL_KERNEL_FROM = 1 << 22
 
 
 def _product(a, b):
-    """a @ b of two arrays. NumPy float products of matrices (2-d, or 3-d with one batch
-    size; a stack of rows times one matrix as one matrix) of at least MATMUL_KERNEL_FROM
-    multiply-adds run on minifm's threads (kernels.select("matmul")); any other, NumPy's or
-    CuPy's @."""
+    """a @ b of two arrays. NumPy float products of matrices (2-d, or stacks of them with
+    one batch shape; a stack of rows times one matrix as one matrix) of at least
+    MATMUL_KERNEL_FROM multiply-adds run on minifm's threads (kernels.select("matmul"));
+    any other, NumPy's or CuPy's @."""
     if isinstance(a, np.ndarray) and a.dtype == b.dtype and a.ndim >= 2 and b.ndim >= 2:
         if a.size * b.shape[-1] < MATMUL_KERNEL_FROM:
             return a @ b
         if a.ndim > 2 and b.ndim == 2 and a.flags.c_contiguous:
             return _product(_rows(a), b).reshape(a.shape[:-1] + b.shape[-1:])
+        if a.ndim == b.ndim > 3 and a.shape[:-2] == b.shape[:-2]:  # heads of a batch, say
+            product = _product(a.reshape(-1, *a.shape[-2:]), b.reshape(-1, *b.shape[-2:]))
+            return product.reshape(a.shape[:-1] + b.shape[-1:])
         if a.ndim == b.ndim and a.ndim in (2, 3) and a.shape[:-2] == b.shape[:-2]:
             kernel = kernels.select("matmul", "cpu", dtype=a.dtype)
             if kernel is not None:
