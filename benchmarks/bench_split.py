@@ -5,13 +5,13 @@ A kernel that splits its rows between the calling thread and a helper pays a han
 launch of its parallel twin under Numba's OpenMP layer (microseconds while OpenMP's workers
 spin; more once they sleep, `python benchmarks/bench_handoff.py`). A memory-bound kernel
 (ReLU, SGD) has to be larger before half its time is worth that than a kernel with more
-arithmetic per element (GELU, softmax). Each row here times one kernel's forward and backward through
-minifm's public function, at two Numba threads, with cpu_tasks forced to run every call
-serially and then forced to split every call, in alternating rounds. PyTorch's forward and
-backward at two threads is printed beside for scale, timed after all of minifm's rows: its
-OpenMP threads spin for a while after each call, and interleaved they took the cores from
-whichever minifm call came next (the first version of this script did so, and its split
-rows came out 1.0-1.4x where these come out 0.7-0.8x).
+arithmetic per element (GELU, softmax). Each row here times one kernel's forward and
+backward through minifm's public function, at two Numba threads, with cpu_tasks forced to
+run every call serially and then forced to split every call, in alternating rounds.
+PyTorch's forward and backward at two threads is printed beside for scale, timed after all
+of minifm's rows: its OpenMP threads spin for a while after each call, and interleaved they
+took the cores from whichever minifm call came next (the first version of this script did
+so, and its split rows came out 1.0-1.4x where these come out 0.7-0.8x).
 
     python benchmarks/bench_split.py [--repeats 7] [--kernels relu,gelu] [--out ...]
 """

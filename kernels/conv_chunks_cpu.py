@@ -150,4 +150,3 @@ def adjoint_pass_shared(address, bounds, firsts, geometry, table, gy, weight, gx
     for share in prange(len(firsts) - 1):
         adjoint_pass(address, bounds[firsts[share]:firsts[share + 1] + 1], geometry, table,
                      gy, weight, gx, x, terms[share], transposed, cols[share], scratch[share])
-

@@ -269,12 +269,11 @@ def _weight_term(block, cols, transposed, w_shape):
 
 
 def _weight_grad(terms, transposed, w_shape):
-    """gw of w_shape, the sum of the terms (see _weight_term): of the chunks run from Python
-    (a list of arrays of their own, summed into the first) or of the compiled shares (one
-    array, a term a row, summed into a new array). Either way gw is an array of its own: a
-    leaf's gradient that is a view of another array is copied by the engine (a reshape of
-    the sum was, for every convolution weight of every step: 8 ms a ResNet-18 step)."""
-    total = terms[0] if isinstance(terms, list) else terms[0].copy()
+    """gw of w_shape, the sum of the terms (see _weight_term, each an array of its own),
+    summed into the first, so that gw is an array of its own too: a leaf's gradient that is
+    a view of another array is copied by the engine (a reshape of the sum was, for every
+    convolution weight of every step: 8 ms a ResNet-18 step)."""
+    total = terms[0]
     for term in terms[1:]:
         total += term
     if not transposed:
@@ -450,11 +449,13 @@ def _run_pass(kind, source, weight, out, other, w_shape, groups, geometry):
 
     bounds, firsts = _share_bounds(chunks)
     shares = len(firsts) - 1
-    # the weight gradient's terms: one array of its own for one share, else a term a row
-    # (or an empty stand-in where there is no weight gradient)
+    # the weight gradient's terms: one array for one share, else a term a row (or an empty
+    # stand-in where there is no weight gradient)
     lead = () if shares == 1 else (shares,)
-    terms = (np.empty((*lead, 0, 0, 0), source.dtype) if other is None
-             else np.empty((*lead, *_term_shape(w_shape, groups, transposed)), source.dtype))
+    if other is None:
+        terms = nothing if shares == 1 else np.empty((shares, 0, 0, 0), source.dtype)
+    else:
+        terms = np.empty((*lead, *_term_shape(w_shape, groups, transposed)), source.dtype)
     cols, scratch = _pass_buffers(bounds, shares, plane, groups * rows, w_shape[0],
                                   source.dtype)
     arrays = (flat(source), nothing if out is None else weight, flat(out), flat(other))
@@ -468,7 +469,7 @@ def _run_pass(kind, source, weight, out, other, w_shape, groups, geometry):
                    cols, scratch)
     if other is None:
         return None
-    return _weight_grad([terms] if shares == 1 else terms, transposed, w_shape)
+    return _weight_grad([terms if shares == 1 else terms.sum(axis=0)], transposed, w_shape)
 
 
 def _columns_chunk(source, weight, out, other, w_shape, groups, geometry, table, transposed,

@@ -1,7 +1,7 @@
 """How the Numba CPU kernels share out their work among threads.
 
-A kernel is written as a range function, `range_fn(*args, start, stop)`, that does rows (or elements, or channels) start .. stop of its output, and a
-parallel twin beside it,
+A kernel is written as a range function, `range_fn(*args, start, stop)`, that does rows
+(or elements, or channels) start .. stop of its output, and a parallel twin beside it,
 
     @njit(parallel=True, cache=True)
     def _forward_shared(tasks, rows, *args):
@@ -91,7 +91,8 @@ def threads():
     if _forked[0]:
         return 1
     count = numba.get_num_threads()
-    if count > 1 and _on_workqueue() and threading.current_thread() is not threading.main_thread():
+    if (count > 1 and _on_workqueue()
+            and threading.current_thread() is not threading.main_thread()):
         return 1
     return count
 
