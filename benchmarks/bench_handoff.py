@@ -1,17 +1,17 @@
 """What it costs to share one kernel call between two threads, by mechanism.
 
-minifm's CPU kernels share a call by running a share on the calling thread and a share on
-a sleeping Python helper thread (kernels/cpu_tasks.py), which must be woken first; Numba's
-own `prange` launches its workers through the threading layer minifm picks ("workqueue",
-kernels/__init__.py), or through OpenMP ("omp"), whose workers spin for a while after a
-parallel region before they sleep (GOMP_SPINCOUNT iterations). This times one kernel
-(ReLU's range function, a copy-like pass) over 64 K, 256 K and 1 M float32 elements, at
-two threads, four ways: serially; split on minifm's Python threads; split by a prange
-over two tasks under the workqueue layer; and by the same prange under OpenMP with
-several spin counts (each in its own process: the layer is chosen once per process).
-Each mechanism is timed in a block of its own after a pause; within a block calls are back
-to back, so a spinning worker is still spinning at the next call: the best case for
-OpenMP, where a training step runs Python between kernel calls.
+minifm's CPU kernels share a call by a Numba `prange` over one range per thread, the
+kernel's parallel twin (kernels/cpu_tasks.py), under the threading layer minifm picks
+(OpenMP, "omp", kernels/__init__.py), whose workers spin for a while after a parallel
+region before they sleep (GOMP_SPINCOUNT iterations). Before, they ran a share on the
+calling thread and a share on a sleeping Python helper thread, which must be woken first.
+This times one kernel (ReLU's range function, a copy-like pass) over 64 K, 256 K and 1 M
+float32 elements, at two threads, three ways: serially; split on a Python helper thread
+(the design before); and by ReLU's parallel twin over two tasks, under the workqueue layer
+and under OpenMP with several spin counts (each in its own process: the layer is chosen
+once per process). Each mechanism is timed in a block of its own after a pause; within a
+block calls are back to back, so a spinning worker is still spinning at the next call: the
+best case for OpenMP, where a training step runs Python between kernel calls.
 
     python benchmarks/bench_handoff.py [--repeats 9] [--out benchmarks/results/handoff.json]
 
@@ -46,12 +46,12 @@ def worker(repeats):
     import time
     import timeit
 
+    from concurrent.futures import ThreadPoolExecutor
+
     import numba
     import numpy as np
-    from numba import njit, prange
 
     from minifm.kernels import relu_cpu
-    from concurrent.futures import ThreadPoolExecutor
 
     numba.set_num_threads(2)
     range_fn = relu_cpu._forward_range
@@ -62,18 +62,12 @@ def worker(repeats):
         range_fn(x, y, 0, n // 2)
         other.result()
 
-    @njit(parallel=True)
-    def prange_two(x, y, rows):
-        for task in prange(2):
-            start = task * ((rows + 1) // 2)
-            range_fn(x, y, start, min(rows, start + (rows + 1) // 2))
-
     for n in SIZES:
         x = np.random.default_rng(0).standard_normal(n).astype(np.float32)
         y = np.empty_like(x)
         calls = {"serial": lambda: range_fn(x, y, 0, n),
                  "python threads": lambda: python_threads(x, y, n),
-                 "prange": lambda: prange_two(x, y, n)}
+                 "prange": lambda: relu_cpu._forward_shared(2, n, x, y)}
         medians = {}
         for name, fn in calls.items():  # one block each, after a pause: OpenMP's workers,
             time.sleep(0.05)             # spinning after a prange, would slow the others
