@@ -52,7 +52,7 @@ from numba import njit, prange
 
 from .blas_cpu import NO_TRANS, TRANS, gemm, gemm_address, one_blas_thread, pointer
 from .cpu_tasks import in_forked_child
-from .cpu_exp import INT_VIEW, exp_constants, exp_inplace
+from .cpu_exp import DTYPES, exp_constants, exp_inplace
 
 # Tile sizes measured with benchmarks/bench_attention.py (B=4, H=8, D=64, float32, 2 cores).
 BLOCK_Q = 256           # forward: queries per task, the vector direction
@@ -142,8 +142,7 @@ def _add_bias(tile, has_bias, slab, r0, c0, causal, q_axis):
 
 
 @njit(cache=True, fastmath=_FASTMATH)
-def _forward_block(q, k, v, has_bias, bias, bias_index, scale, causal, int_view, c, out, lse,
-                   bh, i0):
+def _forward_block(q, k, v, has_bias, bias, bias_index, scale, causal, c, out, lse, bh, i0):
     """Queries i0 .. i0 + BLOCK_Q of head bh: their rows of out and lse. Tiles are
     [key, query] and [dim, query]; bias slabs arrive transposed, as [key, query]."""
     L, D = q.shape[1], q.shape[2]
@@ -154,14 +153,12 @@ def _forward_block(q, k, v, has_bias, bias, bias_index, scale, causal, int_view,
         for d in range(D):
             qT[d, i] = q[bh, i0 + i, d] * scale
     sT = np.empty((BLOCK_K, nq), q.dtype)
-    exponent = np.empty(BLOCK_K * nq, int_view)
     accT = np.zeros((Dv, nq), q.dtype)
     m = np.full(nq, -np.inf, q.dtype)      # running max per query
     l = np.zeros(nq, q.dtype)              # running sum of exp(s - m)
     m_new = np.empty(nq, q.dtype)
     shift = np.empty(nq, q.dtype)
     alpha = np.empty(nq, q.dtype)
-    alpha_bits = alpha.view(int_view)
     slab = bias[bias_index[bh]]
     j_end = min(S, i0 + nq) if causal else S   # causal: later keys are masked for all
     for j0 in range(0, j_end, BLOCK_K):
@@ -179,12 +176,12 @@ def _forward_block(q, k, v, has_bias, bias, bias_index, scale, causal, int_view,
             shift[i] = m_new[i] if m_new[i] > -np.inf else 0
             alpha[i] = m[i] - shift[i]   # the rescaling, exp(m - m'); 0 while m = -inf
             m[i] = m_new[i]
-        exp_inplace(alpha, alpha_bits, exponent[:nq], c)
+        exp_inplace(alpha, c)
         for j in range(nk):
             for i in range(nq):
                 tile[j, i] -= shift[i]
         flat = tile.reshape(nk * nq)  # one exp over the tile: rows of nq are short loops
-        exp_inplace(flat, flat.view(int_view), exponent[:nk * nq], c)
+        exp_inplace(flat, c)
         for i in range(nq):
             l[i] *= alpha[i]
         for j in range(nk):
@@ -206,17 +203,17 @@ def _forward_block(q, k, v, has_bias, bias, bias_index, scale, causal, int_view,
 
 
 @njit(parallel=True, cache=True)
-def _forward(q, k, v, has_bias, bias, bias_index, scale, causal, int_view, c, out, lse):
+def _forward(q, k, v, has_bias, bias, bias_index, scale, causal, c, out, lse):
     n_blocks = (q.shape[1] + BLOCK_Q - 1) // BLOCK_Q
     # One task per (head, query block): tasks write disjoint rows of out and lse.
     for task in prange(q.shape[0] * n_blocks):
-        _forward_block(q, k, v, has_bias, bias, bias_index, scale, causal, int_view, c, out,
-                       lse, task // n_blocks, (task % n_blocks) * BLOCK_Q)
+        _forward_block(q, k, v, has_bias, bias, bias_index, scale, causal, c, out, lse,
+                       task // n_blocks, (task % n_blocks) * BLOCK_Q)
 
 
 @njit(cache=True, fastmath=_FASTMATH)
 def _backward_head(address, q, k, v, out, lse, dout, has_bias, bias, bias_index, scale,
-                   causal, int_view, c, dq, dk, dv, bh):
+                   causal, c, dq, dk, dv, bh):
     """dq, dk, dv of head bh. Tiles are [query, key] and [dim, key]; bias slabs arrive as
     [query, key]."""
     L, D = q.shape[1], q.shape[2]
@@ -245,7 +242,6 @@ def _backward_head(address, q, k, v, out, lse, dout, has_bias, bias, bias_index,
         qs = np.empty((BACKWARD_BLOCK_Q, D), q.dtype)
         p = np.empty((BACKWARD_BLOCK_Q, nk), q.dtype)
         ds = np.empty((BACKWARD_BLOCK_Q, nk), q.dtype)
-        exponent = np.empty(BACKWARD_BLOCK_Q * nk, int_view)
         # causal: queries before j0 see none of these keys
         q_start = j0 - j0 % BACKWARD_BLOCK_Q if causal else 0
         for i0 in range(q_start, L, BACKWARD_BLOCK_Q):
@@ -264,7 +260,7 @@ def _backward_head(address, q, k, v, out, lse, dout, has_bias, bias, bias_index,
                 for j in range(nk):
                     p_tile[i, j] -= shift[i0 + i]
             flat = p_tile.reshape(nq * nk)  # one exp over the tile, as in forward
-            exp_inplace(flat, flat.view(int_view), exponent[:nq * nk], c)
+            exp_inplace(flat, c)
             # dV^T += dO^T P
             if address:
                 gemm(address, TRANS, NO_TRANS, Dv, nk, nq, one, pointer(dout, (bh * L + i0) * Dv),
@@ -292,7 +288,7 @@ def _backward_head(address, q, k, v, out, lse, dout, has_bias, bias, bias_index,
 
 @njit(parallel=True, cache=True)
 def _backward(address, q, k, v, out, lse, dout, has_bias, bias, bias_index, scale, causal,
-              int_view, c, dq, dk, dv):
+              c, dq, dk, dv):
     # One task per head. dQ of a query sums over all key blocks and dK, dV of a key over
     # all query blocks, so splitting a head across threads would make them write the same
     # rows; a whole head per task owns its rows of dq, dk, dv and needs no locks or
@@ -301,12 +297,12 @@ def _backward(address, q, k, v, out, lse, dout, has_bias, bias, bias_index, scal
         # np.int64: Numba types a prange index as unsigned in one pass and signed in
         # another, which would compile _backward_head twice
         _backward_head(address, q, k, v, out, lse, dout, has_bias, bias, bias_index, scale,
-                       causal, int_view, c, dq, dk, dv, np.int64(bh))
+                       causal, c, dq, dk, dv, np.int64(bh))
 
 
 def supports(dtype, head_dim, value_dim):
     """None when the kernels can run this problem, else the reason they cannot."""
-    if dtype not in INT_VIEW:
+    if dtype not in DTYPES:
         return f"the Numba attention kernel takes float32 or float64, got {dtype}"
     if in_forked_child():
         return "a forked child cannot run the kernel's parallel loops (see cpu_tasks)"
@@ -326,7 +322,7 @@ def _prepare(q, bias, bias_index, transpose):
 
 def _check(name, *arrays):
     for a in arrays:
-        if a.dtype not in INT_VIEW or not a.flags.c_contiguous or a.ndim != 3:
+        if a.dtype not in DTYPES or not a.flags.c_contiguous or a.ndim != 3:
             raise TypeError(f"{name}: expected C-contiguous 3-D float32 or float64 arrays, got "
                             f"{a.dtype} of shape {a.shape}")
 
@@ -344,7 +340,7 @@ def attention_forward(q, k, v, bias=None, bias_index=None, is_causal=False, scal
     lse = np.empty((n, L), q.dtype)
     slabs, index = _prepare(q, bias, bias_index, transpose=True)
     _forward(q, k, v, bias is not None, slabs, index, q.dtype.type(scale), bool(is_causal),
-             INT_VIEW[q.dtype], exp_constants(q.dtype), out, lse)
+             exp_constants(q.dtype), out, lse)
     return out, lse
 
 
@@ -356,6 +352,6 @@ def attention_backward(q, k, v, out, lse, grad_out, bias=None, bias_index=None,
     slabs, index = _prepare(q, bias, bias_index, transpose=False)
     with one_blas_thread():  # the products run inside the prange's tasks
         _backward(gemm_address(q.dtype), q, k, v, out, lse, grad_out, bias is not None, slabs,
-                  index, q.dtype.type(scale), bool(is_causal), INT_VIEW[q.dtype],
-                  exp_constants(q.dtype), dq, dk, dv)
+                  index, q.dtype.type(scale), bool(is_causal), exp_constants(q.dtype),
+                  dq, dk, dv)
     return dq, dk, dv

@@ -53,7 +53,7 @@ _CONSTANTS = (_gelu_constants(), exp_constants(np.dtype(np.float32)))  # made on
 
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
-def _normal_cdf(x, k, t, cdf, cdf_bits, exponent, c):
+def _normal_cdf(x, k, t, cdf, c):
     """cdf[i] = Phi(x[i]) for one chunk; t is scratch of the same length."""
     inv_sqrt2, half, one = k[0], k[1], k[2]
     p0, p1, p2, p3, p4, p5, p6, p7, p8, p9 = k[4:]
@@ -63,7 +63,7 @@ def _normal_cdf(x, k, t, cdf, cdf_bits, exponent, c):
         t[i] = ti
         cdf[i] = (p0 + ti * (p1 + ti * (p2 + ti * (p3 + ti * (p4 + ti * (p5 + ti * (
             p6 + ti * (p7 + ti * (p8 + ti * p9))))))))) - z * z
-    exp_inplace(cdf, cdf_bits, exponent, c)
+    exp_inplace(cdf, c)
     for i in range(x.shape[0]):
         half_erfc = half * t[i] * cdf[i]
         cdf[i] = half_erfc if x[i] < 0 else one - half_erfc
@@ -75,11 +75,10 @@ def _normal_cdf(x, k, t, cdf, cdf_bits, exponent, c):
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy", nogil=True)
 def _forward_range(x, k, c, y, start, stop):
     t, cdf = np.empty(CHUNK, x.dtype), np.empty(CHUNK, x.dtype)
-    exponent = np.empty(CHUNK, np.int32)
     for s in range(start, stop, CHUNK):
         n = min(s + CHUNK, stop) - s
         x_s, y_s, cdf_s = x[s:s + n], y[s:s + n], cdf[:n]
-        _normal_cdf(x_s, k, t[:n], cdf_s, cdf_s.view(np.int32), exponent[:n], c)
+        _normal_cdf(x_s, k, t[:n], cdf_s, c)
         for i in range(n):
             y_s[i] = x_s[i] * cdf_s[i]
 
@@ -96,15 +95,15 @@ def _forward_shared(tasks, rows, *args):
 def _backward_range(g, x, k, c, dx, start, stop):
     half, inv_sqrt_2pi = k[1], k[3]
     t, cdf = np.empty(CHUNK, x.dtype), np.empty(CHUNK, x.dtype)
-    pdf, exponent = np.empty(CHUNK, x.dtype), np.empty(CHUNK, np.int32)
+    pdf = np.empty(CHUNK, x.dtype)
     for s in range(start, stop, CHUNK):
         n = min(s + CHUNK, stop) - s
         x_s, g_s, dx_s = x[s:s + n], g[s:s + n], dx[s:s + n]
         cdf_s, pdf_s = cdf[:n], pdf[:n]
-        _normal_cdf(x_s, k, t[:n], cdf_s, cdf_s.view(np.int32), exponent[:n], c)
+        _normal_cdf(x_s, k, t[:n], cdf_s, c)
         for i in range(n):
             pdf_s[i] = -half * x_s[i] * x_s[i]
-        exp_inplace(pdf_s, pdf_s.view(np.int32), exponent[:n], c)
+        exp_inplace(pdf_s, c)
         for i in range(n):
             dx_s[i] = g_s[i] * (cdf_s[i] + x_s[i] * inv_sqrt_2pi * pdf_s[i])
 

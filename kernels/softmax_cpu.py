@@ -20,7 +20,7 @@ Rows are cut into one range per thread, or run on the calling thread for small p
 Small inputs: the kernels are faster than the NumPy version at every size measured, down
 to one row of 8 (forward of (16, 16) float32: 5-7 us against NumPy's 26-36 us, PyTorch
 2 us), once the call passes no NumPy type object: Numba types a class argument (np.int32,
-to view the exponent bits) by a slow generic path, ~6 us a call, the "dispatch cost" that
+to view the bits) by a slow generic path, ~6 us a call, the "dispatch cost" that
 made small softmaxes slow. An empty integer array carries that type instead. So no size
 sends small inputs to NumPy.
 """
@@ -40,7 +40,7 @@ BLOCK = 4096  # elements per block of rows (a row longer than this is a block al
 WEIGHT = 2
 # dtype -> (the integer key constants of its width, exp_inplace's constants), made once: a
 # NumPy type passed to a Numba function is typed by a slow path (measured ~6 us a call);
-# the integer array's dtype also types the exponent bits.
+# the integer array's dtype also types the view of x's bits.
 _CONSTANTS = {dtype: (np.array([8 * np.dtype(ints).itemsize - 1, np.iinfo(ints).max,
                                 np.iinfo(ints).min], ints), exp_constants(dtype))
               for dtype, ints in INT_VIEW.items()}
@@ -66,7 +66,7 @@ def _forward_rows(x, log, ints, c, y, r0, r1):
     """Rows r0..r1, a block at a time: exp(x - max) of the block's rows into scratch, one
     exp_inplace over the block, then each row's sum, and y = e / sum (softmax) or
     (x - max) - log(sum) (log_softmax). ints: _row_max's constants, in the integer type of
-    x's width (which types the exponent bits).
+    x's width.
 
     The loops index 2-D arrays (x[r, j]) rather than row slices, and each row's scale goes
     through `per_row` (x's dtype) rather than a float64 scalar: a slice of a slice, or a
@@ -74,7 +74,6 @@ def _forward_rows(x, log, ints, c, y, r0, r1):
     cols = x.shape[1]
     per_block = max(1, BLOCK // cols)
     e = np.empty((per_block, cols), x.dtype)
-    exponent = np.empty(per_block * cols, ints.dtype)
     m = np.empty(per_block, x.dtype)
     m_bits, x_bits = m.view(ints.dtype), x.view(ints.dtype)
     per_row = np.empty(per_block, x.dtype)  # 1 / sum, or log(sum), in x's dtype
@@ -86,7 +85,7 @@ def _forward_rows(x, log, ints, c, y, r0, r1):
             for j in range(cols):
                 e[i, j] = x[b + i, j] - mi
         eb = e.reshape(per_block * cols)[:rows * cols]
-        exp_inplace(eb, eb.view(ints.dtype), exponent[:rows * cols], c)
+        exp_inplace(eb, c)
         for i in range(rows):
             s = 0.0
             for j in range(cols):
@@ -112,7 +111,7 @@ def _forward_shared(tasks, rows, *args):
 
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy", nogil=True)
-def _backward_rows(g, y, log, ints, c, dx, r0, r1):
+def _backward_rows(g, y, log, c, dx, r0, r1):
     """softmax: dx = y (g - sum(g y)) row by row; log_softmax: exp(y) of a block of rows
     into dx by one exp_inplace, then dx = g - exp(y) sum(g) per row. Indexing and the row
     sums in y's dtype as in _forward_rows."""
@@ -129,12 +128,11 @@ def _backward_rows(g, y, log, ints, c, dx, r0, r1):
                 dx[r, j] = y[r, j] * (g[r, j] - sr)
         return
     per_block = max(1, BLOCK // cols)
-    exponent = np.empty(per_block * cols, ints.dtype)
     for b in range(r0, r1, per_block):
         rows = min(b + per_block, r1) - b
         p = dx[b:b + rows].reshape(rows * cols)
         p[:] = y[b:b + rows].reshape(rows * cols)
-        exp_inplace(p, p.view(ints.dtype), exponent[:rows * cols], c)
+        exp_inplace(p, c)
         for i in range(b, b + rows):
             s = 0.0
             for j in range(cols):
@@ -197,5 +195,5 @@ def softmax_backward(g, y, log=False):
                          f"shape {y.shape}")
     dx = np.empty_like(y)
     run_in_ranges(_backward_rows, _backward_shared, _rows(dx), _rows(g), _rows(y), bool(log),
-                  *_CONSTANTS[y.dtype], weight=WEIGHT)
+                  _CONSTANTS[y.dtype][1], weight=WEIGHT)
     return dx
