@@ -6,7 +6,8 @@ Each op is timed through minifm's public function with the backend forced to "re
 at GPT-like shapes (batch, time, width), batch norm (training mode) at the (N, C, H, W)
 shapes of ResNet-18 on 32x32 (batch 16), CIFAR ResNet-20 (batch 64) and the DCGAN of
 the dcgan task (batch 64): forward under no_grad, and forward + backward
-(sum of output * a fixed random tensor, so the backward gets a dense gradient). Sides take
+(output.backward(g) with a fixed random g: the op's own backward, on a dense gradient, and
+nothing else; the inputs' gradients are cleared before each call, so none is accumulated). Sides take
 turns within each repeat and each figure is the median over repeats of the mean time of a
 loop; run with one and with two threads (Numba's and PyTorch's; NumPy's elementwise code
 is single-threaded anyway). Ratios are what to read: the machine is shared and noisy.
@@ -70,6 +71,11 @@ def _looped(fn, loops):
     return run
 
 
+def _clear_grads(*tensors):
+    for t in tensors:
+        t.grad = None
+
+
 def _sides(op, shape, backward):
     """{side: zero-argument callable} for one op, shape and mode."""
     rng = np.random.default_rng(0)
@@ -86,7 +92,8 @@ def _sides(op, shape, backward):
         def run():
             kernels.set_backend(KERNEL_OP[op], backend)
             if backward:
-                (_minifm_call(op, mx, mw, mb) * mg).sum().backward()
+                _clear_grads(mx, mw, mb)
+                _minifm_call(op, mx, mw, mb).backward(mg)
             else:
                 with minifm.no_grad():
                     _minifm_call(op, mx, mw, mb)
@@ -94,7 +101,8 @@ def _sides(op, shape, backward):
 
     def torch_side():
         if backward:
-            (_torch_call(op, tx, tw, tb) * tg).sum().backward()
+            _clear_grads(tx, tw, tb)
+            _torch_call(op, tx, tw, tb).backward(tg)
         else:
             with torch.no_grad():
                 _torch_call(op, tx, tw, tb)

@@ -10,9 +10,9 @@ that moment's load, so the median ratio is steady where the absolute times are n
 
     python benchmarks/compare_kernels.py BASE_REV [--threads 1] [--rounds 9]
 
-Cases: softmax, log_softmax and GELU forward + backward at (8, 256, 384) float32, flash
-attention forward + backward (48 heads, causal) at T = 64, D = 32 (the GPT benchmark's) and
-T = 256, D = 64.
+Cases: softmax, log_softmax, GELU and layer norm forward + backward at (8, 256, 384)
+float32; flash attention forward + backward (48 heads, causal) at T = 64, D = 32 (the GPT
+benchmark's) and T = 256, D = 64.
 """
 from __future__ import annotations
 
@@ -62,6 +62,14 @@ def cases(kernels):
         "gelu (8, 256, 384) fwd+bwd":
             (lambda: gelu.gelu_backward(x, gelu.gelu_forward(x)), 20),
     }
+    layer_norm = kernels("layer_norm_cpu")
+    rows = x.reshape(-1, x.shape[-1])
+    weight, bias = rng.standard_normal((2, x.shape[-1]), dtype=np.float32)
+
+    def layer_norm_step():
+        _, mean, rstd = layer_norm.layer_norm_forward(rows, weight, bias, 1e-5)
+        layer_norm.layer_norm_backward(rows, rows, mean, rstd, weight)
+    found["layer_norm (8, 256, 384) fwd+bwd"] = (layer_norm_step, 20)
     attention = kernels("flash_attention_cpu")
     for length, dim, calls in ((64, 32, 20), (256, 64, 3)):
         q, k, v = (rng.standard_normal((48, length, dim), dtype=np.float32) for _ in range(3))

@@ -11,7 +11,16 @@ size. Here each row of the (rows, cols) input is read while it is in the cache:
               dxhat = dy * weight, with xhat recomputed from x, mean and rstd (forward
               saves two numbers per row, not a copy of xhat).
 
-Row statistics are accumulated in float64 for float32 inputs too. dweight = sum over rows
+Row statistics are accumulated in float64 for float32 inputs too. The elementwise loops
+then run in x's dtype: with float64 operands they converted every element and ran on half
+the vector lanes (float32, one thread, (2048, 384): forward 0.51 -> 0.35 ms, PyTorch 0.37;
+backward 1.08 -> 0.58 ms). The mean goes to them as two numbers of x's dtype, its rounded
+value and the rest (m_hi + m_lo), and x is centered as (x - m_hi) - m_lo: the first
+difference is exact where x is near the mean, so a large offset (values 1e4 + N(0, 1))
+is centered as accurately as in float64, where x - round(m) would be off by a rounding of
+1e4 (5e-4). _centered has no reassociation, so that LLVM cannot fold the two subtractions
+into x - (m_hi + m_lo). A float32 scalar comes from a small scratch array of x's dtype,
+Numba's way to round one. dweight = sum over rows
 of dy * xhat and dbias = sum of dy would be written by every row: each task (a contiguous
 range of rows) sums into its own float64 row of a (tasks, cols) buffer, and the buffer is
 reduced once at the end, so no two threads write one element. The ranges run as cpu_tasks
@@ -37,9 +46,16 @@ _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 WEIGHT = 2
 
 
+@njit(cache=True, fastmath={"contract"})
+def _centered(x, m_hi, m_lo):
+    """x - m for m = m_hi + m_lo (see above); inlined by LLVM into the loops."""
+    return (x - m_hi) - m_lo
+
+
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy", nogil=True)
 def _forward_rows(x, weight, bias, eps, y, mean, rstd, r0, r1):
     cols = x.shape[1]
+    row_stats = np.empty(3, x.dtype)  # m_hi, m_lo, rstd in x's dtype
     for r in range(r0, r1):
         s = 0.0
         for j in range(cols):
@@ -52,8 +68,11 @@ def _forward_rows(x, weight, bias, eps, y, mean, rstd, r0, r1):
         rs = 1.0 / np.sqrt(v / cols + eps)
         mean[r] = m
         rstd[r] = rs
+        row_stats[0] = m
+        row_stats[1], row_stats[2] = m - row_stats[0], rs
+        m_hi, m_lo, rs = row_stats[0], row_stats[1], row_stats[2]
         for j in range(cols):
-            y[r, j] = (x[r, j] - m) * rs * weight[j] + bias[j]
+            y[r, j] = _centered(x[r, j], m_hi, m_lo) * rs * weight[j] + bias[j]
 
 
 @njit(parallel=True, cache=True)
@@ -67,21 +86,25 @@ def _forward_shared(tasks, rows, *args):
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy", nogil=True)
 def _backward_rows(g, x, mean, rstd, weight, need_dx, dx, dweight_part, dbias_part, r0, r1):
     cols = x.shape[1]
+    row_stats = np.empty(5, x.dtype)  # m_hi, m_lo, rstd, mean(dxhat), mean(dxhat * xhat)
     for r in range(r0, r1):
-        m, rs = mean[r], rstd[r]
+        row_stats[0] = mean[r]
+        row_stats[1], row_stats[2] = mean[r] - row_stats[0], rstd[r]
+        m_hi, m_lo, rs = row_stats[0], row_stats[1], row_stats[2]
         sum_g = 0.0   # sum of dxhat
         sum_gx = 0.0  # sum of dxhat * xhat
         for j in range(cols):
-            xhat = (x[r, j] - m) * rs
+            xhat = _centered(x[r, j], m_hi, m_lo) * rs
             dweight_part[j] += g[r, j] * xhat
             dbias_part[j] += g[r, j]
             gxhat = g[r, j] * weight[j]
             sum_g += gxhat
             sum_gx += gxhat * xhat
         if need_dx:
-            mean_g, mean_gx = sum_g / cols, sum_gx / cols
+            row_stats[3], row_stats[4] = sum_g / cols, sum_gx / cols
+            mean_g, mean_gx = row_stats[3], row_stats[4]
             for j in range(cols):
-                xhat = (x[r, j] - m) * rs
+                xhat = _centered(x[r, j], m_hi, m_lo) * rs
                 dx[r, j] = rs * (g[r, j] * weight[j] - mean_g - xhat * mean_gx)
 
 
