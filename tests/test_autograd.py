@@ -267,6 +267,47 @@ def test_leaf_gradients_own_their_memory():
     np.testing.assert_array_equal(b.grad.numpy(), [1.0, 1.0, 1.0])
 
 
+class _ReshapedGradient(Function):
+    """Identity whose backward returns a reshape of a fresh array (as a kernel's flat result
+    reshaped to the input's shape), and optionally keeps the fresh array as well."""
+    kept = []
+
+    @staticmethod
+    def forward(ctx, x, *, keep):
+        ctx.keep = keep
+        return x.copy()
+
+    @staticmethod
+    def backward(ctx, g):
+        flat = g.reshape(-1) * 2.0
+        if ctx.keep:
+            _ReshapedGradient.kept.append(flat)
+        return flat.reshape(g.shape)
+
+
+def test_a_leaf_takes_a_reshaped_gradient_that_nothing_else_holds_without_a_copy(monkeypatch):
+    """A view of the whole of a fresh array that only the view refers to becomes .grad as
+    it is (no copy, as PyTorch's AccumulateGrad steals a gradient of use count 1); when
+    anything else still holds that array, .grad is a copy, so writing into .grad cannot
+    reach it; a broadcast (sum's gradient) is copied into memory of its own."""
+    from minifm.autograd import engine
+    handed = []
+    as_array = engine._as_array
+    monkeypatch.setattr(engine, "_as_array", lambda g: handed.append(as_array(g)) or handed[-1])
+    x = minifm.ones(2, 3, requires_grad=True)
+    _ReshapedGradient.apply(x, keep=False).backward(minifm.ones(2, 3))
+    assert handed[-1] is x.grad.numpy() and not handed[-1].flags.owndata
+    x.grad = None
+    _ReshapedGradient.apply(x, keep=True).backward(minifm.ones(2, 3))
+    assert not np.shares_memory(x.grad.numpy(), _ReshapedGradient.kept[-1])
+    x.grad.numpy()[:] = 7.0
+    np.testing.assert_array_equal(_ReshapedGradient.kept[-1], np.full(6, 2.0))
+    x.grad = None
+    x.sum().backward()
+    assert x.grad.numpy().flags.owndata and x.grad.numpy().strides == (12, 4)
+    np.testing.assert_array_equal(x.grad.numpy(), np.ones((2, 3)))
+
+
 def test_backward_with_inputs_accumulates_only_into_them():
     results = []
     for lib in (minifm, torch):
