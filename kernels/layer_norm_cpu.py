@@ -13,8 +13,8 @@ size. Here each row of the (rows, cols) input is read while it is in the cache:
 
 Row statistics are accumulated in float64 for float32 inputs too. The elementwise loops
 then run in x's dtype: with float64 operands they converted every element and ran on half
-the vector lanes (float32, one thread, (2048, 384): forward 0.51 -> 0.35 ms, PyTorch 0.37;
-backward 1.08 -> 0.58 ms). The mean goes to them as two numbers of x's dtype, its rounded
+the vector lanes (float32 forward + backward at (8, 256, 384): 0.62-0.74x the time, one
+and two threads, `python benchmarks/compare_kernels.py 24a5aaa`). The mean goes to them as two numbers of x's dtype, its rounded
 value and the rest (m_hi + m_lo), and x is centered as (x - m_hi) - m_lo: the first
 difference is exact where x is near the mean, so a large offset (values 1e4 + N(0, 1))
 is centered as accurately as in float64, where x - round(m) would be off by a rounding of
@@ -52,6 +52,15 @@ def _centered(x, m_hi, m_lo):
     return (x - m_hi) - m_lo
 
 
+@njit(cache=True)
+def _in_x_dtype(scratch, mean, rstd):
+    """(m_hi, m_lo, rstd) of a row in x's dtype (scratch's, three elements or more), with
+    m_hi + m_lo = mean (see above)."""
+    scratch[0] = mean
+    scratch[1], scratch[2] = mean - scratch[0], rstd
+    return scratch[0], scratch[1], scratch[2]
+
+
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy", nogil=True)
 def _forward_rows(x, weight, bias, eps, y, mean, rstd, r0, r1):
     cols = x.shape[1]
@@ -68,9 +77,7 @@ def _forward_rows(x, weight, bias, eps, y, mean, rstd, r0, r1):
         rs = 1.0 / np.sqrt(v / cols + eps)
         mean[r] = m
         rstd[r] = rs
-        row_stats[0] = m
-        row_stats[1], row_stats[2] = m - row_stats[0], rs
-        m_hi, m_lo, rs = row_stats[0], row_stats[1], row_stats[2]
+        m_hi, m_lo, rs = _in_x_dtype(row_stats, m, rs)
         for j in range(cols):
             y[r, j] = _centered(x[r, j], m_hi, m_lo) * rs * weight[j] + bias[j]
 
@@ -88,9 +95,7 @@ def _backward_rows(g, x, mean, rstd, weight, need_dx, dx, dweight_part, dbias_pa
     cols = x.shape[1]
     row_stats = np.empty(5, x.dtype)  # m_hi, m_lo, rstd, mean(dxhat), mean(dxhat * xhat)
     for r in range(r0, r1):
-        row_stats[0] = mean[r]
-        row_stats[1], row_stats[2] = mean[r] - row_stats[0], rstd[r]
-        m_hi, m_lo, rs = row_stats[0], row_stats[1], row_stats[2]
+        m_hi, m_lo, rs = _in_x_dtype(row_stats, mean[r], rstd[r])
         sum_g = 0.0   # sum of dxhat
         sum_gx = 0.0  # sum of dxhat * xhat
         for j in range(cols):

@@ -38,12 +38,13 @@ BLOCK = 4096  # elements per block of rows (a row longer than this is a block al
 # backward at two threads under OpenMP, split / serial, one run: 1.10-1.32 at 8-16 K
 # elements, 0.85 at 32 K, 0.55-0.84 above).
 WEIGHT = 2
-# dtype -> (the integer key constants of its width, exp_inplace's constants), made once: a
-# NumPy type passed to a Numba function is typed by a slow path (measured ~6 us a call);
-# the integer array's dtype also types the view of x's bits.
-_CONSTANTS = {dtype: (np.array([8 * np.dtype(ints).itemsize - 1, np.iinfo(ints).max,
-                                np.iinfo(ints).min], ints), exp_constants(dtype))
-              for dtype, ints in INT_VIEW.items()}
+# Per dtype, made once: _row_max's integer key constants in the integer type of its width
+# (a NumPy type passed to a Numba function is typed by a slow path, measured ~6 us a call;
+# this array's dtype types the view of x's bits instead), and exp_inplace's constants.
+_ROW_MAX_KEYS = {dtype: np.array([8 * np.dtype(ints).itemsize - 1, np.iinfo(ints).max,
+                                  np.iinfo(ints).min], ints)
+                 for dtype, ints in INT_VIEW.items()}
+_EXP_CONSTANTS = {dtype: exp_constants(dtype) for dtype in INT_VIEW}
 
 
 @njit(cache=True)
@@ -182,7 +183,7 @@ def softmax_forward(x, log=False):
     _check("softmax forward", x)
     y = np.empty_like(x)
     run_in_ranges(_forward_rows, _forward_shared, _rows(y), _rows(x), bool(log),
-                  *_CONSTANTS[x.dtype], weight=WEIGHT)
+                  _ROW_MAX_KEYS[x.dtype], _EXP_CONSTANTS[x.dtype], weight=WEIGHT)
     return y
 
 
@@ -195,5 +196,5 @@ def softmax_backward(g, y, log=False):
                          f"shape {y.shape}")
     dx = np.empty_like(y)
     run_in_ranges(_backward_rows, _backward_shared, _rows(dx), _rows(g), _rows(y), bool(log),
-                  _CONSTANTS[y.dtype][1], weight=WEIGHT)
+                  _EXP_CONSTANTS[y.dtype], weight=WEIGHT)
     return dx

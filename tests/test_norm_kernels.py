@@ -157,7 +157,7 @@ def test_softmax_row_max_by_integer_keys_is_the_float_max(dtype):
                      [-np.inf, -1e30, np.inf, 5.0], [tiny, -tiny, 0.0, -0.0],
                      [-1e-30, -2e-30, -3e-30, -np.inf], [1.0, 2.0, 3.0, 2.5]], dtype)
     rows = np.concatenate([rows, np.random.default_rng(0).standard_normal((5, 4)).astype(dtype)])
-    keys = softmax_cpu._CONSTANTS[np.dtype(dtype)][0]
+    keys = softmax_cpu._ROW_MAX_KEYS[np.dtype(dtype)]
     bits = rows.view(keys.dtype)
     got = np.array([softmax_cpu._row_max(bits, r, keys) for r in range(len(rows))],
                    keys.dtype).view(dtype)
